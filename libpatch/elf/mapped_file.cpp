@@ -1,0 +1,76 @@
+#include "libpatch/elf/mapped_file.h"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+namespace xpatch {
+
+const char* kind_name(Error::Kind k) noexcept {
+  switch (k) {
+    case Error::Kind::Io: return "io";
+    case Error::Kind::NotElf: return "not-elf";
+    case Error::Kind::Malformed: return "malformed";
+    case Error::Kind::Unsupported: break;
+  }
+  return "unsupported";
+}
+
+namespace {
+Error io_error(const std::string& path, const char* what, int err) {
+  return {Error::Kind::Io, path + ": " + what + ": " + std::strerror(err)};
+}
+
+struct Fd {
+  int fd;
+  ~Fd() { if (fd >= 0) ::close(fd); }
+};
+}  // namespace
+
+Expected<MappedFile> MappedFile::open(const std::string& path) {
+  // O_NONBLOCK: opening a FIFO named on the command line must not hang.
+  Fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)};
+  if (fd.fd < 0) return io_error(path, "cannot open", errno);
+  struct stat st {};
+  if (::fstat(fd.fd, &st) != 0) return io_error(path, "cannot stat", errno);
+  if (S_ISDIR(st.st_mode)) return Error{Error::Kind::Io, path + ": is a directory"};
+  if (!S_ISREG(st.st_mode))
+    return Error{Error::Kind::NotElf, path + ": not a regular file (a FIFO, socket or device)"};
+
+  auto size = static_cast<std::size_t>(st.st_size);
+  unsigned char ident[SELFMAG] = {};
+  ssize_t got = size >= SELFMAG ? ::pread(fd.fd, ident, SELFMAG, 0) : 0;
+  if (got < 0) return io_error(path, "cannot read", errno);
+  if (got < SELFMAG || std::memcmp(ident, ELFMAG, SELFMAG) != 0)
+    return Error{Error::Kind::NotElf,
+                 path + (size == 0 ? ": empty file, not ELF" : ": not an ELF file (no \\x7fELF magic)")};
+
+  void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.fd, 0);
+  if (p == MAP_FAILED) return io_error(path, "cannot map", errno);
+  return MappedFile(path, static_cast<const std::byte*>(p), size);
+}
+
+MappedFile::MappedFile(MappedFile&& o) noexcept
+    : path_(std::move(o.path_)), data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+
+MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
+  if (this != &o) {
+    if (data_) ::munmap(const_cast<std::byte*>(data_), size_);
+    path_ = std::move(o.path_);
+    data_ = std::exchange(o.data_, nullptr);
+    size_ = std::exchange(o.size_, 0);
+  }
+  return *this;
+}
+
+MappedFile::~MappedFile() {
+  if (data_) ::munmap(const_cast<std::byte*>(data_), size_);
+}
+
+}  // namespace xpatch

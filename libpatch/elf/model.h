@@ -1,0 +1,79 @@
+// The plain model of an ELF file that everything above the reader works on.
+// All integers are native and 64-bit wide, whatever the file's variant; the
+// file offsets of the structures are kept so a writer can find them again.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "libpatch/elf/error.h"
+#include "libpatch/elf/format.h"
+
+namespace xpatch::elf {
+
+struct Header {
+  Variant variant{};
+  unsigned elf_class = 0;  // 32 or 64
+  bool big_endian = false;
+  std::uint8_t osabi = 0, abiversion = 0;
+  std::uint16_t type = 0, machine = 0;
+  std::uint32_t version = 0, flags = 0;
+  std::uint64_t entry = 0, phoff = 0, shoff = 0;
+  std::uint16_t ehsize = 0, phentsize = 0, shentsize = 0;
+  // Real counts: PN_XNUM and SHN_UNDEF/SHN_XINDEX escapes already resolved.
+  std::uint32_t phnum = 0, shnum = 0, shstrndx = 0;
+};
+
+struct Segment {
+  std::uint32_t type = 0, flags = 0;
+  std::uint64_t offset = 0, vaddr = 0, paddr = 0, filesz = 0, memsz = 0, align = 0;
+};
+
+struct Section {
+  std::string name;
+  std::uint32_t type = 0, link = 0, info = 0;
+  std::uint64_t flags = 0, addr = 0, offset = 0, size = 0, addralign = 0, entsize = 0;
+};
+
+struct DynEntry {
+  std::uint64_t tag = 0, value = 0;
+};
+
+struct ElfFile {
+  std::string path;
+  std::uint64_t file_size = 0;
+  Header header;
+  std::vector<Segment> segments;
+  std::vector<Section> sections;
+
+  // The dynamic array, up to and excluding the first DT_NULL.
+  std::vector<DynEntry> dynamic;
+  std::uint64_t dynamic_offset = 0;  // file offset of PT_DYNAMIC's array
+  std::uint64_t dynamic_slots = 0;   // entries that fit in PT_DYNAMIC, DT_NULLs included
+
+  // DT_STRTAB, resolved through PT_LOAD to a file range.
+  std::uint64_t dynstr_vaddr = 0, dynstr_offset = 0, dynstr_size = 0;
+
+  std::optional<std::string> interpreter, runpath, rpath, soname;
+  std::vector<std::string> needed;
+  std::uint64_t dt_flags = 0, dt_flags_1 = 0;
+
+  bool is_dynamic() const noexcept { return !dynamic.empty(); }
+  bool is_pie() const noexcept;
+  const Segment* find_segment(std::uint32_t type) const noexcept;
+  // The file offset holding [vaddr, vaddr+size) of some PT_LOAD's file image.
+  std::optional<std::uint64_t> vaddr_to_offset(std::uint64_t vaddr, std::uint64_t size) const noexcept;
+};
+
+// Parses `bytes` (usually a MappedFile) and validates every offset, size and
+// count against the buffer before use. `name` is used in error messages.
+Expected<ElfFile> read_elf(std::span<const std::byte> bytes, const std::string& name);
+
+// Opens, maps and parses a file. Kind::NotElf when the magic is missing.
+Expected<ElfFile> read_elf_file(const std::string& path);
+
+}  // namespace xpatch::elf

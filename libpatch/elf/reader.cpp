@@ -1,0 +1,277 @@
+// The ELF reader: every integer from the file is checked, with overflow-safe
+// arithmetic, before it becomes a pointer. A failed check throws
+// ErrorException, which read_elf() turns into an Error value.
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "libpatch/elf/mapped_file.h"
+#include "libpatch/elf/model.h"
+
+namespace xpatch::elf {
+namespace {
+
+[[noreturn]] void fail(const std::string& file, std::string_view structure, const std::string& what) {
+  throw ErrorException{{Error::Kind::Malformed, fmt::format("{}: {}: {}", file, structure, what)}};
+}
+
+// A bounds-checked window on the file.
+class Bytes {
+ public:
+  Bytes(std::span<const std::byte> b, const std::string& name) : b_(b), name_(name) {}
+  std::uint64_t size() const { return b_.size(); }
+  const std::string& name() const { return name_; }
+
+  // Throws unless [off, off + count * each) lies inside the file.
+  void require(std::uint64_t off, std::uint64_t count, std::uint64_t each, std::string_view what) const {
+    std::uint64_t len = 0, end = 0;
+    if (__builtin_mul_overflow(count, each, &len) || __builtin_add_overflow(off, len, &end))
+      fail(name_, what, fmt::format("offset {:#x} + {} x {} bytes overflows", off, count, each));
+    if (end > b_.size())
+      fail(name_, what,
+           fmt::format("{:#x} bytes at offset {:#x} go past the end of the file (size {:#x})", len, off, b_.size()));
+  }
+
+  template <typename T>
+  const T& at(std::uint64_t off, std::string_view what) const {
+    require(off, 1, sizeof(T), what);
+    return *reinterpret_cast<const T*>(b_.data() + off);  // T has alignment 1
+  }
+
+  // A NUL-terminated string inside [base, base + limit).
+  std::string cstr(std::uint64_t base, std::uint64_t limit, std::uint64_t index, std::string_view what) const {
+    if (index >= limit)
+      fail(name_, what, fmt::format("string index {:#x} is outside the table of size {:#x}", index, limit));
+    require(base, 1, limit, what);
+    const char* p = reinterpret_cast<const char*>(b_.data() + base + index);
+    const void* nul = std::memchr(p, 0, limit - index);
+    if (!nul)
+      fail(name_, what, fmt::format("string at index {:#x} has no terminating NUL before the table ends at {:#x}",
+                                    index, limit));
+    return std::string(p, static_cast<const char*>(nul));
+  }
+
+ private:
+  std::span<const std::byte> b_;
+  const std::string& name_;
+};
+
+std::string_view dt_name(std::uint64_t tag) {
+  switch (tag) {
+    case DT_NEEDED: return "DT_NEEDED";
+    case DT_RPATH: return "DT_RPATH";
+    case DT_RUNPATH: return "DT_RUNPATH";
+    case DT_SONAME: return "DT_SONAME";
+    default: return "dynamic entry";
+  }
+}
+
+template <typename E>
+ElfFile parse(const Bytes& in, Variant variant) {
+  ElfFile f;
+  f.path = in.name();
+  f.file_size = in.size();
+  const auto& eh = in.template at<Ehdr<E>>(0, "ELF header");
+
+  Header& h = f.header;
+  h.variant = variant;
+  h.elf_class = E::is64 ? 64 : 32;
+  h.big_endian = E::endian == std::endian::big;
+  h.osabi = eh.e_ident[EI_OSABI];
+  h.abiversion = eh.e_ident[EI_ABIVERSION];
+  h.type = eh.e_type;
+  h.machine = eh.e_machine;
+  h.version = eh.e_version;
+  h.flags = eh.e_flags;
+  h.entry = eh.e_entry;
+  h.phoff = eh.e_phoff;
+  h.shoff = eh.e_shoff;
+  h.ehsize = eh.e_ehsize;
+  h.phentsize = eh.e_phentsize;
+  h.shentsize = eh.e_shentsize;
+  h.phnum = eh.e_phnum;
+  h.shnum = eh.e_shnum;
+  h.shstrndx = eh.e_shstrndx;
+
+  // Section header 0 carries the real counts when the header fields overflow
+  // (PN_XNUM, SHN_UNDEF with a nonzero e_shoff, SHN_XINDEX).
+  const Shdr<E>* sh0 = nullptr;
+  if (h.shoff != 0) {
+    if (h.shentsize != sizeof(Shdr<E>))
+      fail(in.name(), "ELF header", fmt::format("e_shentsize is {}, expected {}", h.shentsize, sizeof(Shdr<E>)));
+    sh0 = &in.template at<Shdr<E>>(h.shoff, "section header table (e_shoff)");
+    if (h.shnum == 0) {
+      std::uint64_t n = sh0->sh_size;
+      if (n > 0xffffffff) fail(in.name(), "section header 0", fmt::format("section count (sh_size) {:#x} is absurd", n));
+      h.shnum = static_cast<std::uint32_t>(n);
+    }
+    if (h.shstrndx == SHN_XINDEX) h.shstrndx = sh0->sh_link;
+  }
+  if (eh.e_phnum == PN_XNUM) {
+    if (!sh0)
+      fail(in.name(), "ELF header", "e_phnum is PN_XNUM (65535) but there is no section header 0 to hold the count");
+    h.phnum = sh0->sh_info;
+  }
+
+  // Program headers.
+  if (h.phnum != 0) {
+    if (h.phentsize != sizeof(Phdr<E>))
+      fail(in.name(), "ELF header", fmt::format("e_phentsize is {}, expected {}", h.phentsize, sizeof(Phdr<E>)));
+    in.require(h.phoff, h.phnum, sizeof(Phdr<E>),
+               fmt::format("program header table (e_phoff {:#x}, e_phnum {})", h.phoff, h.phnum));
+    f.segments.reserve(h.phnum);
+    for (std::uint32_t i = 0; i < h.phnum; ++i) {
+      const auto& p = in.template at<Phdr<E>>(h.phoff + std::uint64_t{i} * sizeof(Phdr<E>), "program header");
+      Segment s{p.p_type, p.p_flags, p.p_offset, p.p_vaddr, p.p_paddr, p.p_filesz, p.p_memsz, p.p_align};
+      if (s.filesz != 0)
+        in.require(s.offset, 1, s.filesz,
+                   fmt::format("program header {} (p_offset {:#x}, p_filesz {:#x})", i, s.offset, s.filesz));
+      f.segments.push_back(s);
+    }
+  }
+
+  // Section headers, with names when the name table is usable.
+  if (h.shnum != 0) {
+    in.require(h.shoff, h.shnum, sizeof(Shdr<E>),
+               fmt::format("section header table (e_shoff {:#x}, e_shnum {})", h.shoff, h.shnum));
+    f.sections.reserve(h.shnum);
+    for (std::uint32_t i = 0; i < h.shnum; ++i) {
+      const auto& s = in.template at<Shdr<E>>(h.shoff + std::uint64_t{i} * sizeof(Shdr<E>), "section header");
+      Section sec;
+      sec.type = s.sh_type;
+      sec.flags = s.sh_flags;
+      sec.addr = s.sh_addr;
+      sec.offset = s.sh_offset;
+      sec.size = s.sh_size;
+      sec.link = s.sh_link;
+      sec.info = s.sh_info;
+      sec.addralign = s.sh_addralign;
+      sec.entsize = s.sh_entsize;
+      if (sec.type != SHT_NOBITS && sec.type != SHT_NULL && sec.size != 0)
+        in.require(sec.offset, 1, sec.size,
+                   fmt::format("section header {} (sh_offset {:#x}, sh_size {:#x})", i, sec.offset, sec.size));
+      f.sections.push_back(std::move(sec));
+    }
+    if (h.shstrndx != SHN_UNDEF) {
+      if (h.shstrndx >= f.sections.size())
+        fail(in.name(), "ELF header", fmt::format("e_shstrndx {} is not below the section count {}", h.shstrndx,
+                                                  f.sections.size()));
+      const Section& names = f.sections[h.shstrndx];
+      for (std::uint32_t i = 0; i < h.shnum; ++i) {
+        std::uint32_t idx = in.template at<Shdr<E>>(h.shoff + std::uint64_t{i} * sizeof(Shdr<E>), "section header").sh_name;
+        if (i == 0 && idx == 0) continue;
+        f.sections[i].name = in.cstr(names.offset, names.size, idx, "section name table (e_shstrndx)");
+      }
+    }
+  }
+
+  // PT_INTERP: the loader path, NUL-terminated inside the segment. A
+  // segment with no file bytes (as in separate debug files) says nothing.
+  if (const Segment* s = f.find_segment(PT_INTERP); s && s->filesz != 0)
+    f.interpreter = in.cstr(s->offset, s->filesz, 0, "PT_INTERP");
+
+  // PT_DYNAMIC: read up to DT_NULL, which must be inside the segment.
+  if (const Segment* s = f.find_segment(PT_DYNAMIC); s && s->filesz != 0) {
+    f.dynamic_offset = s->offset;
+    f.dynamic_slots = s->filesz / sizeof(Dyn<E>);
+    bool terminated = false;
+    for (std::uint64_t i = 0; i < f.dynamic_slots; ++i) {
+      const auto& d = in.template at<Dyn<E>>(s->offset + i * sizeof(Dyn<E>), "PT_DYNAMIC");
+      if (d.d_tag == DT_NULL) {
+        terminated = true;
+        break;
+      }
+      f.dynamic.push_back({d.d_tag, d.d_val});
+    }
+    if (!terminated)
+      fail(in.name(), "PT_DYNAMIC",
+           fmt::format("no DT_NULL terminator among its {} entries at offset {:#x}", f.dynamic_slots, s->offset));
+
+    std::optional<std::uint64_t> strtab, strsz;
+    for (const DynEntry& d : f.dynamic) {
+      if (d.tag == DT_STRTAB) strtab = d.value;
+      if (d.tag == DT_STRSZ) strsz = d.value;
+      if (d.tag == DT_FLAGS) f.dt_flags = d.value;
+      if (d.tag == DT_FLAGS_1) f.dt_flags_1 = d.value;
+    }
+    bool uses_strings = std::any_of(f.dynamic.begin(), f.dynamic.end(), [](const DynEntry& d) {
+      return d.tag == DT_NEEDED || d.tag == DT_RPATH || d.tag == DT_RUNPATH || d.tag == DT_SONAME;
+    });
+    if (strtab) {
+      if (!strsz) fail(in.name(), "PT_DYNAMIC", "DT_STRTAB is present but DT_STRSZ is missing");
+      auto off = f.vaddr_to_offset(*strtab, *strsz);
+      if (!off)
+        fail(in.name(), "DT_STRTAB",
+             fmt::format("address {:#x} with DT_STRSZ {:#x} is not inside the file image of any PT_LOAD", *strtab,
+                         *strsz));
+      in.require(*off, 1, *strsz, "DT_STRTAB");
+      f.dynstr_vaddr = *strtab;
+      f.dynstr_offset = *off;
+      f.dynstr_size = *strsz;
+    } else if (uses_strings) {
+      fail(in.name(), "PT_DYNAMIC", "names libraries or paths but has no DT_STRTAB");
+    }
+    for (const DynEntry& d : f.dynamic) {
+      auto str = [&] { return in.cstr(f.dynstr_offset, f.dynstr_size, d.value, dt_name(d.tag)); };
+      switch (d.tag) {
+        case DT_NEEDED: f.needed.push_back(str()); break;
+        case DT_RPATH: if (!f.rpath) f.rpath = str(); break;
+        case DT_RUNPATH: if (!f.runpath) f.runpath = str(); break;
+        case DT_SONAME: if (!f.soname) f.soname = str(); break;
+        default: break;
+      }
+    }
+  }
+  return f;
+}
+
+}  // namespace
+
+bool ElfFile::is_pie() const noexcept {
+  return header.type == ET_DYN && ((dt_flags_1 & DF_1_PIE) != 0 || find_segment(PT_INTERP) != nullptr);
+}
+
+const Segment* ElfFile::find_segment(std::uint32_t type) const noexcept {
+  for (const Segment& s : segments)
+    if (s.type == type) return &s;
+  return nullptr;
+}
+
+std::optional<std::uint64_t> ElfFile::vaddr_to_offset(std::uint64_t vaddr, std::uint64_t size) const noexcept {
+  for (const Segment& s : segments) {
+    if (s.type != PT_LOAD || vaddr < s.vaddr) continue;
+    std::uint64_t rel = vaddr - s.vaddr, end = 0;
+    if (__builtin_add_overflow(rel, size, &end) || end > s.filesz) continue;
+    return s.offset + rel;  // cannot overflow: offset + filesz was validated
+  }
+  return std::nullopt;
+}
+
+Expected<ElfFile> read_elf(std::span<const std::byte> bytes, const std::string& name) {
+  try {
+    if (bytes.size() < EI_NIDENT || std::memcmp(bytes.data(), ELFMAG, SELFMAG) != 0)
+      return Error{Error::Kind::NotElf, name + ": not an ELF file (no \\x7fELF magic)"};
+    auto ident = reinterpret_cast<const unsigned char*>(bytes.data());
+    unsigned cls = ident[EI_CLASS], data = ident[EI_DATA];
+    if (cls != ELFCLASS32 && cls != ELFCLASS64)
+      fail(name, "ELF header", fmt::format("EI_CLASS is {}, neither ELFCLASS32 (1) nor ELFCLASS64 (2)", cls));
+    if (data != ELFDATA2LSB && data != ELFDATA2MSB)
+      fail(name, "ELF header", fmt::format("EI_DATA is {}, neither ELFDATA2LSB (1) nor ELFDATA2MSB (2)", data));
+    Variant v = cls == ELFCLASS32 ? (data == ELFDATA2LSB ? Variant::k32LE : Variant::k32BE)
+                                  : (data == ELFDATA2LSB ? Variant::k64LE : Variant::k64BE);
+    Bytes in(bytes, name);
+    return dispatch(v, [&](auto e) { return parse<decltype(e)>(in, v); });
+  } catch (ErrorException& e) {
+    return std::move(e.error);
+  }
+}
+
+Expected<ElfFile> read_elf_file(const std::string& path) {
+  auto m = MappedFile::open(path);
+  if (!m) return m.error();
+  return read_elf(m->bytes(), path);
+}
+
+}  // namespace xpatch::elf

@@ -1,0 +1,287 @@
+#include "libpatch/elf/target.h"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <utility>
+
+namespace xpatch::elf {
+
+std::string_view libc_name(Libc l) noexcept {
+  switch (l) {
+    case Libc::Glibc: return "glibc";
+    case Libc::Musl: return "musl";
+    case Libc::Static: return "static";
+    case Libc::Unknown: break;
+  }
+  return "unknown";
+}
+
+namespace {
+
+std::string_view basename(std::string_view p) {
+  auto slash = p.rfind('/');
+  return slash == std::string_view::npos ? p : p.substr(slash + 1);
+}
+
+// The libc family. The interpreter decides for programs; a library without
+// one is judged by its libc dependency; no interpreter and no dynamic
+// section (or a static-pie without DT_NEEDED) means static.
+Libc detect_libc(const ElfFile& f) {
+  if (f.interpreter) {
+    auto base = basename(*f.interpreter);
+    if (base.starts_with("ld-musl-")) return Libc::Musl;
+    if (base.starts_with("ld-linux") || base.starts_with("ld64.so") || base.starts_with("ld.so")) return Libc::Glibc;
+    return Libc::Unknown;
+  }
+  for (const std::string& n : f.needed) {
+    if (n == "libc.so.6" || n.starts_with("ld-linux") || n == "ld64.so.1" || n == "ld64.so.2") return Libc::Glibc;
+    if (n == "libc.so" || n.starts_with("libc.musl-") || n.starts_with("ld-musl-")) return Libc::Musl;
+  }
+  if (f.header.type == ET_EXEC && f.needed.empty()) return Libc::Static;
+  if (f.header.type == ET_DYN && f.needed.empty() && (f.dt_flags_1 & DF_1_PIE)) return Libc::Static;  // static-pie
+  return Libc::Unknown;
+}
+
+struct Arch {
+  std::string name;      // tuple's first part
+  std::string abi;       // details for humans
+  std::string gnu_sfx;   // after "linux-gnu" / "linux-musl": eabihf, abi64, ...
+  std::string glibc_ld;  // loader file names
+  std::string musl_arch; // ld-musl-$ARCH.so.1
+};
+
+Arch classify(const ElfFile& f) {
+  const Header& h = f.header;
+  const bool be = h.big_endian, is64 = h.elf_class == 64;
+  const std::uint32_t fl = h.flags;
+  switch (h.machine) {
+    case EM_X86_64:
+      if (!is64) return {"x86_64", "x32", "x32", "ld-linux-x32.so.2", "x32"};
+      return {"x86_64", "", "", "ld-linux-x86-64.so.2", "x86_64"};
+    case EM_386: return {"i686", "", "", "ld-linux.so.2", "i386"};
+    case EM_AARCH64: {
+      std::string n = be ? "aarch64_be" : "aarch64";
+      if (!is64) return {n, "ilp32", "_ilp32", "ld-linux-" + n + "_ilp32.so.1", n + "_ilp32"};
+      return {n, "", "", "ld-linux-" + n + ".so.1", n};
+    }
+    case EM_ARM: {
+      // EABI version in the top byte; float ABI bits only mean something for EABI5.
+      unsigned eabi = (fl & EF_ARM_EABIMASK) >> 24;
+      bool hard = (fl & EF_ARM_ABI_FLOAT_HARD) != 0;
+      std::string n = be ? "armeb" : "arm";
+      std::string abi = fmt::format("eabi{} {}-float", eabi, hard ? "hard" : "soft");
+      return {n, abi, hard ? "eabihf" : "eabi", hard ? "ld-linux-armhf.so.3" : "ld-linux.so.3",
+              n + (hard ? "hf" : "")};
+    }
+    case EM_RISCV: {
+      static constexpr std::array<const char*, 4> fabi = {"", "f", "d", "q"};
+      std::string base = is64 ? "lp64" : "ilp32";
+      if (fl & EF_RISCV_RVE) base = is64 ? "lp64e" : "ilp32e";
+      std::string abi = base + fabi[(fl & EF_RISCV_FLOAT_ABI) >> 1];
+      std::string n = is64 ? "riscv64" : "riscv32";
+      std::string musl = n + ((fl & EF_RISCV_FLOAT_ABI) == EF_RISCV_FLOAT_ABI_SOFT ? "-sf" : "");
+      return {n, abi + ((fl & EF_RISCV_RVC) ? " rvc" : ""), "", "ld-linux-" + n + "-" + abi + ".so.1", musl};
+    }
+    case EM_PPC64: {
+      // e_flags & 3: 1 = ELFv1 (function descriptors), 2 = ELFv2; 0 means
+      // unspecified and follows the endianness' default.
+      unsigned v = fl & 3;
+      if (v == 0) v = be ? 1 : 2;
+      std::string n = be ? "powerpc64" : "powerpc64le";
+      return {n, v == 1 ? "elfv1" : "elfv2", "", v == 1 ? "ld64.so.1" : "ld64.so.2", n};
+    }
+    case EM_PPC: return {be ? "powerpc" : "powerpcle", "", "", "ld.so.1", be ? "powerpc" : "powerpcle"};
+    case EM_S390: return {is64 ? "s390x" : "s390", "", "", is64 ? "ld64.so.1" : "ld.so.1", is64 ? "s390x" : "s390"};
+    case EM_MIPS: {
+      std::string el = be ? "" : "el";
+      if (is64) return {"mips64" + el, "n64", "abi64", "ld.so.1", "mips64" + el};
+      if (fl & EF_MIPS_ABI2) return {"mips64" + el, "n32", "abin32", "ld.so.1", "mipsn32" + el};
+      return {"mips" + el, "o32", "", "ld.so.1", "mips" + el};
+    }
+    case EM_LOONGARCH: return {is64 ? "loongarch64" : "loongarch32", "", "", "ld-linux-loongarch-lp64d.so.1", "loongarch64"};
+    case EM_SPARCV9: return {"sparc64", "", "", "ld-linux.so.2", "sparc64"};
+    case EM_SPARC: return {"sparc", "", "", "ld-linux.so.2", "sparc"};
+    case EM_68K: return {"m68k", "", "", "ld.so.1", "m68k"};
+    case EM_SH: return {be ? "sh4eb" : "sh4", "", "", "ld-linux.so.2", be ? "sheb" : "sh"};
+    case EM_PARISC: return {"hppa", "", "", "ld.so.1", ""};
+    case EM_ALPHA: return {"alpha", "", "", "ld-linux.so.2", ""};
+    default: return {};
+  }
+}
+
+}  // namespace
+
+std::optional<std::string> loader_name(const ElfFile& f, Libc libc) {
+  Arch a = classify(f);
+  if (a.name.empty()) return std::nullopt;
+  if (libc == Libc::Glibc && !a.glibc_ld.empty()) return a.glibc_ld;
+  if (libc == Libc::Musl && !a.musl_arch.empty()) return "ld-musl-" + a.musl_arch + ".so.1";
+  return std::nullopt;
+}
+
+Target describe_target(const ElfFile& f) {
+  Target t;
+  Arch a = classify(f);
+  t.arch = a.name.empty() ? fmt::format("machine-{}", f.header.machine) : a.name;
+  t.abi = a.abi;
+  t.libc = detect_libc(f);
+  if (!a.name.empty() && (t.libc == Libc::Glibc || t.libc == Libc::Musl)) {
+    std::string env = t.libc == Libc::Glibc ? "gnu" : "musl";
+    std::string sfx = a.gnu_sfx;
+    if (sfx.starts_with('_')) {  // ILP32 suffixes the environment: aarch64-linux-gnu_ilp32
+      env += sfx;
+      sfx.clear();
+    }
+    t.tuple = fmt::format("{}-linux-{}{}", a.name, env, sfx);
+    t.loader = loader_name(f, t.libc);
+  }
+  return t;
+}
+
+std::string_view machine_name(std::uint16_t m) noexcept {
+  switch (m) {
+    case EM_NONE: return "None";
+    case EM_SPARC: return "Sparc";
+    case EM_386: return "Intel 80386";
+    case EM_68K: return "MC68000";
+    case EM_MIPS: return "MIPS R3000";
+    case EM_PARISC: return "HPPA";
+    case EM_PPC: return "PowerPC";
+    case EM_PPC64: return "PowerPC64";
+    case EM_S390: return "IBM S/390";
+    case EM_ARM: return "ARM";
+    case EM_SH: return "Renesas / SuperH SH";
+    case EM_SPARCV9: return "Sparc v9";
+    case EM_X86_64: return "Advanced Micro Devices X86-64";
+    case EM_AARCH64: return "AArch64";
+    case EM_RISCV: return "RISC-V";
+    case EM_LOONGARCH: return "LoongArch";
+    case EM_ALPHA: return "Alpha";
+    default: return "unknown";
+  }
+}
+
+std::string_view elf_type_name(std::uint16_t t) noexcept {
+  switch (t) {
+    case ET_NONE: return "NONE";
+    case ET_REL: return "REL";
+    case ET_EXEC: return "EXEC";
+    case ET_DYN: return "DYN";
+    case ET_CORE: return "CORE";
+    default: return "";
+  }
+}
+
+std::string_view segment_type_name(std::uint32_t t) noexcept {
+  switch (t) {
+    case PT_NULL: return "NULL";
+    case PT_LOAD: return "LOAD";
+    case PT_DYNAMIC: return "DYNAMIC";
+    case PT_INTERP: return "INTERP";
+    case PT_NOTE: return "NOTE";
+    case PT_SHLIB: return "SHLIB";
+    case PT_PHDR: return "PHDR";
+    case PT_TLS: return "TLS";
+    case PT_GNU_EH_FRAME: return "GNU_EH_FRAME";
+    case PT_GNU_STACK: return "GNU_STACK";
+    case PT_GNU_RELRO: return "GNU_RELRO";
+    case PT_GNU_PROPERTY: return "GNU_PROPERTY";
+    default: return "";
+  }
+}
+
+std::string_view dynamic_tag_name(std::uint64_t t) noexcept {
+  switch (t) {
+    case DT_NULL: return "NULL";
+    case DT_NEEDED: return "NEEDED";
+    case DT_PLTRELSZ: return "PLTRELSZ";
+    case DT_PLTGOT: return "PLTGOT";
+    case DT_HASH: return "HASH";
+    case DT_STRTAB: return "STRTAB";
+    case DT_SYMTAB: return "SYMTAB";
+    case DT_RELA: return "RELA";
+    case DT_RELASZ: return "RELASZ";
+    case DT_RELAENT: return "RELAENT";
+    case DT_STRSZ: return "STRSZ";
+    case DT_SYMENT: return "SYMENT";
+    case DT_INIT: return "INIT";
+    case DT_FINI: return "FINI";
+    case DT_SONAME: return "SONAME";
+    case DT_RPATH: return "RPATH";
+    case DT_SYMBOLIC: return "SYMBOLIC";
+    case DT_REL: return "REL";
+    case DT_RELSZ: return "RELSZ";
+    case DT_RELENT: return "RELENT";
+    case DT_PLTREL: return "PLTREL";
+    case DT_DEBUG: return "DEBUG";
+    case DT_TEXTREL: return "TEXTREL";
+    case DT_JMPREL: return "JMPREL";
+    case DT_BIND_NOW: return "BIND_NOW";
+    case DT_INIT_ARRAY: return "INIT_ARRAY";
+    case DT_FINI_ARRAY: return "FINI_ARRAY";
+    case DT_INIT_ARRAYSZ: return "INIT_ARRAYSZ";
+    case DT_FINI_ARRAYSZ: return "FINI_ARRAYSZ";
+    case DT_RUNPATH: return "RUNPATH";
+    case DT_FLAGS: return "FLAGS";
+    case DT_PREINIT_ARRAY: return "PREINIT_ARRAY";
+    case DT_PREINIT_ARRAYSZ: return "PREINIT_ARRAYSZ";
+    case DT_SYMTAB_SHNDX: return "SYMTAB_SHNDX";
+    case DT_RELRSZ: return "RELRSZ";
+    case DT_RELR: return "RELR";
+    case DT_RELRENT: return "RELRENT";
+    case DT_GNU_HASH: return "GNU_HASH";
+    case DT_VERSYM: return "VERSYM";
+    case DT_RELACOUNT: return "RELACOUNT";
+    case DT_RELCOUNT: return "RELCOUNT";
+    case DT_FLAGS_1: return "FLAGS_1";
+    case DT_VERDEF: return "VERDEF";
+    case DT_VERDEFNUM: return "VERDEFNUM";
+    case DT_VERNEED: return "VERNEED";
+    case DT_VERNEEDNUM: return "VERNEEDNUM";
+    default: return "";
+  }
+}
+
+namespace {
+using FlagTable = std::initializer_list<std::pair<std::uint64_t, const char*>>;
+std::vector<std::string> names_of(std::uint64_t flags, FlagTable table) {
+  std::vector<std::string> out;
+  for (auto [bit, name] : table)
+    if (flags & bit) {
+      out.emplace_back(name);
+      flags &= ~bit;
+    }
+  for (std::uint64_t bit = 1; flags; bit <<= 1)
+    if (flags & bit) {
+      out.push_back(fmt::format("{:#x}", bit));
+      flags &= ~bit;
+    }
+  return out;
+}
+}  // namespace
+
+std::vector<std::string> dt_flags_names(std::uint64_t flags) {
+  return names_of(flags, {{DF_ORIGIN, "ORIGIN"},
+                          {DF_SYMBOLIC, "SYMBOLIC"},
+                          {DF_TEXTREL, "TEXTREL"},
+                          {DF_BIND_NOW, "BIND_NOW"},
+                          {DF_STATIC_TLS, "STATIC_TLS"}});
+}
+
+std::vector<std::string> dt_flags_1_names(std::uint64_t flags) {
+  static constexpr const char* names[] = {
+      "NOW",        "GLOBAL",     "GROUP",      "NODELETE", "LOADFLTR", "INITFIRST", "NOOPEN",     "ORIGIN",
+      "DIRECT",     "TRANS",      "INTERPOSE",  "NODEFLIB", "NODUMP",   "CONFALT",   "ENDFILTEE",  "DISPRELDNE",
+      "DISPRELPND", "NODIRECT",   "IGNMULDEF",  "NOKSYMS",  "NOHDR",    "EDITED",    "NORELOC",    "SYMINTPOSE",
+      "GLOBAUDIT",  "SINGLETON",  "STUB",       "PIE",      "KMOD",     "WEAKFILTER", "NOCOMMON"};
+  std::vector<std::string> out;
+  for (unsigned i = 0; i < 64; ++i) {
+    std::uint64_t bit = std::uint64_t{1} << i;
+    if (!(flags & bit)) continue;
+    out.push_back(i < std::size(names) ? std::string(names[i]) : fmt::format("{:#x}", bit));
+  }
+  return out;
+}
+
+}  // namespace xpatch::elf

@@ -1,0 +1,40 @@
+// What a binary was built for: architecture, ABI details, libc family, and
+// the GNU tuple and loader name that follow from them.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "libpatch/elf/model.h"
+
+namespace xpatch::elf {
+
+enum class Libc { Glibc, Musl, Static, Unknown };
+std::string_view libc_name(Libc l) noexcept;
+
+struct Target {
+  std::string arch;   // GNU tuple's first part: aarch64, arm, riscv64, powerpc64le, i686, ...
+  std::string abi;    // ABI details, e.g. "eabi5 hard-float", "lp64d rvc", "elfv2", "n32"
+  Libc libc = Libc::Unknown;
+  std::optional<std::string> tuple;   // e.g. arm-linux-gnueabihf, aarch64-linux-musl
+  std::optional<std::string> loader;  // the conventional loader file name for that tuple
+};
+
+Target describe_target(const ElfFile& f);
+
+// Loader file name (no directory) for an architecture and libc, as written
+// into PT_INTERP by that libc's toolchain; nullopt when we do not know it.
+std::optional<std::string> loader_name(const ElfFile& f, Libc libc);
+
+std::string_view machine_name(std::uint16_t e_machine) noexcept;
+std::string_view segment_type_name(std::uint32_t p_type) noexcept;  // "" when unknown
+std::string_view dynamic_tag_name(std::uint64_t d_tag) noexcept;    // "" when unknown
+std::string_view elf_type_name(std::uint16_t e_type) noexcept;      // "" when unknown
+// Bits by the names readelf uses; unknown bits as hex.
+std::vector<std::string> dt_flags_names(std::uint64_t flags);    // BIND_NOW, STATIC_TLS, ...
+std::vector<std::string> dt_flags_1_names(std::uint64_t flags);  // NOW, PIE, ...
+
+}  // namespace xpatch::elf

@@ -1,0 +1,680 @@
+// The rewrite planner. Phases, in order:
+//   1. desired state: the dynamic entries and interpreter after the edits;
+//   2. strings: reuse what DT_STRTAB already holds, collect what is new;
+//   3. decide what no longer fits in place and must be appended;
+//   4. room in the program header table, when a new PT_LOAD is needed;
+//   5. layout of the appended data (at this point every offset is fixed);
+//   6. encode the changed structures as byte writes.
+// Nothing is written here: the result is a Plan, which apply() copies out.
+
+#include "libpatch/rewrite/plan.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "libpatch/elf/target.h"
+
+namespace xpatch::rewrite {
+namespace {
+
+using elf::Dyn;
+using elf::DynEntry;
+using elf::Ehdr;
+using elf::Phdr;
+using elf::Shdr;
+using elf::Sym;
+using elf::ElfFile;
+using elf::Segment;
+
+constexpr std::uint64_t kDtMipsRldMapRel = 0x70000035;
+constexpr unsigned kSpareDynSlots = 4;  // room for later edits without moving again
+
+bool is_string_tag(std::uint64_t tag) {
+  return tag == DT_NEEDED || tag == DT_RPATH || tag == DT_RUNPATH || tag == DT_SONAME;
+}
+
+const char* tag_label(std::uint64_t tag) {
+  switch (tag) {
+    case DT_NEEDED: return "DT_NEEDED";
+    case DT_RPATH: return "DT_RPATH";
+    case DT_RUNPATH: return "DT_RUNPATH";
+    case DT_SONAME: return "DT_SONAME";
+    default: return "dynamic entry";
+  }
+}
+
+std::uint64_t align_up(std::uint64_t v, std::uint64_t a) { return a <= 1 ? v : (v + a - 1) / a * a; }
+
+// The largest page size the architecture's kernels may use: a PT_LOAD must
+// be congruent modulo it, or the loader has to pad or refuses.
+std::uint64_t max_page_size(std::uint16_t machine) {
+  switch (machine) {
+    case EM_AARCH64: case EM_PPC64: case EM_PPC: case EM_MIPS: case EM_ARM: case EM_LOONGARCH: return 0x10000;
+    case EM_SPARCV9: return 0x100000;
+    default: return 0x1000;
+  }
+}
+
+// A desired dynamic entry: string-valued ones carry the string until layout
+// assigns its DT_STRTAB offset.
+struct Want {
+  std::uint64_t tag = 0, value = 0;
+  std::optional<std::string> str;
+  bool str_changed = false;
+};
+
+// A piece of the file that only program headers, section headers or a
+// dynamic pointer refer to, so it can move if the pointers follow.
+struct Movable {
+  std::uint64_t offset = 0, size = 0, align = 1;
+  std::string what;
+  std::uint64_t new_offset = 0, new_vaddr = 0;
+};
+
+[[noreturn]] void refuse(const ElfFile& f, std::string_view structure, const std::string& why) {
+  throw ErrorException{{Error::Kind::Unsupported, fmt::format("{}: {}: {}", f.path, structure, why)}};
+}
+
+template <typename E>
+class Planner {
+ public:
+  Planner(const ElfFile& f, std::span<const std::byte> in, const EditSet& e) : f_(f), in_(in), e_(e) {}
+
+  Plan run() {
+    plan_.old_size = plan_.new_size = in_.size();
+    desired_state();
+    assign_strings();
+    decide_appends();
+    if (append_) {
+      make_phdr_room();
+      layout_appended();
+    }
+    encode();
+    return std::move(plan_);
+  }
+
+ private:
+  using Native = typename E::Native;
+  static constexpr std::uint64_t kWord = sizeof(Native);
+
+  const ElfFile& f_;
+  std::span<const std::byte> in_;
+  const EditSet& e_;
+  Plan plan_;
+
+  std::vector<Want> want_;
+  std::optional<std::string> new_interp_;
+  std::string new_strings_;                        // appended to DT_STRTAB
+  std::map<std::string, std::uint64_t> new_str_at_; // offset of each new string within new_strings_
+
+  // Decisions.
+  bool interp_append_ = false, strings_append_ = false, dyn_move_ = false, append_ = false;
+  bool extend_last_load_ = false, strings_in_place_ = false;
+  std::size_t last_load_ = 0;  // index into f_.segments
+  bool use_null_slot_ = false;
+  std::vector<Movable> moved_;
+
+  // Final layout.
+  std::uint64_t seg_off_ = 0, seg_vaddr_ = 0, seg_end_ = 0;
+  std::uint64_t interp_off_ = 0, interp_vaddr_ = 0, interp_size_ = 0;
+  std::uint64_t dyn_off_ = 0, dyn_vaddr_ = 0, dyn_slots_ = 0;
+  std::uint64_t str_off_ = 0, str_vaddr_ = 0, str_size_ = 0;
+
+  void step(std::string what, std::string strategy, std::string detail) {
+    plan_.steps.push_back({std::move(what), std::move(strategy), std::move(detail)});
+  }
+  void write(std::uint64_t off, std::vector<std::byte> bytes) {
+    // Skip writes that would not change anything, so an unchanged file
+    // produces no plan and is never rewritten.
+    if (off + bytes.size() <= in_.size() && std::memcmp(in_.data() + off, bytes.data(), bytes.size()) == 0) return;
+    plan_.writes.push_back({off, std::move(bytes)});
+  }
+  std::string dynstr(std::uint64_t off) const {
+    const char* p = reinterpret_cast<const char*>(in_.data() + f_.dynstr_offset + off);
+    return std::string(p);  // the reader proved it NUL-terminated inside DT_STRSZ
+  }
+  std::uint64_t vaddr_of(std::uint64_t off) const {
+    for (const Segment& s : f_.segments)
+      if (s.type == PT_LOAD && off >= s.offset && off - s.offset < s.filesz) return s.vaddr + (off - s.offset);
+    return 0;
+  }
+
+  // ---- 1. desired state -------------------------------------------------
+
+  auto find_tag(std::uint64_t tag) {
+    return std::find_if(want_.begin(), want_.end(), [&](const Want& w) { return w.tag == tag; });
+  }
+  // New string entries go after the last DT_NEEDED (or first), keeping the
+  // loader's search order for existing libraries.
+  void insert_string(std::uint64_t tag, const std::string& s) {
+    auto pos = want_.begin();
+    for (auto it = want_.begin(); it != want_.end(); ++it)
+      if (it->tag == DT_NEEDED) pos = it + 1;
+    want_.insert(pos, Want{tag, 0, s, true});
+  }
+  void set_string(std::uint64_t tag, const std::string& s) {
+    auto it = find_tag(tag);
+    if (it == want_.end()) {
+      insert_string(tag, s);
+      step(tag_label(tag), "add", fmt::format("new entry \"{}\"", s));
+    } else if (it->str != s) {
+      step(tag_label(tag), "set", fmt::format("\"{}\" -> \"{}\"", *it->str, s));
+      it->str = s;
+      it->str_changed = true;
+    }
+  }
+
+  void desired_state() {
+    for (const DynEntry& d : f_.dynamic) {
+      Want w{d.tag, d.value, std::nullopt, false};
+      if (is_string_tag(d.tag)) w.str = dynstr(d.value);
+      want_.push_back(std::move(w));
+    }
+    bool dyn_edits = !(e_.runpath == std::nullopt && e_.add_runpath.empty() && !e_.remove_runpath && !e_.rpath &&
+                       e_.replace_needed.empty() && e_.add_needed.empty() && e_.remove_needed.empty() && !e_.soname);
+    if (dyn_edits && f_.dynamic.empty())
+      refuse(f_, "PT_DYNAMIC", "the file has no dynamic section (statically linked), so it has no "
+                               "needed libraries, runpath or soname to change");
+
+    for (const std::string& lib : e_.remove_needed) {
+      auto n = std::erase_if(want_, [&](const Want& w) { return w.tag == DT_NEEDED && w.str == lib; });
+      if (n) step("DT_NEEDED", "remove", fmt::format("\"{}\"", lib));
+    }
+    for (const auto& [from, to] : e_.replace_needed) {
+      auto it = std::find_if(want_.begin(), want_.end(),
+                             [&](const Want& w) { return w.tag == DT_NEEDED && w.str == from; });
+      if (it != want_.end()) {
+        it->str = to;
+        it->str_changed = true;
+        step("DT_NEEDED", "set", fmt::format("\"{}\" -> \"{}\"", from, to));
+      } else if (std::none_of(want_.begin(), want_.end(), [&](const Want& w) { return w.tag == DT_NEEDED && w.str == to; })) {
+        refuse(f_, "DT_NEEDED", fmt::format("\"{}\" is not a needed library, so it cannot be replaced", from));
+      }  // else: already replaced by an earlier run
+    }
+    for (const std::string& lib : e_.add_needed) {
+      if (std::any_of(want_.begin(), want_.end(), [&](const Want& w) { return w.tag == DT_NEEDED && w.str == lib; }))
+        continue;
+      insert_string(DT_NEEDED, lib);
+      step("DT_NEEDED", "add", fmt::format("\"{}\"", lib));
+    }
+    if (e_.remove_runpath) {
+      auto n = std::erase_if(want_, [](const Want& w) { return w.tag == DT_RUNPATH || w.tag == DT_RPATH; });
+      if (n) step("DT_RUNPATH/DT_RPATH", "remove", "");
+    }
+    if (e_.runpath) set_string(DT_RUNPATH, *e_.runpath);
+    if (e_.rpath) set_string(DT_RPATH, *e_.rpath);
+    if (!e_.add_runpath.empty()) {
+      // Extend the list the loader actually uses: DT_RUNPATH wins over DT_RPATH.
+      std::uint64_t tag = find_tag(DT_RUNPATH) != want_.end() ? DT_RUNPATH
+                          : find_tag(DT_RPATH) != want_.end() ? DT_RPATH
+                                                             : DT_RUNPATH;
+      auto it = find_tag(tag);
+      std::string cur = it != want_.end() ? *it->str : "";
+      std::vector<std::string> dirs;
+      for (std::size_t a = 0; a <= cur.size();) {
+        std::size_t b = cur.find(':', a);
+        if (b == std::string::npos) b = cur.size();
+        if (b > a) dirs.push_back(cur.substr(a, b - a));
+        a = b + 1;
+      }
+      for (const std::string& d : e_.add_runpath)
+        if (std::find(dirs.begin(), dirs.end(), d) == dirs.end()) dirs.push_back(d);
+      std::string joined;
+      for (const auto& d : dirs) joined += (joined.empty() ? "" : ":") + d;
+      if (it == want_.end() || joined != cur) set_string(tag, joined);
+    }
+    if (e_.soname) set_string(DT_SONAME, *e_.soname);
+
+    if (e_.interpreter) {
+      if (!f_.interpreter)
+        refuse(f_, "PT_INTERP", "the file has no interpreter (a static binary or a shared library); "
+                                "--interp applies only to dynamically linked programs");
+      if (*f_.interpreter != *e_.interpreter) {
+        new_interp_ = e_.interpreter;
+        step("PT_INTERP", "set", fmt::format("\"{}\" -> \"{}\"", *f_.interpreter, *e_.interpreter));
+      }
+    }
+  }
+
+  // ---- 2. strings -------------------------------------------------------
+
+  std::optional<std::uint64_t> find_in_dynstr(const std::string& s) const {
+    std::string_view table(reinterpret_cast<const char*>(in_.data() + f_.dynstr_offset), f_.dynstr_size);
+    std::string needle = s;
+    needle.push_back('\0');
+    auto p = table.find(needle);
+    if (p == std::string_view::npos) return std::nullopt;
+    return p;
+  }
+
+  void assign_strings() {
+    for (Want& w : want_) {
+      if (!w.str_changed) continue;
+      if (auto at = find_in_dynstr(*w.str)) {
+        w.value = *at;
+        step(tag_label(w.tag), "reuse string", fmt::format("\"{}\" already in DT_STRTAB at {:#x}", *w.str, *at));
+      } else if (!new_str_at_.count(*w.str)) {
+        new_str_at_[*w.str] = new_strings_.size();
+        new_strings_ += *w.str;
+        new_strings_.push_back('\0');
+      }
+    }
+  }
+
+  // ---- 3. what must be appended ---------------------------------------
+
+  void decide_appends() {
+    if (new_interp_) {
+      const Segment* s = f_.find_segment(PT_INTERP);
+      interp_append_ = new_interp_->size() + 1 > s->filesz;
+      if (!interp_append_)
+        step("PT_INTERP", "in place", fmt::format("fits the {}-byte slot at {:#x}", s->filesz, s->offset));
+    }
+    strings_append_ = !new_strings_.empty();
+    dyn_move_ = want_.size() + 1 > f_.dynamic_slots && !f_.dynamic.empty();
+    append_ = interp_append_ || strings_append_ || dyn_move_;
+    if (!append_) return;
+
+    // Our own segment from an earlier run (or any RW PT_LOAD without bss
+    // that ends the file) can simply grow: no new program header needed.
+    std::uint64_t best = 0;
+    bool found = false;
+    for (std::size_t i = 0; i < f_.segments.size(); ++i) {
+      const Segment& s = f_.segments[i];
+      if (s.type == PT_LOAD && (!found || s.vaddr >= best)) {
+        best = s.vaddr;
+        last_load_ = i;
+        found = true;
+      }
+    }
+    if (!found) refuse(f_, "program headers", "no PT_LOAD segment");
+    const Segment& last = f_.segments[last_load_];
+    extend_last_load_ = last.offset + last.filesz == in_.size() && last.memsz == last.filesz &&
+                        (last.flags & PF_R) && !(last.flags & PF_X);
+    strings_in_place_ = extend_last_load_ && strings_append_ && f_.dynstr_offset + f_.dynstr_size == in_.size();
+  }
+
+  // ---- 4. room for one more program header ------------------------------
+
+  void make_phdr_room() {
+    if (extend_last_load_) return;
+    if (f_.header.phnum + 1 >= PN_XNUM)
+      refuse(f_, "program header table", fmt::format("already has {} entries", f_.header.phnum));
+    for (const Segment& s : f_.segments)
+      if (s.type == PT_NULL) {
+        use_null_slot_ = true;
+        step("program header table", "reuse", "a PT_NULL entry becomes the new PT_LOAD");
+        return;
+      }
+
+    const std::uint64_t table_end = f_.header.phoff + std::uint64_t{f_.header.phnum} * sizeof(Phdr<E>);
+    const std::uint64_t need = table_end + sizeof(Phdr<E>);
+
+    // Candidates: PT_INTERP and note contents, and the symbol hash tables.
+    std::vector<Movable> cand;
+    for (const Segment& s : f_.segments) {
+      if ((s.type == PT_INTERP || s.type == PT_NOTE) && s.filesz)
+        cand.push_back({s.offset, s.filesz, std::max<std::uint64_t>(1, s.align), s.type == PT_INTERP ? "PT_INTERP" : "PT_NOTE"});
+    }
+    for (const DynEntry& d : f_.dynamic) {
+      if (d.tag != DT_GNU_HASH && d.tag != DT_HASH) continue;
+      // The hash table's size comes from its section header; without one we
+      // do not know where it ends, so it stays.
+      for (const elf::Section& sec : f_.sections)
+        if (sec.addr == d.value && (sec.type == SHT_GNU_HASH || sec.type == SHT_HASH) && sec.size)
+          cand.push_back({sec.offset, sec.size, std::max<std::uint64_t>(1, sec.addralign),
+                          d.tag == DT_GNU_HASH ? "DT_GNU_HASH" : "DT_HASH"});
+    }
+    std::sort(cand.begin(), cand.end(), [](const Movable& a, const Movable& b) { return a.offset < b.offset; });
+
+    // Take items in file order from the end of the table, allowing only
+    // alignment padding between them, until the entry fits.
+    std::uint64_t cursor = table_end;
+    std::vector<Movable> take;
+    for (const Movable& m : cand) {
+      if (cursor >= need) break;
+      if (m.offset < cursor) {  // nested in an item already taken (PT_GNU_PROPERTY-like overlap)
+        if (!take.empty() && m.offset >= take.back().offset) cursor = std::max(cursor, m.offset + m.size);
+        continue;
+      }
+      if (m.offset - cursor >= std::max<std::uint64_t>(m.align, 8)) break;  // something else lies between
+      take.push_back(m);
+      cursor = m.offset + m.size;
+    }
+    if (cursor < need)
+      refuse(f_, "program header table",
+             fmt::format("no room for one more entry: there is no PT_NULL entry, and the {:#x} bytes after the "
+                         "table at {:#x} that can move (interpreter, notes, hash tables) are too few",
+                         cursor - table_end, table_end));
+    // With section headers we can prove that nothing else lives in the
+    // freed range; without them, only padding was allowed above.
+    for (const elf::Section& sec : f_.sections) {
+      if (sec.type == SHT_NOBITS || sec.type == SHT_NULL || !sec.size || !(sec.flags & SHF_ALLOC)) continue;
+      if (sec.offset >= cursor || sec.offset + sec.size <= table_end) continue;
+      bool covered = std::any_of(take.begin(), take.end(), [&](const Movable& m) {
+        return sec.offset >= m.offset && sec.offset + sec.size <= m.offset + m.size;
+      });
+      if (!covered)
+        refuse(f_, "program header table",
+               fmt::format("no room for one more entry: section {} at {:#x} follows the table and cannot move",
+                           sec.name, sec.offset));
+    }
+    moved_ = std::move(take);
+    std::string names;
+    for (const Movable& m : moved_) names += (names.empty() ? "" : ", ") + m.what;
+    step("program header table", "grow in place",
+         fmt::format("{} move to the new segment, freeing {:#x} bytes after the table at {:#x}", names,
+                     cursor - table_end, table_end));
+  }
+
+  // ---- 5. layout -------------------------------------------------------
+
+  void layout_appended() {
+    std::uint64_t off;
+    if (extend_last_load_) {
+      const Segment& last = f_.segments[last_load_];
+      seg_off_ = last.offset;
+      seg_vaddr_ = last.vaddr;
+      off = in_.size();
+    } else {
+      std::uint64_t a = max_page_size(f_.header.machine), top = 0;
+      for (const Segment& s : f_.segments) {
+        if (s.type == PT_LOAD) a = std::max(a, s.align);
+        top = std::max(top, s.vaddr + s.memsz);
+      }
+      seg_off_ = off = align_up(in_.size(), 16);
+      seg_vaddr_ = align_up(top, a) + seg_off_ % a;
+    }
+    auto place = [&](std::uint64_t size, std::uint64_t align) {
+      off = align_up(off, align);
+      std::uint64_t at = off;
+      off += size;
+      return at;
+    };
+    auto vaddr = [&](std::uint64_t o) { return seg_vaddr_ + (o - seg_off_); };
+
+    if (strings_in_place_) {
+      // DT_STRTAB ends the file: new strings extend it where it stands, so
+      // they must take the bytes right after it, before anything else.
+      str_off_ = f_.dynstr_offset;
+      str_vaddr_ = f_.dynstr_vaddr;
+      str_size_ = f_.dynstr_size + new_strings_.size();
+      place(new_strings_.size(), 1);
+      step("DT_STRTAB", "extend",
+           fmt::format("{} new bytes at the end of the table, which ends the file", new_strings_.size()));
+    }
+    for (Movable& m : moved_) {
+      if (m.what == "PT_INTERP" && new_interp_) continue;  // placed with the new interpreter below
+      m.new_offset = place(m.size, m.align);
+      m.new_vaddr = vaddr(m.new_offset);
+    }
+    if (new_interp_ && (interp_append_ || moved_interp())) {
+      // A moved slot keeps its size, so later shorter values fit in place.
+      interp_size_ = std::max<std::uint64_t>(new_interp_->size() + 1, f_.find_segment(PT_INTERP)->filesz);
+      if (interp_append_) interp_size_ = new_interp_->size() + 1;
+      interp_off_ = place(interp_size_, 1);
+      interp_vaddr_ = vaddr(interp_off_);
+      for (Movable& m : moved_)
+        if (m.what == "PT_INTERP") {
+          m.new_offset = interp_off_;
+          m.new_vaddr = interp_vaddr_;
+        }
+      step("PT_INTERP", "append", fmt::format("{} bytes at {:#x} (vaddr {:#x})", interp_size_, interp_off_, interp_vaddr_));
+    }
+    if (dyn_move_) {
+      dyn_slots_ = want_.size() + 1 + kSpareDynSlots;
+      dyn_off_ = place(dyn_slots_ * sizeof(Dyn<E>), kWord);
+      dyn_vaddr_ = vaddr(dyn_off_);
+      step("PT_DYNAMIC", "append",
+           fmt::format("{} entries no longer fit the {} slots; new array of {} slots at {:#x}", want_.size() + 1,
+                       f_.dynamic_slots, dyn_slots_, dyn_off_));
+    }
+    if (strings_append_ && !strings_in_place_) {
+      str_off_ = place(f_.dynstr_size + new_strings_.size(), 1);
+      str_vaddr_ = vaddr(str_off_);
+      str_size_ = f_.dynstr_size + new_strings_.size();
+      step("DT_STRTAB", "append",
+           fmt::format("copy of {:#x} bytes plus {} new bytes at {:#x}", f_.dynstr_size, new_strings_.size(), str_off_));
+    }
+    seg_end_ = off;
+    plan_.new_size = seg_end_;
+    if (extend_last_load_)
+      step("PT_LOAD", "extend", fmt::format("the last segment grows to end at {:#x}", seg_end_));
+    else
+      step("PT_LOAD", "add", fmt::format("offset {:#x} vaddr {:#x} size {:#x}, flags {}", seg_off_, seg_vaddr_,
+                                         seg_end_ - seg_off_, dyn_move_ ? "RW" : "R"));
+  }
+
+  bool moved_interp() const {
+    return std::any_of(moved_.begin(), moved_.end(), [](const Movable& m) { return m.what == "PT_INTERP"; });
+  }
+  const Movable* moved_at(std::uint64_t offset) const {
+    for (const Movable& m : moved_)
+      if (offset >= m.offset && offset < m.offset + m.size) return &m;
+    return nullptr;
+  }
+
+  // ---- 6. encode -------------------------------------------------------
+
+  template <typename T>
+  static std::vector<std::byte> bytes_of(const T& v) {
+    std::vector<std::byte> b(sizeof v);
+    std::memcpy(b.data(), &v, sizeof v);
+    return b;
+  }
+  static Native n(std::uint64_t v) { return static_cast<Native>(v); }
+
+  void encode() {
+    // Moved items: copy their bytes (the interpreter is written below).
+    for (const Movable& m : moved_) {
+      if (m.what == "PT_INTERP" && new_interp_) continue;
+      write(m.new_offset, {in_.begin() + static_cast<std::ptrdiff_t>(m.offset),
+                           in_.begin() + static_cast<std::ptrdiff_t>(m.offset + m.size)});
+    }
+
+    // Interpreter.
+    if (new_interp_) {
+      const Segment* s = f_.find_segment(PT_INTERP);
+      std::uint64_t at = interp_off_ ? interp_off_ : s->offset;
+      std::uint64_t slot = interp_off_ ? interp_size_ : s->filesz;
+      std::vector<std::byte> b(slot);
+      std::memcpy(b.data(), new_interp_->data(), new_interp_->size());
+      write(at, std::move(b));
+    }
+
+    // Strings.
+    if (strings_append_) {
+      std::vector<std::byte> b;
+      if (!strings_in_place_)
+        b.assign(in_.begin() + static_cast<std::ptrdiff_t>(f_.dynstr_offset),
+                 in_.begin() + static_cast<std::ptrdiff_t>(f_.dynstr_offset + f_.dynstr_size));
+      auto p = reinterpret_cast<const std::byte*>(new_strings_.data());
+      b.insert(b.end(), p, p + new_strings_.size());
+      write(strings_in_place_ ? f_.dynstr_offset + f_.dynstr_size : str_off_, std::move(b));
+    }
+
+    // Dynamic array.
+    if (!f_.dynamic.empty()) encode_dynamic();
+
+    encode_program_headers();
+    encode_section_headers();
+  }
+
+  void encode_dynamic() {
+    const std::uint64_t old_dyn_vaddr = f_.find_segment(PT_DYNAMIC)->vaddr;
+    const std::uint64_t new_dyn_vaddr = dyn_move_ ? dyn_vaddr_ : old_dyn_vaddr;
+    std::vector<std::byte> b;
+    std::uint64_t slots = dyn_move_ ? dyn_slots_ : f_.dynamic_slots;
+    for (std::size_t i = 0; i < want_.size(); ++i) {
+      Want w = want_[i];
+      if (w.str_changed) w.value = new_str_at_.count(*w.str) ? f_.dynstr_size + new_str_at_.at(*w.str) : w.value;
+      if (strings_append_ && w.tag == DT_STRTAB) w.value = str_vaddr_;
+      if (strings_append_ && w.tag == DT_STRSZ) w.value = str_size_;
+      if (w.tag == DT_GNU_HASH || w.tag == DT_HASH)
+        if (auto off = f_.vaddr_to_offset(w.value, 1))
+          if (const Movable* m = moved_at(*off)) w.value = m->new_vaddr + (*off - m->offset);
+      // MIPS: the value is relative to the entry's own address.
+      if (w.tag == kDtMipsRldMapRel && f_.header.machine == EM_MIPS)
+        w.value = w.value + (old_dyn_vaddr + i * sizeof(Dyn<E>)) - (new_dyn_vaddr + i * sizeof(Dyn<E>));
+      Dyn<E> d;
+      d.d_tag = n(w.tag);
+      d.d_val = n(w.value);
+      auto e = bytes_of(d);
+      b.insert(b.end(), e.begin(), e.end());
+    }
+    b.resize(slots * sizeof(Dyn<E>));  // DT_NULL terminator and spare slots are zero
+    if (!dyn_move_) {
+      // In place: keep whatever followed our entries if the array shrank
+      // into spare DT_NULLs; zero bytes are DT_NULL, so this is exact.
+      write(f_.dynamic_offset, std::move(b));
+    } else {
+      write(dyn_off_, std::move(b));
+    }
+  }
+
+  void encode_program_headers() {
+    std::vector<Segment> segs = f_.segments;
+    for (Segment& s : segs) {
+      if (s.type == PT_INTERP && (interp_off_ || moved_interp())) {
+        std::uint64_t off = interp_off_;
+        if (!off) off = moved_at(s.offset)->new_offset;
+        s.offset = off;
+        s.vaddr = s.paddr = interp_off_ ? interp_vaddr_ : moved_at(f_.find_segment(PT_INTERP)->offset)->new_vaddr;
+        if (interp_off_) s.filesz = s.memsz = interp_size_;
+      } else if (s.type == PT_DYNAMIC && dyn_move_) {
+        s.offset = dyn_off_;
+        s.vaddr = s.paddr = dyn_vaddr_;
+        s.filesz = s.memsz = dyn_slots_ * sizeof(Dyn<E>);
+      } else if (s.type != PT_LOAD && s.type != PT_PHDR && s.filesz) {
+        if (const Movable* m = moved_at(s.offset)) {  // notes and GNU_PROPERTY
+          s.vaddr = s.paddr = m->new_vaddr + (s.offset - m->offset);
+          s.offset = m->new_offset + (s.offset - m->offset);
+        }
+      }
+    }
+    if (append_ && extend_last_load_) {
+      Segment& last = segs[last_load_];
+      last.filesz = last.memsz = seg_end_ - last.offset;
+      if (dyn_move_) last.flags |= PF_W;
+    } else if (append_) {
+      Segment load{PT_LOAD, PF_R | (dyn_move_ ? PF_W : 0u), seg_off_, seg_vaddr_, seg_vaddr_, seg_end_ - seg_off_, seg_end_ - seg_off_, 0};
+      std::uint64_t a = max_page_size(f_.header.machine);
+      for (const Segment& s : f_.segments)
+        if (s.type == PT_LOAD) a = std::max(a, s.align);
+      load.align = a;
+      if (use_null_slot_) segs.erase(std::find_if(segs.begin(), segs.end(), [](const Segment& s) { return s.type == PT_NULL; }));
+      // After the last PT_LOAD, so loadable entries stay sorted by p_vaddr.
+      std::size_t last = 0;
+      for (std::size_t i = 0; i < segs.size(); ++i)
+        if (segs[i].type == PT_LOAD) last = i;
+      segs.insert(segs.begin() + static_cast<std::ptrdiff_t>(last + 1), load);
+      if (!use_null_slot_)
+        for (Segment& s : segs)
+          if (s.type == PT_PHDR) s.filesz = s.memsz = segs.size() * sizeof(Phdr<E>);
+    }
+
+    std::vector<std::byte> table;
+    for (const Segment& s : segs) {
+      Phdr<E> p{};
+      p.p_type = s.type;
+      p.p_flags = s.flags;
+      p.p_offset = n(s.offset);
+      p.p_vaddr = n(s.vaddr);
+      p.p_paddr = n(s.paddr);
+      p.p_filesz = n(s.filesz);
+      p.p_memsz = n(s.memsz);
+      p.p_align = n(s.align);
+      auto e = bytes_of(p);
+      table.insert(table.end(), e.begin(), e.end());
+    }
+    const std::uint64_t table_end = f_.header.phoff + table.size();
+    write(f_.header.phoff, std::move(table));
+    // Clear what is left of the moved items' old places, after the table.
+    for (const Movable& m : moved_) {
+      std::uint64_t from = std::max(m.offset, table_end), to = m.offset + m.size;
+      if (from < to) write(from, std::vector<std::byte>(to - from));
+    }
+    if (segs.size() != f_.segments.size()) {
+      typename E::Half phnum = static_cast<std::uint16_t>(segs.size());
+      write(offsetof(Ehdr<E>, e_phnum), bytes_of(phnum));
+    }
+  }
+
+  void encode_section_headers() {
+    std::map<std::size_t, std::uint64_t> moved_by;  // section index -> address delta (mod 2^64)
+    for (std::size_t i = 0; i < f_.sections.size(); ++i) {
+      const elf::Section& sec = f_.sections[i];
+      if (sec.type == SHT_NULL) continue;
+      std::uint64_t off = sec.offset, addr = sec.addr, size = sec.size;
+      if (strings_append_ && sec.type == SHT_STRTAB && sec.offset == f_.dynstr_offset && sec.addr == f_.dynstr_vaddr) {
+        off = str_off_;
+        addr = str_vaddr_;
+        size = str_size_;
+      } else if (dyn_move_ && sec.type == SHT_DYNAMIC) {
+        off = dyn_off_;
+        addr = dyn_vaddr_;
+        size = dyn_slots_ * sizeof(Dyn<E>);
+      } else if (interp_off_ && f_.find_segment(PT_INTERP) && sec.offset == f_.find_segment(PT_INTERP)->offset &&
+                 sec.type == SHT_PROGBITS) {
+        off = interp_off_;
+        addr = interp_vaddr_;
+        size = interp_size_;
+      } else if (const Movable* m = sec.size ? moved_at(sec.offset) : nullptr) {
+        addr = m->new_vaddr + (sec.offset - m->offset);
+        off = m->new_offset + (sec.offset - m->offset);
+      }
+      if (off == sec.offset && addr == sec.addr && size == sec.size) continue;
+      if (addr != sec.addr) moved_by[i] = addr - sec.addr;
+      Shdr<E> sh;
+      std::memcpy(&sh, in_.data() + f_.header.shoff + i * sizeof(Shdr<E>), sizeof sh);
+      sh.sh_offset = n(off);
+      sh.sh_addr = n(addr);
+      sh.sh_size = n(size);
+      write(f_.header.shoff + i * sizeof(Shdr<E>), bytes_of(sh));
+    }
+    if (!moved_by.empty()) encode_symbols(moved_by);
+  }
+
+  // Symbols defined in a section that moved (section symbols, __abi_tag,
+  // _DYNAMIC) follow it, so symbol tables stay consistent with the layout.
+  void encode_symbols(const std::map<std::size_t, std::uint64_t>& moved_by) {
+    for (const elf::Section& tab : f_.sections) {
+      if ((tab.type != SHT_SYMTAB && tab.type != SHT_DYNSYM) || tab.entsize != sizeof(Sym<E>)) continue;
+      for (std::uint64_t k = 0; k < tab.size / sizeof(Sym<E>); ++k) {
+        std::uint64_t at = tab.offset + k * sizeof(Sym<E>);
+        Sym<E> sym;
+        std::memcpy(&sym, in_.data() + at, sizeof sym);
+        auto it = moved_by.find(sym.st_shndx);
+        if (it == moved_by.end() || sym.st_shndx == SHN_UNDEF || sym.st_shndx >= SHN_LORESERVE) continue;
+        sym.st_value = n(sym.st_value + it->second);
+        write(at, bytes_of(sym));
+      }
+    }
+  }
+};
+
+}  // namespace
+
+Expected<Plan> plan_rewrite(const ElfFile& file, std::span<const std::byte> bytes, const EditSet& edits) {
+  try {
+    return elf::dispatch(file.header.variant, [&](auto e) { return Planner<decltype(e)>(file, bytes, edits).run(); });
+  } catch (ErrorException& e) {
+    return std::move(e.error);
+  }
+}
+
+std::vector<std::byte> apply(const Plan& plan, std::span<const std::byte> input) {
+  std::vector<std::byte> out(input.begin(), input.end());
+  out.resize(plan.new_size);
+  for (const Write& w : plan.writes) {
+    if (w.offset + w.bytes.size() > out.size()) out.resize(w.offset + w.bytes.size());
+    std::memcpy(out.data() + w.offset, w.bytes.data(), w.bytes.size());
+  }
+  return out;
+}
+
+}  // namespace xpatch::rewrite

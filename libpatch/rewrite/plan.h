@@ -1,0 +1,57 @@
+// A rewrite planned as data: which strategy each edit takes, what moves
+// where, and the exact bytes to write. apply() only copies bytes.
+//
+// Layout contract (see docs/design.md):
+//  - values that fit are written in place (PT_INTERP slot, spare DT_NULL
+//    slots, strings already present in DT_STRTAB, suffixes included);
+//  - everything else goes to the end of the file, in one PT_LOAD above every
+//    other segment whose p_vaddr is congruent to p_offset modulo the largest
+//    alignment, so no padding pages are needed;
+//  - the program header table never moves: qemu-user (and kernels before
+//    5.18) compute AT_PHDR as load base + e_phoff. When it needs one more
+//    entry, a PT_NULL entry is reused, or the small movable items right after
+//    it (.interp, notes, .gnu.hash/.hash) move to the new segment to make room.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "libpatch/elf/error.h"
+#include "libpatch/elf/model.h"
+#include "libpatch/rewrite/edits.h"
+
+namespace xpatch::rewrite {
+
+// One line of the plan, for --dry-run and --json.
+struct Step {
+  std::string what;      // "PT_INTERP", "DT_RUNPATH", "program header table", ...
+  std::string strategy;  // "in place", "reuse string", "append", "move", "remove", "unchanged"
+  std::string detail;    // human explanation with offsets
+};
+
+// A byte range of the output, written verbatim.
+struct Write {
+  std::uint64_t offset = 0;
+  std::vector<std::byte> bytes;
+};
+
+struct Plan {
+  std::vector<Step> steps;
+  std::vector<Write> writes;  // applied in order over a copy of the input
+  std::uint64_t old_size = 0, new_size = 0;
+  bool changes() const { return !writes.empty() || new_size != old_size; }
+  std::int64_t growth() const { return static_cast<std::int64_t>(new_size - old_size); }
+};
+
+// Plans all edits together into one new layout. Errors: Unsupported when an
+// edit cannot apply to this file (e.g. --interp on a static binary), with a
+// message naming the file and the reason.
+Expected<Plan> plan_rewrite(const elf::ElfFile& file, std::span<const std::byte> bytes, const EditSet& edits);
+
+// The output bytes: the input, resized to new_size, with every write applied.
+std::vector<std::byte> apply(const Plan& plan, std::span<const std::byte> input);
+
+}  // namespace xpatch::rewrite

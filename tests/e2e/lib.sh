@@ -1,0 +1,46 @@
+# Shared helpers for the end-to-end tests (sourced).
+set -euo pipefail
+PASS=0
+FAIL=0
+ok()   { PASS=$((PASS + 1)); echo "ok   - $*"; }
+bad()  { FAIL=$((FAIL + 1)); echo "FAIL - $*"; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+finish() {
+  echo "$PASS passed, $FAIL failed"
+  [ "$FAIL" -eq 0 ] && [ "$PASS" -gt 0 ]
+}
+# The loader of Debian's cross libc, in the tuple layout /usr/<triplet>/lib,
+# and how to run a binary of that target without -L.
+tuple_loader() {  # TARGET -> prints absolute loader path in the tuple layout
+  case $1 in
+    x86_64) echo /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 ;;  # host: multiarch dir
+    x86_64-musl) echo /usr/lib/x86_64-linux-musl/libc.so ;;
+    aarch64-musl) echo /usr/lib/aarch64-linux-musl/libc.so ;;
+    i686) echo /usr/i686-linux-gnu/lib/ld-linux.so.2 ;;
+    aarch64) echo /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ;;
+    armhf) echo /usr/arm-linux-gnueabihf/lib/ld-linux-armhf.so.3 ;;
+    riscv64) echo /usr/riscv64-linux-gnu/lib/ld-linux-riscv64-lp64d.so.1 ;;
+    ppc64le) echo /usr/powerpc64le-linux-gnu/lib/ld64.so.2 ;;
+    s390x) echo /usr/s390x-linux-gnu/lib/ld64.so.1 ;;
+    powerpc) echo /usr/powerpc-linux-gnu/lib/ld.so.1 ;;
+    *) echo "unknown target $1" >&2; return 1 ;;
+  esac
+}
+qemu_for() {
+  case $1 in
+    x86_64|x86_64-musl) echo "" ;;
+    i686) echo qemu-i386 ;;
+    aarch64|aarch64-musl) echo qemu-aarch64 ;;
+    armhf) echo qemu-arm ;;
+    riscv64) echo qemu-riscv64 ;;
+    ppc64le) echo qemu-ppc64le ;;
+    s390x) echo qemu-s390x ;;
+    powerpc) echo qemu-ppc ;;
+  esac
+}
+# Runs a target binary with no -L and no QEMU_LD_PREFIX: only what the file
+# itself says (PT_INTERP, DT_RUNPATH) can make it work.
+run_target() {  # TARGET BINARY
+  local q; q=$(qemu_for "$1")
+  if [ -n "$q" ]; then env -u QEMU_LD_PREFIX "$q" "$2"; else "$2"; fi
+}

@@ -1,0 +1,159 @@
+// The reader, on synthetic images of all four variants: values read back,
+// and every kind of damage becomes an error naming the structure.
+
+#include <gtest/gtest.h>
+
+#include "libpatch/elf/model.h"
+#include "libpatch/elf/target.h"
+#include "tests/unit/elf_builder.h"
+
+namespace xpatch {
+namespace {
+
+using elf::read_elf;
+using test::build_elf;
+using test::Spec;
+
+template <typename E>
+class ReaderTest : public ::testing::Test {};
+using Variants = ::testing::Types<elf::Elf32LE, elf::Elf32BE, elf::Elf64LE, elf::Elf64BE>;
+TYPED_TEST_SUITE(ReaderTest, Variants);
+using namespace elf;  // NOLINT: Ehdr<E>, Dyn<E> in tests
+
+TYPED_TEST(ReaderTest, ReadsBackWhatWasBuilt) {
+  Spec s;
+  s.rpath = "/old";
+  s.soname = "libme.so.2";
+  auto img = build_elf<TypeParam>(s);
+  auto f = read_elf(img.bytes, "t");
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  EXPECT_EQ(f->header.elf_class, TypeParam::is64 ? 64u : 32u);
+  EXPECT_EQ(f->header.big_endian, TypeParam::endian == std::endian::big);
+  EXPECT_EQ(f->header.machine, EM_X86_64);
+  EXPECT_EQ(f->interpreter, "/lib/ld-test.so.1");
+  EXPECT_EQ(f->needed, (std::vector<std::string>{"libfoo.so.1", "libc.so.6"}));
+  EXPECT_EQ(f->runpath, "$ORIGIN/../lib");
+  EXPECT_EQ(f->rpath, "/old");
+  EXPECT_EQ(f->soname, "libme.so.2");
+  EXPECT_EQ(f->dt_flags_1, DF_1_PIE);
+  EXPECT_TRUE(f->is_pie());
+  EXPECT_EQ(f->segments.size(), 4u);
+  EXPECT_EQ(f->dynamic_slots, f->dynamic.size() + 2);  // terminator + one spare
+  EXPECT_EQ(f->dynamic_offset, img.dynamic_off);
+  EXPECT_EQ(f->dynstr_offset, img.dynstr_off);
+}
+
+// Every prefix of a valid file must give a clean error, never a crash or a
+// read past the buffer (the sanitizer build makes the latter fatal).
+TYPED_TEST(ReaderTest, EveryTruncationIsAnError) {
+  auto img = build_elf<TypeParam>(Spec());
+  for (std::size_t n = 0; n < img.bytes.size(); ++n) {
+    std::vector<std::byte> cut(img.bytes.begin(), img.bytes.begin() + static_cast<std::ptrdiff_t>(n));
+    auto f = read_elf(cut, "cut");
+    ASSERT_FALSE(f.ok()) << "prefix of " << n << " bytes parsed";
+    EXPECT_TRUE(f.error().kind == Error::Kind::Malformed || f.error().kind == Error::Kind::NotElf);
+    EXPECT_EQ(f.error().message.rfind("cut: ", 0), 0u) << f.error().message;
+  }
+}
+
+TYPED_TEST(ReaderTest, ProgramHeaderOffsetThatWrapsIsRejected) {
+  using E = TypeParam;
+  auto img = build_elf<E>(Spec());
+  Ehdr<E> eh;
+  std::memcpy(&eh, img.bytes.data(), sizeof eh);
+  eh.e_phoff = static_cast<typename E::Native>(~typename E::Native{0} - 8);
+  std::memcpy(img.bytes.data(), &eh, sizeof eh);
+  auto f = read_elf(img.bytes, "wrap");
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.error().kind, Error::Kind::Malformed);
+  EXPECT_NE(f.error().message.find("program header table"), std::string::npos) << f.error().message;
+}
+
+TYPED_TEST(ReaderTest, DynamicWithoutNullIsRejected) {
+  using E = TypeParam;
+  Spec s;
+  s.spare_nulls = 0;
+  auto img = build_elf<E>(s);
+  // Overwrite the only DT_NULL with a harmless DT_DEBUG.
+  Dyn<E> d;
+  d.d_tag = DT_DEBUG;
+  d.d_val = 0;
+  std::memcpy(img.bytes.data() + img.bytes.size() - sizeof d, &d, sizeof d);
+  auto f = read_elf(img.bytes, "nonull");
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.error().message.find("no DT_NULL"), std::string::npos) << f.error().message;
+}
+
+TYPED_TEST(ReaderTest, StringWithoutNulIsRejected) {
+  using E = TypeParam;
+  Spec s;
+  s.runpath.reset();
+  s.needed = {"libz.so"};
+  auto img = build_elf<E>(s);
+  // Shrink DT_STRSZ by one so the last string loses its terminator.
+  auto f0 = read_elf(img.bytes, "ok");
+  ASSERT_TRUE(f0.ok());
+  for (std::size_t i = 0; i < f0->dynamic.size(); ++i) {
+    if (f0->dynamic[i].tag != DT_STRSZ) continue;
+    Dyn<E> d;
+    d.d_tag = DT_STRSZ;
+    d.d_val = static_cast<typename E::Native>(f0->dynamic[i].value - 1);
+    std::memcpy(img.bytes.data() + img.dynamic_off + i * sizeof d, &d, sizeof d);
+  }
+  auto f = read_elf(img.bytes, "nonul");
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.error().message.find("DT_NEEDED"), std::string::npos) << f.error().message;
+  EXPECT_NE(f.error().message.find("no terminating NUL"), std::string::npos) << f.error().message;
+}
+
+TYPED_TEST(ReaderTest, StrtabOutsideEveryLoadIsRejected) {
+  using E = TypeParam;
+  auto img = build_elf<E>(Spec());
+  auto f0 = read_elf(img.bytes, "ok");
+  ASSERT_TRUE(f0.ok());
+  for (std::size_t i = 0; i < f0->dynamic.size(); ++i) {
+    if (f0->dynamic[i].tag != DT_STRTAB) continue;
+    Dyn<E> d;
+    d.d_tag = DT_STRTAB;
+    d.d_val = 0x7000000;
+    std::memcpy(img.bytes.data() + img.dynamic_off + i * sizeof d, &d, sizeof d);
+  }
+  auto f = read_elf(img.bytes, "strtab");
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.error().message.find("DT_STRTAB: address 0x7000000"), std::string::npos) << f.error().message;
+}
+
+TYPED_TEST(ReaderTest, PnXnumWithoutSectionZeroIsRejected) {
+  using E = TypeParam;
+  auto img = build_elf<E>(Spec());
+  Ehdr<E> eh;
+  std::memcpy(&eh, img.bytes.data(), sizeof eh);
+  eh.e_phnum = PN_XNUM;
+  std::memcpy(img.bytes.data(), &eh, sizeof eh);
+  auto f = read_elf(img.bytes, "xnum");
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.error().message.find("PN_XNUM"), std::string::npos) << f.error().message;
+}
+
+TEST(Reader, RejectsBadClassAndData) {
+  auto img = build_elf<elf::Elf64LE>(Spec());
+  img.bytes[EI_CLASS] = std::byte{7};
+  auto f = read_elf(img.bytes, "cls");
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.error().message.find("EI_CLASS is 7"), std::string::npos);
+  img.bytes[EI_CLASS] = std::byte{ELFCLASS64};
+  img.bytes[EI_DATA] = std::byte{0};
+  f = read_elf(img.bytes, "data");
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.error().message.find("EI_DATA is 0"), std::string::npos);
+}
+
+TEST(Reader, NotElf) {
+  std::vector<std::byte> junk(100, std::byte{'#'});
+  auto f = read_elf(junk, "junk");
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.error().kind, Error::Kind::NotElf);
+}
+
+}  // namespace
+}  // namespace xpatch

@@ -1,0 +1,91 @@
+// Target description: tuple, ABI details and loader name from e_machine,
+// e_flags, class, byte order and the interpreter.
+
+#include <gtest/gtest.h>
+
+#include "libpatch/elf/model.h"
+#include "libpatch/elf/target.h"
+#include "tests/unit/elf_builder.h"
+
+namespace xpatch {
+namespace {
+
+template <typename E>
+elf::Target describe(std::uint16_t machine, std::uint32_t flags, std::optional<std::string> interp,
+                     std::vector<std::string> needed = {"libc.so.6"}) {
+  test::Spec s;
+  s.machine = machine;
+  s.flags = flags;
+  s.interp = std::move(interp);
+  s.needed = std::move(needed);
+  auto img = test::build_elf<E>(s);
+  auto f = elf::read_elf(img.bytes, "t");
+  EXPECT_TRUE(f.ok());
+  return elf::describe_target(*f);
+}
+
+struct Case {
+  const char* what;
+  elf::Target got;
+  const char* tuple;
+  const char* abi;
+  const char* loader;
+};
+
+TEST(Target, TuplesAbiAndLoaders) {
+  using namespace elf;
+  const Case cases[] = {
+      {"x86_64 glibc", describe<Elf64LE>(EM_X86_64, 0, "/lib64/ld-linux-x86-64.so.2"), "x86_64-linux-gnu", "",
+       "ld-linux-x86-64.so.2"},
+      {"x86_64 musl", describe<Elf64LE>(EM_X86_64, 0, "/lib/ld-musl-x86_64.so.1", {"libc.so"}), "x86_64-linux-musl",
+       "", "ld-musl-x86_64.so.1"},
+      {"i686", describe<Elf32LE>(EM_386, 0, "/lib/ld-linux.so.2"), "i686-linux-gnu", "", "ld-linux.so.2"},
+      {"aarch64 musl", describe<Elf64LE>(EM_AARCH64, 0, "/lib/ld-musl-aarch64.so.1"), "aarch64-linux-musl", "",
+       "ld-musl-aarch64.so.1"},
+      {"armhf", describe<Elf32LE>(EM_ARM, 0x05000400, "/lib/ld-linux-armhf.so.3"), "arm-linux-gnueabihf",
+       "eabi5 hard-float", "ld-linux-armhf.so.3"},
+      {"armel", describe<Elf32LE>(EM_ARM, 0x05000200, "/lib/ld-linux.so.3"), "arm-linux-gnueabi",
+       "eabi5 soft-float", "ld-linux.so.3"},
+      {"armhf musl", describe<Elf32LE>(EM_ARM, 0x05000400, "/lib/ld-musl-armhf.so.1"), "arm-linux-musleabihf",
+       "eabi5 hard-float", "ld-musl-armhf.so.1"},
+      {"riscv64 lp64d", describe<Elf64LE>(EM_RISCV, EF_RISCV_RVC | EF_RISCV_FLOAT_ABI_DOUBLE, "/lib/ld-linux-riscv64-lp64d.so.1"),
+       "riscv64-linux-gnu", "lp64d rvc", "ld-linux-riscv64-lp64d.so.1"},
+      {"riscv64 soft", describe<Elf64LE>(EM_RISCV, 0, "/lib/ld-musl-riscv64-sf.so.1"), "riscv64-linux-musl", "lp64",
+       "ld-musl-riscv64-sf.so.1"},
+      {"ppc64le", describe<Elf64LE>(EM_PPC64, 2, "/lib64/ld64.so.2"), "powerpc64le-linux-gnu", "elfv2", "ld64.so.2"},
+      {"ppc64 v1", describe<Elf64BE>(EM_PPC64, 1, "/lib64/ld64.so.1"), "powerpc64-linux-gnu", "elfv1", "ld64.so.1"},
+      {"ppc64 be unspecified", describe<Elf64BE>(EM_PPC64, 0, "/lib64/ld64.so.1"), "powerpc64-linux-gnu", "elfv1",
+       "ld64.so.1"},
+      {"powerpc", describe<Elf32BE>(EM_PPC, 0, "/lib/ld.so.1"), "powerpc-linux-gnu", "", "ld.so.1"},
+      {"s390x", describe<Elf64BE>(EM_S390, 0, "/lib/ld64.so.1"), "s390x-linux-gnu", "", "ld64.so.1"},
+      {"mips64el n64", describe<Elf64LE>(EM_MIPS, 0, "/lib64/ld.so.1"), "mips64el-linux-gnuabi64", "n64", "ld.so.1"},
+      {"mips n32", describe<Elf32BE>(EM_MIPS, EF_MIPS_ABI2, "/lib32/ld.so.1"), "mips64-linux-gnuabin32", "n32",
+       "ld.so.1"},
+      {"mipsel o32", describe<Elf32LE>(EM_MIPS, 0, "/lib/ld.so.1"), "mipsel-linux-gnu", "o32", "ld.so.1"},
+  };
+  for (const Case& c : cases) {
+    ASSERT_TRUE(c.got.tuple) << c.what;
+    EXPECT_EQ(*c.got.tuple, c.tuple) << c.what;
+    EXPECT_EQ(c.got.abi, c.abi) << c.what;
+    ASSERT_TRUE(c.got.loader) << c.what;
+    EXPECT_EQ(*c.got.loader, c.loader) << c.what;
+  }
+}
+
+TEST(Target, LibcFamily) {
+  using namespace elf;
+  EXPECT_EQ(describe<Elf64LE>(EM_X86_64, 0, std::nullopt, {"libc.so.6"}).libc, Libc::Glibc);  // a glibc library
+  EXPECT_EQ(describe<Elf64LE>(EM_X86_64, 0, std::nullopt, {"libc.so"}).libc, Libc::Musl);     // a musl library
+  EXPECT_EQ(describe<Elf64LE>(EM_X86_64, 0, std::nullopt, {"libfoo.so"}).libc, Libc::Unknown);
+  auto t = describe<Elf64LE>(EM_X86_64, 0, std::nullopt, {});  // static-pie: no interpreter, no needed, DF_1_PIE
+  EXPECT_EQ(t.libc, Libc::Static);
+  EXPECT_FALSE(t.tuple);
+}
+
+TEST(Target, FlagNamesFollowReadelf) {
+  EXPECT_EQ(elf::dt_flags_1_names(DF_1_NOW | DF_1_PIE), (std::vector<std::string>{"NOW", "PIE"}));
+  EXPECT_EQ(elf::dt_flags_names(DF_BIND_NOW | 0x100), (std::vector<std::string>{"BIND_NOW", "0x100"}));
+}
+
+}  // namespace
+}  // namespace xpatch

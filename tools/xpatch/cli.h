@@ -1,0 +1,63 @@
+// Shared pieces of the xpatch command line: exit codes, terminal styling,
+// and the file walk. Each subcommand lives in its own file.
+#pragma once
+
+#include <fmt/color.h>
+
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "libpatch/rewrite/edits.h"
+
+namespace xpatch::cli {
+
+// Documented in --help and README.md; scripts depend on them.
+enum Exit : int {
+  kOk = 0,       // everything named was handled
+  kProblem = 1,  // a file had a problem that is not an error (e.g. named but not ELF)
+  kError = 2,    // usage, I/O, or malformed ELF: nothing was changed
+};
+
+// Styling for one stream: colour only when it is a terminal and NO_COLOR is
+// unset, unless --color says otherwise.
+struct Style {
+  bool color = false;
+  std::string operator()(fmt::text_style st, std::string_view s) const;
+};
+enum class ColorMode { Auto, Always, Never };
+Style style_for(std::FILE* stream, ColorMode mode);
+
+// Prints "xpatch: message" to stderr, the message in red on a terminal.
+void print_error(const std::string& message);
+
+// Visits the files named by `args`: a regular file (or a symlink to one) is
+// visited as named; a directory is walked recursively in sorted order,
+// symlinks inside it are not followed. `explicitly` tells the visitor whether
+// the user named the file. Problems reading a directory go to on_error.
+struct Walked {
+  std::string path;
+  bool explicitly;
+};
+void walk(const std::vector<std::string>& args, const std::function<void(Walked)>& visit,
+          const std::function<void(const std::string&)>& on_error);
+
+struct ShowOptions {
+  std::vector<std::string> paths;
+  bool json = false;
+  ColorMode color = ColorMode::Auto;
+  unsigned jobs = 0;  // 0: one per core
+};
+int run_show(const ShowOptions& opt);
+
+struct PatchOptions {
+  std::vector<std::string> files;
+  rewrite::EditSet edits;
+  std::string output;  // -o: write here instead of in place (one input only)
+  bool dry_run = false, verify = false, json = false, verbose = false;
+  ColorMode color = ColorMode::Auto;
+};
+int run_patch(const PatchOptions& opt);
+
+}  // namespace xpatch::cli

@@ -1,0 +1,123 @@
+// xpatch: retarget foreign-architecture ELF binaries into a shared multi-arch
+// root. This file only wires the command line to libpatch; each subcommand
+// is a function in its own file.
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "tools/xpatch/cli.h"
+
+namespace {
+
+constexpr const char* kExitCodes = R"(Exit codes:
+  0  success (also when nothing needed to change)
+  1  a file had a problem that is not an error (show: named, but not ELF)
+  2  usage error, I/O error, malformed ELF, or an edit that cannot apply;
+     the file is left byte-for-byte unchanged)";
+
+constexpr const char* kPatchHelp = R"(
+Rewriting (the default command):
+  xpatch --interp /usr/aarch64-linux-musl/lib/ld-musl-aarch64.so.1 app
+  xpatch --runpath '/usr/aarch64-linux-gnu/lib:$ORIGIN/../lib' app
+  xpatch --replace-needed libssl.so.1.1=libssl.so.3 --dry-run app
+  xpatch --interp /lib/ld-linux.so.3 -o app.patched app
+
+All edits in one call are planned together. Values that fit are written in
+place (zero growth); the rest is appended in one new segment. The program
+header table never moves, so output keeps working under qemu-user. Files are
+replaced atomically (temp file + fsync + rename), keeping mode, owner and
+extended attributes; a symlink argument patches its target; other hard links
+to the file keep the old contents. Patching twice with the same values
+changes nothing.
+
+Reporting:
+  xpatch show app                      interpreter, needed, runpath, tuple
+  xpatch show --json /usr/lib | jq .   one JSON object per file per line
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace xpatch::cli;
+  CLI::App app{"xpatch: report, rewrite and verify the loader settings of ELF binaries of any architecture.",
+               "xpatch"};
+  app.footer(std::string(kPatchHelp) + "\n" + kExitCodes);
+  app.require_subcommand(0, 1);
+  app.set_version_flag("--version", "xpatch 0.1.0");
+
+  std::map<std::string, ColorMode> color_map{
+      {"auto", ColorMode::Auto}, {"always", ColorMode::Always}, {"never", ColorMode::Never}};
+
+  // ---- rewriting: options on the top-level command ----
+  PatchOptions patch;
+  auto& e = patch.edits;
+  app.add_option("files", patch.files, "ELF files to rewrite");
+  app.add_option("--interp,--set-interpreter", e.interpreter, "set PT_INTERP, the program's loader")->type_name("PATH");
+  auto* rp = app.add_option("--runpath,--set-runpath", e.runpath, "set DT_RUNPATH (colon-separated)")->type_name("DIRS");
+  auto* arp = app.add_option("--add-runpath", e.add_runpath,
+                             "append to the search path in force (DT_RUNPATH, else DT_RPATH); repeatable, skips duplicates")
+                  ->type_name("DIRS")
+                  ->delimiter(':')
+                  ->allow_extra_args(false);
+  auto* rmrp = app.add_flag("--remove-runpath", e.remove_runpath, "remove DT_RUNPATH and DT_RPATH");
+  app.add_option("--rpath,--set-rpath", e.rpath, "set DT_RPATH (legacy; inherited by dependencies in glibc)")
+      ->type_name("DIRS");
+  std::vector<std::string> replace_raw;
+  app.add_option("--replace-needed", replace_raw, "replace DT_NEEDED OLD with NEW; repeatable")
+      ->type_name("OLD=NEW")
+      ->delimiter(',')
+      ->allow_extra_args(false);
+  app.add_option("--add-needed", e.add_needed, "add a DT_NEEDED library; repeatable")
+      ->type_name("LIB")
+      ->allow_extra_args(false);
+  app.add_option("--remove-needed", e.remove_needed, "remove a DT_NEEDED library; repeatable")
+      ->type_name("LIB")
+      ->allow_extra_args(false);
+  app.add_option("--soname,--set-soname", e.soname, "set DT_SONAME")->type_name("NAME");
+  app.add_option("-o,--output", patch.output, "write the result to OUT instead of in place (one input file)")
+      ->type_name("OUT");
+  app.add_flag("-n,--dry-run", patch.dry_run, "print the plan (strategy per edit, growth) and write nothing");
+  app.add_flag("--verify", patch.verify, "re-read the output with libpatch and LIEF before writing it");
+  app.add_flag("--json", patch.json, "print the plan of each file as a JSON object per line");
+  app.add_flag("-v,--verbose", patch.verbose, "say what was done to each file");
+  app.add_option("--color", patch.color, "auto (colour on a terminal), always or never")
+      ->transform(CLI::CheckedTransformer(color_map, CLI::ignore_case));
+  rmrp->excludes(rp)->excludes(arp);
+  rp->excludes(arp);
+
+  // ---- show ----
+  ShowOptions show;
+  CLI::App* show_cmd = app.add_subcommand(
+      "show", "Print interpreter, needed libraries, runpath/rpath, soname, architecture and GNU tuple.");
+  show_cmd->footer(std::string("\nDirectories are walked recursively; files in them that are not ELF are\n"
+                               "skipped. A file named explicitly that is not ELF is reported (exit 1).\n"
+                               "--json prints one object per file per line; see docs/json.md.\n\n") +
+                   kExitCodes);
+  show_cmd->add_option("paths", show.paths, "ELF files or directories")->required();
+  show_cmd->add_flag("--json", show.json, "one JSON object per file (JSON Lines)");
+  show_cmd->add_option("--color", show.color, "auto (colour on a terminal), always or never")
+      ->transform(CLI::CheckedTransformer(color_map, CLI::ignore_case));
+  show_cmd->add_option("-j,--jobs", show.jobs, "parallel readers (default: one per core)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& err) {
+    int rc = app.exit(err);
+    return rc == 0 ? kOk : kError;
+  }
+  if (*show_cmd) return run_show(show);
+  for (const std::string& r : replace_raw) {
+    auto eq = r.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == r.size()) {
+      fmt::print(stderr, "xpatch: --replace-needed takes OLD=NEW, got \"{}\"\n", r);
+      return kError;
+    }
+    e.replace_needed.emplace_back(r.substr(0, eq), r.substr(eq + 1));
+  }
+  if (patch.files.empty()) {
+    fmt::print(stderr, "{}\nxpatch: no files given; run 'xpatch --help' for how to use it\n",
+               "Usage: xpatch [EDITS] FILE...   or   xpatch show FILE|DIR...");
+    return kError;
+  }
+  return run_patch(patch);
+}
