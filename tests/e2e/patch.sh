@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # End to end, for one target: retarget the fixture programs to the tuple
 # layout's loader and lib dir, then run them under qemu-user with no -L.
-# Usage: patch.sh XPATCH FIXTURES TARGET
+# Usage: patch.sh XPATCH FIXTURES TARGET [LIEF_DIFFERENTIAL]
 . "$(dirname "$0")/lib.sh"
-XPATCH=$1 FX=$2 T=$3
+XPATCH=$1 FX=$2 T=$3 LIEFDIFF=${4:-}
 SRC=$FX/$T
 [ -x "$SRC/app-pie" ] || { echo "missing fixtures in $SRC"; exit 1; }
 W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
@@ -82,5 +82,11 @@ cp "$SRC/libfoo.so" "$W/lib-copy"; sum=$(sha256sum < "$W/lib-copy")
 set +e; msg=$("$XPATCH" --interp "$LOADER" "$W/lib-copy" 2>&1); rc=$?; set -e
 check "$T: --interp on a shared library: exit 2 ($rc), file named, unchanged" \
   test "$rc" = 2 -a "$(sha256sum < "$W/lib-copy")" = "$sum" -a -n "$(echo "$msg" | grep -F "$W/lib-copy" | grep PT_INTERP)"
+
+# The independent reader agrees with libpatch on every output.
+if [ -n "$LIEFDIFF" ]; then
+  check "$T: LIEF and libpatch agree on every patched file" \
+    env XPATCH_DIFF_PATHS="$W" "$LIEFDIFF" --gtest_brief=1
+fi
 
 finish

@@ -27,6 +27,9 @@ struct Spec {
   std::optional<std::string> soname;
   std::uint64_t flags_1 = DF_1_PIE;
   unsigned spare_nulls = 1;  // DT_NULL slots after the terminator
+  bool null_phdr = false;    // a PT_NULL program header (a spare slot)
+  unsigned note_bytes = 0;   // a PT_NOTE of this size right after the interpreter
+  unsigned trailer = 16;     // bytes after the PT_LOAD (as a section header table would be)
 };
 
 struct Image {
@@ -47,11 +50,17 @@ Image build_elf(const Spec& s) {
   };
   auto pad = [&](std::size_t align) { b.resize((b.size() + align - 1) / align * align); };
 
-  const unsigned nph = s.interp ? 4 : 3;
+  const unsigned nph = 3 + (s.interp ? 1 : 0) + (s.null_phdr ? 1 : 0) + (s.note_bytes ? 1 : 0);
   b.resize(sizeof(Ehdr<E>) + nph * sizeof(Phdr<E>));
   img.phoff = sizeof(Ehdr<E>);
 
   if (s.interp) img.interp_off = append(s.interp->c_str(), s.interp->size() + 1);
+  std::uint64_t note_off = 0;
+  if (s.note_bytes) {
+    pad(4);
+    note_off = b.size();
+    b.resize(b.size() + s.note_bytes, std::byte{0x4e});
+  }
 
   std::string dynstr(1, '\0');
   auto add_str = [&](const std::string& str) {
@@ -80,6 +89,7 @@ Image build_elf(const Spec& s) {
     append(&d, sizeof d);
   }
   const std::uint64_t end = b.size();
+  b.resize(b.size() + s.trailer, std::byte{0x5a});
 
   Ehdr<E> eh{};
   std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
@@ -114,6 +124,8 @@ Image build_elf(const Spec& s) {
   // p_vaddr == p_offset + kBase keeps the load congruent for any page size.
   ph(i++, PT_LOAD, PF_R | PF_W, 0, end, 0x1000);
   ph(i++, PT_DYNAMIC, PF_R | PF_W, img.dynamic_off, end - img.dynamic_off, 8);
+  if (s.note_bytes) ph(i++, PT_NOTE, PF_R, note_off, s.note_bytes, 4);
+  if (s.null_phdr) ph(i++, PT_NULL, 0, 0, 0, 0);
   return img;
 }
 

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Bad input, whichever command: a clear message naming the file, exit 2,
+# never a crash, and the file byte-for-byte unchanged.
+# Usage: malformed.sh XPATCH FIXTURES
+. "$(dirname "$0")/lib.sh"
+XPATCH=$1 FX=$2
+W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
+
+expect_error() {  # LABEL FILE CMD...: exit 2, stderr names FILE, FILE unchanged
+  local label=$1 file=$2; shift 2
+  local before after rc msg
+  before=$(sha256sum < "$file" 2>/dev/null || echo none)
+  set +e; msg=$(timeout 20 "$@" 2>&1 >/dev/null); rc=$?; set -e
+  after=$(sha256sum < "$file" 2>/dev/null || echo none)
+  if [ "$rc" = 2 ] && [ "$before" = "$after" ] && grep -qF -- "$file" <<<"$msg"; then
+    ok "$label: exit 2, unchanged: ${msg%%$'\n'*}"
+  else
+    bad "$label: exit $rc (want 2), changed=$([ "$before" = "$after" ] && echo no || echo YES), message: $msg"
+  fi
+}
+
+shopt -s nullglob
+bads=("$FX"/yaml/bad-*)
+[ ${#bads[@]} -gt 0 ] || { bad "no bad-* fixtures under $FX/yaml"; finish; exit 1; }
+for f in "${bads[@]}"; do
+  cp "$f" "$W/$(basename "$f")"; g=$W/$(basename "$f")
+  expect_error "show $(basename "$f")" "$g" "$XPATCH" show "$g"
+  expect_error "show --json $(basename "$f")" "$g" "$XPATCH" show --json "$g"
+  expect_error "patch $(basename "$f")" "$g" "$XPATCH" --interp /lib/ld-x.so.1 --runpath /opt/lib "$g"
+done
+for f in "$FX"/yaml/valid-*; do
+  set +e; "$XPATCH" show "$f" >/dev/null 2>&1; rc=$?; set -e
+  check "show $(basename "$f"): exit 0" test "$rc" = 0
+done
+
+# Files that are not ELF at all.
+: > "$W/empty"
+expect_error "patch empty file" "$W/empty" "$XPATCH" --interp /x "$W/empty"
+printf '#!/bin/sh\necho hi\n' > "$W/script"
+expect_error "patch a script" "$W/script" "$XPATCH" --interp /x "$W/script"
+mkfifo "$W/fifo"
+expect_error "patch a FIFO" "$W/fifo" "$XPATCH" --interp /x "$W/fifo"
+mkdir "$W/dir"
+expect_error "patch a directory" "$W/dir" "$XPATCH" --interp /x "$W/dir"
+expect_error "patch a missing file" "$W/missing" "$XPATCH" --interp /x "$W/missing"
+set +e; msg=$("$XPATCH" show "$W/script" 2>&1 >/dev/null); rc=$?; set -e
+check "show on a named non-ELF file: exit 1 and a message" test "$rc" = 1 -a -n "$msg"
+set +e; "$XPATCH" show "$W" >/dev/null 2>&1; rc=$?; set -e
+check "show on a directory of non-ELF files: non-ELF skipped silently (exit 0)" test "$rc" = 0
+
+# Usage errors.
+set +e; "$XPATCH" --bogus-flag x >/dev/null 2>&1; rc=$?; set -e
+check "unknown option: exit 2" test "$rc" = 2
+set +e; "$XPATCH" --replace-needed nonsense x >/dev/null 2>&1; rc=$?; set -e
+check "--replace-needed without '=': exit 2" test "$rc" = 2
+
+finish

@@ -1,0 +1,212 @@
+// The planner, on synthetic images of all four variants: each strategy,
+// read back through the reader, plus refusals and idempotence.
+
+#include <gtest/gtest.h>
+
+#include "libpatch/elf/model.h"
+#include "libpatch/rewrite/plan.h"
+#include "tests/unit/elf_builder.h"
+
+namespace xpatch {
+namespace {
+
+using rewrite::EditSet;
+using test::Spec;
+
+template <typename E>
+class RewriteTest : public ::testing::Test {};
+using Variants = ::testing::Types<elf::Elf32LE, elf::Elf32BE, elf::Elf64LE, elf::Elf64BE>;
+TYPED_TEST_SUITE(RewriteTest, Variants);
+
+struct Outcome {
+  rewrite::Plan plan;
+  std::vector<std::byte> bytes;
+  elf::ElfFile file;
+};
+
+Outcome patch(const std::vector<std::byte>& in, const EditSet& e) {
+  auto f = elf::read_elf(in, "in");
+  EXPECT_TRUE(f.ok()) << f.error().message;
+  auto p = rewrite::plan_rewrite(*f, in, e);
+  EXPECT_TRUE(p.ok()) << p.error().message;
+  auto out = rewrite::apply(*p, in);
+  auto back = elf::read_elf(out, "out");
+  EXPECT_TRUE(back.ok()) << back.error().message;
+  return {std::move(*p), std::move(out), std::move(*back)};
+}
+
+bool has_step(const rewrite::Plan& p, std::string_view what, std::string_view strategy) {
+  for (const auto& s : p.steps)
+    if (s.what == what && s.strategy == strategy) return true;
+  return false;
+}
+
+// Invariants every output must keep, whatever the strategy.
+void expect_sane_layout(const elf::ElfFile& f) {
+  const elf::Segment* phdr = f.find_segment(PT_PHDR);
+  ASSERT_NE(phdr, nullptr);
+  EXPECT_EQ(phdr->offset, f.header.phoff) << "PT_PHDR must describe the table at e_phoff";
+  EXPECT_EQ(phdr->filesz, f.header.phnum * f.header.phentsize);
+  const elf::Segment* first = nullptr;
+  std::uint64_t last_vaddr = 0;
+  for (const auto& s : f.segments) {
+    if (s.type != PT_LOAD) continue;
+    if (!first) first = &s;
+    EXPECT_GE(s.vaddr, last_vaddr) << "PT_LOAD entries must stay sorted by p_vaddr";
+    last_vaddr = s.vaddr;
+    if (s.align > 1) {
+      EXPECT_EQ(s.vaddr % s.align, s.offset % s.align) << "PT_LOAD not congruent";
+    }
+  }
+  ASSERT_NE(first, nullptr);
+  EXPECT_LE(first->offset, f.header.phoff);
+  EXPECT_LE(f.header.phoff + phdr->filesz, first->offset + first->filesz) << "table must stay in the first PT_LOAD";
+}
+
+TYPED_TEST(RewriteTest, ShorterInterpreterIsWrittenInPlace) {
+  auto img = test::build_elf<TypeParam>(Spec());
+  EditSet e;
+  e.interpreter = "/lib/ld.so";
+  auto r = patch(img.bytes, e);
+  EXPECT_EQ(r.plan.growth(), 0);
+  EXPECT_TRUE(has_step(r.plan, "PT_INTERP", "in place"));
+  EXPECT_EQ(r.file.interpreter, "/lib/ld.so");
+  EXPECT_EQ(r.file.needed, (std::vector<std::string>{"libfoo.so.1", "libc.so.6"}));
+  expect_sane_layout(r.file);
+}
+
+TYPED_TEST(RewriteTest, ExistingStringIsReused) {
+  auto img = test::build_elf<TypeParam>(Spec());
+  EditSet e;
+  e.runpath = "libc.so.6";  // already in DT_STRTAB
+  e.soname = "so.6";        // a suffix of it
+  auto r = patch(img.bytes, e);
+  EXPECT_EQ(r.plan.growth(), 0);
+  EXPECT_TRUE(has_step(r.plan, "DT_RUNPATH", "reuse string"));
+  EXPECT_EQ(r.file.runpath, "libc.so.6");
+  EXPECT_EQ(r.file.soname, "so.6");  // took the spare DT_NULL slot
+}
+
+TYPED_TEST(RewriteTest, LongInterpreterUsesASparePtNull) {
+  Spec s;
+  s.null_phdr = true;
+  auto img = test::build_elf<TypeParam>(s);
+  EditSet e;
+  e.interpreter = "/usr/aarch64-linux-gnu/lib/a-much-longer-loader-name.so.1";
+  auto r = patch(img.bytes, e);
+  EXPECT_TRUE(has_step(r.plan, "program header table", "reuse"));
+  EXPECT_EQ(r.file.interpreter, e.interpreter);
+  EXPECT_EQ(r.file.header.phnum, 5u);  // PT_NULL became the PT_LOAD
+  EXPECT_GT(r.plan.growth(), 0);
+  EXPECT_LT(r.plan.growth(), 128);
+  expect_sane_layout(r.file);
+}
+
+TYPED_TEST(RewriteTest, TableGrowsByMovingWhatFollowsIt) {
+  Spec s;
+  s.note_bytes = 64;
+  auto img = test::build_elf<TypeParam>(s);
+  EditSet e;
+  e.interpreter = "/usr/aarch64-linux-gnu/lib/a-much-longer-loader-name.so.1";
+  e.runpath = "/usr/aarch64-linux-gnu/lib:/opt/new/runpath";
+  e.add_needed = {"libextra.so"};
+  auto r = patch(img.bytes, e);
+  EXPECT_TRUE(has_step(r.plan, "program header table", "grow in place"));
+  EXPECT_EQ(r.file.header.phnum, 6u);
+  EXPECT_EQ(r.file.header.phoff, img.phoff) << "the table never moves";
+  EXPECT_EQ(r.file.interpreter, e.interpreter);
+  EXPECT_EQ(r.file.runpath, e.runpath);
+  EXPECT_EQ(r.file.needed, (std::vector<std::string>{"libfoo.so.1", "libc.so.6", "libextra.so"}));
+  // The note moved with its contents.
+  const elf::Segment* note = r.file.find_segment(PT_NOTE);
+  ASSERT_NE(note, nullptr);
+  EXPECT_EQ(note->filesz, 64u);
+  EXPECT_EQ(r.bytes[note->offset], std::byte{0x4e});
+  EXPECT_EQ(r.file.vaddr_to_offset(note->vaddr, note->filesz), note->offset) << "moved note must stay mapped";
+  expect_sane_layout(r.file);
+
+  // Same edits again: nothing to do.
+  auto f2 = elf::read_elf(r.bytes, "again");
+  ASSERT_TRUE(f2.ok());
+  auto p2 = rewrite::plan_rewrite(*f2, r.bytes, e);
+  ASSERT_TRUE(p2.ok());
+  EXPECT_FALSE(p2->changes());
+}
+
+TYPED_TEST(RewriteTest, ALastLoadThatEndsTheFileGrows) {
+  Spec s;
+  s.trailer = 0;  // the RW PT_LOAD ends the file, as our own appended segment does
+  auto img = test::build_elf<TypeParam>(s);
+  EditSet e;
+  e.interpreter = "/usr/aarch64-linux-gnu/lib/a-much-longer-loader-name.so.1";
+  e.add_needed = {"libextra.so"};
+  auto r = patch(img.bytes, e);
+  EXPECT_TRUE(has_step(r.plan, "PT_LOAD", "extend"));
+  EXPECT_TRUE(has_step(r.plan, "DT_STRTAB", "append"));
+  EXPECT_EQ(r.file.header.phnum, 4u);
+  EXPECT_EQ(r.file.interpreter, e.interpreter);
+  EXPECT_EQ(r.file.needed.back(), "libextra.so");
+  expect_sane_layout(r.file);
+}
+
+TYPED_TEST(RewriteTest, NoRoomForAProgramHeaderIsRefused) {
+  auto img = test::build_elf<TypeParam>(Spec());  // interp only (18 bytes) follows the table
+  auto f = elf::read_elf(img.bytes, "tight");
+  ASSERT_TRUE(f.ok());
+  EditSet e;
+  e.interpreter = "/usr/aarch64-linux-gnu/lib/a-much-longer-loader-name.so.1";
+  auto p = rewrite::plan_rewrite(*f, img.bytes, e);
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.error().kind, Error::Kind::Unsupported);
+  EXPECT_NE(p.error().message.find("tight: program header table: no room"), std::string::npos) << p.error().message;
+}
+
+TYPED_TEST(RewriteTest, AlternatingValuesStaysBounded) {
+  Spec s;
+  s.note_bytes = 64;
+  auto img = test::build_elf<TypeParam>(s);
+  std::vector<std::byte> cur = img.bytes;
+  std::size_t size_after_two = 0;
+  for (int i = 0; i < 20; ++i) {
+    EditSet e;
+    e.interpreter = i % 2 ? "/usr/x/lib/loader-one.so.1" : "/usr/x/lib/the-other-longer-loader.so.1";
+    e.runpath = i % 2 ? "/a" : "/b/c/d/e/f/g/h";
+    cur = patch(cur, e).bytes;
+    if (i == 1) size_after_two = cur.size();
+  }
+  EXPECT_EQ(cur.size(), size_after_two);
+}
+
+TYPED_TEST(RewriteTest, EditsThatCannotApplyAreRefused) {
+  Spec s;
+  s.interp.reset();
+  auto img = test::build_elf<TypeParam>(s);
+  auto f = elf::read_elf(img.bytes, "lib");
+  ASSERT_TRUE(f.ok());
+  EditSet e;
+  e.interpreter = "/lib/ld.so";
+  auto p = rewrite::plan_rewrite(*f, img.bytes, e);
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.error().message.find("lib: PT_INTERP"), std::string::npos);
+  EditSet r;
+  r.replace_needed = {{"libnope.so", "libx.so"}};
+  p = rewrite::plan_rewrite(*f, img.bytes, r);
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.error().message.find("libnope.so"), std::string::npos);
+}
+
+TYPED_TEST(RewriteTest, RemoveAndReplaceNeeded) {
+  auto img = test::build_elf<TypeParam>(Spec());
+  EditSet e;
+  e.replace_needed = {{"libfoo.so.1", "libc.so.6"}};  // points at an existing string
+  e.remove_needed = {"libc.so.6"};
+  e.remove_runpath = true;
+  auto r = patch(img.bytes, e);
+  // remove runs first, then replace: libfoo.so.1 -> libc.so.6
+  EXPECT_EQ(r.file.needed, (std::vector<std::string>{"libc.so.6"}));
+  EXPECT_FALSE(r.file.runpath);
+  EXPECT_EQ(r.plan.growth(), 0);
+}
+
+}  // namespace
+}  // namespace xpatch
