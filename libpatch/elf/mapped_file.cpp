@@ -27,33 +27,39 @@ Error io_error(const std::string& path, const char* what, int err) {
   return {Error::Kind::Io, path + ": " + what + ": " + std::strerror(err)};
 }
 
-struct Fd {
-  int fd;
-  ~Fd() { if (fd >= 0) ::close(fd); }
-};
 }  // namespace
 
-Expected<MappedFile> MappedFile::open(const std::string& path) {
+Expected<OpenFile> OpenFile::open(const std::string& path) {
   // O_NONBLOCK: opening a FIFO named on the command line must not hang.
-  Fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)};
-  if (fd.fd < 0) return io_error(path, "cannot open", errno);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) return io_error(path, "cannot open", errno);
+  OpenFile f(fd, 0);
   struct stat st {};
-  if (::fstat(fd.fd, &st) != 0) return io_error(path, "cannot stat", errno);
+  if (::fstat(fd, &st) != 0) return io_error(path, "cannot stat", errno);
   if (S_ISDIR(st.st_mode)) return Error{Error::Kind::Io, path + ": is a directory"};
   if (!S_ISREG(st.st_mode))
     return Error{Error::Kind::NotElf, path + ": not a regular file (a FIFO, socket or device)"};
+  if (st.st_size < SELFMAG)
+    return Error{Error::Kind::NotElf, path + (st.st_size == 0 ? ": empty file, not ELF" : ": not an ELF file (too short)")};
+  f.size_ = static_cast<std::size_t>(st.st_size);
+  return f;
+}
 
-  auto size = static_cast<std::size_t>(st.st_size);
+OpenFile::~OpenFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Expected<MappedFile> MappedFile::open(const std::string& path) {
+  auto f = OpenFile::open(path);
+  if (!f) return f.error();
   unsigned char ident[SELFMAG] = {};
-  ssize_t got = size >= SELFMAG ? ::pread(fd.fd, ident, SELFMAG, 0) : 0;
+  ssize_t got = ::pread(f->fd(), ident, SELFMAG, 0);
   if (got < 0) return io_error(path, "cannot read", errno);
   if (got < SELFMAG || std::memcmp(ident, ELFMAG, SELFMAG) != 0)
-    return Error{Error::Kind::NotElf,
-                 path + (size == 0 ? ": empty file, not ELF" : ": not an ELF file (no \\x7fELF magic)")};
-
-  void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.fd, 0);
+    return Error{Error::Kind::NotElf, path + ": not an ELF file (no \\x7fELF magic)"};
+  void* p = ::mmap(nullptr, f->size(), PROT_READ, MAP_PRIVATE, f->fd(), 0);
   if (p == MAP_FAILED) return io_error(path, "cannot map", errno);
-  return MappedFile(path, static_cast<const std::byte*>(p), size);
+  return MappedFile(path, static_cast<const std::byte*>(p), f->size());
 }
 
 MappedFile::MappedFile(MappedFile&& o) noexcept

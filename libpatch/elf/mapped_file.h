@@ -5,10 +5,29 @@
 #include <cstddef>
 #include <span>
 #include <string>
+#include <utility>
 
 #include "libpatch/elf/error.h"
 
 namespace xpatch {
+
+// An open regular file: the checks every reader needs before touching bytes
+// (exists, not a directory, FIFO or device), done once.
+class OpenFile {
+ public:
+  static Expected<OpenFile> open(const std::string& path);
+  OpenFile(OpenFile&& o) noexcept : fd_(std::exchange(o.fd_, -1)), size_(o.size_) {}
+  OpenFile& operator=(OpenFile&&) = delete;
+  OpenFile(const OpenFile&) = delete;
+  ~OpenFile();
+  int fd() const noexcept { return fd_; }
+  std::size_t size() const noexcept { return size_; }
+
+ private:
+  OpenFile(int fd, std::size_t size) : fd_(fd), size_(size) {}
+  int fd_ = -1;
+  std::size_t size_ = 0;
+};
 
 class MappedFile {
  public:

@@ -69,11 +69,18 @@ struct ElfFile {
   std::optional<std::uint64_t> vaddr_to_offset(std::uint64_t vaddr, std::uint64_t size) const noexcept;
 };
 
+struct ReadOptions {
+  // Parse each section header (and its name). Without it only the section
+  // header table's bounds are checked and `sections` stays empty: reports
+  // that never use sections skip touching those pages.
+  bool sections = true;
+};
+
 // Parses `bytes` (usually a MappedFile) and validates every offset, size and
 // count against the buffer before use. `name` is used in error messages.
-Expected<ElfFile> read_elf(std::span<const std::byte> bytes, const std::string& name);
+Expected<ElfFile> read_elf(std::span<const std::byte> bytes, const std::string& name, ReadOptions opt = {});
 
 // Opens, maps and parses a file. Kind::NotElf when the magic is missing.
-Expected<ElfFile> read_elf_file(const std::string& path);
+Expected<ElfFile> read_elf_file(const std::string& path, ReadOptions opt = {});
 
 }  // namespace xpatch::elf

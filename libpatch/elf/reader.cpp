@@ -5,7 +5,14 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
 #include <cstring>
+#include <deque>
+#include <type_traits>
+#include <vector>
 
 #include "libpatch/elf/mapped_file.h"
 #include "libpatch/elf/model.h"
@@ -17,27 +24,39 @@ namespace {
   throw ErrorException{{Error::Kind::Malformed, fmt::format("{}: {}: {}", file, structure, what)}};
 }
 
-// A bounds-checked window on the file.
+// A bounds-checked window on the file, over memory or over a file
+// descriptor. Over a descriptor, only the ranges the parser asks for are
+// read (pread into cached chunks): reporting on thousands of files then
+// costs a few reads each, with no mmap, page faults or munmap, and threads
+// do not contend on the address space.
 class Bytes {
  public:
-  Bytes(std::span<const std::byte> b, const std::string& name) : b_(b), name_(name) {}
-  std::uint64_t size() const { return b_.size(); }
+  Bytes(std::span<const std::byte> b, const std::string& name) : mem_(b), size_(b.size()), name_(name) {}
+  Bytes(int fd, std::uint64_t size, const std::string& name) : fd_(fd), size_(size), name_(name) {}
+  std::uint64_t size() const { return size_; }
   const std::string& name() const { return name_; }
 
-  // Throws unless [off, off + count * each) lies inside the file.
-  void require(std::uint64_t off, std::uint64_t count, std::uint64_t each, std::string_view what) const {
+  // Throws unless [off, off + count * each) lies inside the file. `what`
+  // names the structure: a string, or a callable that builds one, so hot
+  // loops pay for the message only when the check fails.
+  template <typename What>
+  void require(std::uint64_t off, std::uint64_t count, std::uint64_t each, const What& what) const {
     std::uint64_t len = 0, end = 0;
-    if (__builtin_mul_overflow(count, each, &len) || __builtin_add_overflow(off, len, &end))
-      fail(name_, what, fmt::format("offset {:#x} + {} x {} bytes overflows", off, count, each));
-    if (end > b_.size())
-      fail(name_, what,
-           fmt::format("{:#x} bytes at offset {:#x} go past the end of the file (size {:#x})", len, off, b_.size()));
+    bool wraps = __builtin_mul_overflow(count, each, &len) || __builtin_add_overflow(off, len, &end);
+    if (!wraps && end <= size_) [[likely]]
+      return;
+    std::string structure;
+    if constexpr (std::is_invocable_v<What>) structure = what();
+    else structure = std::string(what);
+    if (wraps) fail(name_, structure, fmt::format("offset {:#x} + {} x {} bytes overflows", off, count, each));
+    fail(name_, structure,
+         fmt::format("{:#x} bytes at offset {:#x} go past the end of the file (size {:#x})", len, off, size_));
   }
 
   template <typename T>
   const T& at(std::uint64_t off, std::string_view what) const {
     require(off, 1, sizeof(T), what);
-    return *reinterpret_cast<const T*>(b_.data() + off);  // T has alignment 1
+    return *reinterpret_cast<const T*>(fetch(off, sizeof(T)));  // T has alignment 1
   }
 
   // A NUL-terminated string inside [base, base + limit).
@@ -45,17 +64,48 @@ class Bytes {
     if (index >= limit)
       fail(name_, what, fmt::format("string index {:#x} is outside the table of size {:#x}", index, limit));
     require(base, 1, limit, what);
-    const char* p = reinterpret_cast<const char*>(b_.data() + base + index);
-    const void* nul = std::memchr(p, 0, limit - index);
-    if (!nul)
-      fail(name_, what, fmt::format("string at index {:#x} has no terminating NUL before the table ends at {:#x}",
-                                    index, limit));
-    return std::string(p, static_cast<const char*>(nul));
+    // Look a little way ahead first: names are short and tables can be large.
+    const std::uint64_t remaining = limit - index;
+    for (std::uint64_t want = std::min<std::uint64_t>(remaining, 256);; want = std::min(remaining, want * 16)) {
+      const char* p = reinterpret_cast<const char*>(fetch(base + index, want));
+      if (const void* nul = std::memchr(p, 0, want)) return std::string(p, static_cast<const char*>(nul));
+      if (want == remaining) break;
+    }
+    fail(name_, what,
+         fmt::format("string at index {:#x} has no terminating NUL before the table ends at {:#x}", index, limit));
   }
 
  private:
-  std::span<const std::byte> b_;
+  struct Chunk {
+    std::uint64_t off;
+    std::vector<std::byte> data;
+  };
+  std::span<const std::byte> mem_;
+  int fd_ = -1;
+  std::uint64_t size_ = 0;
   const std::string& name_;
+  mutable std::deque<Chunk> chunks_;  // a deque: references into chunks stay valid
+
+  // Bytes [off, off + len), already bounds-checked by the caller.
+  const std::byte* fetch(std::uint64_t off, std::uint64_t len) const {
+    if (fd_ < 0) return mem_.data() + off;
+    for (const Chunk& c : chunks_)
+      if (off >= c.off && off + len <= c.off + c.data.size()) return c.data.data() + (off - c.off);
+    constexpr std::uint64_t kBlock = 16384;
+    std::uint64_t from = off / kBlock * kBlock;
+    std::uint64_t to = std::min(size_, (off + len + kBlock - 1) / kBlock * kBlock);
+    Chunk& c = chunks_.emplace_back(Chunk{from, std::vector<std::byte>(to - from)});
+    for (std::uint64_t done = 0; done < c.data.size();) {
+      ssize_t r = ::pread(fd_, c.data.data() + done, c.data.size() - done, static_cast<off_t>(from + done));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0)
+        throw ErrorException{{Error::Kind::Io, fmt::format("{}: cannot read {:#x} bytes at offset {:#x}: {}", name_,
+                                                           c.data.size() - done, from + done,
+                                                           r < 0 ? std::strerror(errno) : "file shrank")}};
+      done += static_cast<std::uint64_t>(r);
+    }
+    return c.data.data() + (off - c.off);
+  }
 };
 
 std::string_view dt_name(std::uint64_t tag) {
@@ -69,7 +119,7 @@ std::string_view dt_name(std::uint64_t tag) {
 }
 
 template <typename E>
-ElfFile parse(const Bytes& in, Variant variant) {
+ElfFile parse(const Bytes& in, Variant variant, ReadOptions opt) {
   ElfFile f;
   f.path = in.name();
   f.file_size = in.size();
@@ -120,14 +170,15 @@ ElfFile parse(const Bytes& in, Variant variant) {
     if (h.phentsize != sizeof(Phdr<E>))
       fail(in.name(), "ELF header", fmt::format("e_phentsize is {}, expected {}", h.phentsize, sizeof(Phdr<E>)));
     in.require(h.phoff, h.phnum, sizeof(Phdr<E>),
-               fmt::format("program header table (e_phoff {:#x}, e_phnum {})", h.phoff, h.phnum));
+               [&] { return fmt::format("program header table (e_phoff {:#x}, e_phnum {})", h.phoff, h.phnum); });
     f.segments.reserve(h.phnum);
     for (std::uint32_t i = 0; i < h.phnum; ++i) {
       const auto& p = in.template at<Phdr<E>>(h.phoff + std::uint64_t{i} * sizeof(Phdr<E>), "program header");
       Segment s{p.p_type, p.p_flags, p.p_offset, p.p_vaddr, p.p_paddr, p.p_filesz, p.p_memsz, p.p_align};
       if (s.filesz != 0)
-        in.require(s.offset, 1, s.filesz,
-                   fmt::format("program header {} (p_offset {:#x}, p_filesz {:#x})", i, s.offset, s.filesz));
+        in.require(s.offset, 1, s.filesz, [&] {
+          return fmt::format("program header {} (p_offset {:#x}, p_filesz {:#x})", i, s.offset, s.filesz);
+        });
       f.segments.push_back(s);
     }
   }
@@ -135,7 +186,9 @@ ElfFile parse(const Bytes& in, Variant variant) {
   // Section headers, with names when the name table is usable.
   if (h.shnum != 0) {
     in.require(h.shoff, h.shnum, sizeof(Shdr<E>),
-               fmt::format("section header table (e_shoff {:#x}, e_shnum {})", h.shoff, h.shnum));
+               [&] { return fmt::format("section header table (e_shoff {:#x}, e_shnum {})", h.shoff, h.shnum); });
+  }
+  if (h.shnum != 0 && opt.sections) {
     f.sections.reserve(h.shnum);
     for (std::uint32_t i = 0; i < h.shnum; ++i) {
       const auto& s = in.template at<Shdr<E>>(h.shoff + std::uint64_t{i} * sizeof(Shdr<E>), "section header");
@@ -150,8 +203,9 @@ ElfFile parse(const Bytes& in, Variant variant) {
       sec.addralign = s.sh_addralign;
       sec.entsize = s.sh_entsize;
       if (sec.type != SHT_NOBITS && sec.type != SHT_NULL && sec.size != 0)
-        in.require(sec.offset, 1, sec.size,
-                   fmt::format("section header {} (sh_offset {:#x}, sh_size {:#x})", i, sec.offset, sec.size));
+        in.require(sec.offset, 1, sec.size, [&] {
+          return fmt::format("section header {} (sh_offset {:#x}, sh_size {:#x})", i, sec.offset, sec.size);
+        });
       f.sections.push_back(std::move(sec));
     }
     if (h.shstrndx != SHN_UNDEF) {
@@ -249,11 +303,15 @@ std::optional<std::uint64_t> ElfFile::vaddr_to_offset(std::uint64_t vaddr, std::
   return std::nullopt;
 }
 
-Expected<ElfFile> read_elf(std::span<const std::byte> bytes, const std::string& name) {
+namespace {
+Expected<ElfFile> read_elf_from(const Bytes& in, ReadOptions opt) {
   try {
-    if (bytes.size() < EI_NIDENT || std::memcmp(bytes.data(), ELFMAG, SELFMAG) != 0)
+    const std::string& name = in.name();
+    if (in.size() < EI_NIDENT)
+      return Error{Error::Kind::NotElf, name + ": not an ELF file (shorter than an ELF identification)"};
+    auto ident = reinterpret_cast<const unsigned char*>(&in.template at<std::array<std::byte, EI_NIDENT>>(0, "ELF identification"));
+    if (std::memcmp(ident, ELFMAG, SELFMAG) != 0)
       return Error{Error::Kind::NotElf, name + ": not an ELF file (no \\x7fELF magic)"};
-    auto ident = reinterpret_cast<const unsigned char*>(bytes.data());
     unsigned cls = ident[EI_CLASS], data = ident[EI_DATA];
     if (cls != ELFCLASS32 && cls != ELFCLASS64)
       fail(name, "ELF header", fmt::format("EI_CLASS is {}, neither ELFCLASS32 (1) nor ELFCLASS64 (2)", cls));
@@ -261,17 +319,21 @@ Expected<ElfFile> read_elf(std::span<const std::byte> bytes, const std::string& 
       fail(name, "ELF header", fmt::format("EI_DATA is {}, neither ELFDATA2LSB (1) nor ELFDATA2MSB (2)", data));
     Variant v = cls == ELFCLASS32 ? (data == ELFDATA2LSB ? Variant::k32LE : Variant::k32BE)
                                   : (data == ELFDATA2LSB ? Variant::k64LE : Variant::k64BE);
-    Bytes in(bytes, name);
-    return dispatch(v, [&](auto e) { return parse<decltype(e)>(in, v); });
+    return dispatch(v, [&](auto e) { return parse<decltype(e)>(in, v, opt); });
   } catch (ErrorException& e) {
     return std::move(e.error);
   }
 }
+}  // namespace
 
-Expected<ElfFile> read_elf_file(const std::string& path) {
-  auto m = MappedFile::open(path);
-  if (!m) return m.error();
-  return read_elf(m->bytes(), path);
+Expected<ElfFile> read_elf(std::span<const std::byte> bytes, const std::string& name, ReadOptions opt) {
+  return read_elf_from(Bytes(bytes, name), opt);
+}
+
+Expected<ElfFile> read_elf_file(const std::string& path, ReadOptions opt) {
+  auto f = OpenFile::open(path);
+  if (!f) return f.error();
+  return read_elf_from(Bytes(f->fd(), f->size(), path), opt);
 }
 
 }  // namespace xpatch::elf
