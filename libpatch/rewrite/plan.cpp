@@ -113,8 +113,12 @@ class Planner {
 
   // Decisions.
   bool interp_append_ = false, strings_append_ = false, dyn_move_ = false, append_ = false;
-  bool extend_last_load_ = false, strings_in_place_ = false;
-  std::size_t last_load_ = 0;  // index into f_.segments
+  // An existing PT_LOAD that grows to hold the appended data, so no program
+  // header is added: one with file padding after it (the gap before the next
+  // segment), or the last one when it ends the file (our own, from an
+  // earlier run). Otherwise a new PT_LOAD is added.
+  std::optional<std::size_t> host_;
+  bool host_is_gap_ = false, strings_in_place_ = false;
   bool use_null_slot_ = false;
   std::vector<Movable> moved_;
 
@@ -279,29 +283,73 @@ class Planner {
     append_ = interp_append_ || strings_append_ || dyn_move_;
     if (!append_) return;
 
-    // Our own segment from an earlier run (or any RW PT_LOAD without bss
-    // that ends the file) can simply grow: no new program header needed.
-    std::uint64_t best = 0;
-    bool found = false;
-    for (std::size_t i = 0; i < f_.segments.size(); ++i) {
-      const Segment& s = f_.segments[i];
-      if (s.type == PT_LOAD && (!found || s.vaddr >= best)) {
-        best = s.vaddr;
-        last_load_ = i;
-        found = true;
+    std::vector<std::size_t> loads;
+    for (std::size_t i = 0; i < f_.segments.size(); ++i)
+      if (f_.segments[i].type == PT_LOAD) loads.push_back(i);
+    if (loads.empty()) refuse(f_, "program headers", "no PT_LOAD segment");
+    std::sort(loads.begin(), loads.end(),
+              [&](std::size_t a, std::size_t b) { return f_.segments[a].vaddr < f_.segments[b].vaddr; });
+
+    // Zero growth: the file padding after a read-only PT_LOAD without bss,
+    // up to the next segment, is free space the segment can grow into (a
+    // read-only one first; then text, as in layouts without separate code).
+    // Not for a moved dynamic array, which the loader writes to.
+    const std::uint64_t a = load_alignment();
+    for (std::uint32_t x : {0u, std::uint32_t{PF_X}}) {
+      for (std::size_t k = 0; k + 1 < loads.size() && !host_ && !dyn_move_; ++k) {
+        const Segment& s = f_.segments[loads[k]];
+        const Segment& next = f_.segments[loads[k + 1]];
+        if (s.memsz != s.filesz || (s.flags & PF_W) || (s.flags & PF_X) != x || !(s.flags & PF_R)) continue;
+        const std::uint64_t start = s.offset + s.filesz, vstart = s.vaddr + s.filesz;
+        const bool in_place = f_.dynstr_offset + f_.dynstr_size == start;
+        const std::uint64_t need = (interp_append_ ? new_interp_->size() + 1 : 0) +
+                                   (strings_append_ ? (in_place ? 0 : f_.dynstr_size) + new_strings_.size() : 0);
+        const std::uint64_t vlimit = next.vaddr / a * a;
+        if (next.offset < start + need || vlimit < vstart + need || !region_free(start, start + need)) continue;
+        host_ = loads[k];
+        host_is_gap_ = true;
       }
     }
-    if (!found) refuse(f_, "program headers", "no PT_LOAD segment");
-    const Segment& last = f_.segments[last_load_];
-    extend_last_load_ = last.offset + last.filesz == in_.size() && last.memsz == last.filesz &&
-                        (last.flags & PF_R) && !(last.flags & PF_X);
-    strings_in_place_ = extend_last_load_ && strings_append_ && f_.dynstr_offset + f_.dynstr_size == in_.size();
+    // Our own segment from an earlier run (or any read-only or RW PT_LOAD
+    // without bss that ends the file) can simply grow.
+    const std::size_t last = loads.back();
+    const Segment& l = f_.segments[last];
+    if (!host_ && l.offset + l.filesz == in_.size() && l.memsz == l.filesz && (l.flags & PF_R) && !(l.flags & PF_X))
+      host_ = last;
+    if (host_) {
+      const Segment& h = f_.segments[*host_];
+      strings_in_place_ = strings_append_ && f_.dynstr_offset + f_.dynstr_size == h.offset + h.filesz;
+    }
+  }
+
+  std::uint64_t load_alignment() const {
+    std::uint64_t a = max_page_size(f_.header.machine);
+    for (const Segment& s : f_.segments)
+      if (s.type == PT_LOAD) a = std::max(a, s.align);
+    return a;
+  }
+
+  // True when nothing in the file uses [from, to): no section, no segment's
+  // file image, not the section header table; and, with no section headers
+  // to prove it, the bytes are all zero (padding).
+  bool region_free(std::uint64_t from, std::uint64_t to) const {
+    auto overlaps = [&](std::uint64_t off, std::uint64_t size) { return size && off < to && from < off + size; };
+    for (const elf::Section& sec : f_.sections)
+      if (sec.type != SHT_NULL && sec.type != SHT_NOBITS && overlaps(sec.offset, sec.size)) return false;
+    for (const Segment& seg : f_.segments)
+      if (overlaps(seg.offset, seg.filesz)) return false;
+    if (overlaps(f_.header.shoff, std::uint64_t{f_.header.shnum} * f_.header.shentsize)) return false;
+    if (to > in_.size()) return false;
+    if (f_.sections.empty())
+      return std::all_of(in_.begin() + static_cast<std::ptrdiff_t>(from), in_.begin() + static_cast<std::ptrdiff_t>(to),
+                         [](std::byte b) { return b == std::byte{0}; });
+    return true;
   }
 
   // ---- 4. room for one more program header ------------------------------
 
   void make_phdr_room() {
-    if (extend_last_load_) return;
+    if (host_) return;
     if (f_.header.phnum + 1 >= PN_XNUM)
       refuse(f_, "program header table", fmt::format("already has {} entries", f_.header.phnum));
     for (const Segment& s : f_.segments)
@@ -375,17 +423,14 @@ class Planner {
 
   void layout_appended() {
     std::uint64_t off;
-    if (extend_last_load_) {
-      const Segment& last = f_.segments[last_load_];
-      seg_off_ = last.offset;
-      seg_vaddr_ = last.vaddr;
-      off = in_.size();
+    if (host_) {
+      const Segment& h = f_.segments[*host_];
+      seg_off_ = h.offset;
+      seg_vaddr_ = h.vaddr;
+      off = h.offset + h.filesz;
     } else {
-      std::uint64_t a = max_page_size(f_.header.machine), top = 0;
-      for (const Segment& s : f_.segments) {
-        if (s.type == PT_LOAD) a = std::max(a, s.align);
-        top = std::max(top, s.vaddr + s.memsz);
-      }
+      std::uint64_t a = load_alignment(), top = 0;
+      for (const Segment& s : f_.segments) top = std::max(top, s.vaddr + s.memsz);
       seg_off_ = off = align_up(in_.size(), 16);
       seg_vaddr_ = align_up(top, a) + seg_off_ % a;
     }
@@ -398,14 +443,14 @@ class Planner {
     auto vaddr = [&](std::uint64_t o) { return seg_vaddr_ + (o - seg_off_); };
 
     if (strings_in_place_) {
-      // DT_STRTAB ends the file: new strings extend it where it stands, so
-      // they must take the bytes right after it, before anything else.
+      // DT_STRTAB ends the growing segment: new strings extend it where it
+      // stands, so they take the bytes right after it, before anything else.
       str_off_ = f_.dynstr_offset;
       str_vaddr_ = f_.dynstr_vaddr;
       str_size_ = f_.dynstr_size + new_strings_.size();
       place(new_strings_.size(), 1);
       step("DT_STRTAB", "extend",
-           fmt::format("{} new bytes at the end of the table, which ends the file", new_strings_.size()));
+           fmt::format("{} new bytes at the end of the table, which ends its segment", new_strings_.size()));
     }
     for (Movable& m : moved_) {
       if (m.what == "PT_INTERP" && new_interp_) continue;  // placed with the new interpreter below
@@ -441,8 +486,12 @@ class Planner {
            fmt::format("copy of {:#x} bytes plus {} new bytes at {:#x}", f_.dynstr_size, new_strings_.size(), str_off_));
     }
     seg_end_ = off;
-    plan_.new_size = seg_end_;
-    if (extend_last_load_)
+    plan_.new_size = std::max<std::uint64_t>(in_.size(), seg_end_);
+    if (host_is_gap_)
+      step("PT_LOAD", "extend",
+           fmt::format("segment at {:#x} grows into the padding after it, to {:#x}: the file does not grow",
+                       seg_off_, seg_end_));
+    else if (host_)
       step("PT_LOAD", "extend", fmt::format("the last segment grows to end at {:#x}", seg_end_));
     else
       step("PT_LOAD", "add", fmt::format("offset {:#x} vaddr {:#x} size {:#x}, flags {}", seg_off_, seg_vaddr_,
@@ -556,16 +605,13 @@ class Planner {
         }
       }
     }
-    if (append_ && extend_last_load_) {
-      Segment& last = segs[last_load_];
-      last.filesz = last.memsz = seg_end_ - last.offset;
-      if (dyn_move_) last.flags |= PF_W;
+    if (append_ && host_) {
+      Segment& h = segs[*host_];
+      h.filesz = h.memsz = seg_end_ - h.offset;
+      if (dyn_move_) h.flags |= PF_W;
     } else if (append_) {
       Segment load{PT_LOAD, PF_R | (dyn_move_ ? PF_W : 0u), seg_off_, seg_vaddr_, seg_vaddr_, seg_end_ - seg_off_, seg_end_ - seg_off_, 0};
-      std::uint64_t a = max_page_size(f_.header.machine);
-      for (const Segment& s : f_.segments)
-        if (s.type == PT_LOAD) a = std::max(a, s.align);
-      load.align = a;
+      load.align = load_alignment();
       if (use_null_slot_) segs.erase(std::find_if(segs.begin(), segs.end(), [](const Segment& s) { return s.type == PT_NULL; }));
       // After the last PT_LOAD, so loadable entries stay sorted by p_vaddr.
       std::size_t last = 0;

@@ -5,6 +5,8 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <csignal>
+
 #include "tools/xpatch/cli.h"
 
 namespace {
@@ -39,6 +41,9 @@ Reporting:
 
 int main(int argc, char** argv) {
   using namespace xpatch::cli;
+  // Past a file size limit, write() must fail with EFBIG so the error is
+  // reported and the original kept, instead of the process dying.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"xpatch: report, rewrite and verify the loader settings of ELF binaries of any architecture.",
                "xpatch"};
   app.footer(std::string(kPatchHelp) + "\n" + kExitCodes);

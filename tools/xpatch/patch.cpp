@@ -4,9 +4,12 @@
 // the plan] -> apply into memory -> [--verify: re-read with libpatch and
 // LIEF] -> write atomically. A file is either fully patched or untouched.
 
-#include <LIEF/ELF.hpp>
-#include <LIEF/logging.hpp>
+#include <dlfcn.h>
 #include <fmt/format.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
 
 #include <nlohmann/json.hpp>
 
@@ -40,27 +43,35 @@ std::optional<std::string> check_readback(const elf::ElfFile& out, const rewrite
   return std::nullopt;
 }
 
-// The independent second reader: LIEF parses the output bytes.
+// The independent second reader: LIEF parses the output bytes, through the
+// module next to the executable (see lief_module.cpp).
 std::optional<std::string> lief_readback(const std::vector<std::byte>& bytes, const elf::ElfFile& ours) {
-  LIEF::Logger::disable();
-  std::vector<std::uint8_t> raw(bytes.size());
-  std::memcpy(raw.data(), bytes.data(), bytes.size());
-  std::unique_ptr<LIEF::ELF::Binary> b;
-  try {
-    b = LIEF::ELF::Parser::parse(raw, "verify");
-  } catch (const std::exception& e) {
-    return fmt::format("LIEF cannot parse the output: {}", e.what());
+  using Describe = char* (*)(const unsigned char*, std::size_t);
+  static Describe describe = [] {
+    char self[PATH_MAX] = {};
+    ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    std::string dir = n > 0 ? std::string(self, static_cast<std::size_t>(n)) : std::string(".");
+    dir = dir.substr(0, dir.rfind('/'));
+    for (const std::string& p : {dir + "/xpatch-lief.so", dir + "/../lib/xpatch/xpatch-lief.so"})
+      if (void* h = ::dlopen(p.c_str(), RTLD_NOW | RTLD_LOCAL))
+        return reinterpret_cast<Describe>(::dlsym(h, "xpatch_lief_describe"));
+    return Describe{nullptr};
+  }();
+  if (!describe) return std::string("the LIEF module (xpatch-lief.so) is not installed next to xpatch");
+  char* raw = describe(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+  if (!raw) return std::string("out of memory");
+  std::string text(raw);
+  std::free(raw);
+  std::vector<std::string> lines;
+  for (std::size_t a = 0, b; a < text.size(); a = b + 1) {
+    b = text.find('\n', a);
+    lines.push_back(text.substr(a, b - a));
   }
-  if (!b) return std::string("LIEF cannot parse the output");
-  std::optional<std::string> interp;
-  if (b->has_interpreter()) interp = b->interpreter();
-  if (interp != ours.interpreter) return fmt::format("LIEF reads PT_INTERP as \"{}\"", interp.value_or(""));
-  std::vector<std::string> needed;
-  for (const LIEF::ELF::DynamicEntry& d : b->dynamic_entries()) {
-    if (auto* lib = dynamic_cast<const LIEF::ELF::DynamicEntryLibrary*>(&d)) needed.push_back(lib->name());
-    if (auto* rp = dynamic_cast<const LIEF::ELF::DynamicEntryRunPath*>(&d))
-      if (rp->runpath() != ours.runpath.value_or("")) return fmt::format("LIEF reads DT_RUNPATH as \"{}\"", rp->runpath());
-  }
+  if (lines.empty() || lines[0] != "ok") return lines.empty() ? "LIEF gave no answer" : lines[0];
+  if (lines.size() < 3) return std::string("LIEF gave a short answer");
+  if (lines[1] != ours.interpreter.value_or("")) return fmt::format("LIEF reads PT_INTERP as \"{}\"", lines[1]);
+  if (lines[2] != ours.runpath.value_or("")) return fmt::format("LIEF reads DT_RUNPATH as \"{}\"", lines[2]);
+  std::vector<std::string> needed(lines.begin() + 3, lines.end());
   if (needed != ours.needed) return std::string("LIEF reads a different DT_NEEDED list");
   return std::nullopt;
 }

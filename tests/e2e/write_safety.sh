@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# How files are written: atomically, keeping mode, owner and extended
+# attributes, through symlinks, with hard links and running executables
+# handled as documented, and nothing written on error, -o or --dry-run.
+# Usage: write_safety.sh XPATCH FIXTURES
+. "$(dirname "$0")/lib.sh"
+XPATCH=$1 FX=$2
+W=$(mktemp -d); trap 'kill $RUNNING 2>/dev/null || true; rm -rf "$W"' EXIT
+RUNNING=
+SRC=$FX/x86_64/app-pie
+sum() { sha256sum < "$1" | cut -d' ' -f1; }
+
+# Symlink argument: the target is patched, the link stays a link.
+cp "$SRC" "$W/real"; ln -s real "$W/link"
+"$XPATCH" --runpath /opt/via-link "$W/link"
+check "symlink: link still a symlink" test -L "$W/link"
+check "symlink: target patched" grep -q "Library runpath: \[/opt/via-link\]" <(readelf -dW "$W/real")
+
+# Mode, owner and extended attributes survive (owner needs root).
+cp "$SRC" "$W/meta"
+if [ "$(id -u)" = 0 ]; then chown 12345:54321 "$W/meta"; fi
+chmod 4751 "$W/meta"  # after chown, which clears set-id bits
+setfattr -n user.xpatch -v kept "$W/meta"
+if [ "$(id -u)" = 0 ] && command -v setcap >/dev/null; then setcap cap_net_raw+ep "$W/meta"; fi
+before_caps=$(getcap "$W/meta" 2>/dev/null || true)
+"$XPATCH" --runpath /opt/meta "$W/meta"
+check "mode kept ($(stat -c %a "$W/meta"))" test "$(stat -c %a "$W/meta")" = 4751
+if [ "$(id -u)" = 0 ]; then
+  check "owner kept ($(stat -c %u:%g "$W/meta"))" test "$(stat -c %u:%g "$W/meta")" = 12345:54321
+fi
+check "user.xpatch xattr kept" test "$(getfattr --only-values -n user.xpatch "$W/meta" 2>/dev/null)" = kept
+if [ -n "$before_caps" ]; then
+  check "security.capability kept ($(getcap "$W/meta"))" test "$(getcap "$W/meta")" = "$before_caps"
+fi
+
+# Hard links: the name given gets the new bytes, other names keep the old.
+cp "$SRC" "$W/hard1"; ln "$W/hard1" "$W/hard2"; old=$(sum "$W/hard2")
+"$XPATCH" --runpath /opt/hard "$W/hard1"
+check "hard link: patched name changed" test "$(sum "$W/hard1")" != "$old"
+check "hard link: other name keeps the old bytes" test "$(sum "$W/hard2")" = "$old"
+
+# A running executable can be patched (the kernel holds the old inode).
+cp "$SRC" "$W/busy"; cp "$FX/x86_64/libfoo.so" "$W/"
+cat > "$W/busy.c" <<'C'
+#include <unistd.h>
+int main(void) { sleep(30); return 0; }
+C
+gcc -o "$W/busy" "$W/busy.c"
+"$W/busy" & RUNNING=$!
+sleep 0.2
+set +e; "$XPATCH" --runpath /opt/busy "$W/busy"; rc=$?; set -e
+check "running executable: patched (exit $rc)" test "$rc" = 0
+check "running executable: new runpath reads back" grep -q "/opt/busy" <(readelf -dW "$W/busy")
+kill "$RUNNING" 2>/dev/null || true; RUNNING=
+
+# -o writes elsewhere and leaves the input alone; --dry-run writes nothing.
+cp "$SRC" "$W/in"; s=$(sum "$W/in"); m=$(stat -c %Y.%i "$W/in")
+"$XPATCH" --runpath /opt/out -o "$W/out" "$W/in"
+check "-o: input unchanged" test "$(sum "$W/in")" = "$s"
+check "-o: output patched" grep -q "/opt/out" <(readelf -dW "$W/out")
+"$XPATCH" --runpath /opt/dry --dry-run "$W/in" > "$W/plan.txt"
+check "--dry-run: input unchanged" test "$(sum "$W/in")" = "$s" -a "$(stat -c %Y.%i "$W/in")" = "$m"
+check "--dry-run: plan names the strategy and growth" grep -qE "DT_RUNPATH.*(add|set)" "$W/plan.txt"
+"$XPATCH" --runpath /opt/dry --dry-run --json "$W/in" > "$W/plan.json"
+check "--dry-run --json: valid JSON with growth" python3 -c "import json,sys; d=json.load(open('$W/plan.json')); sys.exit(0 if d['changed'] and d['growth'] >= 0 else 1)"
+
+# No temporary files are left behind, whatever happened above.
+check "no temporary files left" test -z "$(find "$W" -name '.*.xpatch-*')"
+
+# Errors write nothing: a read-only directory (as an unprivileged user, since
+# root ignores permissions) and a full disk (ulimit -f).
+mkdir "$W/ro"; cp "$SRC" "$W/ro/app"; chmod 0755 "$W/ro/app"; s=$(sum "$W/ro/app")
+chmod 0555 "$W/ro"; chmod o+rx "$W"
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+  set +e; msg=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$XPATCH" --runpath /opt/ro "$W/ro/app" 2>&1); rc=$?; set -e
+  check "read-only directory: exit 2, unchanged, says why ($msg)" \
+    test "$rc" = 2 -a "$(sum "$W/ro/app")" = "$s" -a -n "$(echo "$msg" | grep -F "$W/ro/app")"
+fi
+chmod 0755 "$W/ro"
+cp "$SRC" "$W/full"; s=$(sum "$W/full")
+set +e; msg=$(bash -c "ulimit -f 4; exec '$XPATCH' --runpath /opt/full '$W/full'" 2>&1); rc=$?; set -e
+check "file size limit: exit 2, unchanged ($msg)" test "$rc" = 2 -a "$(sum "$W/full")" = "$s"
+check "file size limit: no temporary file left" test -z "$(find "$W" -name '.full.xpatch-*')"
+
+finish
