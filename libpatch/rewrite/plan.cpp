@@ -362,20 +362,24 @@ class Planner {
     const std::uint64_t table_end = f_.header.phoff + std::uint64_t{f_.header.phnum} * sizeof(Phdr<E>);
     const std::uint64_t need = table_end + sizeof(Phdr<E>);
 
-    // Candidates: PT_INTERP and note contents, and the symbol hash tables.
+    // Candidates: PT_INTERP and note contents, the symbol hash tables and
+    // the dynamic symbol table.
     std::vector<Movable> cand;
     for (const Segment& s : f_.segments) {
       if ((s.type == PT_INTERP || s.type == PT_NOTE) && s.filesz)
         cand.push_back({s.offset, s.filesz, std::max<std::uint64_t>(1, s.align), s.type == PT_INTERP ? "PT_INTERP" : "PT_NOTE"});
     }
     for (const DynEntry& d : f_.dynamic) {
-      if (d.tag != DT_GNU_HASH && d.tag != DT_HASH) continue;
-      // The hash table's size comes from its section header; without one we
-      // do not know where it ends, so it stays.
+      // Tables that only their dynamic entry points at (symbols are used by
+      // index everywhere else). Their size comes from the section header;
+      // without one we do not know where they end, so they stay.
+      std::uint32_t type = d.tag == DT_GNU_HASH ? SHT_GNU_HASH : d.tag == DT_HASH ? SHT_HASH
+                           : d.tag == DT_SYMTAB ? SHT_DYNSYM : SHT_NULL;
+      if (type == SHT_NULL) continue;
       for (const elf::Section& sec : f_.sections)
-        if (sec.addr == d.value && (sec.type == SHT_GNU_HASH || sec.type == SHT_HASH) && sec.size)
+        if (sec.addr == d.value && sec.type == type && sec.size)
           cand.push_back({sec.offset, sec.size, std::max<std::uint64_t>(1, sec.addralign),
-                          d.tag == DT_GNU_HASH ? "DT_GNU_HASH" : "DT_HASH"});
+                          std::string(elf::dynamic_tag_name(d.tag)).insert(0, "DT_")});
     }
     std::sort(cand.begin(), cand.end(), [](const Movable& a, const Movable& b) { return a.offset < b.offset; });
 
@@ -563,7 +567,7 @@ class Planner {
       if (w.str_changed) w.value = new_str_at_.count(*w.str) ? f_.dynstr_size + new_str_at_.at(*w.str) : w.value;
       if (strings_append_ && w.tag == DT_STRTAB) w.value = str_vaddr_;
       if (strings_append_ && w.tag == DT_STRSZ) w.value = str_size_;
-      if (w.tag == DT_GNU_HASH || w.tag == DT_HASH)
+      if (w.tag == DT_GNU_HASH || w.tag == DT_HASH || w.tag == DT_SYMTAB)
         if (auto off = f_.vaddr_to_offset(w.value, 1))
           if (const Movable* m = moved_at(*off)) w.value = m->new_vaddr + (*off - m->offset);
       // MIPS: the value is relative to the entry's own address.

@@ -30,6 +30,7 @@ struct Spec {
   bool null_phdr = false;    // a PT_NULL program header (a spare slot)
   unsigned note_bytes = 0;   // a PT_NOTE of this size right after the interpreter
   unsigned trailer = 16;     // bytes after the PT_LOAD (as a section header table would be)
+  bool padded_second_load = false;  // read-only first PT_LOAD, zero padding, then a small RW PT_LOAD at the next page
 };
 
 struct Image {
@@ -50,7 +51,8 @@ Image build_elf(const Spec& s) {
   };
   auto pad = [&](std::size_t align) { b.resize((b.size() + align - 1) / align * align); };
 
-  const unsigned nph = 3 + (s.interp ? 1 : 0) + (s.null_phdr ? 1 : 0) + (s.note_bytes ? 1 : 0);
+  const unsigned nph =
+      3 + (s.interp ? 1 : 0) + (s.null_phdr ? 1 : 0) + (s.note_bytes ? 1 : 0) + (s.padded_second_load ? 1 : 0);
   b.resize(sizeof(Ehdr<E>) + nph * sizeof(Phdr<E>));
   img.phoff = sizeof(Ehdr<E>);
 
@@ -89,6 +91,13 @@ Image build_elf(const Spec& s) {
     append(&d, sizeof d);
   }
   const std::uint64_t end = b.size();
+  std::uint64_t second = 0;
+  if (s.padded_second_load) {
+    second = (end + 0xfff) / 0x1000 * 0x1000;
+    b.resize(second + 16, std::byte{0x11});
+    std::fill(b.begin() + static_cast<std::ptrdiff_t>(end), b.begin() + static_cast<std::ptrdiff_t>(second),
+              std::byte{0});
+  }
   b.resize(b.size() + s.trailer, std::byte{0x5a});
 
   Ehdr<E> eh{};
@@ -122,7 +131,8 @@ Image build_elf(const Spec& s) {
   ph(i++, PT_PHDR, PF_R, img.phoff, nph * sizeof(Phdr<E>), 8);
   if (s.interp) ph(i++, PT_INTERP, PF_R, img.interp_off, s.interp->size() + 1, 1);
   // p_vaddr == p_offset + kBase keeps the load congruent for any page size.
-  ph(i++, PT_LOAD, PF_R | PF_W, 0, end, 0x1000);
+  ph(i++, PT_LOAD, s.padded_second_load ? PF_R : PF_R | PF_W, 0, end, 0x1000);
+  if (s.padded_second_load) ph(i++, PT_LOAD, PF_R | PF_W, second, 16, 0x1000);
   ph(i++, PT_DYNAMIC, PF_R | PF_W, img.dynamic_off, end - img.dynamic_off, 8);
   if (s.note_bytes) ph(i++, PT_NOTE, PF_R, note_off, s.note_bytes, 4);
   if (s.null_phdr) ph(i++, PT_NULL, 0, 0, 0, 0);

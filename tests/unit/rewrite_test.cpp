@@ -149,6 +149,25 @@ TYPED_TEST(RewriteTest, ALastLoadThatEndsTheFileGrows) {
   expect_sane_layout(r.file);
 }
 
+TYPED_TEST(RewriteTest, PaddingAfterASegmentTakesTheNewDataWithoutGrowth) {
+  Spec s;
+  s.padded_second_load = true;
+  auto img = test::build_elf<TypeParam>(s);
+  EditSet e;
+  e.interpreter = "/usr/aarch64-linux-gnu/lib/a-much-longer-loader-name.so.1";
+  e.runpath = "/usr/aarch64-linux-gnu/lib:/opt/new/runpath";
+  auto r = patch(img.bytes, e);
+  EXPECT_TRUE(has_step(r.plan, "PT_LOAD", "extend"));
+  EXPECT_EQ(r.plan.growth(), 0);
+  EXPECT_EQ(r.file.header.phnum, 5u) << "no program header added";
+  EXPECT_EQ(r.file.interpreter, e.interpreter);
+  EXPECT_EQ(r.file.runpath, e.runpath);
+  EXPECT_EQ(r.file.segments[2].filesz, r.file.segments[2].memsz);
+  EXPECT_LE(r.file.segments[2].offset + r.file.segments[2].filesz, r.file.segments[3].offset)
+      << "the grown segment must stop before the next";
+  expect_sane_layout(r.file);
+}
+
 TYPED_TEST(RewriteTest, NoRoomForAProgramHeaderIsRefused) {
   auto img = test::build_elf<TypeParam>(Spec());  // interp only (18 bytes) follows the table
   auto f = elf::read_elf(img.bytes, "tight");
