@@ -293,8 +293,11 @@ class Planner {
     // Zero growth: the file padding after a read-only PT_LOAD without bss,
     // up to the next segment, is free space the segment can grow into (a
     // read-only one first; then text, as in layouts without separate code).
-    // Not for a moved dynamic array, which the loader writes to.
-    const std::uint64_t a = load_alignment();
+    // Not for a moved dynamic array, which the loader writes to. The pages
+    // that matter are the ones the binary was linked for (its p_align): the
+    // grown segment must not reach the next segment's page at that size.
+    std::uint64_t a = 0x1000;
+    for (std::size_t i : loads) a = std::max(a, f_.segments[i].align);
     for (std::uint32_t x : {0u, std::uint32_t{PF_X}}) {
       for (std::size_t k = 0; k + 1 < loads.size() && !host_ && !dyn_move_; ++k) {
         const Segment& s = f_.segments[loads[k]];

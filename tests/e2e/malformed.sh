@@ -34,6 +34,14 @@ for f in "$FX"/yaml/valid-*; do
   check "show $(basename "$f"): exit 0" test "$rc" = 0
 done
 
+# Edits that cannot apply to a valid file.
+cp "$FX/x86_64/app-static" "$W/static"
+expect_error "--interp on a static binary" "$W/static" "$XPATCH" --interp /lib/ld-x.so.1 "$W/static"
+expect_error "--runpath on a static binary" "$W/static" "$XPATCH" --runpath /opt/lib "$W/static"
+cp "$FX/x86_64/libfoo.so" "$W/lib.so"
+expect_error "--replace-needed of a library that is not needed" "$W/lib.so" "$XPATCH" --replace-needed libnope.so=libx.so "$W/lib.so"
+check "show: a static binary is reported as static" grep -q '"libc":"static"' <("$XPATCH" show --json "$W/static")
+
 # Files that are not ELF at all.
 : > "$W/empty"
 expect_error "patch empty file" "$W/empty" "$XPATCH" --interp /x "$W/empty"
