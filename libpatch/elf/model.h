@@ -53,7 +53,10 @@ struct ElfFile {
   // The dynamic array, up to and excluding the first DT_NULL.
   std::vector<DynEntry> dynamic;
   std::uint64_t dynamic_offset = 0;  // file offset of PT_DYNAMIC's array
-  std::uint64_t dynamic_slots = 0;   // entries that fit in PT_DYNAMIC, DT_NULLs included
+  // Entries a rewrite may use in place: the array, its DT_NULL terminator
+  // and the run of DT_NULL entries right after it (never more than fits in
+  // PT_DYNAMIC; whatever follows the run is not ours to overwrite).
+  std::uint64_t dynamic_slots = 0;
 
   // DT_STRTAB, resolved through PT_LOAD to a file range.
   std::uint64_t dynstr_vaddr = 0, dynstr_offset = 0, dynstr_size = 0;

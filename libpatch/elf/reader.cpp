@@ -175,6 +175,11 @@ ElfFile parse(const Bytes& in, Variant variant, ReadOptions opt) {
     for (std::uint32_t i = 0; i < h.phnum; ++i) {
       const auto& p = in.template at<Phdr<E>>(h.phoff + std::uint64_t{i} * sizeof(Phdr<E>), "program header");
       Segment s{p.p_type, p.p_flags, p.p_offset, p.p_vaddr, p.p_paddr, p.p_filesz, p.p_memsz, p.p_align};
+      // The gABI allows one of each; a loader would use the first and a
+      // rewrite could not keep both consistent.
+      if ((s.type == PT_INTERP || s.type == PT_DYNAMIC || s.type == PT_PHDR) && f.find_segment(s.type))
+        fail(in.name(), fmt::format("program header {}", i),
+             fmt::format("a second {}", s.type == PT_INTERP ? "PT_INTERP" : s.type == PT_DYNAMIC ? "PT_DYNAMIC" : "PT_PHDR"));
       if (s.filesz != 0)
         in.require(s.offset, 1, s.filesz, [&] {
           return fmt::format("program header {} (p_offset {:#x}, p_filesz {:#x})", i, s.offset, s.filesz);
@@ -229,19 +234,20 @@ ElfFile parse(const Bytes& in, Variant variant, ReadOptions opt) {
   // PT_DYNAMIC: read up to DT_NULL, which must be inside the segment.
   if (const Segment* s = f.find_segment(PT_DYNAMIC); s && s->filesz != 0) {
     f.dynamic_offset = s->offset;
-    f.dynamic_slots = s->filesz / sizeof(Dyn<E>);
-    bool terminated = false;
-    for (std::uint64_t i = 0; i < f.dynamic_slots; ++i) {
+    const std::uint64_t fit = s->filesz / sizeof(Dyn<E>);
+    auto tag_at = [&](std::uint64_t i) -> std::uint64_t {
+      return in.template at<Dyn<E>>(s->offset + i * sizeof(Dyn<E>), "PT_DYNAMIC").d_tag;
+    };
+    std::uint64_t i = 0;
+    for (; i < fit && tag_at(i) != DT_NULL; ++i) {
       const auto& d = in.template at<Dyn<E>>(s->offset + i * sizeof(Dyn<E>), "PT_DYNAMIC");
-      if (d.d_tag == DT_NULL) {
-        terminated = true;
-        break;
-      }
       f.dynamic.push_back({d.d_tag, d.d_val});
     }
-    if (!terminated)
+    if (i == fit)
       fail(in.name(), "PT_DYNAMIC",
-           fmt::format("no DT_NULL terminator among its {} entries at offset {:#x}", f.dynamic_slots, s->offset));
+           fmt::format("no DT_NULL terminator among its {} entries at offset {:#x}", fit, s->offset));
+    while (i < fit && tag_at(i) == DT_NULL) ++i;
+    f.dynamic_slots = i;
 
     std::optional<std::uint64_t> strtab, strsz;
     for (const DynEntry& d : f.dynamic) {
@@ -271,9 +277,10 @@ ElfFile parse(const Bytes& in, Variant variant, ReadOptions opt) {
       auto str = [&] { return in.cstr(f.dynstr_offset, f.dynstr_size, d.value, dt_name(d.tag)); };
       switch (d.tag) {
         case DT_NEEDED: f.needed.push_back(str()); break;
-        case DT_RPATH: if (!f.rpath) f.rpath = str(); break;
-        case DT_RUNPATH: if (!f.runpath) f.runpath = str(); break;
-        case DT_SONAME: if (!f.soname) f.soname = str(); break;
+        // Every entry is validated; the first of each kind is the one in force.
+        case DT_RPATH: { auto v = str(); if (!f.rpath) f.rpath = std::move(v); break; }
+        case DT_RUNPATH: { auto v = str(); if (!f.runpath) f.runpath = std::move(v); break; }
+        case DT_SONAME: { auto v = str(); if (!f.soname) f.soname = std::move(v); break; }
         default: break;
       }
     }

@@ -13,7 +13,7 @@ struct EditSet {
   std::optional<std::string> interpreter;                 // --interp
   std::optional<std::string> runpath;                     // --runpath: set DT_RUNPATH
   std::vector<std::string> add_runpath;                   // --add-runpath: append dirs to the search path in force
-  bool remove_runpath = false;                            // --remove-runpath: drop DT_RUNPATH and DT_RPATH
+  bool remove_runpath = false;                            // --remove-runpath: drop DT_RUNPATH and DT_RPATH (but not one set here)
   std::optional<std::string> rpath;                       // --rpath: set DT_RPATH
   std::vector<std::pair<std::string, std::string>> replace_needed;  // --replace-needed OLD=NEW
   std::vector<std::string> add_needed;                    // --add-needed

@@ -79,6 +79,10 @@ struct Movable {
   throw ErrorException{{Error::Kind::Unsupported, fmt::format("{}: {}: {}", f.path, structure, why)}};
 }
 
+[[noreturn]] void malformed(const ElfFile& f, std::string_view structure, const std::string& why) {
+  throw ErrorException{{Error::Kind::Malformed, fmt::format("{}: {}: {}", f.path, structure, why)}};
+}
+
 template <typename E>
 class Planner {
  public:
@@ -94,7 +98,23 @@ class Planner {
       layout_appended();
     }
     encode();
+    check_writes_are_disjoint();
     return std::move(plan_);
+  }
+
+  // Every write targets a distinct structure. Two that overlap mean the
+  // file's headers describe overlapping structures (a damaged file), and
+  // the later write would silently destroy the earlier one.
+  void check_writes_are_disjoint() const {
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> r;
+    r.reserve(plan_.writes.size());
+    for (const Write& w : plan_.writes) r.emplace_back(w.offset, w.offset + w.bytes.size());
+    std::sort(r.begin(), r.end());
+    for (std::size_t i = 1; i < r.size(); ++i)
+      if (r[i].first < r[i - 1].second)
+        malformed(f_, "layout",
+                  fmt::format("structures to rewrite overlap at offset {:#x}: the headers describe overlapping "
+                              "sections or segments", r[i].first));
   }
 
  private:
@@ -138,8 +158,11 @@ class Planner {
     plan_.writes.push_back({off, std::move(bytes)});
   }
   std::string dynstr(std::uint64_t off) const {
+    // The reader proved every string entry NUL-terminated inside DT_STRSZ;
+    // the bound here keeps that an invariant rather than an assumption.
+    if (off >= f_.dynstr_size) malformed(f_, "DT_STRTAB", fmt::format("string index {:#x} out of range", off));
     const char* p = reinterpret_cast<const char*>(in_.data() + f_.dynstr_offset + off);
-    return std::string(p);  // the reader proved it NUL-terminated inside DT_STRSZ
+    return std::string(p, ::strnlen(p, f_.dynstr_size - off));
   }
   std::uint64_t vaddr_of(std::uint64_t off) const {
     for (const Segment& s : f_.segments)
@@ -188,7 +211,9 @@ class Planner {
       auto n = std::erase_if(want_, [&](const Want& w) { return w.tag == DT_NEEDED && w.str == lib; });
       if (n) step("DT_NEEDED", "remove", fmt::format("\"{}\"", lib));
     }
-    for (const auto& [from, to] : e_.replace_needed) {
+    for (const auto& edit : e_.replace_needed) {
+      const std::string& from = edit.first;  // not a structured binding: lambdas capture these
+      const std::string& to = edit.second;
       auto it = std::find_if(want_.begin(), want_.end(),
                              [&](const Want& w) { return w.tag == DT_NEEDED && w.str == from; });
       if (it != want_.end()) {
@@ -206,7 +231,12 @@ class Planner {
       step("DT_NEEDED", "add", fmt::format("\"{}\"", lib));
     }
     if (e_.remove_runpath) {
-      auto n = std::erase_if(want_, [](const Want& w) { return w.tag == DT_RUNPATH || w.tag == DT_RPATH; });
+      // A search path set in the same call is kept: the result must not
+      // depend on the order of the options, and a second run must be a no-op.
+      const bool keep_runpath = e_.runpath || !e_.add_runpath.empty(), keep_rpath = e_.rpath.has_value();
+      auto n = std::erase_if(want_, [&](const Want& w) {
+        return (w.tag == DT_RUNPATH && !keep_runpath) || (w.tag == DT_RPATH && !keep_rpath);
+      });
       if (n) step("DT_RUNPATH/DT_RPATH", "remove", "");
     }
     if (e_.runpath) set_string(DT_RUNPATH, *e_.runpath);
@@ -256,8 +286,12 @@ class Planner {
   }
 
   void assign_strings() {
+    const bool has_strtab =
+        std::any_of(f_.dynamic.begin(), f_.dynamic.end(), [](const DynEntry& d) { return d.tag == DT_STRTAB; });
     for (Want& w : want_) {
       if (!w.str_changed) continue;
+      if (!has_strtab)
+        refuse(f_, "PT_DYNAMIC", fmt::format("has no DT_STRTAB, so there is no string table to hold \"{}\"", *w.str));
       if (auto at = find_in_dynstr(*w.str)) {
         w.value = *at;
         step(tag_label(w.tag), "reuse string", fmt::format("\"{}\" already in DT_STRTAB at {:#x}", *w.str, *at));
@@ -271,9 +305,30 @@ class Planner {
 
   // ---- 3. what must be appended ---------------------------------------
 
+  // Refuses to write in place over the ELF header, a header table or
+  // another structure the rewrite relies on: one that overlaps them is
+  // malformed, and writing would destroy the file.
+  void require_clear_of_headers(std::uint64_t off, std::uint64_t size, std::string_view what) const {
+    auto overlaps = [&](std::uint64_t o, std::uint64_t n) { return n && size && off < o + n && o < off + size; };
+    const elf::Header& h = f_.header;
+    if (overlaps(0, sizeof(Ehdr<E>)))
+      malformed(f_, what, fmt::format("{:#x} bytes at offset {:#x} overlap the ELF header", size, off));
+    if (overlaps(h.phoff, std::uint64_t{h.phnum} * sizeof(Phdr<E>)))
+      malformed(f_, what, fmt::format("{:#x} bytes at offset {:#x} overlap the program header table", size, off));
+    if (overlaps(h.shoff, std::uint64_t{h.shnum} * sizeof(Shdr<E>)))
+      malformed(f_, what, fmt::format("{:#x} bytes at offset {:#x} overlap the section header table", size, off));
+    if (what != "PT_DYNAMIC" && overlaps(f_.dynamic_offset, f_.dynamic_slots * sizeof(Dyn<E>)))
+      malformed(f_, what, fmt::format("{:#x} bytes at offset {:#x} overlap the dynamic array", size, off));
+    if (overlaps(f_.dynstr_offset, f_.dynstr_size))
+      malformed(f_, what, fmt::format("{:#x} bytes at offset {:#x} overlap the dynamic string table", size, off));
+  }
+
   void decide_appends() {
+    if (!f_.dynamic.empty())
+      require_clear_of_headers(f_.dynamic_offset, f_.dynamic_slots * sizeof(Dyn<E>), "PT_DYNAMIC");
     if (new_interp_) {
       const Segment* s = f_.find_segment(PT_INTERP);
+      require_clear_of_headers(s->offset, s->filesz, "PT_INTERP");
       interp_append_ = new_interp_->size() + 1 > s->filesz;
       if (!interp_append_)
         step("PT_INTERP", "in place", fmt::format("fits the {}-byte slot at {:#x}", s->filesz, s->offset));
@@ -296,6 +351,7 @@ class Planner {
     // Not for a moved dynamic array, which the loader writes to. The pages
     // that matter are the ones the binary was linked for (its p_align): the
     // grown segment must not reach the next segment's page at that size.
+    (void)load_alignment();  // validates every p_align
     std::uint64_t a = 0x1000;
     for (std::size_t i : loads) a = std::max(a, f_.segments[i].align);
     for (std::uint32_t x : {0u, std::uint32_t{PF_X}}) {
@@ -325,10 +381,17 @@ class Planner {
     }
   }
 
+  // The largest PT_LOAD alignment, at least the architecture's page size.
+  // The gABI requires p_align to be 0, 1 or a power of two; anything else
+  // is a damaged header that no layout can honour.
   std::uint64_t load_alignment() const {
     std::uint64_t a = max_page_size(f_.header.machine);
-    for (const Segment& s : f_.segments)
-      if (s.type == PT_LOAD) a = std::max(a, s.align);
+    for (const Segment& s : f_.segments) {
+      if (s.type != PT_LOAD) continue;
+      if (s.align > 1 && (s.align & (s.align - 1)) != 0)
+        malformed(f_, "PT_LOAD", fmt::format("p_align {:#x} is not a power of two", s.align));
+      a = std::max(a, s.align);
+    }
     return a;
   }
 
@@ -384,6 +447,18 @@ class Planner {
           cand.push_back({sec.offset, sec.size, std::max<std::uint64_t>(1, sec.addralign),
                           std::string(elf::dynamic_tag_name(d.tag)).insert(0, "DT_")});
     }
+    // An item with an odd alignment (not a small power of two), or one that
+    // overlaps the dynamic array, the string table or the section header
+    // table, is a damaged header, not something to move.
+    auto overlaps = [](const Movable& m, std::uint64_t off, std::uint64_t size) {
+      return size && m.offset < off + size && off < m.offset + m.size;
+    };
+    std::erase_if(cand, [&](const Movable& m) {
+      return m.align > 64 || (m.align & (m.align - 1)) != 0 ||
+             overlaps(m, f_.dynamic_offset, f_.dynamic_slots * sizeof(Dyn<E>)) ||
+             overlaps(m, f_.dynstr_offset, f_.dynstr_size) ||
+             overlaps(m, f_.header.shoff, std::uint64_t{f_.header.shnum} * sizeof(Shdr<E>));
+    });
     std::sort(cand.begin(), cand.end(), [](const Movable& a, const Movable& b) { return a.offset < b.offset; });
 
     // Take items in file order from the end of the table, allowing only
@@ -436,9 +511,18 @@ class Planner {
       seg_vaddr_ = h.vaddr;
       off = h.offset + h.filesz;
     } else {
-      std::uint64_t a = load_alignment(), top = 0;
-      for (const Segment& s : f_.segments) top = std::max(top, s.vaddr + s.memsz);
+      std::uint64_t a = load_alignment(), top = 0, end = 0;
+      for (const Segment& s : f_.segments) {
+        if (__builtin_add_overflow(s.vaddr, s.memsz, &end)) end = ~std::uint64_t{0};
+        top = std::max(top, end);
+      }
       seg_off_ = off = align_up(in_.size(), 16);
+      // The new segment must fit the class's address space; a segment whose
+      // end is out of range leaves no room above it.
+      const std::uint64_t limit = E::is64 ? ~std::uint64_t{0} : 0xffffffffu;
+      if (top > limit - 2 * a)
+        refuse(f_, "program headers",
+               fmt::format("segments reach {:#x}: no address space left above them for a new PT_LOAD", top));
       seg_vaddr_ = align_up(top, a) + seg_off_ % a;
     }
     auto place = [&](std::uint64_t size, std::uint64_t align) {
@@ -493,6 +577,11 @@ class Planner {
            fmt::format("copy of {:#x} bytes plus {} new bytes at {:#x}", f_.dynstr_size, new_strings_.size(), str_off_));
     }
     seg_end_ = off;
+    const std::uint64_t limit = E::is64 ? ~std::uint64_t{0} : 0xffffffffu;
+    if (seg_end_ - seg_off_ > limit - seg_vaddr_)
+      refuse(f_, "program headers",
+             fmt::format("a segment at {:#x} of {:#x} bytes does not fit the address space", seg_vaddr_,
+                         seg_end_ - seg_off_));
     plan_.new_size = std::max<std::uint64_t>(in_.size(), seg_end_);
     if (host_is_gap_)
       step("PT_LOAD", "extend",

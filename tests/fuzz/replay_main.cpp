@@ -1,0 +1,26 @@
+// Replays inputs through the fuzz target without libFuzzer (plain GCC
+// build): each file under the given directories is one input. Used by CTest
+// on tests/fixtures/regressions/, the minimised crashes fuzzing found.
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <vector>
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
+
+int main(int argc, char** argv) {
+  std::size_t n = 0;
+  for (int a = 1; a < argc; ++a)
+    for (const auto& e : std::filesystem::directory_iterator(argv[a])) {
+      if (!e.is_regular_file()) continue;
+      std::ifstream in(e.path(), std::ios::binary);
+      std::vector<char> buf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      std::printf("replay %s\n", e.path().filename().c_str());
+      LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(buf.data()), buf.size());  // aborts on a bug
+      ++n;
+    }
+  std::printf("%zu passed, 0 failed\n", n);
+  return n ? 0 : 1;
+}
