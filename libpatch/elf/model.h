@@ -72,6 +72,21 @@ struct ElfFile {
   std::optional<std::uint64_t> vaddr_to_offset(std::uint64_t vaddr, std::uint64_t size) const noexcept;
 };
 
+// The dynamic entries whose value is an offset into DT_STRTAB, the ones a
+// loader's search depends on, and their names for messages.
+constexpr bool is_string_tag(std::uint64_t tag) noexcept {
+  return tag == DT_NEEDED || tag == DT_RPATH || tag == DT_RUNPATH || tag == DT_SONAME;
+}
+constexpr const char* string_tag_label(std::uint64_t tag) noexcept {
+  switch (tag) {
+    case DT_NEEDED: return "DT_NEEDED";
+    case DT_RPATH: return "DT_RPATH";
+    case DT_RUNPATH: return "DT_RUNPATH";
+    case DT_SONAME: return "DT_SONAME";
+    default: return "dynamic entry";
+  }
+}
+
 struct ReadOptions {
   // Parse each section header (and its name). Without it only the section
   // header table's bounds are checked and `sections` stays empty: reports

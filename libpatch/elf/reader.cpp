@@ -108,16 +108,6 @@ class Bytes {
   }
 };
 
-std::string_view dt_name(std::uint64_t tag) {
-  switch (tag) {
-    case DT_NEEDED: return "DT_NEEDED";
-    case DT_RPATH: return "DT_RPATH";
-    case DT_RUNPATH: return "DT_RUNPATH";
-    case DT_SONAME: return "DT_SONAME";
-    default: return "dynamic entry";
-  }
-}
-
 template <typename E>
 ElfFile parse(const Bytes& in, Variant variant, ReadOptions opt) {
   ElfFile f;
@@ -256,9 +246,8 @@ ElfFile parse(const Bytes& in, Variant variant, ReadOptions opt) {
       if (d.tag == DT_FLAGS) f.dt_flags = d.value;
       if (d.tag == DT_FLAGS_1) f.dt_flags_1 = d.value;
     }
-    bool uses_strings = std::any_of(f.dynamic.begin(), f.dynamic.end(), [](const DynEntry& d) {
-      return d.tag == DT_NEEDED || d.tag == DT_RPATH || d.tag == DT_RUNPATH || d.tag == DT_SONAME;
-    });
+    bool uses_strings =
+        std::any_of(f.dynamic.begin(), f.dynamic.end(), [](const DynEntry& d) { return is_string_tag(d.tag); });
     if (strtab) {
       if (!strsz) fail(in.name(), "PT_DYNAMIC", "DT_STRTAB is present but DT_STRSZ is missing");
       auto off = f.vaddr_to_offset(*strtab, *strsz);
@@ -274,7 +263,7 @@ ElfFile parse(const Bytes& in, Variant variant, ReadOptions opt) {
       fail(in.name(), "PT_DYNAMIC", "names libraries or paths but has no DT_STRTAB");
     }
     for (const DynEntry& d : f.dynamic) {
-      auto str = [&] { return in.cstr(f.dynstr_offset, f.dynstr_size, d.value, dt_name(d.tag)); };
+      auto str = [&] { return in.cstr(f.dynstr_offset, f.dynstr_size, d.value, string_tag_label(d.tag)); };
       switch (d.tag) {
         case DT_NEEDED: f.needed.push_back(str()); break;
         // Every entry is validated; the first of each kind is the one in force.

@@ -33,20 +33,6 @@ using elf::Segment;
 constexpr std::uint64_t kDtMipsRldMapRel = 0x70000035;
 constexpr unsigned kSpareDynSlots = 4;  // room for later edits without moving again
 
-bool is_string_tag(std::uint64_t tag) {
-  return tag == DT_NEEDED || tag == DT_RPATH || tag == DT_RUNPATH || tag == DT_SONAME;
-}
-
-const char* tag_label(std::uint64_t tag) {
-  switch (tag) {
-    case DT_NEEDED: return "DT_NEEDED";
-    case DT_RPATH: return "DT_RPATH";
-    case DT_RUNPATH: return "DT_RUNPATH";
-    case DT_SONAME: return "DT_SONAME";
-    default: return "dynamic entry";
-  }
-}
-
 std::uint64_t align_up(std::uint64_t v, std::uint64_t a) { return a <= 1 ? v : (v + a - 1) / a * a; }
 
 // The largest page size the architecture's kernels may use: a PT_LOAD must
@@ -187,9 +173,9 @@ class Planner {
     auto it = find_tag(tag);
     if (it == want_.end()) {
       insert_string(tag, s);
-      step(tag_label(tag), "add", fmt::format("new entry \"{}\"", s));
+      step(elf::string_tag_label(tag), "add", fmt::format("new entry \"{}\"", s));
     } else if (it->str != s) {
-      step(tag_label(tag), "set", fmt::format("\"{}\" -> \"{}\"", *it->str, s));
+      step(elf::string_tag_label(tag), "set", fmt::format("\"{}\" -> \"{}\"", *it->str, s));
       it->str = s;
       it->str_changed = true;
     }
@@ -198,7 +184,7 @@ class Planner {
   void desired_state() {
     for (const DynEntry& d : f_.dynamic) {
       Want w{d.tag, d.value, std::nullopt, false};
-      if (is_string_tag(d.tag)) w.str = dynstr(d.value);
+      if (elf::is_string_tag(d.tag)) w.str = dynstr(d.value);
       want_.push_back(std::move(w));
     }
     bool dyn_edits = !(e_.runpath == std::nullopt && e_.add_runpath.empty() && !e_.remove_runpath && !e_.rpath &&
@@ -294,7 +280,7 @@ class Planner {
         refuse(f_, "PT_DYNAMIC", fmt::format("has no DT_STRTAB, so there is no string table to hold \"{}\"", *w.str));
       if (auto at = find_in_dynstr(*w.str)) {
         w.value = *at;
-        step(tag_label(w.tag), "reuse string", fmt::format("\"{}\" already in DT_STRTAB at {:#x}", *w.str, *at));
+        step(elf::string_tag_label(w.tag), "reuse string", fmt::format("\"{}\" already in DT_STRTAB at {:#x}", *w.str, *at));
       } else if (!new_str_at_.count(*w.str)) {
         new_str_at_[*w.str] = new_strings_.size();
         new_strings_ += *w.str;

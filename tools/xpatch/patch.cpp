@@ -83,10 +83,6 @@ ordered_json plan_json(const std::string& file, const rewrite::Plan& p) {
           {"growth", p.growth()}, {"steps", steps}};
 }
 
-struct Result {
-  int code = kOk;
-};
-
 int patch_one(const std::string& path, const PatchOptions& opt, const Style& st) {
   auto fail = [&](const Error& e) {
     print_error(e.message);
@@ -94,7 +90,7 @@ int patch_one(const std::string& path, const PatchOptions& opt, const Style& st)
       fmt::print("{}\n", ordered_json{{"file", path}, {"ok", false},
                                       {"error", {{"kind", kind_name(e.kind)}, {"message", e.message}}}}
                              .dump());
-    return e.kind == Error::Kind::NotElf ? kError : kError;
+    return kError;  // for a rewrite every failure is an error: nothing was written
   };
   auto src = rewrite::resolve_destination(path);
   if (!src) return fail(src.error());

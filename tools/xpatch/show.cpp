@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "libpatch/elf/model.h"
@@ -19,7 +18,6 @@
 namespace xpatch::cli {
 namespace {
 
-using nlohmann::ordered_json;
 using elf::ElfFile;
 
 std::string or_hex(std::string_view name, std::uint64_t v) {
@@ -120,9 +118,13 @@ Outcome show_one(const Walked& w, const ShowOptions& opt, const Style& st) {
   if (e.kind == Error::Kind::NotElf && !w.explicitly) return {};
   int code = e.kind == Error::Kind::NotElf ? kProblem : kError;
   std::string out;
-  if (opt.json)
-    out = ordered_json{{"file", w.path}, {"ok", false}, {"error", {{"kind", kind_name(e.kind)}, {"message", e.message}}}}
-              .dump() + "\n";
+  if (opt.json) {
+    JsonWriter j(out);
+    j.begin_object().field("file", w.path).field("ok", false);
+    j.key("error").begin_object().field("kind", kind_name(e.kind)).field("message", e.message).end_object();
+    j.end_object();
+    out += '\n';
+  }
   return {out, e.message, code};
 }
 
