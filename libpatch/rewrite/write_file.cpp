@@ -9,6 +9,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <vector>
 
 namespace xpatch::rewrite {
@@ -52,8 +53,13 @@ Expected<std::string> resolve_destination(const std::string& path) {
   return std::string(buf);
 }
 
-std::optional<Error> write_atomically(const std::string& dest, std::span<const std::byte> data,
-                                      const std::string& metadata_from) {
+namespace {
+// Creates a temp file next to `dest`, lets `fill` write the contents (it
+// gets the temp fd and an fd of `metadata_from`; returns 0 or an errno),
+// copies owner, mode and xattrs, syncs, and renames it over `dest`.
+template <typename Fill>
+std::optional<Error> replace_file(const std::string& dest, const std::string& metadata_from, bool durable,
+                                  Fill&& fill) {
   struct stat st {};
   int src = ::open(metadata_from.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (src < 0 || ::fstat(src, &st) != 0) {
@@ -80,12 +86,7 @@ std::optional<Error> write_atomically(const std::string& dest, std::span<const s
     return io(dest, what, err);
   };
 
-  for (std::size_t done = 0; done < data.size();) {
-    ssize_t w = ::write(fd, data.data() + done, data.size() - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return fail("cannot write", w < 0 ? errno : ENOSPC);
-    done += static_cast<std::size_t>(w);
-  }
+  if (int err = fill(fd, src)) return fail("cannot write", err);
   // Owner first (it clears set-id bits and capabilities), then mode, then
   // extended attributes. Not being root only matters if the owner differs.
   if (::fchown(fd, st.st_uid, st.st_gid) != 0 && errno != EPERM) return fail("cannot keep owner", errno);
@@ -96,7 +97,7 @@ std::optional<Error> write_atomically(const std::string& dest, std::span<const s
     ::unlink(tmp.c_str());
     return e;
   }
-  if (::fsync(fd) != 0) return fail("cannot sync", errno);
+  if (durable && ::fsync(fd) != 0) return fail("cannot sync", errno);
   if (::close(fd) != 0) {
     int err = errno;
     ::close(src);
@@ -110,12 +111,54 @@ std::optional<Error> write_atomically(const std::string& dest, std::span<const s
     return io(dest, "cannot replace", err);
   }
   // Make the rename itself durable.
-  int dfd = ::open(dir_of(dest).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int dfd = durable ? ::open(dir_of(dest).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
   if (dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);
   }
   return std::nullopt;
+}
+
+int write_all(int fd, const std::byte* p, std::size_t n, std::uint64_t at) {
+  for (std::size_t done = 0; done < n;) {
+    ssize_t w = ::pwrite(fd, p + done, n - done, static_cast<off_t>(at + done));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return w < 0 ? errno : ENOSPC;
+    done += static_cast<std::size_t>(w);
+  }
+  return 0;
+}
+}  // namespace
+
+std::optional<Error> write_plan_atomically(const std::string& dest, const std::string& source, const Plan& plan,
+                                           bool durable) {
+  return replace_file(dest, source, durable, [&](int fd, int src) -> int {
+    // The unchanged bytes are copied by the kernel (no trip through user
+    // space; a reflink where the filesystem has them), then the plan's few
+    // writes land on top.
+    std::uint64_t keep = std::min(plan.old_size, plan.new_size);
+    loff_t in = 0, out = 0;
+    while (static_cast<std::uint64_t>(in) < keep) {
+      ssize_t n = ::copy_file_range(src, &in, fd, &out, keep - static_cast<std::uint64_t>(in), 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n > 0) continue;
+      if (n == 0) return EIO;  // the source shrank under us
+      if (errno != EXDEV && errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP) return errno;
+      // No in-kernel copy here: copy through a buffer from where we are.
+      std::vector<std::byte> buf(1 << 20);
+      while (static_cast<std::uint64_t>(in) < keep) {
+        ssize_t r = ::pread(src, buf.data(), std::min<std::uint64_t>(buf.size(), keep - in), in);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return r < 0 ? errno : EIO;
+        if (int err = write_all(fd, buf.data(), static_cast<std::size_t>(r), static_cast<std::uint64_t>(in))) return err;
+        in += r;
+      }
+    }
+    if (::ftruncate(fd, static_cast<off_t>(plan.new_size)) != 0) return errno;
+    for (const Write& w : plan.writes)
+      if (int err = write_all(fd, w.bytes.data(), w.bytes.size(), w.offset)) return err;
+    return 0;
+  });
 }
 
 }  // namespace xpatch::rewrite

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "libpatch/elf/error.h"
+#include "libpatch/rewrite/plan.h"
 
 namespace xpatch::rewrite {
 
@@ -16,11 +17,17 @@ namespace xpatch::rewrite {
 // patches its target and leaves the link itself in place.
 Expected<std::string> resolve_destination(const std::string& path);
 
-// Writes `data` to `dest` atomically. Mode, owner and extended attributes
-// (security.capability included) are copied from `metadata_from`, usually
-// the original file. Hard links: the new file is a new inode, so other names
-// of the old inode keep the old bytes (as with sed -i and rpm).
-std::optional<Error> write_atomically(const std::string& dest, std::span<const std::byte> data,
-                                      const std::string& metadata_from);
+// Writes `plan` applied to the file `source` to `dest`, atomically: a temp
+// file in dest's directory, then rename. The unchanged bytes are copied by
+// the kernel (copy_file_range) and only the plan's writes go through user
+// space. Mode, owner and extended attributes (security.capability
+// included) are copied from `source`. Hard links: the new file is a new
+// inode, so other names of the old inode keep the old bytes (as with sed -i
+// and rpm). With `durable` (the default) the file and its directory are
+// fsync'd, so a crash or power loss leaves old or new bytes; without it the
+// rename is still atomic for other processes, but the new bytes may not be
+// on disk yet when the call returns.
+std::optional<Error> write_plan_atomically(const std::string& dest, const std::string& source, const Plan& plan,
+                                           bool durable = true);
 
 }  // namespace xpatch::rewrite

@@ -64,6 +64,11 @@ check "--dry-run: plan names the strategy and growth" grep -qE "DT_RUNPATH.*(add
 "$XPATCH" --runpath /opt/dry --dry-run --json "$W/in" > "$W/plan.json"
 check "--dry-run --json: valid JSON with growth" python3 -c "import json,sys; d=json.load(open('$W/plan.json')); sys.exit(0 if d['changed'] and d['growth'] >= 0 else 1)"
 
+# --no-sync still replaces the file atomically with the new bytes.
+cp "$SRC" "$W/nosync"; s=$(sum "$W/nosync")
+"$XPATCH" --runpath /opt/nosync --no-sync "$W/nosync"
+check "--no-sync: patched" grep -q "/opt/nosync" <(readelf -dW "$W/nosync")
+
 # No temporary files are left behind, whatever happened above.
 check "no temporary files left" test -z "$(find "$W" -name '.*.xpatch-*')"
 

@@ -56,6 +56,7 @@ struct PatchOptions {
   rewrite::EditSet edits;
   std::string output;  // -o: write here instead of in place (one input only)
   bool dry_run = false, verify = false, json = false, verbose = false;
+  bool no_sync = false;  // --no-sync: skip fsync (staging trees that a crash would rebuild anyway)
   ColorMode color = ColorMode::Auto;
 };
 int run_patch(const PatchOptions& opt);

@@ -27,7 +27,8 @@ Rewriting (the default command):
 All edits in one call are planned together. Values that fit are written in
 place (zero growth); the rest is appended in one new segment. The program
 header table never moves, so output keeps working under qemu-user. Files are
-replaced atomically (temp file + fsync + rename), keeping mode, owner and
+replaced atomically (temp file + fsync + rename; --no-sync skips the fsync),
+keeping mode, owner and
 extended attributes; a symlink argument patches its target; other hard links
 to the file keep the old contents. Patching twice with the same values
 changes nothing.
@@ -82,6 +83,8 @@ int main(int argc, char** argv) {
   app.add_option("-o,--output", patch.output, "write the result to OUT instead of in place (one input file)")
       ->type_name("OUT");
   app.add_flag("-n,--dry-run", patch.dry_run, "print the plan (strategy per edit, growth) and write nothing");
+  app.add_flag("--no-sync", patch.no_sync,
+               "skip fsync: faster, still atomic for readers, but not guaranteed on disk after a crash");
   app.add_flag("--verify", patch.verify, "re-read the output with libpatch and LIEF before writing it");
   app.add_flag("--json", patch.json, "print the plan of each file as a JSON object per line");
   app.add_flag("-v,--verbose", patch.verbose, "say what was done to each file");

@@ -120,15 +120,15 @@ int patch_one(const std::string& path, const PatchOptions& opt, const Style& st)
     if (opt.json) fmt::print("{}\n", plan_json(path, *plan).dump());
     return kOk;  // nothing written: same bytes, same inode, same mtime
   }
-  std::vector<std::byte> out = rewrite::apply(*plan, map->bytes());
-
   if (opt.verify) {
+    // Check the exact bytes that will be written, with both readers.
+    std::vector<std::byte> out = rewrite::apply(*plan, map->bytes());
     auto back = elf::read_elf(out, path + " (output)");
     if (!back) return fail({Error::Kind::Malformed, "--verify: libpatch cannot re-read the output: " + back.error().message});
     if (auto why = check_readback(*back, opt.edits)) return fail({Error::Kind::Malformed, path + ": --verify: " + *why});
     if (auto why = lief_readback(out, *back)) return fail({Error::Kind::Malformed, path + ": --verify: " + *why});
   }
-  if (auto err = rewrite::write_atomically(dest, out, *src)) return fail(*err);
+  if (auto err = rewrite::write_plan_atomically(dest, *src, *plan, !opt.no_sync)) return fail(*err);
   if (opt.json) fmt::print("{}\n", plan_json(path, *plan).dump());
   else if (opt.verbose)
     fmt::print("{}: patched, {:+} bytes\n", path, plan->growth());
