@@ -443,7 +443,13 @@ class Planner {
       return m.align > 64 || (m.align & (m.align - 1)) != 0 ||
              overlaps(m, f_.dynamic_offset, f_.dynamic_slots * sizeof(Dyn<E>)) ||
              overlaps(m, f_.dynstr_offset, f_.dynstr_size) ||
-             overlaps(m, f_.header.shoff, std::uint64_t{f_.header.shnum} * sizeof(Shdr<E>));
+             overlaps(m, f_.header.shoff, std::uint64_t{f_.header.shnum} * sizeof(Shdr<E>)) ||
+             std::any_of(f_.segments.begin(), f_.segments.end(), [&](const Segment& seg) {
+               // Another segment reaching into the item only partly would be
+               // left pointing at moved-out bytes.
+               return seg.type != PT_LOAD && seg.type != PT_PHDR && overlaps(m, seg.offset, seg.filesz) &&
+                      !(seg.offset >= m.offset && seg.offset + seg.filesz <= m.offset + m.size);
+             });
     });
     std::sort(cand.begin(), cand.end(), [](const Movable& a, const Movable& b) { return a.offset < b.offset; });
 
