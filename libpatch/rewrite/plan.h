@@ -1,16 +1,21 @@
 // A rewrite planned as data: which strategy each edit takes, what moves
-// where, and the exact bytes to write. apply() only copies bytes.
+// where, and the exact bytes to write. apply() (or write_plan_atomically)
+// only copies bytes.
 //
 // Layout contract (see docs/design.md):
 //  - values that fit are written in place (PT_INTERP slot, spare DT_NULL
 //    slots, strings already present in DT_STRTAB, suffixes included);
-//  - everything else goes to the end of the file, in one PT_LOAD above every
-//    other segment whose p_vaddr is congruent to p_offset modulo the largest
-//    alignment, so no padding pages are needed;
+//  - the rest goes into the file padding after a read-only PT_LOAD without
+//    bss, which grows into it (no growth, no new program header), or into a
+//    last PT_LOAD that ends the file, or else to the end of the file in one
+//    new PT_LOAD above every other segment, its p_vaddr congruent to p_offset
+//    modulo the largest alignment, so no padding pages are needed;
 //  - the program header table never moves: qemu-user (and kernels before
 //    5.18) compute AT_PHDR as load base + e_phoff. When it needs one more
 //    entry, a PT_NULL entry is reused, or the small movable items right after
-//    it (.interp, notes, .gnu.hash/.hash) move to the new segment to make room.
+//    it (.interp, notes, .gnu.hash/.hash, .dynsym) move to the new segment.
+//  - a file whose structures overlap in ways that make the writes collide is
+//    refused as malformed; nothing is written.
 #pragma once
 
 #include <cstddef>
