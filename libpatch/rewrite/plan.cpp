@@ -106,6 +106,7 @@ class Planner {
  private:
   using Native = typename E::Native;
   static constexpr std::uint64_t kWord = sizeof(Native);
+  static constexpr std::uint64_t kAddressLimit = E::is64 ? ~std::uint64_t{0} : 0xffffffffu;
 
   const ElfFile& f_;
   std::span<const std::byte> in_;
@@ -511,8 +512,7 @@ class Planner {
       seg_off_ = off = align_up(in_.size(), 16);
       // The new segment must fit the class's address space; a segment whose
       // end is out of range leaves no room above it.
-      const std::uint64_t limit = E::is64 ? ~std::uint64_t{0} : 0xffffffffu;
-      if (top > limit - 2 * a)
+      if (top > kAddressLimit - 2 * a)
         refuse(f_, "program headers",
                fmt::format("segments reach {:#x}: no address space left above them for a new PT_LOAD", top));
       seg_vaddr_ = align_up(top, a) + seg_off_ % a;
@@ -569,8 +569,7 @@ class Planner {
            fmt::format("copy of {:#x} bytes plus {} new bytes at {:#x}", f_.dynstr_size, new_strings_.size(), str_off_));
     }
     seg_end_ = off;
-    const std::uint64_t limit = E::is64 ? ~std::uint64_t{0} : 0xffffffffu;
-    if (seg_end_ - seg_off_ > limit - seg_vaddr_)
+    if (seg_end_ - seg_off_ > kAddressLimit - seg_vaddr_)
       refuse(f_, "program headers",
              fmt::format("a segment at {:#x} of {:#x} bytes does not fit the address space", seg_vaddr_,
                          seg_end_ - seg_off_));
