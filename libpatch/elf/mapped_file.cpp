@@ -33,6 +33,10 @@ Expected<OpenFile> OpenFile::open(const std::string& path) {
   // O_NONBLOCK: opening a FIFO named on the command line must not hang.
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) return io_error(path, "cannot open", errno);
+  return adopt(fd, path);
+}
+
+Expected<OpenFile> OpenFile::adopt(int fd, const std::string& path) {
   OpenFile f(fd, 0);
   struct stat st {};
   if (::fstat(fd, &st) != 0) return io_error(path, "cannot stat", errno);

@@ -16,6 +16,9 @@ namespace xpatch {
 class OpenFile {
  public:
   static Expected<OpenFile> open(const std::string& path);
+  // Takes ownership of an open descriptor (closed on every path) and makes
+  // the same checks; `path` is for messages.
+  static Expected<OpenFile> adopt(int fd, const std::string& path);
   OpenFile(OpenFile&& o) noexcept : fd_(std::exchange(o.fd_, -1)), size_(o.size_) {}
   OpenFile& operator=(OpenFile&&) = delete;
   OpenFile(const OpenFile&) = delete;

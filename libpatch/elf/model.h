@@ -101,4 +101,8 @@ Expected<ElfFile> read_elf(std::span<const std::byte> bytes, const std::string& 
 // Opens, maps and parses a file. Kind::NotElf when the magic is missing.
 Expected<ElfFile> read_elf_file(const std::string& path, ReadOptions opt = {});
 
+// Parses an already open file; takes ownership of `fd` (closed on return).
+// `name` is used in messages.
+Expected<ElfFile> read_elf_fd(int fd, const std::string& name, ReadOptions opt = {});
+
 }  // namespace xpatch::elf

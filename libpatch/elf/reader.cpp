@@ -332,4 +332,10 @@ Expected<ElfFile> read_elf_file(const std::string& path, ReadOptions opt) {
   return read_elf_from(Bytes(f->fd(), f->size(), path), opt);
 }
 
+Expected<ElfFile> read_elf_fd(int fd, const std::string& name, ReadOptions opt) {
+  auto f = OpenFile::adopt(fd, name);
+  if (!f) return f.error();
+  return read_elf_from(Bytes(f->fd(), f->size(), name), opt);
+}
+
 }  // namespace xpatch::elf

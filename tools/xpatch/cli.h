@@ -51,6 +51,16 @@ struct ShowOptions {
 };
 int run_show(const ShowOptions& opt);
 
+struct CheckOptions {
+  std::string root;
+  std::vector<std::string> paths;  // inside the root; empty: the whole root
+  bool from_stdin = false, null_sep = false;
+  bool json = false, tree = false, quiet = false;
+  ColorMode color = ColorMode::Auto;
+  unsigned jobs = 0;
+};
+int run_check(const CheckOptions& opt);
+
 struct PatchOptions {
   std::vector<std::string> files;
   rewrite::EditSet edits;

@@ -36,6 +36,10 @@ changes nothing.
 Reporting:
   xpatch show app                      interpreter, needed, runpath, tuple
   xpatch show --json /usr/lib | jq .   one JSON object per file per line
+
+Verifying:
+  xpatch check ROOT                    every DT_NEEDED resolves inside ROOT?
+  xpatch check --tree ROOT /usr/bin/x  the tree, as the program's own loader sees it
 )";
 
 }  // namespace
@@ -107,6 +111,42 @@ int main(int argc, char** argv) {
       ->transform(CLI::CheckedTransformer(color_map, CLI::ignore_case));
   show_cmd->add_option("-j,--jobs", show.jobs, "parallel readers (default: one per core)");
 
+  // ---- check ----
+  CheckOptions check;
+  CLI::App* check_cmd = app.add_subcommand(
+      "check", "Prove that every dependency resolves inside ROOT, following each loader's own search rules.");
+  check_cmd->footer(R"(
+ROOT is treated as /: absolute symlinks are re-rooted, '..' stops at ROOT,
+and no file outside ROOT is opened (openat2 RESOLVE_IN_ROOT). Each program is
+resolved the way its own loader would: glibc (DT_RPATH chain, DT_RUNPATH,
+ld.so.cache emulated from ROOT's ld.so.conf, the loader's built-in directories,
+DF_1_NODEFLIB, $ORIGIN/$LIB/$PLATFORM, wrong-architecture candidates skipped)
+or musl (reserved libc names, every ancestor's runpath, only $ORIGIN,
+<prefix>/etc/ld-musl-ARCH.path). Libraries are checked with their libc's rules.
+
+Examples:
+  xpatch check /srv/multiarch-root
+  xpatch check --tree /srv/root /usr/aarch64-linux-musl/bin/app
+  find pkg/ -type f -print0 | sed -z 's|^pkg||' | xpatch check --stdin -0 /srv/root
+  xpatch check --json /srv/root | jq 'select(.ok == false)'
+
+Finding codes and what to do about each: docs/check.md.
+
+Exit codes:
+  0  no finding of error severity (warnings may remain)
+  1  at least one error: something would fail to load
+  2  usage or I/O error (ROOT cannot be opened))");
+  check_cmd->add_option("root", check.root, "the root directory, taken as /")->required();
+  check_cmd->add_option("paths", check.paths, "files or directories inside ROOT (default: all of ROOT)");
+  check_cmd->add_flag("--stdin", check.from_stdin, "also read paths inside ROOT from standard input, one per line");
+  check_cmd->add_flag("-0,--null", check.null_sep, "with --stdin: paths are NUL-separated (find -print0)");
+  check_cmd->add_flag("--json", check.json, "one JSON object per file (JSON Lines), then a summary object");
+  check_cmd->add_flag("--tree", check.tree, "print each file's resolution tree: what each DT_NEEDED resolved to and why");
+  check_cmd->add_flag("-q,--quiet", check.quiet, "print only errors and the summary");
+  check_cmd->add_option("--color", check.color, "auto (colour on a terminal), always or never")
+      ->transform(CLI::CheckedTransformer(color_map, CLI::ignore_case));
+  check_cmd->add_option("-j,--jobs", check.jobs, "parallel workers (default: one per core)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& err) {
@@ -114,6 +154,7 @@ int main(int argc, char** argv) {
     return rc == 0 ? kOk : kError;
   }
   if (*show_cmd) return run_show(show);
+  if (*check_cmd) return run_check(check);
   for (const std::string& r : replace_raw) {
     auto eq = r.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == r.size()) {
@@ -124,7 +165,7 @@ int main(int argc, char** argv) {
   }
   if (patch.files.empty()) {
     fmt::print(stderr, "{}\nxpatch: no files given; run 'xpatch --help' for how to use it\n",
-               "Usage: xpatch [EDITS] FILE...   or   xpatch show FILE|DIR...");
+               "Usage: xpatch [EDITS] FILE...   or   xpatch show FILE|DIR...   or   xpatch check ROOT");
     return kError;
   }
   return run_patch(patch);

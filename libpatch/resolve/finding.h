@@ -1,0 +1,49 @@
+// What `xpatch check` reports: a severity and a stable code per problem.
+// Codes are part of the interface (scripts match on them); docs/check.md
+// lists each with what it means and what to do.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace xpatch::resolve {
+
+enum class Severity { Info, Warning, Error };
+constexpr std::string_view severity_name(Severity s) noexcept {
+  return s == Severity::Error ? "error" : s == Severity::Warning ? "warning" : "info";
+}
+
+struct Finding {
+  Severity severity = Severity::Error;
+  std::string code;     // "needed-missing", ...
+  std::string object;   // the object (in-root path) the finding is about
+  std::string subject;  // the DT_NEEDED name, runpath entry, interpreter or link concerned
+  std::string message;  // one line, names the file, the structure and the value
+};
+
+// The codes, in one place.
+namespace code {
+inline constexpr const char* kNeededMissing = "needed-missing";        // error
+inline constexpr const char* kNeededHostOnly = "needed-host-only";     // error: found only outside ROOT
+inline constexpr const char* kNeededWrongArch = "needed-wrong-arch";   // error: musl would map a foreign file
+inline constexpr const char* kNeededInvalid = "needed-invalid";        // error: the first candidate is not a loadable ELF
+inline constexpr const char* kWrongArchSkipped = "wrong-arch-skipped"; // warning: glibc skipped a candidate
+inline constexpr const char* kHwcapsOnly = "hwcaps-only";              // warning: only in glibc-hwcaps/<level>
+inline constexpr const char* kInterpMissing = "interp-missing";        // error
+inline constexpr const char* kInterpWrongArch = "interp-wrong-arch";   // error
+inline constexpr const char* kInterpRelative = "interp-relative";      // error: resolved against the working directory
+inline constexpr const char* kRunpathRelative = "runpath-relative";    // warning
+inline constexpr const char* kRunpathEmpty = "runpath-empty";          // warning
+inline constexpr const char* kRunpathMissing = "runpath-missing";      // warning: the directory does not exist
+inline constexpr const char* kRunpathOutside = "runpath-outside-root"; // warning: climbs above ROOT
+inline constexpr const char* kRunpathIgnored = "runpath-ignored";      // warning: musl drops it ($LIB, $PLATFORM)
+inline constexpr const char* kSymlinkEscape = "symlink-escape";        // warning: a link's target climbs above ROOT
+inline constexpr const char* kSymlinkLoop = "symlink-loop";            // error
+inline constexpr const char* kUnreadable = "unreadable";               // error
+inline constexpr const char* kMalformed = "malformed";                 // error
+inline constexpr const char* kNotElf = "not-elf";                      // warning: a named file that is not ELF
+inline constexpr const char* kNoLoader = "no-loader";                  // warning: a library whose loader is not in ROOT
+inline constexpr const char* kFamilyUnknown = "family-unknown";        // info: no libc dependency; glibc rules used
+}  // namespace code
+
+}  // namespace xpatch::resolve

@@ -1,0 +1,120 @@
+// Loader models: how glibc's ld.so and musl's ldso find each DT_NEEDED,
+// emulated inside a Root. Sources: glibc elf/dl-load.c (_dl_map_object,
+// open_verify, cache_rpath, get-dynamic-info.h), elf/dl-cache.c; musl
+// ldso/dynlink.c (load_library, path_open, fixup_rpath, map_library).
+// docs/check.md lists every rule with a test.
+#pragma once
+
+#include <cstdint>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "libpatch/elf/target.h"
+#include "libpatch/resolve/finding.h"
+#include "libpatch/resolve/root.h"
+
+namespace xpatch::resolve {
+
+enum class Family { Glibc, Musl };
+constexpr const char* family_name(Family f) noexcept { return f == Family::Glibc ? "glibc" : "musl"; }
+
+// What a loader needs to know about one object: a slim copy of the parse,
+// kept for the whole run (each file is parsed once).
+struct Object {
+  std::string path;  // canonical, in the root
+  bool ok = false;
+  std::string error_code;     // finding code when !ok (malformed, unreadable, not-elf)
+  std::string error_message;  // when !ok
+  std::uint16_t type = 0, machine = 0;
+  std::uint32_t flags = 0;  // e_flags: the float ABI and such live here
+  unsigned elf_class = 0;
+  bool big_endian = false;
+  bool dynamic = false;
+  std::optional<std::string> interpreter, runpath, rpath, soname;
+  std::vector<std::string> needed;
+  std::uint64_t flags_1 = 0;
+  elf::Libc libc = elf::Libc::Unknown;
+  std::optional<std::string> tuple;
+  std::string arch;  // "aarch64", "arm (eabi5 hard-float)", for messages
+  std::string glibc_loader, musl_loader;  // loader file names for this arch/ABI ("" unknown)
+};
+
+// One loader's defaults, read from the loader itself where possible.
+struct LoaderConfig {
+  Family family = Family::Glibc;
+  std::string interp;          // the loader path (PT_INTERP, or the one found for a library)
+  bool interp_found = false;   // exists in the root
+  std::string origin_note;     // where the defaults came from, for --tree and --json
+  // glibc
+  std::vector<std::string> system_dirs;  // "/lib/x86_64-linux-gnu", ...
+  std::string lib_dst, platform;         // $LIB, $PLATFORM
+  std::string ld_so_conf;                // the conf beside the loader's ld.so.cache
+  std::vector<std::string> conf_dirs;    // its directories, includes expanded, in order
+  std::vector<std::string> hwcaps;       // glibc-hwcaps subdirectories this arch knows
+  // musl
+  std::string path_file;          // prefix/etc/ld-musl-ARCH.path
+  bool path_file_exists = false;
+  std::vector<std::string> musl_dirs;  // its entries, or /lib:/usr/local/lib:/usr/lib
+};
+
+struct TreeNode {
+  std::string path;       // canonical path
+  std::string opened_as;  // the path the loader opened (dir/name); $ORIGIN of a library comes from it
+  std::shared_ptr<const Object> obj;
+  int loader = -1;        // the node that needed it first (glibc l_loader, musl needed_by)
+  std::vector<std::string> names;  // names it answers to (glibc: DT_NEEDED names and soname)
+  std::string shortname;  // musl: basename it was found under by a search
+};
+
+struct TreeEdge {
+  int from = 0;
+  std::string name;   // the DT_NEEDED string
+  int to = -1;        // node, or -1 when missing
+  std::string via;    // "RUNPATH", "RPATH of /x", "ld.so.cache", "system dir", "loaded", "loader", ...
+};
+
+struct Tree {
+  Family family = Family::Glibc;
+  std::shared_ptr<const LoaderConfig> config;  // null for static files
+  std::vector<TreeNode> nodes;  // [0] is the top object; the loader, when found, is [1]
+  int interp_node = -1;
+  std::vector<TreeEdge> edges;  // in load (breadth-first) order
+  std::vector<Finding> findings;
+  bool is_static = false;
+};
+
+class Resolver {
+ public:
+  explicit Resolver(std::shared_ptr<Root> root) : root_(std::move(root)) {}
+
+  // The whole dependency tree of the object at `path` (in the root), as its
+  // own loader would load it. Thread-safe; objects and loader defaults are
+  // shared between calls.
+  Tree resolve(const std::string& path);
+
+  // Parses (once) the file at a canonical path.
+  std::shared_ptr<const Object> object(const std::string& canonical);
+  const Root& root() const noexcept { return *root_; }
+
+  // The defaults of one loader (read once per run): `interp` is its path,
+  // `top` an object it loads (for the architecture's fallbacks).
+  std::shared_ptr<const LoaderConfig> loader_config(Family family, const std::string& interp, const Object& top);
+
+ private:
+  std::shared_ptr<LoaderConfig> make_config(Family family, const std::string& interp, const Object& top);
+
+  std::shared_ptr<Root> root_;
+  std::mutex mu_;
+  std::unordered_map<std::string, std::shared_future<std::shared_ptr<const Object>>> objects_;
+  std::unordered_map<std::string, std::shared_future<std::shared_ptr<const LoaderConfig>>> configs_;
+};
+
+// musl: names the loader satisfies itself ("libc.so", "libpthread.so.0", ...).
+bool musl_reserved_name(std::string_view name) noexcept;
+
+}  // namespace xpatch::resolve

@@ -1,0 +1,281 @@
+#include "libpatch/resolve/root.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <vector>
+
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+
+namespace xpatch::resolve {
+namespace {
+
+constexpr int kMaxLinks = 40;  // the kernel's limit (MAXSYMLINKS)
+
+// -1 unknown, 0 no, 1 yes.
+std::atomic<int> g_have_openat2{-1};
+
+std::string rel(std::string_view canonical) {  // "/usr/lib" -> "usr/lib", "/" -> "."
+  while (!canonical.empty() && canonical.front() == '/') canonical.remove_prefix(1);
+  return canonical.empty() ? std::string(".") : std::string(canonical);
+}
+
+void split_into(std::string_view path, std::deque<std::string>& out, bool front) {
+  std::vector<std::string> parts;
+  std::size_t i = 0;
+  while (i < path.size()) {
+    std::size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    if (j > i) parts.emplace_back(path.substr(i, j - i));
+    i = j + 1;
+  }
+  if (front) out.insert(out.begin(), parts.begin(), parts.end());
+  else out.insert(out.end(), parts.begin(), parts.end());
+}
+
+}  // namespace
+
+Expected<std::shared_ptr<Root>> Root::open(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return Error{Error::Kind::Io, dir + ": cannot open the root directory: " + std::strerror(errno)};
+  char buf[PATH_MAX];
+  bool host = ::realpath(dir.c_str(), buf) && std::string_view(buf) == "/";
+  std::string d = dir;
+  while (d.size() > 1 && d.back() == '/') d.pop_back();
+  return std::shared_ptr<Root>(new Root(d, fd, host));
+}
+
+Root::~Root() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::string Root::host_path(std::string_view canonical) const {
+  if (host_root_ || dir_ == "/") return std::string(canonical);
+  return dir_ + std::string(canonical);
+}
+
+bool Root::uses_openat2() const noexcept { return g_have_openat2.load() != 0; }
+
+Root::Node Root::stat_node(const std::string& canonical) const {
+  {
+    std::lock_guard lk(mu_);
+    if (auto it = nodes_.find(canonical); it != nodes_.end()) return it->second;
+  }
+  Node n;
+  struct stat st {};
+  std::string r = rel(canonical);
+  if (::fstatat(fd_, r.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    n.type = (errno == ENOENT || errno == ENOTDIR) ? Node::Absent : Node::Error;
+    n.error = errno;
+  } else if (S_ISLNK(st.st_mode)) {
+    std::vector<char> buf(static_cast<std::size_t>(st.st_size > 0 ? st.st_size : 255) + 1);
+    for (;;) {
+      ssize_t len = ::readlinkat(fd_, r.c_str(), buf.data(), buf.size());
+      if (len < 0) {
+        n.type = Node::Error;
+        n.error = errno;
+        break;
+      }
+      if (static_cast<std::size_t>(len) < buf.size()) {
+        n.type = Node::Link;
+        n.target.assign(buf.data(), static_cast<std::size_t>(len));
+        break;
+      }
+      buf.resize(buf.size() * 2);
+    }
+  } else {
+    n.type = S_ISDIR(st.st_mode) ? Node::Dir : Node::File;
+  }
+  std::lock_guard lk(mu_);
+  return nodes_.emplace(canonical, std::move(n)).first->second;
+}
+
+Lookup Root::resolve(std::string_view path) const {
+  Lookup out;
+  std::deque<std::string> todo;
+  split_into(path, todo, false);
+  std::vector<std::string> done;  // canonical components so far
+  int links = 0;
+  auto joined = [&](const std::string* extra) {
+    std::string s;
+    for (const std::string& c : done) s += "/" + c;
+    if (extra) s += "/" + *extra;
+    return s.empty() ? std::string("/") : s;
+  };
+  while (!todo.empty()) {
+    std::string c = std::move(todo.front());
+    todo.pop_front();
+    if (c == ".") continue;
+    if (c == "..") {
+      if (done.empty()) out.climbed = true;
+      else done.pop_back();
+      continue;
+    }
+    std::string here = joined(&c);
+    Node n = stat_node(here);
+    switch (n.type) {
+      case Node::Absent:
+        out.status = Lookup::Status::Missing;
+        out.path = here;
+        for (const std::string& rest : todo) out.path += "/" + rest;
+        return out;
+      case Node::Error:
+        out.status = Lookup::Status::Denied;
+        out.error = n.error;
+        out.path = here;
+        return out;
+      case Node::Link: {
+        if (++links > kMaxLinks) {
+          out.status = Lookup::Status::Loop;
+          out.path = here;
+          return out;
+        }
+        // Does this link's target, read from where the link sits, climb above the root?
+        if (out.escaping_link.empty()) {
+          long depth = n.target.starts_with('/') ? 0 : static_cast<long>(done.size());
+          std::deque<std::string> t;
+          split_into(n.target, t, false);
+          for (const std::string& tc : t) {
+            if (tc == "..") {
+              if (--depth < 0) {
+                out.escaping_link = here;
+                break;
+              }
+            } else if (tc != ".") {
+              ++depth;
+            }
+          }
+        }
+        if (n.target.starts_with('/')) done.clear();
+        split_into(n.target, todo, true);
+        continue;
+      }
+      case Node::File:
+        if (!todo.empty()) {
+          out.status = Lookup::Status::NotDir;
+          out.path = here;
+          return out;
+        }
+        done.push_back(std::move(c));
+        break;
+      case Node::Dir:
+        done.push_back(std::move(c));
+        break;
+    }
+  }
+  out.path = joined(nullptr);
+  out.is_dir = out.path == "/" || stat_node(out.path).type == Node::Dir;
+  out.status = Lookup::Status::Found;
+  return out;
+}
+
+int Root::open_file(const std::string& canonical) const {
+  std::string r = rel(canonical);
+  if (g_have_openat2.load() != 0) {
+    open_how how{};
+    how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS;
+    long fd = ::syscall(SYS_openat2, fd_, r.c_str(), &how, sizeof how);
+    if (fd >= 0) {
+      g_have_openat2.store(1);
+      return static_cast<int>(fd);
+    }
+    if (errno != ENOSYS && errno != EPERM) return -errno;  // EPERM: a seccomp filter without openat2
+    g_have_openat2.store(0);
+  }
+  // Fallback: walk the canonical path one component at a time, never
+  // following a symlink, so a path swapped for a link cannot lead out.
+  int dir = ::fcntl(fd_, F_DUPFD_CLOEXEC, 0);
+  if (dir < 0) return -errno;
+  std::deque<std::string> parts;
+  split_into(r == "." ? std::string_view{} : std::string_view(r), parts, false);
+  while (!parts.empty()) {
+    std::string c = std::move(parts.front());
+    parts.pop_front();
+    if (c == "..") {
+      ::close(dir);
+      return -EXDEV;
+    }
+    int flags = parts.empty() ? (O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW)
+                              : (O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    int next = ::openat(dir, c.c_str(), flags);
+    int err = errno;
+    ::close(dir);
+    if (next < 0) return -err;
+    dir = next;
+  }
+  return dir;
+}
+
+}  // namespace xpatch::resolve
+
+namespace xpatch::resolve {
+
+int Root::read_file(const std::string& canonical, std::string& out, std::size_t limit) const {
+  int fd = open_file(canonical);
+  if (fd < 0) return fd;
+  out.clear();
+  char buf[65536];
+  for (;;) {
+    ssize_t r = ::read(fd, buf, sizeof buf);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      int err = errno;
+      ::close(fd);
+      return -err;
+    }
+    if (r == 0) break;
+    if (out.size() + static_cast<std::size_t>(r) > limit) {
+      ::close(fd);
+      return -E2BIG;
+    }
+    out.append(buf, static_cast<std::size_t>(r));
+  }
+  ::close(fd);
+  return 0;
+}
+
+std::vector<std::string> Root::list_dir(const std::string& canonical) const {
+  std::vector<std::string> names;
+  int fd = open_file(canonical);
+  if (fd < 0) return names;
+  DIR* d = ::fdopendir(fd);
+  if (!d) {
+    ::close(fd);
+    return names;
+  }
+  while (dirent* e = ::readdir(d)) {
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    names.emplace_back(e->d_name);
+  }
+  ::closedir(d);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace xpatch::resolve
+
+namespace xpatch::resolve {
+Root::Kind Root::kind(const std::string& canonical) const {
+  switch (stat_node(canonical).type) {
+    case Node::Absent: return Kind::Absent;
+    case Node::Dir: return Kind::Dir;
+    case Node::File: return Kind::File;
+    case Node::Link: return Kind::Link;
+    case Node::Error: break;
+  }
+  return Kind::Error;
+}
+}  // namespace xpatch::resolve

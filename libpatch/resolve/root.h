@@ -1,0 +1,87 @@
+// A directory treated as `/`: every lookup is confined to it, the way the
+// kernel's openat2(RESOLVE_IN_ROOT) confines one. Absolute symlinks are
+// re-rooted, `..` stops at the root, loops end after 40 links. Lookups are
+// cached (positive and negative), so a whole-root check pays for each path
+// component once. Thread-safe.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "libpatch/elf/error.h"
+
+namespace xpatch::resolve {
+
+struct Lookup {
+  enum class Status {
+    Found,       // `path` names an existing file (not a symlink unless asked)
+    Missing,     // a component does not exist
+    NotDir,      // a component before the last is not a directory
+    Loop,        // more than 40 symlinks
+    Denied,      // a directory could not be searched (EACCES) or another error
+  };
+  Status status = Status::Missing;
+  std::string path;         // canonical, absolute, inside the root ("/usr/lib/libc.so.6")
+  bool climbed = false;     // a `..` (from the path or a symlink) tried to leave the root
+  std::string escaping_link;  // the first symlink whose target climbs above the root
+  bool is_dir = false;      // the result is a directory
+  int error = 0;            // errno for Denied
+  bool found() const noexcept { return status == Status::Found; }
+};
+
+class Root {
+ public:
+  // Opens `dir` as the root. Fails (Kind::Io) unless it is a directory.
+  static Expected<std::shared_ptr<Root>> open(const std::string& dir);
+  ~Root();
+  Root(const Root&) = delete;
+  Root& operator=(const Root&) = delete;
+
+  // Resolves `path` (absolute, or relative to `/`) inside the root, following
+  // every symlink including the last one.
+  Lookup resolve(std::string_view path) const;
+
+  // Opens the file at a canonical path from resolve(), read-only. With
+  // openat2 (Linux 5.6+) the kernel refuses any path that leaves the root or
+  // meets a symlink; without it, each component is opened with O_NOFOLLOW.
+  // Returns the descriptor or -errno.
+  int open_file(const std::string& canonical) const;
+
+  // What a canonical path is, without following a final symlink.
+  enum class Kind { Absent, Dir, File, Link, Error };
+  Kind kind(const std::string& canonical) const;
+
+  // The host path of a canonical path, for messages ("<root>/usr/lib/x").
+  std::string host_path(std::string_view canonical) const;
+  const std::string& dir() const noexcept { return dir_; }
+  bool is_host_root() const noexcept { return host_root_; }
+  bool uses_openat2() const noexcept;
+
+  // Reads a whole small file at a canonical path (at most `limit` bytes;
+  // longer files are an error, E2BIG). Returns -errno on failure.
+  int read_file(const std::string& canonical, std::string& out, std::size_t limit) const;
+  // The names in a directory at a canonical path, sorted; empty when it
+  // cannot be read.
+  std::vector<std::string> list_dir(const std::string& canonical) const;
+
+ private:
+  Root(std::string dir, int fd, bool host_root) : dir_(std::move(dir)), fd_(fd), host_root_(host_root) {}
+  struct Node {
+    enum Type : unsigned char { Absent, Dir, File, Link, Error } type = Absent;
+    int error = 0;
+    std::string target;  // for Link
+  };
+  Node stat_node(const std::string& canonical) const;  // cached lstat + readlink
+
+  std::string dir_;
+  int fd_ = -1;
+  bool host_root_ = false;
+  mutable std::mutex mu_;
+  mutable std::unordered_map<std::string, Node> nodes_;
+};
+
+}  // namespace xpatch::resolve

@@ -1,0 +1,484 @@
+// Loader rules on synthetic roots: one test per rule of docs/check.md, each
+// written so that breaking the rule fails it. The e2e suite (check.sh)
+// checks the same rules against the real loaders under qemu-user.
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "elf_builder.h"
+#include "libpatch/check/check.h"
+#include "libpatch/resolve/loader.h"
+#include "libpatch/resolve/root.h"
+
+namespace xpatch {
+namespace {
+
+namespace fs = std::filesystem;
+using resolve::Lookup;
+using resolve::Resolver;
+using resolve::Root;
+using resolve::Tree;
+using test::build_elf;
+using test::Spec;
+
+constexpr const char* kGlibcLd = "/lib64/ld-linux-x86-64.so.2";
+
+class TempRoot {
+ public:
+  TempRoot() {
+    char t[] = "/tmp/xpatch-root.XXXXXX";
+    dir_ = ::mkdtemp(t);
+  }
+  ~TempRoot() { fs::remove_all(dir_); }
+  const std::string& dir() const { return dir_; }
+  std::string host(const std::string& p) const { return dir_ + p; }
+
+  void text(const std::string& p, const std::string& s) const {
+    fs::create_directories(fs::path(host(p)).parent_path());
+    std::ofstream(host(p), std::ios::binary) << s;
+  }
+  void link(const std::string& p, const std::string& target) const {
+    fs::create_directories(fs::path(host(p)).parent_path());
+    fs::create_symlink(target, host(p));
+  }
+  void mkdir(const std::string& p) const { fs::create_directories(host(p)); }
+  void elf(const std::string& p, const Spec& s, const std::string& trailer = "") const {
+    auto img = build_elf<elf::Elf64LE>(s);
+    std::string bytes(reinterpret_cast<const char*>(img.bytes.data()), img.bytes.size());
+    text(p, bytes + trailer);
+  }
+  // A program: glibc's x86_64 loader unless told otherwise.
+  void program(const std::string& p, std::vector<std::string> needed, std::optional<std::string> runpath = {},
+               std::optional<std::string> rpath = {}, const char* interp = kGlibcLd) const {
+    Spec s;
+    s.interp = interp;
+    s.needed = std::move(needed);
+    s.runpath = std::move(runpath);
+    s.rpath = std::move(rpath);
+    elf(p, s);
+  }
+  void library(const std::string& p, std::vector<std::string> needed = {"libc.so.6"},
+               std::optional<std::string> runpath = {}, std::optional<std::string> soname = {},
+               std::uint16_t machine = EM_X86_64) const {
+    Spec s;
+    s.interp.reset();
+    s.flags_1 = 0;
+    s.needed = std::move(needed);
+    s.runpath = std::move(runpath);
+    s.soname = std::move(soname);
+    s.machine = machine;
+    elf(p, s);
+  }
+  // A glibc loader whose built-in directories are `dirs` (as glibc's ld.so
+  // carries them: consecutive NUL-terminated "/dir/" strings).
+  void glibc_loader(const std::string& p, const std::vector<std::string>& dirs,
+                    const std::string& cache = "/etc/ld.so.cache") const {
+    std::string strings(1, '\0');
+    for (const auto& d : dirs) strings += d + "/" + std::string(1, '\0');
+    strings += std::string(1, '\0') + cache + std::string(1, '\0');
+    library(p, {}, {}, std::string("ld-linux-x86-64.so.2"));
+    std::ofstream(host(p), std::ios::binary | std::ios::app) << strings;
+  }
+  // The usual base: a loader with Debian's directories and libc in them.
+  void debian_base() const {
+    glibc_loader("/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+                 {"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib", "/usr/lib"});
+    link("/lib64/ld-linux-x86-64.so.2", "../usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2");
+    link("/lib", "usr/lib");
+    library("/usr/lib/x86_64-linux-gnu/libc.so.6", {"ld-linux-x86-64.so.2"}, {}, std::string("libc.so.6"));
+  }
+
+  Tree tree(const std::string& p) const {
+    auto root = Root::open(dir_);
+    EXPECT_TRUE(root.ok());
+    Resolver r(*root);
+    return r.resolve(p);
+  }
+
+ private:
+  std::string dir_;
+};
+
+// The path `needed` (requested by any object) resolved to, "" if missing.
+std::string resolved(const Tree& t, const std::string& needed) {
+  for (const auto& e : t.edges)
+    if (e.name == needed) return e.to < 0 ? "" : t.nodes[static_cast<std::size_t>(e.to)].path;
+  return "<no edge>";
+}
+std::string via(const Tree& t, const std::string& needed) {
+  for (const auto& e : t.edges)
+    if (e.name == needed) return e.via;
+  return "<no edge>";
+}
+bool has(const Tree& t, const std::string& code) {
+  return std::any_of(t.findings.begin(), t.findings.end(), [&](const auto& f) { return f.code == code; });
+}
+std::string codes(const Tree& t) {
+  std::string s;
+  for (const auto& f : t.findings) s += f.code + " ";
+  return s;
+}
+
+// ---- root confinement ----
+
+TEST(Root, AbsoluteLinksAreReRootedAndDotDotStopsAtTheRoot) {
+  TempRoot r;
+  r.text("/etc/passwd", "root-local");
+  r.link("/usr/lib/abs", "/etc/passwd");
+  r.link("/usr/lib/up", "../../../../../../etc/passwd");
+  auto root = Root::open(r.dir());
+  ASSERT_TRUE(root.ok());
+  Lookup a = (*root)->resolve("/usr/lib/abs");
+  EXPECT_TRUE(a.found());
+  EXPECT_EQ(a.path, "/etc/passwd");
+  EXPECT_TRUE(a.escaping_link.empty());
+  Lookup u = (*root)->resolve("/usr/lib/up");
+  EXPECT_TRUE(u.found());
+  EXPECT_EQ(u.path, "/etc/passwd");
+  EXPECT_EQ(u.escaping_link, "/usr/lib/up");
+  Lookup d = (*root)->resolve("/../../etc/passwd");
+  EXPECT_TRUE(d.climbed);
+  EXPECT_EQ(d.path, "/etc/passwd");
+  // Opening the canonical path reads the root's file, never the host's.
+  std::string text;
+  ASSERT_EQ((*root)->read_file(a.path, text, 1024), 0);
+  EXPECT_EQ(text, "root-local");
+}
+
+TEST(Root, LoopsEndWithLoop) {
+  TempRoot r;
+  r.link("/a", "b");
+  r.link("/b", "/a");
+  auto root = Root::open(r.dir());
+  EXPECT_EQ((*root)->resolve("/a/x").status, Lookup::Status::Loop);
+}
+
+TEST(Root, OpenRefusesALinkPlantedAfterResolution) {
+  TempRoot r;
+  r.text("/lib/libx.so", "x");
+  auto root = Root::open(r.dir());
+  Lookup l = (*root)->resolve("/lib/libx.so");
+  ASSERT_TRUE(l.found());
+  fs::remove(r.host("/lib/libx.so"));
+  fs::create_symlink("/etc/hostname", r.host("/lib/libx.so"));  // swapped for a link to the host
+  EXPECT_LT((*root)->open_file(l.path), 0);
+}
+
+// ---- glibc ----
+
+TEST(Glibc, SystemDirectoriesAreReadFromTheLoader) {
+  TempRoot r;
+  r.glibc_loader("/lib/ld-linux-x86-64.so.2", {"/opt/sys", "/usr/sys"});
+  r.program("/bin/app", {"libz.so.1"}, {}, {}, "/lib/ld-linux-x86-64.so.2");
+  r.library("/usr/sys/libz.so.1", {});
+  r.library("/usr/lib/x86_64-linux-gnu/libz.so.1", {});  // Debian's default: not this loader's
+  Tree t = r.tree("/bin/app");
+  EXPECT_EQ(resolved(t, "libz.so.1"), "/usr/sys/libz.so.1") << codes(t);
+  EXPECT_EQ(via(t, "libz.so.1"), "system directory");
+}
+
+TEST(Glibc, WithoutAReadableLoaderDebianDirectoriesAreUsed) {
+  TempRoot r;
+  r.program("/bin/app", {"libz.so.1", "libc.so.6"});
+  r.library("/usr/lib/x86_64-linux-gnu/libz.so.1", {});
+  Tree t = r.tree("/bin/app");
+  EXPECT_TRUE(has(t, "interp-missing"));
+  EXPECT_EQ(resolved(t, "libz.so.1"), "/usr/lib/x86_64-linux-gnu/libz.so.1");
+}
+
+TEST(Glibc, RunpathIsNotInheritedButRpathIs) {
+  TempRoot r;
+  r.debian_base();
+  r.library("/opt/a/libfoo.so", {"libbar.so", "libc.so.6"});
+  r.library("/opt/a/libbar.so", {"libc.so.6"});
+  r.program("/bin/runpath", {"libfoo.so", "libc.so.6"}, std::string("/opt/a"));
+  Tree t = r.tree("/bin/runpath");
+  EXPECT_EQ(resolved(t, "libfoo.so"), "/opt/a/libfoo.so");
+  EXPECT_EQ(resolved(t, "libbar.so"), "") << "DT_RUNPATH must not serve a library's dependency";
+  EXPECT_TRUE(has(t, "needed-missing"));
+
+  r.program("/bin/rpath", {"libfoo.so", "libc.so.6"}, {}, std::string("/opt/a"));
+  Tree u = r.tree("/bin/rpath");
+  EXPECT_EQ(resolved(u, "libbar.so"), "/opt/a/libbar.so");
+  EXPECT_EQ(via(u, "libbar.so"), "RPATH of /bin/rpath");
+}
+
+TEST(Glibc, RpathIsVoidBesideRunpathAndTheRequestersRunpathStopsTheChain) {
+  TempRoot r;
+  r.debian_base();
+  r.library("/opt/a/libfoo.so", {"libc.so.6"});
+  r.program("/bin/both", {"libfoo.so", "libc.so.6"}, std::string("/nowhere"), std::string("/opt/a"));
+  EXPECT_EQ(resolved(r.tree("/bin/both"), "libfoo.so"), "");
+  // libmid has a DT_RUNPATH: the program's DT_RPATH no longer applies to its needs.
+  r.library("/opt/b/libmid.so", {"libfoo.so"}, std::string("/nowhere"));
+  r.program("/bin/chain", {"libmid.so", "libc.so.6"}, {}, std::string("/opt/b:/opt/a"));
+  Tree t = r.tree("/bin/chain");
+  EXPECT_EQ(resolved(t, "libmid.so"), "/opt/b/libmid.so");
+  EXPECT_EQ(resolved(t, "libfoo.so"), "");
+}
+
+TEST(Glibc, LdSoConfWithIncludeGlobsIsTheCache) {
+  TempRoot r;
+  r.debian_base();
+  r.text("/etc/ld.so.conf", "# comment\ninclude /etc/ld.so.conf.d/*.conf\n/opt/first\n");
+  r.text("/etc/ld.so.conf.d/a.conf", "/opt/second  \n");
+  r.text("/etc/ld.so.conf.d/b.conf", "include nested/*.conf\n");
+  r.text("/etc/ld.so.conf.d/nested/x.conf", "/opt/third\n");
+  r.text("/etc/ld.so.conf.d/ignored.txt", "/opt/never\n");
+  r.library("/opt/never/libn.so", {});
+  r.library("/opt/third/libt.so", {});
+  r.library("/opt/second/libs.so", {});
+  r.library("/opt/first/libs.so", {});  // after second in the conf order
+  r.program("/bin/app", {"libs.so", "libt.so", "libn.so", "libc.so.6"});
+  Tree t = r.tree("/bin/app");
+  EXPECT_EQ(resolved(t, "libs.so"), "/opt/second/libs.so");
+  EXPECT_EQ(via(t, "libs.so"), "ld.so.cache");
+  EXPECT_EQ(resolved(t, "libt.so"), "/opt/third/libt.so");
+  EXPECT_EQ(resolved(t, "libn.so"), "");
+}
+
+TEST(Glibc, NodeflibSkipsSystemDirectoriesAndTheirCacheEntries) {
+  TempRoot r;
+  r.debian_base();
+  r.text("/etc/ld.so.conf", "/usr/lib/x86_64-linux-gnu\n/opt/conf\n");
+  r.library("/opt/conf/libc2.so", {});
+  Spec s;
+  s.interp = kGlibcLd;
+  s.needed = {"libc2.so", "libc.so.6"};
+  s.runpath.reset();
+  s.flags_1 = DF_1_NODEFLIB | DF_1_PIE;
+  r.elf("/bin/app", s);
+  Tree t = r.tree("/bin/app");
+  EXPECT_EQ(resolved(t, "libc2.so"), "/opt/conf/libc2.so");
+  EXPECT_EQ(resolved(t, "libc.so.6"), "") << "libc.so.6 is only in a system directory";
+  s.flags_1 = DF_1_PIE;
+  r.elf("/bin/app2", s);
+  EXPECT_EQ(resolved(r.tree("/bin/app2"), "libc.so.6"), "/usr/lib/x86_64-linux-gnu/libc.so.6");
+}
+
+TEST(Glibc, DynamicStringTokens) {
+  TempRoot r;
+  r.debian_base();
+  r.library("/opt/app/lib/liba.so", {});
+  r.library("/opt/lib/x86_64-linux-gnu/libb.so", {});
+  r.library("/opt/plat/x86_64/libc3.so", {});
+  r.program("/opt/app/bin/app", {"liba.so", "libb.so", "libc3.so", "libc.so.6"},
+            std::string("$ORIGIN/../lib:/opt/$LIB:/opt/plat/${PLATFORM}"));
+  Tree t = r.tree("/opt/app/bin/app");
+  EXPECT_EQ(resolved(t, "liba.so"), "/opt/app/lib/liba.so");
+  EXPECT_EQ(resolved(t, "libb.so"), "/opt/lib/x86_64-linux-gnu/libb.so");
+  EXPECT_EQ(resolved(t, "libc3.so"), "/opt/plat/x86_64/libc3.so");
+}
+
+TEST(Glibc, TheProgramsOriginIsItsRealDirectoryALibrarysIsThePathItWasOpenedBy) {
+  TempRoot r;
+  r.debian_base();
+  r.library("/real/bin/../lib/libp.so", {});
+  r.program("/real/bin/app", {"libp.so", "libl.so", "libc.so.6"}, std::string("$ORIGIN/../lib:/links"));
+  r.link("/usr/bin/app", "/real/bin/app");
+  // libl.so is found through /links (a link to /real/lib2); its $ORIGIN is /links.
+  r.link("/links", "/real/lib2");
+  r.library("/real/lib2/libl.so", {"libo.so"}, std::string("$ORIGIN/sub"));
+  r.library("/real/lib2/sub/libo.so", {});  // reached as /links/sub
+  Tree t = r.tree("/usr/bin/app");
+  EXPECT_EQ(resolved(t, "libp.so"), "/real/lib/libp.so");
+  EXPECT_EQ(resolved(t, "libo.so"), "/real/lib2/sub/libo.so") << codes(t);
+}
+
+TEST(Glibc, LoadedObjectsMatchByNameOrSoname) {
+  TempRoot r;
+  r.debian_base();
+  r.library("/opt/a/libreal.so.1", {"libc.so.6"}, {}, std::string("libalias.so.1"));
+  r.library("/opt/a/libuser.so", {"libalias.so.1"});
+  r.program("/bin/app", {"libreal.so.1", "libuser.so", "libc.so.6"}, std::string("/opt/a"));
+  Tree t = r.tree("/bin/app");
+  // libuser.so has no runpath: libalias.so.1 is found only because the
+  // loaded libreal.so.1 carries that soname.
+  EXPECT_EQ(resolved(t, "libalias.so.1"), "/opt/a/libreal.so.1");
+  EXPECT_EQ(via(t, "libalias.so.1"), "loaded");
+}
+
+TEST(Glibc, WrongArchitectureCandidatesAreSkippedAndReported) {
+  TempRoot r;
+  r.debian_base();
+  r.library("/opt/x/libfoo.so", {}, {}, {}, EM_AARCH64);
+  r.library("/opt/a/libfoo.so", {});
+  r.program("/bin/app", {"libfoo.so", "libc.so.6"}, std::string("/opt/x:/opt/a"));
+  Tree t = r.tree("/bin/app");
+  EXPECT_EQ(resolved(t, "libfoo.so"), "/opt/a/libfoo.so");
+  EXPECT_TRUE(has(t, "wrong-arch-skipped"));
+}
+
+TEST(Glibc, AFileThatIsNotElfStopsTheSearch) {
+  TempRoot r;
+  r.debian_base();
+  r.text("/opt/x/libfoo.so", "INPUT ( libfoo.so.1 )\n");  // a linker script
+  r.library("/opt/a/libfoo.so", {});
+  r.program("/bin/app", {"libfoo.so", "libc.so.6"}, std::string("/opt/x:/opt/a"));
+  Tree t = r.tree("/bin/app");
+  EXPECT_EQ(resolved(t, "libfoo.so"), "");
+  EXPECT_TRUE(has(t, "needed-invalid")) << codes(t);
+}
+
+TEST(Glibc, HwcapsOnlyIsAWarning) {
+  TempRoot r;
+  r.debian_base();
+  r.library("/opt/a/glibc-hwcaps/x86-64-v3/libfast.so", {});
+  r.program("/bin/app", {"libfast.so", "libc.so.6"}, std::string("/opt/a"));
+  Tree t = r.tree("/bin/app");
+  EXPECT_EQ(resolved(t, "libfast.so"), "/opt/a/glibc-hwcaps/x86-64-v3/libfast.so");
+  EXPECT_TRUE(has(t, "hwcaps-only"));
+}
+
+TEST(Glibc, RunpathEntriesAreChecked) {
+  TempRoot r;
+  r.debian_base();
+  r.program("/bin/app", {"libc.so.6"}, std::string("/missing::rel/dir:$ORIGIN/../../../.."));
+  Tree t = r.tree("/bin/app");
+  EXPECT_TRUE(has(t, "runpath-missing")) << codes(t);
+  EXPECT_TRUE(has(t, "runpath-empty"));
+  EXPECT_TRUE(has(t, "runpath-relative"));
+  EXPECT_TRUE(has(t, "runpath-outside-root"));
+}
+
+TEST(Glibc, ALibraryOnItsOwnUsesTheLoaderFoundForItsTuple) {
+  TempRoot r;
+  r.glibc_loader("/usr/x86_64-linux-gnu/lib/ld-linux-x86-64.so.2",
+                 {"/usr/x86_64-linux-gnu/lib", "/usr/x86_64-linux-gnu/lib64"});
+  r.library("/usr/x86_64-linux-gnu/lib/libc.so.6", {});
+  r.library("/usr/x86_64-linux-gnu/lib/libz.so.1", {"libc.so.6"});
+  Tree t = r.tree("/usr/x86_64-linux-gnu/lib/libz.so.1");
+  EXPECT_EQ(t.config->interp, "/usr/x86_64-linux-gnu/lib/ld-linux-x86-64.so.2");
+  EXPECT_EQ(resolved(t, "libc.so.6"), "/usr/x86_64-linux-gnu/lib/libc.so.6") << codes(t);
+}
+
+// ---- musl ----
+
+constexpr const char* kMuslLd = "/lib/ld-musl-x86_64.so.1";
+
+void musl_base(const TempRoot& r) {
+  r.library("/lib/ld-musl-x86_64.so.1", {});
+}
+
+TEST(Musl, ReservedNamesAreTheLoaderItself) {
+  TempRoot r;
+  musl_base(r);
+  r.program("/bin/app", {"libc.so", "libpthread.so.0", "libm.so.6", "libdl.so.2", "librt.so.1", "libutil.so.1",
+                         "libxnet.so", "libc.musl-x86_64.so.1", kMuslLd},
+            {}, {}, kMuslLd);
+  Tree t = r.tree("/bin/app");
+  EXPECT_EQ(t.family, resolve::Family::Musl);
+  for (const auto& e : t.edges) EXPECT_EQ(e.via, "loader") << e.name;
+  EXPECT_TRUE(t.findings.empty()) << codes(t);
+  EXPECT_FALSE(resolve::musl_reserved_name("libcrypto.so"));
+  EXPECT_FALSE(resolve::musl_reserved_name("libmagic.so"));
+}
+
+TEST(Musl, EveryAncestorsRunpathApplies) {
+  TempRoot r;
+  musl_base(r);
+  r.library("/opt/a/libfoo.so", {"libbar.so", "libc.so"});
+  r.library("/opt/b/libbar.so", {"libc.so"});
+  r.program("/bin/app", {"libfoo.so", "libc.so"}, std::string("/opt/a:/opt/b"), {}, kMuslLd);
+  Tree t = r.tree("/bin/app");
+  EXPECT_EQ(resolved(t, "libbar.so"), "/opt/b/libbar.so");
+  EXPECT_EQ(via(t, "libbar.so"), "RUNPATH of /bin/app");
+}
+
+TEST(Musl, OnlyOriginIsExpandedAndAnyOtherTokenDropsTheList) {
+  TempRoot r;
+  musl_base(r);
+  r.library("/opt/app/lib/liba.so", {});
+  r.library("/opt/lib/x86_64-linux-gnu/libb.so", {});
+  r.program("/opt/app/bin/one", {"liba.so"}, std::string("${ORIGIN}/../lib"), {}, kMuslLd);
+  EXPECT_EQ(resolved(r.tree("/opt/app/bin/one"), "liba.so"), "/opt/app/lib/liba.so");
+  r.program("/opt/app/bin/two", {"liba.so"}, std::string("$ORIGIN/../lib:/opt/$LIB"), {}, kMuslLd);
+  Tree t = r.tree("/opt/app/bin/two");
+  EXPECT_EQ(resolved(t, "liba.so"), "");
+  EXPECT_TRUE(has(t, "runpath-ignored"));
+}
+
+TEST(Musl, PathFileBesideTheLoadersPrefixOrTheDefault) {
+  TempRoot r;
+  r.library("/usr/x86_64-linux-musl/lib/ld-musl-x86_64.so.1", {});
+  r.library("/usr/local/lib/libdef.so", {});
+  r.library("/opt/p/libp.so", {});
+  const char* ld = "/usr/x86_64-linux-musl/lib/ld-musl-x86_64.so.1";
+  r.program("/bin/app", {"libdef.so", "libp.so"}, {}, {}, ld);
+  Tree t = r.tree("/bin/app");
+  EXPECT_EQ(resolved(t, "libdef.so"), "/usr/local/lib/libdef.so");  // /lib:/usr/local/lib:/usr/lib
+  EXPECT_EQ(resolved(t, "libp.so"), "");
+  r.text("/usr/x86_64-linux-musl/etc/ld-musl-x86_64.path", "/opt/p\n/usr/x86_64-linux-musl/lib\n");
+  TempRoot& rr = r;
+  Tree u = rr.tree("/bin/app");
+  EXPECT_EQ(resolved(u, "libp.so"), "/opt/p/libp.so");
+  EXPECT_EQ(resolved(u, "libdef.so"), "") << "the path file replaces the default";
+  EXPECT_EQ(u.config->path_file, "/usr/x86_64-linux-musl/etc/ld-musl-x86_64.path");
+}
+
+TEST(Musl, TheFirstFileFoundIsTakenWhateverItsArchitecture) {
+  TempRoot r;
+  musl_base(r);
+  r.library("/opt/x/libfoo.so", {}, {}, {}, EM_AARCH64);
+  r.library("/opt/a/libfoo.so", {});
+  r.program("/bin/app", {"libfoo.so"}, std::string("/opt/x:/opt/a"), {}, kMuslLd);
+  Tree t = r.tree("/bin/app");
+  EXPECT_EQ(resolved(t, "libfoo.so"), "");
+  EXPECT_TRUE(has(t, "needed-wrong-arch")) << codes(t);
+}
+
+TEST(Musl, EmptyEntriesAreSkippedNotTheWorkingDirectory) {
+  TempRoot r;
+  musl_base(r);
+  r.library("/opt/a/libfoo.so", {});
+  r.program("/bin/app", {"libfoo.so"}, std::string("::/opt/a"), {}, kMuslLd);
+  Tree t = r.tree("/bin/app");
+  EXPECT_EQ(resolved(t, "libfoo.so"), "/opt/a/libfoo.so");
+  EXPECT_FALSE(has(t, "runpath-empty"));
+}
+
+// ---- the interpreter, and whole-root collection ----
+
+TEST(Interp, MissingWrongArchitectureAndRelative) {
+  TempRoot r;
+  r.library("/lib/ld-linux-aarch64.so.1", {}, {}, {}, EM_AARCH64);
+  r.program("/bin/missing", {"libc.so.6"}, {}, {}, "/lib/ld-nope.so.1");
+  r.program("/bin/foreign", {"libc.so.6"}, {}, {}, "/lib/ld-linux-aarch64.so.1");
+  r.program("/bin/relative", {"libc.so.6"}, {}, {}, "lib/ld.so");
+  EXPECT_TRUE(has(r.tree("/bin/missing"), "interp-missing"));
+  EXPECT_TRUE(has(r.tree("/bin/foreign"), "interp-wrong-arch"));
+  EXPECT_TRUE(has(r.tree("/bin/relative"), "interp-relative"));
+}
+
+TEST(Collect, WalksTheRootReportsLinkLoopsAndEscapesAndSkipsNonElf) {
+  TempRoot r;
+  r.debian_base();
+  r.program("/usr/bin/app", {"libc.so.6", "libgone.so"});
+  r.text("/usr/share/doc/readme", "text");
+  r.link("/usr/lib/loop", "loop");
+  r.link("/usr/lib/out", "../../../..");
+  auto root = Root::open(r.dir());
+  auto in = check::collect(**root, {});
+  std::string found;
+  for (const auto& f : in.findings) found += f.code + ":" + f.object + " ";
+  EXPECT_NE(found.find("symlink-loop:/usr/lib/loop"), std::string::npos) << found;
+  EXPECT_NE(found.find("symlink-escape:/usr/lib/out"), std::string::npos) << found;
+  Resolver res(*root);
+  unsigned errors = 0, elf = 0;
+  for (const auto& f : in.files) {
+    auto rep = check::check_file(res, f);
+    if (rep.skipped) continue;
+    ++elf;
+    errors += rep.errors;
+  }
+  EXPECT_EQ(elf, 3u);     // ld.so, libc.so.6, app; not the readme
+  EXPECT_EQ(errors, 1u);  // libgone.so
+}
+
+}  // namespace
+}  // namespace xpatch
