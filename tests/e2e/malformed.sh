@@ -58,6 +58,30 @@ mkdir "$W/text" && cp "$W/script" "$W/empty" "$W/text/"
 set +e; out=$("$XPATCH" show "$W/text" 2>&1); rc=$?; set -e
 check "show on a directory of non-ELF files: skipped silently (exit 0, no output)" test "$rc" = 0 -a -z "$out"
 
+# check: every bad file in a root is a finding (malformed, not-elf, unreadable),
+# the run ends with exit 1, not a crash, and no file changes.
+R=$W/root && mkdir -p "$R/usr/lib" "$R/bin"
+for f in "${bads[@]}"; do cp "$f" "$R/usr/lib/$(basename "$f")"; done
+: > "$R/usr/lib/libempty.so"; mkfifo "$R/usr/lib/libfifo.so"
+cp "$FX/x86_64/app-pie" "$R/bin/app"
+"$XPATCH" --runpath /usr/lib --add-needed libempty.so --add-needed libfifo.so "$R/bin/app"
+for f in "${bads[@]}"; do "$XPATCH" --add-needed "$(basename "$f")" "$R/bin/app"; done
+before=$(cd "$R" && find . -type f -exec sha256sum {} + | sort)
+set +e; timeout 60 "$XPATCH" check --json "$R" > "$W/check.json" 2>"$W/check.err"; rc=$?; set -e
+after=$(cd "$R" && find . -type f -exec sha256sum {} + | sort)
+check "check on a root of bad files: exit 1 (findings), no crash" test "$rc" = 1
+check "check: the root is byte-for-byte unchanged" test "$before" = "$after"
+for f in "${bads[@]}"; do
+  check "check reports $(basename "$f") as malformed" \
+    grep -q "\"code\":\"malformed\",\"object\":\"/usr/lib/$(basename "$f")\"" "$W/check.json"
+done
+check "check: a needed library that is an empty file stops glibc's search (needed-invalid)" \
+  grep -q '"code":"needed-invalid","object":"/bin/app","subject":"libempty.so"' "$W/check.json"
+check "check: a FIFO on the search path neither hangs nor loads" \
+  grep -q '"subject":"libfifo.so"' "$W/check.json"
+set +e; "$XPATCH" check "$W/nonexistent" >/dev/null 2>"$W/err"; rc=$?; set -e
+check "check on a missing root: exit 2 naming it" bash -c "test $rc = 2 && grep -qF '$W/nonexistent' '$W/err'"
+
 # Usage errors.
 set +e; "$XPATCH" --bogus-flag x >/dev/null 2>&1; rc=$?; set -e
 check "unknown option: exit 2" test "$rc" = 2
