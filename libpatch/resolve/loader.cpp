@@ -427,6 +427,7 @@ class TreeBuilder {
   const Root& root_;
   Tree& t_;
   std::string interp_;
+  int libc_node_ = -1;  // a library checked on its own: the libc its program would have loaded
   const LoaderConfig* cfg_ = nullptr;
   std::string stop_reason_;
 };
@@ -670,7 +671,10 @@ TreeEdge TreeBuilder::resolve_glibc(int req, const std::string& name) {
   for (std::size_t j = 0; j < t_.nodes.size(); ++j) {
     const auto& names = t_.nodes[j].names;
     if (std::find(names.begin(), names.end(), name) != names.end())
-      return TreeEdge{req, name, static_cast<int>(j), j == static_cast<std::size_t>(t_.interp_node) ? "loader" : "loaded"};
+      return TreeEdge{req, name, static_cast<int>(j),
+                      j == static_cast<std::size_t>(t_.interp_node) ? "loader"
+                      : j == static_cast<std::size_t>(libc_node_)   ? "the program's libc, beside the loader"
+                                                                    : "loaded"};
   }
   struct Dir {
     std::string dir, via;
@@ -820,6 +824,27 @@ void TreeBuilder::run(const std::string& path) {
         if (n.obj->soname) n.names.push_back(*n.obj->soname);
         t_.nodes.push_back(std::move(n));
         t_.interp_node = static_cast<int>(t_.nodes.size()) - 1;
+        // Every glibc process has libc.so.6 loaded by the time a library
+        // is: a library checked on its own is given the libc beside its
+        // loader, as the program that loads it would have.
+        if (t_.family == Family::Glibc) {
+          std::string libc = join(dirname_of(interp_), "libc.so.6");
+          Lookup cl = root_.resolve(libc);
+          std::string why;
+          if (cl.found() && !cl.is_dir) {
+            auto co = r_.object(cl.path);
+            if (fit(*co, &why) == Fit::Ok) {
+              TreeNode c;
+              c.path = cl.path;
+              c.opened_as = libc;
+              c.obj = co;
+              c.loader = 0;
+              c.names = {"libc.so.6"};
+              t_.nodes.push_back(std::move(c));
+              libc_node_ = static_cast<int>(t_.nodes.size()) - 1;
+            }
+          }
+        }
       }
     }
   }
@@ -827,7 +852,8 @@ void TreeBuilder::run(const std::string& path) {
   cfg_ = t_.config.get();
   check_search_list(0);
   for (std::size_t i = 0; i < t_.nodes.size(); ++i) {
-    if (static_cast<int>(i) == t_.interp_node) continue;  // the loader's own needs are met before ours
+    if (static_cast<int>(i) == t_.interp_node || static_cast<int>(i) == libc_node_)
+      continue;  // the loader's (and the program's libc's) needs are met before ours
     std::vector<std::string> needed = t_.nodes[i].obj->needed;  // nodes may grow (and move) below
     for (const std::string& name : needed)
       t_.edges.push_back(t_.family == Family::Glibc ? resolve_glibc(static_cast<int>(i), name)

@@ -355,6 +355,20 @@ TEST(Glibc, ALibraryOnItsOwnUsesTheLoaderFoundForItsTuple) {
   Tree t = r.tree("/usr/x86_64-linux-gnu/lib/libz.so.1");
   EXPECT_EQ(t.config->interp, "/usr/x86_64-linux-gnu/lib/ld-linux-x86-64.so.2");
   EXPECT_EQ(resolved(t, "libc.so.6"), "/usr/x86_64-linux-gnu/lib/libc.so.6") << codes(t);
+  EXPECT_EQ(via(t, "libc.so.6"), "the program's libc, beside the loader");
+}
+
+TEST(Glibc, ALibraryOnItsOwnStillMissesWhatOnlyARunpathWouldFind) {
+  TempRoot r;
+  r.glibc_loader("/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1",
+                 {"/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu"});
+  r.library("/usr/aarch64-linux-gnu/lib/libc.so.6", {}, {}, {}, EM_AARCH64);
+  r.library("/usr/aarch64-linux-gnu/lib/libbar.so", {"libc.so.6"}, {}, {}, EM_AARCH64);
+  r.library("/usr/aarch64-linux-gnu/lib/libfoo.so", {"libbar.so", "libc.so.6"}, {}, {}, EM_AARCH64);
+  Tree t = r.tree("/usr/aarch64-linux-gnu/lib/libfoo.so");
+  EXPECT_EQ(t.config->interp, "/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1");
+  EXPECT_EQ(resolved(t, "libc.so.6"), "/usr/aarch64-linux-gnu/lib/libc.so.6");
+  EXPECT_EQ(resolved(t, "libbar.so"), "") << "glibc would not search the tuple directory for it";
 }
 
 // ---- musl ----

@@ -105,7 +105,9 @@ void tree_text(const Tree& t, int node, int depth, std::set<int>& expanded, std:
 
 std::string to_text(const FileReport& r, const CheckOptions& opt, const Style& st) {
   const Tree& t = r.tree;
-  if (t.findings.empty() && !opt.tree) return {};
+  // Info findings (family-unknown) are for --tree and --json; alone they do
+  // not make a file worth a line.
+  if (r.errors == 0 && r.warnings == 0 && !opt.tree) return {};
   if (opt.quiet && r.errors == 0) return {};
   std::string out = st(fmt::emphasis::bold, r.path);
   const auto& top = t.nodes.front();
@@ -125,6 +127,7 @@ std::string to_text(const FileReport& r, const CheckOptions& opt, const Style& s
   }
   for (const Finding& f : t.findings) {
     if (opt.quiet && f.severity != Severity::Error) continue;
+    if (f.severity == Severity::Info && !opt.tree) continue;
     out += fmt::format("  {} {:<20} {}\n", severity_text(f.severity, st), f.code, f.message);
   }
   return out;
