@@ -16,9 +16,9 @@ std::string join(const std::string& dir, const std::string& name) {
 void walk(const resolve::Root& root, const std::string& dir, Collected& out, int depth) {
   using Kind = resolve::Root::Kind;
   if (depth > 256) return;  // deeper than any real tree; a bind-mount cycle would end here
-  for (const std::string& name : root.list_dir(dir)) {
-    std::string p = join(dir, name);
-    switch (root.kind(p)) {
+  for (const resolve::Root::Entry& e : root.list_dir(dir)) {
+    std::string p = join(dir, e.name);
+    switch (e.kind) {
       case Kind::Dir: walk(root, p, out, depth + 1); break;
       case Kind::File: out.files.push_back({p, false}); break;
       case Kind::Link: {

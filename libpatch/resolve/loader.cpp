@@ -304,9 +304,9 @@ void parse_ld_so_conf(const Root& root, const std::string& file, std::vector<std
       std::string dir = dirname_of(pattern), glob = basename_of(pattern);
       Lookup d = root.resolve(dir);
       if (!d.found() || !d.is_dir) continue;
-      for (const std::string& name : root.list_dir(d.path))
-        if (::fnmatch(glob.c_str(), name.c_str(), FNM_PERIOD) == 0)
-          parse_ld_so_conf(root, join(d.path, name), dirs, seen, depth + 1);
+      for (const Root::Entry& e : root.list_dir(d.path))
+        if (::fnmatch(glob.c_str(), e.name.c_str(), FNM_PERIOD) == 0)
+          parse_ld_so_conf(root, join(d.path, e.name), dirs, seen, depth + 1);
       continue;
     }
     if (line.starts_with("hwcap") && line.size() > 5 && std::isblank(static_cast<unsigned char>(line[5]))) continue;
@@ -412,6 +412,7 @@ class TreeBuilder {
     return i == 0 ? dirname_of(t_.nodes[0].path) : dirname_of(t_.nodes[static_cast<std::size_t>(i)].opened_as);
   }
   Fit fit(const Object& o, std::string* why) const;
+  bool host_candidate_fits(const std::string& path) const;
   void note_lookup(const Lookup& l, const std::string& object);
   void check_search_list(int node);
   void check_interp();
@@ -451,6 +452,24 @@ TreeBuilder::Fit TreeBuilder::fit(const Object& o, std::string* why) const {
     return Fit::Invalid;
   }
   return Fit::Ok;
+}
+
+// Could the file at this path on the host be the dependency, so that it is
+// "found outside the root" rather than missing? The check never opens a file
+// outside the root, so this goes by name: the file must exist, and no
+// directory on its way may be named for another architecture's tuple
+// (/lib/x86_64-linux-gnu/libc.so.6 does not serve an aarch64 program).
+bool TreeBuilder::host_candidate_fits(const std::string& path) const {
+  if (::access(path.c_str(), F_OK) != 0) return false;
+  const Object& m = top();
+  std::string own = m.tuple.value_or(""), own_ma = multiarch(m);
+  for (std::string_view rest = path; !rest.empty();) {
+    std::size_t slash = rest.find('/');
+    std::string_view c = rest.substr(0, slash);
+    rest = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
+    if (c.find("-linux-") != std::string_view::npos && c != own && c != own_ma) return false;
+  }
+  return true;
 }
 
 void TreeBuilder::note_lookup(const Lookup& l, const std::string& object) {
@@ -509,6 +528,8 @@ std::string TreeBuilder::find_library_loader() {
   const Object& m = top();
   const std::string& name = t_.family == Family::Glibc ? m.glibc_loader : m.musl_loader;
   if (name.empty()) return {};
+  // The loader itself, checked on its own, is its own loader.
+  if (basename_of(m.path) == name || m.soname == name) return t_.nodes[0].path;
   std::vector<std::string> dirs;
   if (m.tuple) dirs.push_back("/usr/" + *m.tuple + "/lib");
   dirs.insert(dirs.end(), {"/lib", "/lib64", "/usr/lib"});
@@ -622,7 +643,7 @@ TreeEdge TreeBuilder::finish(int req, const std::string& name, std::optional<Fou
     e.via = "missing";
     if (!root_.is_host_root()) {
       for (const std::string& cand : tried) {
-        if (cand.starts_with('/') && ::access(cand.c_str(), F_OK) == 0) {
+        if (cand.starts_with('/') && host_candidate_fits(cand)) {
           add(Severity::Error, code::kNeededHostOnly, object, name,
               fmt::format("{}: DT_NEEDED {} is found only outside the root, at {} on the host", object, name, cand));
           e.via = "host-only";
@@ -812,7 +833,7 @@ void TreeBuilder::run(const std::string& path) {
     check_interp();
   } else {
     interp_ = find_library_loader();
-    if (!interp_.empty()) {
+    if (!interp_.empty() && interp_ != t_.nodes[0].path) {
       Lookup il = root_.resolve(interp_);
       if (il.found() && !il.is_dir) {
         TreeNode n;

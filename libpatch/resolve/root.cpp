@@ -70,7 +70,7 @@ bool Root::uses_openat2() const noexcept { return g_have_openat2.load() != 0; }
 
 Root::Node Root::stat_node(const std::string& canonical) const {
   {
-    std::lock_guard lk(mu_);
+    std::shared_lock lk(mu_);
     if (auto it = nodes_.find(canonical); it != nodes_.end()) return it->second;
   }
   Node n;
@@ -98,7 +98,7 @@ Root::Node Root::stat_node(const std::string& canonical) const {
   } else {
     n.type = S_ISDIR(st.st_mode) ? Node::Dir : Node::File;
   }
-  std::lock_guard lk(mu_);
+  std::unique_lock lk(mu_);
   return nodes_.emplace(canonical, std::move(n)).first->second;
 }
 
@@ -247,22 +247,38 @@ int Root::read_file(const std::string& canonical, std::string& out, std::size_t 
   return 0;
 }
 
-std::vector<std::string> Root::list_dir(const std::string& canonical) const {
-  std::vector<std::string> names;
+std::vector<Root::Entry> Root::list_dir(const std::string& canonical) const {
+  std::vector<Entry> out;
   int fd = open_file(canonical);
-  if (fd < 0) return names;
+  if (fd < 0) return out;
   DIR* d = ::fdopendir(fd);
   if (!d) {
     ::close(fd);
-    return names;
+    return out;
   }
+  std::vector<std::pair<std::string, Node::Type>> learned;
+  const std::string prefix = canonical == "/" ? "/" : canonical + "/";
   while (dirent* e = ::readdir(d)) {
     if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
-    names.emplace_back(e->d_name);
+    Kind k;
+    switch (e->d_type) {
+      case DT_REG: k = Kind::File; break;
+      case DT_DIR: k = Kind::Dir; break;
+      case DT_LNK: k = Kind::Link; break;  // its target is read when it is followed
+      case DT_UNKNOWN: k = kind(prefix + e->d_name); break;
+      default: k = Kind::File; break;  // FIFOs, devices, sockets: not directories, not links
+    }
+    if (e->d_type == DT_REG || e->d_type == DT_DIR)
+      learned.emplace_back(prefix + e->d_name, e->d_type == DT_DIR ? Node::Dir : Node::File);
+    out.push_back({e->d_name, k});
   }
   ::closedir(d);
-  std::sort(names.begin(), names.end());
-  return names;
+  {
+    std::unique_lock lk(mu_);
+    for (auto& [path, type] : learned) nodes_.try_emplace(std::move(path), Node{type, 0, {}});
+  }
+  std::sort(out.begin(), out.end(), [](const Entry& x, const Entry& y) { return x.name < y.name; });
+  return out;
 }
 
 }  // namespace xpatch::resolve

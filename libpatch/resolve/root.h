@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -64,9 +65,15 @@ class Root {
   // Reads a whole small file at a canonical path (at most `limit` bytes;
   // longer files are an error, E2BIG). Returns -errno on failure.
   int read_file(const std::string& canonical, std::string& out, std::size_t limit) const;
-  // The names in a directory at a canonical path, sorted; empty when it
-  // cannot be read.
-  std::vector<std::string> list_dir(const std::string& canonical) const;
+  // The entries of a directory at a canonical path, sorted by name, each
+  // with its kind (from the directory itself where the file system says,
+  // else from lstat); empty when it cannot be read. What it learns is kept
+  // for later lookups.
+  struct Entry {
+    std::string name;
+    Kind kind;
+  };
+  std::vector<Entry> list_dir(const std::string& canonical) const;
 
  private:
   Root(std::string dir, int fd, bool host_root) : dir_(std::move(dir)), fd_(fd), host_root_(host_root) {}
@@ -80,7 +87,7 @@ class Root {
   std::string dir_;
   int fd_ = -1;
   bool host_root_ = false;
-  mutable std::mutex mu_;
+  mutable std::shared_mutex mu_;  // lookups share it; a new entry takes it alone
   mutable std::unordered_map<std::string, Node> nodes_;
 };
 

@@ -314,6 +314,24 @@ TEST(Glibc, WrongArchitectureCandidatesAreSkippedAndReported) {
   EXPECT_TRUE(has(t, "wrong-arch-skipped"));
 }
 
+TEST(Glibc, FoundOutsideTheRootOnlyInADirectoryOfItsOwnArchitecture) {
+  TempRoot r, host;  // `host` stands for the machine outside the root; it is never opened
+  r.debian_base();
+  host.library("/x86_64-linux-gnu/libfoo.so", {});
+  host.library("/aarch64-linux-gnu/libfoo.so", {}, {}, {}, EM_AARCH64);
+  r.program("/bin/own", {"libfoo.so", "libc.so.6"}, host.host("/x86_64-linux-gnu"));
+  r.program("/bin/other", {"libfoo.so", "libc.so.6"}, host.host("/aarch64-linux-gnu"));
+  Tree t = r.tree("/bin/own");
+  EXPECT_EQ(via(t, "libfoo.so"), "host-only");
+  EXPECT_TRUE(has(t, "needed-host-only")) << codes(t);
+  // A library in another architecture's multiarch directory does not serve
+  // this x86_64 program: it is missing, not "found on the host".
+  Tree u = r.tree("/bin/other");
+  EXPECT_EQ(via(u, "libfoo.so"), "missing");
+  EXPECT_TRUE(has(u, "needed-missing")) << codes(u);
+  EXPECT_FALSE(has(u, "needed-host-only")) << codes(u);
+}
+
 TEST(Glibc, AFileThatIsNotElfStopsTheSearch) {
   TempRoot r;
   r.debian_base();
@@ -356,6 +374,10 @@ TEST(Glibc, ALibraryOnItsOwnUsesTheLoaderFoundForItsTuple) {
   EXPECT_EQ(t.config->interp, "/usr/x86_64-linux-gnu/lib/ld-linux-x86-64.so.2");
   EXPECT_EQ(resolved(t, "libc.so.6"), "/usr/x86_64-linux-gnu/lib/libc.so.6") << codes(t);
   EXPECT_EQ(via(t, "libc.so.6"), "the program's libc, beside the loader");
+  // The loader, checked on its own, is its own loader: no warning, no self-edge.
+  Tree l = r.tree("/usr/x86_64-linux-gnu/lib/ld-linux-x86-64.so.2");
+  EXPECT_FALSE(has(l, "no-loader")) << codes(l);
+  EXPECT_EQ(l.nodes.size(), 1u);
 }
 
 TEST(Glibc, ALibraryOnItsOwnStillMissesWhatOnlyARunpathWouldFind) {

@@ -1,6 +1,6 @@
 // xpatch check: does every dependency resolve inside the root, by each
-// loader's own rules? Phases: collect the files -> check them in parallel,
-// in batches -> print each batch in input order.
+// loader's own rules? Phases: collect the files -> check them in parallel
+// -> print each report in input order as soon as it is ready.
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -16,6 +16,7 @@
 #include "libpatch/check/check.h"
 #include "tools/xpatch/cli.h"
 #include "tools/xpatch/json_writer.h"
+#include "tools/xpatch/ordered_pool.h"
 
 namespace xpatch::cli {
 namespace {
@@ -190,40 +191,33 @@ int run_check(const CheckOptions& opt) {
   const bool progress = !opt.json && ::isatty(STDERR_FILENO) == 1;
   const auto start = std::chrono::steady_clock::now();
   bool progress_shown = false;
+  auto clear_progress = [&] {
+    if (progress_shown) fmt::print(stderr, "\r\033[K");
+    progress_shown = false;
+  };
   unsigned jobs = opt.jobs ? opt.jobs : std::max(1u, std::thread::hardware_concurrency());
-  constexpr std::size_t kBatch = 256;
-  std::vector<FileReport> results;
-  for (std::size_t base = 0; base < in.files.size(); base += kBatch) {
-    std::size_t n = std::min(kBatch, in.files.size() - base);
-    results.assign(n, {});
-    std::atomic<std::size_t> next{0}, done{0};
-    auto work = [&] {
-      for (std::size_t i; (i = next.fetch_add(1)) < n; done.fetch_add(1))
-        results[i] = check::check_file(resolver, in.files[base + i]);
-    };
-    {
-      std::vector<std::jthread> pool;
-      for (unsigned k = 0; k < std::min<std::size_t>(jobs, n); ++k) pool.emplace_back(work);
-      while (progress && done.load() < n) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        if (std::chrono::steady_clock::now() - start > std::chrono::seconds(1)) {
-          fmt::print(stderr, "\r\033[Kxpatch check: {}/{} files", base + done.load(), in.files.size());
+  ordered_pool<FileReport>(
+      in.files.size(), jobs, 1024, [&](std::size_t i) { return check::check_file(resolver, in.files[i]); },
+      [&](FileReport&& r) {
+        if (r.skipped) return;
+        ++files;
+        errors += r.errors;
+        warnings += r.warnings;
+        infos += r.infos;
+        if (r.errors) ++bad_files;
+        std::string out = opt.json ? to_json(r) : to_text(r, opt, st);
+        if (out.empty()) return;
+        clear_progress();
+        std::fwrite(out.data(), 1, out.size(), stdout);
+      },
+      [&](std::size_t done) {
+        if (progress && std::chrono::steady_clock::now() - start > std::chrono::seconds(1)) {
+          std::fflush(stdout);
+          fmt::print(stderr, "\r\033[Kxpatch check: {}/{} files", done, in.files.size());
           progress_shown = true;
         }
-      }
-    }
-    if (progress_shown) fmt::print(stderr, "\r\033[K");
-    for (const FileReport& r : results) {
-      if (r.skipped) continue;
-      ++files;
-      errors += r.errors;
-      warnings += r.warnings;
-      infos += r.infos;
-      if (r.errors) ++bad_files;
-      std::string out = opt.json ? to_json(r) : to_text(r, opt, st);
-      std::fwrite(out.data(), 1, out.size(), stdout);
-    }
-  }
+      });
+  clear_progress();
   if (opt.json) {
     std::string out;
     JsonWriter j(out);

@@ -13,6 +13,7 @@
 #include "libpatch/elf/model.h"
 #include "libpatch/elf/target.h"
 #include "tools/xpatch/cli.h"
+#include "tools/xpatch/ordered_pool.h"
 #include "tools/xpatch/json_writer.h"
 
 namespace xpatch::cli {
@@ -140,28 +141,16 @@ int run_show(const ShowOptions& opt) {
          code = kError;
        });
 
-  // Parse in batches so memory stays bounded on huge trees; each worker takes
-  // the next index, and results are printed in order once a batch is done.
+  // Parsed in parallel, printed in input order; memory stays bounded.
   unsigned jobs = opt.jobs ? opt.jobs : std::max(1u, std::thread::hardware_concurrency());
-  constexpr std::size_t kBatch = 512;
-  std::vector<Outcome> results;
-  for (std::size_t base = 0; base < files.size(); base += kBatch) {
-    std::size_t n = std::min(kBatch, files.size() - base);
-    results.assign(n, {});
-    std::atomic<std::size_t> next{0};
-    auto work = [&] {
-      for (std::size_t i; (i = next.fetch_add(1)) < n;) results[i] = show_one(files[base + i], opt, st);
-    };
-    std::vector<std::jthread> pool;
-    for (unsigned k = 1; k < std::min<std::size_t>(jobs, n); ++k) pool.emplace_back(work);
-    work();
-    pool.clear();
-    for (const Outcome& r : results) {
-      std::fwrite(r.out.data(), 1, r.out.size(), stdout);
-      if (!r.error.empty()) print_error(r.error);
-      code = std::max(code, r.code);
-    }
-  }
+  ordered_pool<Outcome>(
+      files.size(), jobs, 1024, [&](std::size_t i) { return show_one(files[i], opt, st); },
+      [&](Outcome&& r) {
+        std::fwrite(r.out.data(), 1, r.out.size(), stdout);
+        if (!r.error.empty()) print_error(r.error);
+        code = std::max(code, r.code);
+      },
+      [](std::size_t) {});
   std::fflush(stdout);
   return code;
 }
