@@ -120,22 +120,26 @@ std::optional<std::string> loader_name(const ElfFile& f, Libc libc) {
   return std::nullopt;
 }
 
+std::optional<std::string> tuple_for(const ElfFile& f, Libc libc) {
+  Arch a = classify(f);
+  if (a.name.empty() || (libc != Libc::Glibc && libc != Libc::Musl)) return std::nullopt;
+  std::string env = libc == Libc::Glibc ? "gnu" : "musl";
+  std::string sfx = a.gnu_sfx;
+  if (sfx.starts_with('_')) {  // ILP32 suffixes the environment: aarch64-linux-gnu_ilp32
+    env += sfx;
+    sfx.clear();
+  }
+  return fmt::format("{}-linux-{}{}", a.name, env, sfx);
+}
+
 Target describe_target(const ElfFile& f) {
   Target t;
   Arch a = classify(f);
   t.arch = a.name.empty() ? fmt::format("machine-{}", f.header.machine) : a.name;
   t.abi = a.abi;
   t.libc = detect_libc(f);
-  if (!a.name.empty() && (t.libc == Libc::Glibc || t.libc == Libc::Musl)) {
-    std::string env = t.libc == Libc::Glibc ? "gnu" : "musl";
-    std::string sfx = a.gnu_sfx;
-    if (sfx.starts_with('_')) {  // ILP32 suffixes the environment: aarch64-linux-gnu_ilp32
-      env += sfx;
-      sfx.clear();
-    }
-    t.tuple = fmt::format("{}-linux-{}{}", a.name, env, sfx);
-    t.loader = loader_name(f, t.libc);
-  }
+  t.tuple = tuple_for(f, t.libc);
+  if (t.tuple) t.loader = loader_name(f, t.libc);
   return t;
 }
 

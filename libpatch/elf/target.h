@@ -25,6 +25,10 @@ struct Target {
 
 Target describe_target(const ElfFile& f);
 
+// The GNU tuple for this file's architecture and ABI with `libc` (Glibc or
+// Musl): "arm-linux-gnueabihf", "aarch64-linux-musl"; nullopt when unknown.
+std::optional<std::string> tuple_for(const ElfFile& f, Libc libc);
+
 // Loader file name (no directory) for an architecture and libc, as written
 // into PT_INTERP by that libc's toolchain; nullopt when we do not know it.
 std::optional<std::string> loader_name(const ElfFile& f, Libc libc);

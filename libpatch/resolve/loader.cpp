@@ -209,6 +209,33 @@ bool musl_reserved_name(std::string_view name) noexcept {
   return false;
 }
 
+namespace {
+
+void fill_object(Object& o, const elf::ElfFile& f) {
+  o.ok = true;
+  o.type = f.header.type;
+  o.machine = f.header.machine;
+  o.flags = f.header.flags;
+  o.elf_class = f.header.elf_class;
+  o.big_endian = f.header.big_endian;
+  o.dynamic = f.is_dynamic();
+  o.interpreter = f.interpreter;
+  o.runpath = f.runpath;
+  o.rpath = f.rpath;
+  o.soname = f.soname;
+  o.needed = f.needed;
+  o.flags_1 = f.dt_flags_1;
+  elf::Target t = elf::describe_target(f);
+  o.libc = t.libc;
+  o.tuple = t.tuple;
+  o.arch = t.abi.empty() ? t.arch : fmt::format("{} ({})", t.arch, t.abi);
+  o.arch += fmt::format(", ELF{}{}", f.header.elf_class, f.header.big_endian ? " big-endian" : "");
+  o.glibc_loader = elf::loader_name(f, elf::Libc::Glibc).value_or("");
+  o.musl_loader = elf::loader_name(f, elf::Libc::Musl).value_or("");
+}
+
+}  // namespace
+
 std::shared_ptr<const Object> Resolver::object(const std::string& canonical) {
   std::promise<std::shared_ptr<const Object>> promise;
   std::shared_future<std::shared_ptr<const Object>> fut;
@@ -235,32 +262,22 @@ std::shared_ptr<const Object> Resolver::object(const std::string& canonical) {
                                                                : code::kMalformed;
       o->error_message = r.error().message;
     } else {
-      const elf::ElfFile& f = *r;
-      o->ok = true;
-      o->type = f.header.type;
-      o->machine = f.header.machine;
-      o->flags = f.header.flags;
-      o->elf_class = f.header.elf_class;
-      o->big_endian = f.header.big_endian;
-      o->dynamic = f.is_dynamic();
-      o->interpreter = f.interpreter;
-      o->runpath = f.runpath;
-      o->rpath = f.rpath;
-      o->soname = f.soname;
-      o->needed = f.needed;
-      o->flags_1 = f.dt_flags_1;
-      elf::Target t = elf::describe_target(f);
-      o->libc = t.libc;
-      o->tuple = t.tuple;
-      o->arch = t.abi.empty() ? t.arch : fmt::format("{} ({})", t.arch, t.abi);
-      o->arch += fmt::format(", ELF{}{}", f.header.elf_class, f.header.big_endian ? " big-endian" : "");
-      o->glibc_loader = elf::loader_name(f, elf::Libc::Glibc).value_or("");
-      o->musl_loader = elf::loader_name(f, elf::Libc::Musl).value_or("");
+      fill_object(*o, *r);
     }
   }
   std::shared_ptr<const Object> done = o;
   promise.set_value(done);
   return done;
+}
+
+void Resolver::assume(const std::string& canonical, const elf::ElfFile& f) {
+  auto o = std::make_shared<Object>();
+  o->path = canonical;
+  fill_object(*o, f);
+  std::promise<std::shared_ptr<const Object>> promise;
+  promise.set_value(std::move(o));
+  std::lock_guard lk(mu_);
+  objects_.insert_or_assign(canonical, promise.get_future().share());
 }
 
 std::shared_ptr<const LoaderConfig> Resolver::loader_config(Family family, const std::string& interp,

@@ -99,6 +99,9 @@ class Resolver {
 
   // Parses (once) the file at a canonical path.
   std::shared_ptr<const Object> object(const std::string& canonical);
+  // From now on, the file at `canonical` reads as `f` (a rewrite not yet
+  // written, checked before it is committed). Call before resolving it.
+  void assume(const std::string& canonical, const elf::ElfFile& f);
   const Root& root() const noexcept { return *root_; }
 
   // The defaults of one loader (read once per run): `interp` is its path,

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <unordered_set>
 #include <vector>
 
 #ifndef SYS_openat2
@@ -59,9 +60,43 @@ Expected<std::shared_ptr<Root>> Root::open(const std::string& dir) {
 
 Root::~Root() {
   if (fd_ >= 0) ::close(fd_);
+  for (const Overlay& o : overlays_) ::close(o.fd);
+}
+
+std::optional<Error> Root::add_overlay(const std::string& at, const std::string& stage) {
+  int fd = ::open(stage.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Error{Error::Kind::Io, stage + ": cannot open the staging directory: " + std::strerror(errno)};
+  std::string a = "/" + rel(at);
+  if (a == "/.") a = "/";
+  while (a.size() > 1 && a.back() == '/') a.pop_back();
+  overlays_.push_back({a, stage, fd});
+  std::unique_lock lk(mu_);
+  nodes_.clear();
+  return std::nullopt;
+}
+
+Root::Place Root::place(std::string_view canonical) const {
+  for (const Overlay& o : overlays_) {
+    bool under = o.at == "/" || canonical == o.at ||
+                 (canonical.starts_with(o.at) && canonical.size() > o.at.size() && canonical[o.at.size()] == '/');
+    if (under) {
+      std::string_view rest = o.at == "/" ? canonical : canonical.substr(o.at.size());
+      return {o.fd, rel(rest), fd_, rel(canonical)};
+    }
+  }
+  return {fd_, rel(canonical), -1, {}};
 }
 
 std::string Root::host_path(std::string_view canonical) const {
+  for (const Overlay& o : overlays_) {
+    if (canonical == o.at || (canonical.starts_with(o.at) && canonical.size() > o.at.size() &&
+                              (o.at == "/" || canonical[o.at.size()] == '/'))) {
+      struct stat st {};
+      Place pl = place(canonical);
+      if (::fstatat(pl.fd, pl.rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
+        return o.stage + (o.at == "/" ? std::string(canonical) : std::string(canonical.substr(o.at.size())));
+    }
+  }
   if (host_root_ || dir_ == "/") return std::string(canonical);
   return dir_ + std::string(canonical);
 }
@@ -75,14 +110,22 @@ Root::Node Root::stat_node(const std::string& canonical) const {
   }
   Node n;
   struct stat st {};
-  std::string r = rel(canonical);
-  if (::fstatat(fd_, r.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+  Place pl = place(canonical);
+  int dfd = pl.fd;
+  std::string r = pl.rel;
+  int rc = ::fstatat(dfd, r.c_str(), &st, AT_SYMLINK_NOFOLLOW);
+  if (rc != 0 && (errno == ENOENT || errno == ENOTDIR) && pl.under_fd >= 0) {  // not staged: the root's
+    dfd = pl.under_fd;
+    r = pl.under_rel;
+    rc = ::fstatat(dfd, r.c_str(), &st, AT_SYMLINK_NOFOLLOW);
+  }
+  if (rc != 0) {
     n.type = (errno == ENOENT || errno == ENOTDIR) ? Node::Absent : Node::Error;
     n.error = errno;
   } else if (S_ISLNK(st.st_mode)) {
     std::vector<char> buf(static_cast<std::size_t>(st.st_size > 0 ? st.st_size : 255) + 1);
     for (;;) {
-      ssize_t len = ::readlinkat(fd_, r.c_str(), buf.data(), buf.size());
+      ssize_t len = ::readlinkat(dfd, r.c_str(), buf.data(), buf.size());
       if (len < 0) {
         n.type = Node::Error;
         n.error = errno;
@@ -182,12 +225,18 @@ Lookup Root::resolve(std::string_view path) const {
 }
 
 int Root::open_file(const std::string& canonical) const {
-  std::string r = rel(canonical);
+  Place pl = place(canonical);
+  int fd = open_in(pl.fd, pl.rel);
+  if ((fd == -ENOENT || fd == -ENOTDIR) && pl.under_fd >= 0) fd = open_in(pl.under_fd, pl.under_rel);
+  return fd;
+}
+
+int Root::open_in(int base, const std::string& r) const {
   if (g_have_openat2.load() != 0) {
     open_how how{};
     how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
     how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS;
-    long fd = ::syscall(SYS_openat2, fd_, r.c_str(), &how, sizeof how);
+    long fd = ::syscall(SYS_openat2, base, r.c_str(), &how, sizeof how);
     if (fd >= 0) {
       g_have_openat2.store(1);
       return static_cast<int>(fd);
@@ -197,7 +246,7 @@ int Root::open_file(const std::string& canonical) const {
   }
   // Fallback: walk the canonical path one component at a time, never
   // following a symlink, so a path swapped for a link cannot lead out.
-  int dir = ::fcntl(fd_, F_DUPFD_CLOEXEC, 0);
+  int dir = ::fcntl(base, F_DUPFD_CLOEXEC, 0);
   if (dir < 0) return -errno;
   std::deque<std::string> parts;
   split_into(r == "." ? std::string_view{} : std::string_view(r), parts, false);
@@ -249,30 +298,42 @@ int Root::read_file(const std::string& canonical, std::string& out, std::size_t 
 
 std::vector<Root::Entry> Root::list_dir(const std::string& canonical) const {
   std::vector<Entry> out;
-  int fd = open_file(canonical);
-  if (fd < 0) return out;
-  DIR* d = ::fdopendir(fd);
-  if (!d) {
-    ::close(fd);
-    return out;
+  // Under an overlay: the staged directory's entries, then the root's that
+  // it does not hide.
+  Place pl = place(canonical);
+  std::vector<int> fds;
+  for (auto [base, r] : {std::pair{pl.fd, pl.rel}, std::pair{pl.under_fd, pl.under_rel}}) {
+    if (base < 0) continue;
+    int fd = open_in(base, r);
+    if (fd >= 0) fds.push_back(fd);
   }
   std::vector<std::pair<std::string, Node::Type>> learned;
+  std::unordered_set<std::string> staged;
   const std::string prefix = canonical == "/" ? "/" : canonical + "/";
-  while (dirent* e = ::readdir(d)) {
-    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
-    Kind k;
-    switch (e->d_type) {
-      case DT_REG: k = Kind::File; break;
-      case DT_DIR: k = Kind::Dir; break;
-      case DT_LNK: k = Kind::Link; break;  // its target is read when it is followed
-      case DT_UNKNOWN: k = kind(prefix + e->d_name); break;
-      default: k = Kind::File; break;  // FIFOs, devices, sockets: not directories, not links
+  for (std::size_t layer = 0; layer < fds.size(); ++layer) {
+    DIR* d = ::fdopendir(fds[layer]);
+    if (!d) {
+      ::close(fds[layer]);
+      continue;
     }
-    if (e->d_type == DT_REG || e->d_type == DT_DIR)
-      learned.emplace_back(prefix + e->d_name, e->d_type == DT_DIR ? Node::Dir : Node::File);
-    out.push_back({e->d_name, k});
+    while (dirent* e = ::readdir(d)) {
+      if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+      if (layer > 0 && staged.count(e->d_name)) continue;
+      if (layer == 0 && fds.size() > 1) staged.insert(e->d_name);
+      Kind k;
+      switch (e->d_type) {
+        case DT_REG: k = Kind::File; break;
+        case DT_DIR: k = Kind::Dir; break;
+        case DT_LNK: k = Kind::Link; break;  // its target is read when it is followed
+        case DT_UNKNOWN: k = kind(prefix + e->d_name); break;
+        default: k = Kind::File; break;  // FIFOs, devices, sockets: not directories, not links
+      }
+      if (e->d_type == DT_REG || e->d_type == DT_DIR)
+        learned.emplace_back(prefix + e->d_name, e->d_type == DT_DIR ? Node::Dir : Node::File);
+      out.push_back({e->d_name, k});
+    }
+    ::closedir(d);
   }
-  ::closedir(d);
   {
     std::unique_lock lk(mu_);
     for (auto& [path, type] : learned) nodes_.try_emplace(std::move(path), Node{type, 0, {}});

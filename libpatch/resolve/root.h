@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
@@ -40,6 +41,13 @@ class Root {
   static Expected<std::shared_ptr<Root>> open(const std::string& dir);
   ~Root();
   Root(const Root&) = delete;
+
+  // Lays the host directory `stage` over the root at `at` (canonical, e.g.
+  // "/usr/aarch64-linux-musl"): a path there is looked up in `stage` first,
+  // then in the root, as if the staged files were already installed.
+  // Symlinks inside the stage resolve as they will once installed. Call
+  // before any lookup. Fails (Kind::Io) unless `stage` is a directory.
+  std::optional<Error> add_overlay(const std::string& at, const std::string& stage);
   Root& operator=(const Root&) = delete;
 
   // Resolves `path` (absolute, or relative to `/`) inside the root, following
@@ -83,6 +91,23 @@ class Root {
     std::string target;  // for Link
   };
   Node stat_node(const std::string& canonical) const;  // cached lstat + readlink
+
+  // Where a canonical path lives: the directory fd and the relative path in
+  // it; `fallback` says the root below an overlay still applies.
+  struct Place {
+    int fd;
+    std::string rel;
+    int under_fd = -1;  // the root's fd when `fd` is an overlay's
+    std::string under_rel;
+  };
+  Place place(std::string_view canonical) const;
+  int open_in(int fd, const std::string& rel) const;
+  struct Overlay {
+    std::string at;  // canonical, no trailing slash
+    std::string stage;
+    int fd = -1;
+  };
+  std::vector<Overlay> overlays_;
 
   std::string dir_;
   int fd_ = -1;

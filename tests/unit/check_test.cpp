@@ -150,6 +150,31 @@ TEST(Root, AbsoluteLinksAreReRootedAndDotDotStopsAtTheRoot) {
   EXPECT_EQ(text, "root-local");
 }
 
+TEST(Root, AStagedTreeLiesOverTheRootAsIfInstalled) {
+  TempRoot r, stage;
+  r.debian_base();
+  r.text("/usr/t/lib/only-in-root", "r");
+  r.text("/usr/t/lib/both", "root");
+  stage.text("/lib/both", "stage");
+  stage.text("/lib/only-staged", "s");
+  stage.link("/lib/abs", "/usr/t/lib/only-in-root");  // an absolute link, as installed
+  auto root = Root::open(r.dir());
+  ASSERT_TRUE(root.ok());
+  ASSERT_FALSE((*root)->add_overlay("/usr/t", stage.dir()));
+  std::string text;
+  ASSERT_EQ((*root)->read_file("/usr/t/lib/both", text, 100), 0);
+  EXPECT_EQ(text, "stage");
+  EXPECT_TRUE((*root)->resolve("/usr/t/lib/only-staged").found());
+  EXPECT_TRUE((*root)->resolve("/usr/t/lib/only-in-root").found());
+  EXPECT_EQ((*root)->resolve("/usr/t/lib/abs").path, "/usr/t/lib/only-in-root");
+  EXPECT_FALSE((*root)->resolve("/usr/t/lib/nothing").found());
+  std::vector<std::string> names;
+  for (const auto& e : (*root)->list_dir("/usr/t/lib")) names.push_back(e.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"abs", "both", "only-in-root", "only-staged"}));
+  EXPECT_EQ((*root)->host_path("/usr/t/lib/both"), stage.dir() + "/lib/both");
+  EXPECT_EQ((*root)->host_path("/usr/t/lib/only-in-root"), r.dir() + "/usr/t/lib/only-in-root");
+}
+
 TEST(Root, LoopsEndWithLoop) {
   TempRoot r;
   r.link("/a", "b");

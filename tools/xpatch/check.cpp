@@ -134,21 +134,6 @@ std::string to_text(const FileReport& r, const CheckOptions& opt, const Style& s
   return out;
 }
 
-std::vector<std::string> read_stdin_list(bool null_sep) {
-  std::string all((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
-  std::vector<std::string> out;
-  char sep = null_sep ? '\0' : '\n';
-  std::size_t i = 0;
-  while (i <= all.size()) {
-    std::size_t j = all.find(sep, i);
-    if (j == std::string::npos) j = all.size();
-    std::string item = all.substr(i, j - i);
-    if (!null_sep && !item.empty() && item.back() == '\r') item.pop_back();
-    if (!item.empty()) out.push_back(std::move(item));
-    i = j + 1;
-  }
-  return out;
-}
 
 }  // namespace
 

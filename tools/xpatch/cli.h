@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,10 @@ Style style_for(std::FILE* stream, ColorMode mode);
 
 // Prints "xpatch: message" to stderr, the message in red on a terminal.
 void print_error(const std::string& message);
+
+// Paths from standard input, one per line (CR LF too) or NUL-separated, as
+// package managers and find -print0 pass them; empty items are dropped.
+std::vector<std::string> read_stdin_list(bool null_sep);
 
 // Visits the files named by `args`: a regular file (or a symlink to one) is
 // visited as named; a directory is walked recursively in sorted order,
@@ -70,5 +75,17 @@ struct PatchOptions {
   ColorMode color = ColorMode::Auto;
 };
 int run_patch(const PatchOptions& opt);
+
+struct RetargetOptions {
+  std::string tuple, root = "/";
+  std::optional<std::string> prefix, interp;
+  std::vector<std::string> ignore_missing;
+  std::vector<std::string> stages;  // DIR=/usr/<tuple>: DIR's files will be installed there
+  std::vector<std::string> paths;
+  bool from_stdin = false, null_sep = false;
+  bool dry_run = false, json = false, quiet = false, no_sync = false;
+  ColorMode color = ColorMode::Auto;
+};
+int run_retarget(const RetargetOptions& opt);
 
 }  // namespace xpatch::cli

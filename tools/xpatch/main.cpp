@@ -147,6 +147,55 @@ Exit codes:
       ->transform(CLI::CheckedTransformer(color_map, CLI::ignore_case));
   check_cmd->add_option("-j,--jobs", check.jobs, "parallel workers (default: one per core)");
 
+  // ---- retarget ----
+  RetargetOptions rt;
+  CLI::App* rt_cmd = app.add_subcommand(
+      "retarget", "Move a package's binaries into the /usr/<tuple> layout: interpreter, runpath, then a check.");
+  rt_cmd->footer(R"(
+For every ELF file of TUPLE's architecture and libc under PATH:
+  - PT_INTERP becomes PREFIX/lib/<the tuple's loader> (ld-musl-aarch64.so.1,
+    ld-linux-armhf.so.3, ...; --interp overrides it);
+  - DT_RUNPATH becomes PREFIX/lib, the $ORIGIN entries it had, and every
+    directory where one of its DT_NEEDED was actually found: among the files
+    given, the staged files, and PREFIX in ROOT. DT_RPATH is removed.
+Files of another architecture or libc, static files and files that are
+already right are skipped, with the reason. Every planned file is then
+checked with its loader's rules (as `xpatch check` does) as if it were
+already written, and only then written, atomically. A file with a DT_NEEDED
+found nowhere, or that fails the check, is left byte-for-byte as it was.
+
+PATH is inside ROOT (default /), or under a staging directory: with
+--stage stage/usr/aarch64-linux-musl=/usr/aarch64-linux-musl the files there
+count as installed at that place in ROOT, for the search and the check.
+
+Examples:
+  xpatch retarget --tuple aarch64-linux-musl --root /srv/root /srv/root/usr/aarch64-linux-musl
+  xpatch retarget --tuple aarch64-linux-gnu --root /srv/root --dry-run /srv/root/opt/vendor
+  xpatch retarget --tuple riscv64-linux-gnu --root /srv/root          --stage pkg/usr=/usr/riscv64-linux-gnu pkg/usr
+  find pkg -type f -print0 | xpatch retarget --tuple x86_64-linux-musl --root / --stdin -0
+
+Exit codes:
+  0  every file of the tuple is retargeted and verified, or already right
+  1  some file was left as it was: a DT_NEEDED found nowhere, or the check failed
+  2  usage or I/O error, or a malformed ELF file (named in the message))");
+  rt_cmd->add_option("--tuple", rt.tuple, "the GNU tuple: aarch64-linux-musl, arm-linux-gnueabihf, ...")->required();
+  rt_cmd->add_option("--root", rt.root, "the shared root, taken as / (default: /)");
+  rt_cmd->add_option("--prefix", rt.prefix, "where the tuple lives in ROOT (default: /usr/<tuple>)");
+  rt_cmd->add_option("--interp", rt.interp, "the interpreter to set (default: PREFIX/lib/<the tuple's loader>)");
+  rt_cmd->add_option("--stage", rt.stages, "DIR=/path/in/root: DIR's files will be installed there (repeatable)")
+      ->allow_extra_args(false);
+  rt_cmd->add_option("--ignore-missing", rt.ignore_missing, "a DT_NEEDED glob that may stay unresolved (repeatable)")
+      ->allow_extra_args(false);
+  rt_cmd->add_option("paths", rt.paths, "ELF files or directories");
+  rt_cmd->add_flag("--stdin", rt.from_stdin, "also read paths from standard input, one per line");
+  rt_cmd->add_flag("-0,--null", rt.null_sep, "with --stdin: paths are NUL-separated (find -print0)");
+  rt_cmd->add_flag("-n,--dry-run", rt.dry_run, "show the plan per file (and verify it); write nothing");
+  rt_cmd->add_flag("--json", rt.json, "one JSON object per file (JSON Lines), then a summary object");
+  rt_cmd->add_flag("-q,--quiet", rt.quiet, "print only files that change or fail, and the summary");
+  rt_cmd->add_flag("--no-sync", rt.no_sync, "skip fsync (staging trees that a crash would rebuild anyway)");
+  rt_cmd->add_option("--color", rt.color, "auto (colour on a terminal), always or never")
+      ->transform(CLI::CheckedTransformer(color_map, CLI::ignore_case));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& err) {
@@ -155,6 +204,7 @@ Exit codes:
   }
   if (*show_cmd) return run_show(show);
   if (*check_cmd) return run_check(check);
+  if (*rt_cmd) return run_retarget(rt);
   for (const std::string& r : replace_raw) {
     auto eq = r.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == r.size()) {

@@ -2,6 +2,8 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <iostream>
+#include <iterator>
 
 #include "tools/xpatch/cli.h"
 
@@ -22,6 +24,22 @@ Style style_for(std::FILE* stream, ColorMode mode) {
 void print_error(const std::string& message) {
   static const Style st = style_for(stderr, ColorMode::Auto);
   fmt::print(stderr, "{}: {}\n", st(fmt::emphasis::bold, "xpatch"), st(fg(fmt::terminal_color::red), message));
+}
+
+std::vector<std::string> read_stdin_list(bool null_sep) {
+  std::string all((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+  std::vector<std::string> out;
+  char sep = null_sep ? '\0' : '\n';
+  std::size_t i = 0;
+  while (i <= all.size()) {
+    std::size_t j = all.find(sep, i);
+    if (j == std::string::npos) j = all.size();
+    std::string item = all.substr(i, j - i);
+    if (!null_sep && !item.empty() && item.back() == '\r') item.pop_back();
+    if (!item.empty()) out.push_back(std::move(item));
+    i = j + 1;
+  }
+  return out;
 }
 
 }  // namespace xpatch::cli

@@ -1,0 +1,82 @@
+// Retargeting: which edits move a foreign binary into the /usr/<tuple>
+// layout (its tuple's loader as PT_INTERP; a DT_RUNPATH of the prefix's lib
+// dir, its $ORIGIN entries, and the directories where its DT_NEEDED were
+// actually found). Planning only: the caller writes, after checking the
+// planned result with the loader rules of resolve/. Nothing here prints.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "libpatch/elf/error.h"
+#include "libpatch/elf/model.h"
+#include "libpatch/elf/target.h"
+#include "libpatch/rewrite/edits.h"
+#include "libpatch/resolve/root.h"
+
+namespace xpatch::retarget {
+
+struct Config {
+  std::string tuple;                   // "aarch64-linux-musl"
+  elf::Libc libc = elf::Libc::Glibc;   // from the tuple: *-musl* is musl, *-gnu* glibc
+  std::string prefix;                  // "/usr/<tuple>" unless given
+  std::optional<std::string> interp;   // --interp: instead of prefix/lib/<loader>
+  std::vector<std::string> ignore_missing;  // globs (fnmatch) of DT_NEEDED names that may stay unresolved
+};
+
+// Validates the tuple (an Unsupported error for one that names no libc, or a prefix
+// that is not absolute).
+Expected<Config> make_config(std::string tuple, std::optional<std::string> prefix,
+                             std::optional<std::string> interp, std::vector<std::string> ignore_missing);
+
+// The shared libraries that a dependency may be found in: the staged files
+// and the libraries already in the root, by the path they have (or will
+// have) once installed. Keyed by file name and by soname.
+class LibraryIndex {
+ public:
+  struct Lib {
+    std::string dir;  // install directory, canonical
+    std::uint16_t machine = 0;
+    unsigned elf_class = 0;
+    bool big_endian = false;
+  };
+  void add(const std::string& install_path, const elf::ElfFile& f);
+  // Every shared object under `dir` in the root (recursively, at most
+  // `depth` levels), read through the root's confinement.
+  void add_tree(const resolve::Root& root, const std::string& dir, int depth = 6);
+  // Directories holding `name` for the architecture of `of`, in the order added.
+  std::vector<std::string> dirs_for(const std::string& name, const elf::ElfFile& of) const;
+  bool has(const std::string& dir, const std::string& name, const elf::ElfFile& of) const;
+  std::size_t size() const { return libs_.size(); }
+
+ private:
+  std::map<std::string, std::vector<Lib>> libs_;
+};
+
+enum class Verdict {
+  Retarget,      // edits planned
+  AlreadyRight,  // interpreter and runpath are already what they would be
+  OtherTarget,   // another architecture or libc: skipped
+  Static,        // no dynamic section: nothing to retarget
+  Unresolved,    // some DT_NEEDED found nowhere: left as it is
+};
+std::string_view verdict_name(Verdict v) noexcept;
+
+struct FilePlan {
+  Verdict verdict = Verdict::Retarget;
+  std::string reason;        // for every verdict but Retarget, in words
+  rewrite::EditSet edits;    // Retarget only
+  std::string interp;        // the interpreter it gets ("" for a library)
+  std::string runpath;       // the DT_RUNPATH it gets
+  std::map<std::string, std::string> found;  // DT_NEEDED -> where (dir, or "the loader")
+  std::vector<std::string> unresolved;       // DT_NEEDED found nowhere
+  std::vector<std::string> ignored;          // ... but matching --ignore-missing
+};
+
+// Plans one file that will live at `install_path` (canonical, in the root).
+FilePlan plan_file(const elf::ElfFile& f, const std::string& install_path, const Config& c, const LibraryIndex& idx);
+
+}  // namespace xpatch::retarget
