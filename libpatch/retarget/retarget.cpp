@@ -225,11 +225,17 @@ FilePlan plan_file(const elf::ElfFile& f, const std::string& install_path, const
     return p;
   }
   if (f.interpreter && *f.interpreter != p.interp) p.edits.interpreter = p.interp;
-  if (f.runpath != p.runpath) p.edits.runpath = p.runpath;
-  if (f.rpath) p.edits.remove_runpath = true;  // RPATH goes; the RUNPATH set here stays
+  // A file that needs nothing (a loader, a plugin without dependencies)
+  // searches nothing: its search path is left as it is.
+  if (f.needed.empty()) {
+    p.runpath = f.runpath.value_or("");
+  } else {
+    if (f.runpath != p.runpath) p.edits.runpath = p.runpath;
+    if (f.rpath) p.edits.remove_runpath = true;  // RPATH goes; the RUNPATH set here stays
+  }
   if (p.edits.empty()) {
     p.verdict = Verdict::AlreadyRight;
-    p.reason = "interpreter and runpath are already right";
+    p.reason = f.needed.empty() ? "no DT_NEEDED, and no interpreter to change" : "interpreter and runpath are already right";
   }
   return p;
 }

@@ -224,7 +224,8 @@ int run_retarget(const RetargetOptions& opt) {
     it.real = real_path(*dest);
     auto map = MappedFile::open(it.real.empty() ? *dest : it.real);
     if (!map) {
-      it.error = map.error().message;
+      if (map.error().kind == Error::Kind::NotElf && !it.explicitly) it.drop = true;  // found in a walk: not ours
+      else it.error = map.error().message;
       continue;
     }
     auto f = elf::read_elf(map->bytes(), it.path);
