@@ -756,7 +756,10 @@ class Planner {
         off = interp_off_;
         addr = interp_vaddr_;
         size = interp_size_;
-      } else if (const Movable* m = sec.size ? moved_at(sec.offset) : nullptr) {
+      } else if (const Movable* m = sec.size ? moved_at(sec.offset) : nullptr;
+                 m && (sec.type == SHT_NOBITS || sec.size <= m->offset + m->size - sec.offset)) {
+        // Only a section wholly inside the moved piece follows it; one that
+        // reaches past it (contradictory headers) keeps its place.
         addr = m->new_vaddr + (sec.offset - m->offset);
         off = m->new_offset + (sec.offset - m->offset);
       }
