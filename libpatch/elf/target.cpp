@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <vector>
 #include <utility>
 
 namespace xpatch::elf {
@@ -140,6 +141,72 @@ Target describe_target(const ElfFile& f) {
   t.libc = detect_libc(f);
   t.tuple = tuple_for(f, t.libc);
   if (t.tuple) t.loader = loader_name(f, t.libc);
+  return t;
+}
+
+std::optional<TupleInfo> parse_tuple(std::string_view tuple) {
+  // ARCH[-VENDOR]-linux-ENV
+  std::vector<std::string_view> parts;
+  for (std::size_t at = 0; at <= tuple.size();) {
+    std::size_t dash = tuple.find('-', at);
+    if (dash == std::string_view::npos) dash = tuple.size();
+    parts.push_back(tuple.substr(at, dash - at));
+    at = dash + 1;
+  }
+  if (parts.size() < 3 || parts.size() > 4 || parts[parts.size() - 2] != "linux") return std::nullopt;
+  const std::string_view arch = parts.front(), env = parts.back();
+  TupleInfo t;
+  t.arch = std::string(arch);
+  if (env.starts_with("gnu")) t.libc = Libc::Glibc;
+  else if (env.starts_with("musl")) t.libc = Libc::Musl;
+  else return std::nullopt;
+  const std::string_view abi = env.substr(t.libc == Libc::Glibc ? 3 : 4);  // "", "eabihf", "abi64", "_ilp32"
+  const bool glibc = t.libc == Libc::Glibc;
+  auto set = [&](std::uint16_t m, unsigned cls, bool be, std::string glibc_ld, std::string dir, std::string musl,
+                 std::string qemu) {
+    t.machine = m;
+    t.elf_class = cls;
+    t.big_endian = be;
+    t.loader_dir = glibc ? std::move(dir) : "/lib";
+    t.musl_arch = glibc ? "" : musl;
+    t.loader = glibc ? std::move(glibc_ld) : "ld-musl-" + musl + ".so.1";
+    t.qemu = std::move(qemu);
+  };
+  if (arch == "x86_64" && abi.empty()) set(EM_X86_64, 64, false, "ld-linux-x86-64.so.2", "/lib64", "x86_64", "x86_64");
+  else if (arch == "x86_64" && abi == "x32") set(EM_X86_64, 32, false, "ld-linux-x32.so.2", "/libx32", "x32", "x86_64");
+  else if ((arch == "i386" || arch == "i486" || arch == "i586" || arch == "i686") && abi.empty())
+    set(EM_386, 32, false, "ld-linux.so.2", "/lib", "i386", "i386");
+  else if ((arch == "aarch64" || arch == "aarch64_be") && abi.empty())
+    set(EM_AARCH64, 64, arch == "aarch64_be", fmt::format("ld-linux-{}.so.1", arch), "/lib", std::string(arch),
+        std::string(arch));
+  else if ((arch.starts_with("arm") && !arch.starts_with("armeb")) && (abi == "eabihf" || abi == "eabi"))
+    set(EM_ARM, 32, false, abi == "eabihf" ? "ld-linux-armhf.so.3" : "ld-linux.so.3", "/lib",
+        abi == "eabihf" ? "armhf" : "arm", "arm");
+  else if (arch.starts_with("armeb") && (abi == "eabihf" || abi == "eabi"))
+    set(EM_ARM, 32, true, abi == "eabihf" ? "ld-linux-armhf.so.3" : "ld-linux.so.3", "/lib",
+        abi == "eabihf" ? "armebhf" : "armeb", "armeb");
+  else if (arch == "riscv64" && abi.empty())
+    set(EM_RISCV, 64, false, "ld-linux-riscv64-lp64d.so.1", "/lib", "riscv64", "riscv64");
+  else if (arch == "riscv32" && abi.empty())
+    set(EM_RISCV, 32, false, "ld-linux-riscv32-ilp32d.so.1", "/lib", "riscv32", "riscv32");
+  else if (arch == "powerpc64le" && abi.empty())
+    set(EM_PPC64, 64, false, "ld64.so.2", "/lib64", "powerpc64le", "ppc64le");
+  else if (arch == "powerpc64" && abi.empty())
+    set(EM_PPC64, 64, true, "ld64.so.1", "/lib64", "powerpc64", "ppc64");
+  else if (arch == "powerpc" && abi.empty()) set(EM_PPC, 32, true, "ld.so.1", "/lib", "powerpc", "ppc");
+  else if (arch == "s390x" && abi.empty()) set(EM_S390, 64, true, "ld64.so.1", "/lib", "s390x", "s390x");
+  else if ((arch == "mips64" || arch == "mips64el") && abi == "abi64")
+    set(EM_MIPS, 64, arch == "mips64", "ld.so.1", "/lib64", std::string(arch), std::string(arch));
+  else if ((arch == "mips" || arch == "mipsel") && abi.empty())
+    set(EM_MIPS, 32, arch == "mips", "ld.so.1", "/lib", std::string(arch), std::string(arch));
+  else if (arch == "loongarch64" && abi.empty())
+    set(EM_LOONGARCH, 64, false, "ld-linux-loongarch-lp64d.so.1", "/lib64", "loongarch64", "loongarch64");
+  else if (arch == "m68k" && abi.empty()) set(EM_68K, 32, true, "ld.so.1", "/lib", "m68k", "m68k");
+  else if ((arch == "sh4" || arch == "sh4eb") && abi.empty())
+    set(EM_SH, 32, arch == "sh4eb", "ld-linux.so.2", "/lib", arch == "sh4eb" ? "sheb" : "sh", std::string(arch));
+  else
+    return std::nullopt;
+  if (glibc) t.multiarch = fmt::format("{}-linux-gnu{}", t.machine == EM_386 ? "i386" : t.arch, abi);
   return t;
 }
 

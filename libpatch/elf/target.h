@@ -33,6 +33,26 @@ std::optional<std::string> tuple_for(const ElfFile& f, Libc libc);
 // into PT_INTERP by that libc's toolchain; nullopt when we do not know it.
 std::optional<std::string> loader_name(const ElfFile& f, Libc libc);
 
+// What a GNU tuple names, without any file: the ELF identity of its
+// binaries, its libc, the loader its toolchain writes into PT_INTERP, and
+// the qemu-user program that runs it. The same table as describe_target()
+// (a unit test checks the two agree).
+struct TupleInfo {
+  std::string arch;              // "aarch64", "arm", "i686", ...
+  Libc libc = Libc::Unknown;     // Glibc or Musl
+  std::uint16_t machine = 0;     // e_machine
+  unsigned elf_class = 0;        // 32 or 64
+  bool big_endian = false;
+  std::string loader;            // file name: ld-linux-aarch64.so.1, ld-musl-armhf.so.1
+  std::string loader_dir;        // where the toolchain puts it: "/lib" or "/lib64"
+  std::string musl_arch;         // ARCH of ld-musl-ARCH.so.1 (musl only)
+  std::string multiarch;         // Debian's multiarch directory name (glibc only): i386-linux-gnu
+  std::string qemu;              // qemu-user's name for it: qemu-<qemu>
+};
+// nullopt for a tuple this table does not know (or whose binaries the ELF
+// header alone cannot tell apart, like MIPS n32).
+std::optional<TupleInfo> parse_tuple(std::string_view tuple);
+
 std::string_view machine_name(std::uint16_t e_machine) noexcept;
 std::string_view segment_type_name(std::uint32_t p_type) noexcept;  // "" when unknown
 std::string_view dynamic_tag_name(std::uint64_t d_tag) noexcept;    // "" when unknown

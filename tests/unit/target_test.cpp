@@ -72,6 +72,72 @@ TEST(Target, TuplesAbiAndLoaders) {
   }
 }
 
+// parse_tuple() (from a tuple alone, for `setup`) must agree with what
+// describe_target() derives from a binary of that tuple.
+template <typename E>
+void expect_tuple_agrees(std::uint16_t machine, std::uint32_t flags, const char* interp, const char* libc_dep) {
+  test::Spec s;
+  s.machine = machine;
+  s.flags = flags;
+  s.interp = interp;
+  s.needed = {libc_dep};
+  auto img = test::build_elf<E>(s);
+  auto f = elf::read_elf(img.bytes, "t");
+  ASSERT_TRUE(f.ok());
+  elf::Target t = elf::describe_target(*f);
+  ASSERT_TRUE(t.tuple) << interp;
+  auto info = elf::parse_tuple(*t.tuple);
+  ASSERT_TRUE(info) << *t.tuple;
+  EXPECT_EQ(info->machine, f->header.machine) << *t.tuple;
+  EXPECT_EQ(info->elf_class, f->header.elf_class) << *t.tuple;
+  EXPECT_EQ(info->big_endian, f->header.big_endian) << *t.tuple;
+  EXPECT_EQ(info->libc, t.libc) << *t.tuple;
+  EXPECT_EQ(info->loader, t.loader.value_or("?")) << *t.tuple;
+  // The conventional PT_INTERP is the table's loader_dir + loader.
+  EXPECT_EQ(info->loader_dir + "/" + info->loader, std::string(interp)) << *t.tuple;
+}
+
+TEST(Target, ParseTupleAgreesWithBinaries) {
+  using namespace elf;
+  expect_tuple_agrees<Elf64LE>(EM_X86_64, 0, "/lib64/ld-linux-x86-64.so.2", "libc.so.6");
+  expect_tuple_agrees<Elf64LE>(EM_X86_64, 0, "/lib/ld-musl-x86_64.so.1", "libc.so");
+  expect_tuple_agrees<Elf32LE>(EM_386, 0, "/lib/ld-linux.so.2", "libc.so.6");
+  expect_tuple_agrees<Elf64LE>(EM_AARCH64, 0, "/lib/ld-linux-aarch64.so.1", "libc.so.6");
+  expect_tuple_agrees<Elf64LE>(EM_AARCH64, 0, "/lib/ld-musl-aarch64.so.1", "libc.so");
+  expect_tuple_agrees<Elf64BE>(EM_AARCH64, 0, "/lib/ld-linux-aarch64_be.so.1", "libc.so.6");
+  expect_tuple_agrees<Elf32LE>(EM_ARM, 0x05000400, "/lib/ld-linux-armhf.so.3", "libc.so.6");
+  expect_tuple_agrees<Elf32LE>(EM_ARM, 0x05000200, "/lib/ld-linux.so.3", "libc.so.6");
+  expect_tuple_agrees<Elf32LE>(EM_ARM, 0x05000400, "/lib/ld-musl-armhf.so.1", "libc.so");
+  expect_tuple_agrees<Elf32LE>(EM_ARM, 0x05000200, "/lib/ld-musl-arm.so.1", "libc.so");
+  expect_tuple_agrees<Elf64LE>(EM_RISCV, EF_RISCV_RVC | EF_RISCV_FLOAT_ABI_DOUBLE, "/lib/ld-linux-riscv64-lp64d.so.1",
+                               "libc.so.6");
+  expect_tuple_agrees<Elf64LE>(EM_RISCV, EF_RISCV_RVC | EF_RISCV_FLOAT_ABI_DOUBLE, "/lib/ld-musl-riscv64.so.1",
+                               "libc.so");
+  expect_tuple_agrees<Elf64LE>(EM_PPC64, 2, "/lib64/ld64.so.2", "libc.so.6");
+  expect_tuple_agrees<Elf64BE>(EM_PPC64, 1, "/lib64/ld64.so.1", "libc.so.6");
+  expect_tuple_agrees<Elf32BE>(EM_PPC, 0, "/lib/ld.so.1", "libc.so.6");
+  expect_tuple_agrees<Elf64BE>(EM_S390, 0, "/lib/ld64.so.1", "libc.so.6");
+  expect_tuple_agrees<Elf64BE>(EM_S390, 0, "/lib/ld-musl-s390x.so.1", "libc.so");
+  expect_tuple_agrees<Elf64LE>(EM_MIPS, 0, "/lib64/ld.so.1", "libc.so.6");
+  expect_tuple_agrees<Elf32LE>(EM_MIPS, 0, "/lib/ld.so.1", "libc.so.6");
+  expect_tuple_agrees<Elf64LE>(EM_LOONGARCH, 0, "/lib64/ld-linux-loongarch-lp64d.so.1", "libc.so.6");
+}
+
+TEST(Target, ParseTupleRefusesWhatItCannotTell) {
+  EXPECT_FALSE(elf::parse_tuple("mips64-linux-gnuabin32"));  // n32: e_flags, beyond what binfmt's magic sees
+  EXPECT_FALSE(elf::parse_tuple("x86_64-pc-windows-msvc"));
+  EXPECT_FALSE(elf::parse_tuple("aarch64-linux"));
+  EXPECT_FALSE(elf::parse_tuple("aarch64-linux-android"));
+  EXPECT_FALSE(elf::parse_tuple(""));
+  auto vendor = elf::parse_tuple("aarch64-unknown-linux-musl");
+  ASSERT_TRUE(vendor);
+  EXPECT_EQ(vendor->loader, "ld-musl-aarch64.so.1");
+  auto i686 = elf::parse_tuple("i686-linux-gnu");
+  ASSERT_TRUE(i686);
+  EXPECT_EQ(i686->multiarch, "i386-linux-gnu");  // Debian's name for the directory
+  EXPECT_EQ(i686->qemu, "i386");
+}
+
 TEST(Target, LibcFamily) {
   using namespace elf;
   EXPECT_EQ(describe<Elf64LE>(EM_X86_64, 0, std::nullopt, {"libc.so.6"}).libc, Libc::Glibc);  // a glibc library

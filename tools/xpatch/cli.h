@@ -88,4 +88,12 @@ struct RetargetOptions {
 };
 int run_retarget(const RetargetOptions& opt);
 
+struct SetupOptions {
+  std::string tuple, root = "/";
+  std::optional<std::string> prefix, qemu;
+  bool write = false, json = false;
+  ColorMode color = ColorMode::Auto;
+};
+int run_setup(const SetupOptions& opt);
+
 }  // namespace xpatch::cli

@@ -40,6 +40,10 @@ Reporting:
 Verifying:
   xpatch check ROOT                    every DT_NEEDED resolves inside ROOT?
   xpatch check --tree ROOT /usr/bin/x  the tree, as the program's own loader sees it
+
+Moving packages into the shared root:
+  xpatch retarget --tuple aarch64-linux-musl --root ROOT DIR   interpreter + runpath, checked
+  xpatch setup --tuple aarch64-linux-musl --root ROOT --write   binfmt line, search path, links
 )";
 
 }  // namespace
@@ -187,13 +191,56 @@ Exit codes:
   rt_cmd->add_option("--ignore-missing", rt.ignore_missing, "a DT_NEEDED glob that may stay unresolved (repeatable)")
       ->allow_extra_args(false);
   rt_cmd->add_option("paths", rt.paths, "ELF files or directories");
-  rt_cmd->add_flag("--stdin", rt.from_stdin, "also read paths from standard input, one per line");
+  rt_cmd->add_flag("--stdin", rt.from_stdin,
+                   "also read paths from standard input, one per line (a package's file list: files there that "
+                   "are not ELF are skipped, as in a directory)");
   rt_cmd->add_flag("-0,--null", rt.null_sep, "with --stdin: paths are NUL-separated (find -print0)");
   rt_cmd->add_flag("-n,--dry-run", rt.dry_run, "show the plan per file (and verify it); write nothing");
   rt_cmd->add_flag("--json", rt.json, "one JSON object per file (JSON Lines), then a summary object");
   rt_cmd->add_flag("-q,--quiet", rt.quiet, "print only files that change or fail, and the summary");
   rt_cmd->add_flag("--no-sync", rt.no_sync, "skip fsync (staging trees that a crash would rebuild anyway)");
   rt_cmd->add_option("--color", rt.color, "auto (colour on a terminal), always or never")
+      ->transform(CLI::CheckedTransformer(color_map, CLI::ignore_case));
+
+  // ---- setup ----
+  SetupOptions su;
+  CLI::App* su_cmd = app.add_subcommand(
+      "setup", "Show, or with --write create, what ROOT needs to run TUPLE's programs: binfmt, search path, loader links.");
+  su_cmd->footer(R"(
+Each item is one file or symlink in ROOT, printed with its state (missing,
+present, or differs: something else is there, which is never replaced) and
+one line saying what it is for:
+  binfmt       /etc/binfmt.d/qemu-ARCH.conf: the binfmt_misc line that runs the
+               tuple's programs through qemu-user, with the F flag (qemu is
+               opened at registration, so chroots need no copy of it). Left
+               out for the host's own architecture.
+  loader-link  /lib/<loader> -> PREFIX/lib/<loader>: for programs that were
+               not retargeted and still ask for the usual loader path.
+  search-path  musl: PREFIX/etc/ld-musl-ARCH.path (read by the loader in
+               PREFIX/lib) and /etc/ld-musl-ARCH.path (read by the one behind
+               the /lib link, only when that link is ours).
+               glibc: /etc/ld.so.conf.d/TUPLE.conf, for the tuple's own ldconfig.
+  libdir-link  glibc: /usr/lib/<multiarch> -> PREFIX/lib, a directory built into
+               the loader, so libraries are found without a cache or runpath.
+Retargeted programs (xpatch retarget) need none of this but the binfmt line.
+
+Examples:
+  xpatch setup --tuple aarch64-linux-musl --root /srv/root
+  xpatch setup --tuple arm-linux-gnueabihf --root /srv/root --write
+  xpatch setup --tuple riscv64-linux-gnu --json | jq 'select(.state == "missing")'
+
+Exit codes:
+  0  everything is in place (after --write: everything missing was created)
+  1  something is missing (without --write), or differs and was left alone
+  2  usage or I/O error (ROOT cannot be opened, a write failed))");
+  su_cmd->add_option("--tuple", su.tuple, "the GNU tuple: aarch64-linux-musl, arm-linux-gnueabihf, ...")->required();
+  su_cmd->add_option("--root", su.root, "the shared root, taken as / (default: /)");
+  su_cmd->add_option("--prefix", su.prefix, "where the tuple lives in ROOT (default: /usr/<tuple>)");
+  su_cmd->add_option("--qemu", su.qemu,
+                     "the interpreter for the binfmt line (default: /usr/bin/qemu-ARCH-static or qemu-ARCH in ROOT)");
+  su_cmd->add_flag("-w,--write", su.write, "create the missing items (never replaces anything)");
+  su_cmd->add_flag("--json", su.json, "one JSON object per item (JSON Lines), then a summary object");
+  su_cmd->add_option("--color", su.color, "auto (colour on a terminal), always or never")
       ->transform(CLI::CheckedTransformer(color_map, CLI::ignore_case));
 
   try {
@@ -205,6 +252,7 @@ Exit codes:
   if (*show_cmd) return run_show(show);
   if (*check_cmd) return run_check(check);
   if (*rt_cmd) return run_retarget(rt);
+  if (*su_cmd) return run_setup(su);
   for (const std::string& r : replace_raw) {
     auto eq = r.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == r.size()) {
