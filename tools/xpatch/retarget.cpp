@@ -192,6 +192,7 @@ int run_retarget(const RetargetOptions& opt) {
   }
 
   std::vector<std::string> paths = opt.paths;
+  const std::size_t named = paths.size();  // the rest came on stdin
   if (opt.from_stdin) {
     auto more = read_stdin_list(opt.null_sep);
     paths.insert(paths.end(), more.begin(), more.end());
@@ -204,16 +205,21 @@ int run_retarget(const RetargetOptions& opt) {
   // 1. The files, and where each will live.
   int code = kOk;
   std::vector<Item> items;
-  walk(paths,
-       [&](Walked w) {
-         Item& it = items.emplace_back();
-         it.path = std::move(w.path);
-         it.explicitly = w.explicitly;
-       },
-       [&](const std::string& msg) {
-         print_error(msg);
-         code = kError;
-       });
+  // A list on stdin is a package's file list, documentation and scripts
+  // included: like a directory walk, its files that are not ELF are skipped.
+  const std::vector<std::string> lists[2] = {{paths.begin(), paths.begin() + static_cast<std::ptrdiff_t>(named)},
+                                             {paths.begin() + static_cast<std::ptrdiff_t>(named), paths.end()}};
+  for (int from_stdin = 0; from_stdin < 2; ++from_stdin)
+    walk(lists[from_stdin],
+         [&](Walked w) {
+           Item& it = items.emplace_back();
+           it.path = std::move(w.path);
+           it.explicitly = w.explicitly && !from_stdin;
+         },
+         [&](const std::string& msg) {
+           print_error(msg);
+           code = kError;
+         });
   retarget::LibraryIndex index;
   for (Item& it : items) {
     auto dest = rewrite::resolve_destination(it.path);

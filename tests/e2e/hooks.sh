@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# The package-manager hooks in scripts/hooks, driven the way each manager
+# drives them: pacman's NeedsTargets list (paths relative to the root, one
+# per line, working directory /), apt's DPkg::Pre-Install-Pkgs stream in
+# protocol versions 1, 2 and 3 over real .deb files built with dpkg-deb,
+# then DPkg::Post-Invoke with no input, and a builder's DESTDIR. Each
+# package's program must then run chrooted in the root under qemu-user
+# without -L; it cannot before. The apt configuration is parsed by apt itself.
+#
+#   hooks.sh XPATCH FIXTURES_DIR
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib.sh"
+set +e
+export XPATCH=$(realpath "$1")
+FX=$(realpath "$2")
+HOOKS=$(cd "$HERE/../../scripts/hooks" && pwd)
+HOOK=$HOOKS/xpatch-hook
+W=$(mktemp -d /tmp/xpatch-hooks.XXXXXX)
+trap 'rm -rf "$W"' EXIT
+if [ "$(id -u)" != 0 ]; then echo "hooks.sh: needs root for chroot; skipped"; exit 0; fi
+T=aarch64-linux-musl
+
+new_root() {  # DIR: qemu-aarch64 with its host libs, and aarch64 musl in /usr/<tuple>/lib
+  local R=$1
+  mkdir -p "$R/usr/bin" "$R/lib64" "$R/usr/$T/lib"
+  ln -s usr/lib "$R/lib"
+  cp "$(command -v qemu-aarch64)" "$R/usr/bin/"
+  ldd "$(command -v qemu-aarch64)" | awk '/=> \//{print $3}' | while read -r lib; do
+    dest=$R$(realpath -s "$lib" | sed 's|^/lib/|/usr/lib/|'); mkdir -p "$(dirname "$dest")"; cp "$(realpath "$lib")" "$dest"
+  done
+  cp "$(realpath /lib64/ld-linux-x86-64.so.2)" "$R/lib64/ld-linux-x86-64.so.2"
+  cp /usr/lib/aarch64-linux-musl/libc.so "$R/usr/$T/lib/libc.so"
+  ln -s libc.so "$R/usr/$T/lib/ld-musl-aarch64.so.1"
+}
+# A package: the program as built (/lib/ld-musl-aarch64.so.1, no runpath)
+# and its library in a private directory that only a runpath can reach.
+PKG=$W/pkg
+mkdir -p "$PKG/usr/$T/bin" "$PKG/usr/$T/lib/hello" "$PKG/usr/$T/share/doc/hello"
+cp "$FX/aarch64-musl/app-norunpath" "$PKG/usr/$T/bin/hello"
+cp "$FX/aarch64-musl/libfoo.so" "$PKG/usr/$T/lib/hello/libfoo.so"
+echo "hello, documented" >"$PKG/usr/$T/share/doc/hello/README"
+TARGETS=$(cd "$PKG" && find usr -type f | sort)
+runs() {  # ROOT: the program's output, chrooted, under qemu-aarch64
+  env -u QEMU_LD_PREFIX chroot "$1" /usr/bin/qemu-aarch64 /usr/$T/bin/hello 2>&1
+}
+SUM0=$(sha256sum <"$PKG/usr/$T/bin/hello")
+
+# ---- pacman: PreTransaction (files not there yet), unpack, PostTransaction ----
+R=$W/pacman; new_root "$R"
+out=$(cd / && printf '%s\n' $TARGETS | XPATCH_ROOT=$R "$HOOK" pre 2>&1); rc=$?
+check "pacman pre: exit 0 ($rc)" test "$rc" = 0
+check "pacman pre: the tuple's root set up (loader link, path file)" \
+  test -L "$R/usr/lib/ld-musl-aarch64.so.1" -a -f "$R/usr/$T/etc/ld-musl-aarch64.path"
+cp -a "$PKG/usr" "$R/"                                   # what pacman unpacks
+o=$(runs "$R"); check "pacman: before the post hook the program fails ($(head -c 70 <<<"$o"))" test "$o" != "xpatch-fixture: foo=42"
+out=$(cd / && printf '%s\n' $TARGETS | XPATCH_ROOT=$R "$HOOK" post 2>&1); rc=$?
+check "pacman post: exit 0 ($rc)" test "$rc" = 0
+o=$(runs "$R"); check "pacman: the program runs after the post hook: $o" test "$o" = "xpatch-fixture: foo=42"
+check "pacman: interpreter is the tuple's" grep -q "interpreter: /usr/$T/lib/ld-musl-aarch64.so.1" <(readelf -lW "$R/usr/$T/bin/hello")
+check "pacman: the README is untouched" test "$(cat "$R/usr/$T/share/doc/hello/README")" = "hello, documented"
+out=$(cd / && printf '%s\n' $TARGETS | XPATCH_ROOT=$R "$HOOK" post 2>&1); rc=$?
+check "pacman post again: exit 0, file unchanged by a second run ($rc)" test "$rc" = 0
+check "pacman hook files: valid alpm-hooks(5) keys, AbortOnFail only before" python3 - "$HOOKS"/pacman/*.hook <<'PY'
+import sys
+allowed = {"Trigger": {"Operation", "Type", "Target"},
+           "Action": {"Description", "When", "Exec", "Depends", "AbortOnFail", "NeedsTargets"}}
+for path in sys.argv[1:]:
+    sec, keys = None, {}
+    for line in open(path):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("["):
+            sec = line.strip("[]"); assert sec in allowed, (path, sec); continue
+        k = line.split("=", 1)[0].strip()
+        assert k in allowed[sec], (path, k)
+        keys.setdefault(k, []).append(line.split("=", 1)[1].strip() if "=" in line else True)
+    assert keys["When"][0] in ("PreTransaction", "PostTransaction"), path
+    assert "NeedsTargets" in keys and keys["Type"] == ["Path"], path
+    assert "AbortOnFail" not in keys or keys["When"][0] == "PreTransaction", path
+    assert keys["Exec"][0].startswith("/usr/share/xpatch/hooks/xpatch-hook "), path
+PY
+
+# ---- apt: Pre-Install-Pkgs in protocols 1, 2, 3, dpkg unpacks, Post-Invoke ----
+mkdir -p "$PKG/DEBIAN"
+printf 'Package: hello-aarch64-musl\nVersion: 1.0-1\nArchitecture: all\nMaintainer: xpatch <dev@xpatch.invalid>\nDescription: test\n' \
+  >"$PKG/DEBIAN/control"
+DEB=$W/hello_1.0-1_all.deb
+dpkg-deb --root-owner-group -b "$PKG" "$DEB" >/dev/null 2>&1 || dpkg-deb -b "$PKG" "$DEB" >/dev/null
+rm -rf "$PKG/DEBIAN"
+check "apt: dpkg-deb built the package" test -s "$DEB"
+stream() {  # VERSION -> what apt writes on the hook's stdin for: install hello, configure it, remove other
+  case $1 in
+    1) echo "$DEB" ;;
+    2) printf 'VERSION 2\nAPT::Architecture=amd64\nDPkg::Tools::Options::%s::Version=2\n\n' "$HOOK"
+       printf 'hello-aarch64-musl - < 1.0-1 %s\n' "$DEB"
+       printf 'hello-aarch64-musl - < 1.0-1 **CONFIGURE**\n'
+       printf 'other 2.0 > - **REMOVE**\n' ;;
+    3) printf 'VERSION 3\nAPT::Architecture=amd64\nAPT::Architectures::=amd64\nAPT::Architectures::=arm64\n\n'
+       printf 'hello-aarch64-musl - - none < 1.0-1 all none %s\n' "$DEB"
+       printf 'hello-aarch64-musl - - none < 1.0-1 all none **CONFIGURE**\n'
+       printf 'other 2.0 amd64 same > - - none **REMOVE**\n' ;;
+  esac
+}
+for v in 1 2 3; do
+  R=$W/apt$v; new_root "$R"
+  out=$(stream $v | XPATCH_ROOT=$R "$HOOK" pre 2>&1); rc=$?
+  check "apt v$v pre: exit 0 ($rc)" test "$rc" = 0
+  check "apt v$v pre: pending lists the package's files" test "$(sort "$R/var/lib/xpatch/pending" 2>/dev/null)" = "$(printf '/%s\n' $TARGETS)"
+  check "apt v$v pre: the tuple's root set up" test -L "$R/usr/lib/ld-musl-aarch64.so.1"
+  dpkg-deb -x "$DEB" "$R"                                # what dpkg unpacks
+  o=$(runs "$R"); check "apt v$v: before Post-Invoke the program fails" test "$o" != "xpatch-fixture: foo=42"
+  out=$(XPATCH_ROOT=$R sh -c "$HOOK post </dev/null" 2>&1); rc=$?   # apt runs Post-Invoke through sh -c
+  check "apt v$v post: exit 0 ($rc)" test "$rc" = 0
+  o=$(runs "$R"); check "apt v$v: the program runs after Post-Invoke: $o" test "$o" = "xpatch-fixture: foo=42"
+  check "apt v$v post: pending list consumed" test ! -e "$R/var/lib/xpatch/pending"
+done
+R=$W/apt-missing; new_root "$R"
+printf '%s\n' /nonexistent/x.deb | XPATCH_ROOT=$R "$HOOK" pre >/dev/null 2>"$W/err"; rc=$?
+check "apt pre: a .deb that is not there: exit 2, named ($rc)" test "$rc" = 2 -a -n "$(grep -F /nonexistent/x.deb "$W/err")"
+if command -v apt-config >/dev/null; then
+  conf=$(apt-config -c "$HOOKS/apt/80xpatch" dump 2>&1)
+  check "apt-config parses 80xpatch: Pre-Install-Pkgs" grep -qF 'DPkg::Pre-Install-Pkgs:: "/usr/share/xpatch/hooks/xpatch-hook pre";' <<<"$conf"
+  check "apt-config parses 80xpatch: protocol version 3 for the hook" \
+    grep -qF 'DPkg::Tools::Options::/usr/share/xpatch/hooks/xpatch-hook::Version "3";' <<<"$conf"
+  check "apt-config parses 80xpatch: Post-Invoke" grep -qF 'DPkg::Post-Invoke:: "/usr/share/xpatch/hooks/xpatch-hook post </dev/null";' <<<"$conf"
+fi
+
+# ---- a builder's DESTDIR, then installed ----
+D=$W/destdir; cp -a "$PKG" "$D"
+R=$W/stage; new_root "$R"
+XPATCH_ROOT=$R "$HOOK" stage "$D" >"$W/stage.out" 2>&1; rc=$?
+check "stage: exit 0 ($rc)" test "$rc" = 0
+check "stage: runpath points where the library will be installed" \
+  grep -q "/usr/$T/lib/hello" <(readelf -dW "$D/usr/$T/bin/hello")
+cp -a "$D/usr" "$R/"
+o=$(runs "$R"); check "stage: installed, the program runs: $o" test "$o" = "xpatch-fixture: foo=42"
+
+# ---- a library found nowhere: exit 1, the program left as it was ----
+D=$W/destdir-broken; cp -a "$PKG" "$D"; rm "$D/usr/$T/lib/hello/libfoo.so"
+printf '%s\0' "usr/$T/bin/hello" >"$W/list0"
+R=$W/broken; new_root "$R"; cp -a "$D/usr" "$R/"
+XPATCH_ROOT=$R "$HOOK" post -0 <"$W/list0" >"$W/broken.out" 2>&1; rc=$?
+check "post -0, libfoo missing: exit 1 ($rc)" test "$rc" = 1
+check "post, libfoo missing: the program is byte-for-byte as built" test "$(sha256sum <"$R/usr/$T/bin/hello")" = "$SUM0"
+check "post, libfoo missing: the message names libfoo.so" grep -q "libfoo.so" "$W/broken.out"
+
+finish
