@@ -59,6 +59,17 @@ for kind in SHORT LONG; do
   fi
 done
 
+# How long a whole batch takes, per mode: the kill delay is drawn below it
+# (at most 150 ms), so that most kills land mid-batch on a fast machine too.
+declare -A SPAN
+for sync in sync --no-sync; do
+  rm -rf "$W/ref" && cp -a "$W/orig" "$W/ref"
+  t0=$(date +%s%N)
+  (cd "$W/ref" && "$XPATCH" --runpath "$SHORT" $([ "$sync" = sync ] || echo --no-sync) -- "${names[@]}")
+  ms=$((($(date +%s%N) - t0) / 1000000 * 3 / 4)); SPAN[$sync]=$((ms < 5 ? 5 : ms > 150 ? 150 : ms))
+  echo "# three quarters of a whole batch ($sync): $ms ms; kills after 0..${SPAN[$sync]} ms"
+done
+
 # ---- the rounds ----
 total_old=0 total_new=0 total_other=0 total_temps=0 mixed=0 all_old=0 all_new=0
 temp_bad=0 recover_bad=0 stray=0
@@ -67,7 +78,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
   if ((r % 2)); then kind=SHORT; else kind=LONG; fi
   if (((r - 1) / 2 % 2)); then sync=--no-sync; else sync=; fi
   rp=${!kind}
-  delay=$((RANDOM % 151))
+  delay=$((RANDOM % (${SPAN[${sync:-sync}]} + 1)))
   (cd "$D" && exec "$XPATCH" --runpath "$rp" $sync -- "${names[@]}") >/dev/null 2>&1 &
   PID=$!
   sleep "$(printf '0.%03d' "$delay")"
