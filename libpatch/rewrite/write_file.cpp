@@ -128,6 +128,28 @@ int write_all(int fd, const std::byte* p, std::size_t n, std::uint64_t at) {
   }
   return 0;
 }
+
+// Copies bytes [from, to) of `src` to the same offsets of `fd`.
+int copy_range(int src, int fd, std::uint64_t from, std::uint64_t to) {
+  loff_t in = static_cast<loff_t>(from), out = static_cast<loff_t>(from);
+  while (static_cast<std::uint64_t>(in) < to) {
+    ssize_t n = ::copy_file_range(src, &in, fd, &out, to - static_cast<std::uint64_t>(in), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n > 0) continue;
+    if (n == 0) return EIO;  // the source shrank under us
+    if (errno != EXDEV && errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP) return errno;
+    // No in-kernel copy here: copy through a buffer from where we are.
+    std::vector<std::byte> buf(1 << 20);
+    while (static_cast<std::uint64_t>(in) < to) {
+      ssize_t r = ::pread(src, buf.data(), std::min<std::uint64_t>(buf.size(), to - in), in);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) return r < 0 ? errno : EIO;
+      if (int err = write_all(fd, buf.data(), static_cast<std::size_t>(r), static_cast<std::uint64_t>(in))) return err;
+      in += r;
+    }
+  }
+  return 0;
+}
 }  // namespace
 
 std::optional<Error> write_plan_atomically(const std::string& dest, const std::string& source, const Plan& plan,
@@ -135,25 +157,23 @@ std::optional<Error> write_plan_atomically(const std::string& dest, const std::s
   return replace_file(dest, source, durable, [&](int fd, int src) -> int {
     // The unchanged bytes are copied by the kernel (no trip through user
     // space; a reflink where the filesystem has them), then the plan's few
-    // writes land on top.
+    // writes land on top. Only the data ranges are copied (SEEK_DATA /
+    // SEEK_HOLE): holes stay holes, so a sparse file costs what its data
+    // does, not its size.
     std::uint64_t keep = std::min(plan.old_size, plan.new_size);
-    loff_t in = 0, out = 0;
-    while (static_cast<std::uint64_t>(in) < keep) {
-      ssize_t n = ::copy_file_range(src, &in, fd, &out, keep - static_cast<std::uint64_t>(in), 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n > 0) continue;
-      if (n == 0) return EIO;  // the source shrank under us
-      if (errno != EXDEV && errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP) return errno;
-      // No in-kernel copy here: copy through a buffer from where we are.
-      std::vector<std::byte> buf(1 << 20);
-      while (static_cast<std::uint64_t>(in) < keep) {
-        ssize_t r = ::pread(src, buf.data(), std::min<std::uint64_t>(buf.size(), keep - in), in);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return r < 0 ? errno : EIO;
-        if (int err = write_all(fd, buf.data(), static_cast<std::size_t>(r), static_cast<std::uint64_t>(in))) return err;
-        in += r;
-      }
+    for (std::uint64_t pos = 0; pos < keep;) {
+      off_t data = ::lseek(src, static_cast<off_t>(pos), SEEK_DATA);
+      if (data < 0 && errno == ENXIO) break;  // only a hole is left
+      off_t hole = data < 0 ? -1 : ::lseek(src, data, SEEK_HOLE);
+      if (data < 0 || hole < 0) data = static_cast<off_t>(pos), hole = static_cast<off_t>(keep);  // no hole support
+      std::uint64_t end = std::min<std::uint64_t>(static_cast<std::uint64_t>(hole), keep);
+      if (static_cast<std::uint64_t>(data) >= end) break;
+      if (int err = copy_range(src, fd, static_cast<std::uint64_t>(data), end)) return err;
+      pos = end;
     }
+    struct stat now {};
+    if (::fstat(src, &now) != 0) return errno;
+    if (static_cast<std::uint64_t>(now.st_size) < keep) return EIO;  // the source shrank under us
     if (::ftruncate(fd, static_cast<off_t>(plan.new_size)) != 0) return errno;
     for (const Write& w : plan.writes)
       if (int err = write_all(fd, w.bytes.data(), w.bytes.size(), w.offset)) return err;

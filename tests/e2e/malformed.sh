@@ -6,12 +6,27 @@
 XPATCH=$1 FX=$2
 W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
 
+# Every command runs bounded: an address-space limit far above what xpatch
+# needs (it runs in 64 MiB) but far below a 5 GiB file, and a timeout.
+VMEM_KB=${VMEM_KB:-1048576}  # 1 GiB
+bounded() {  # [VMEM_KB=N] CMD...: exit 124 on timeout, >128 on a signal
+  bash -c 'ulimit -v "$1"; shift; exec timeout -s KILL 20 "$@"' _ "${VMEM_KB}" "$@"
+}
+digest() {
+  # Over 1 GiB (the sparse 5 GiB files): reading it all takes too long; any
+  # write changes the mtime (in place) or the inode (rename), and the first
+  # and last MiB are where the headers and an appended segment would be.
+  if [ -f "$1" ] && [ "$(stat -c %s "$1")" -gt $((1 << 30)) ]; then
+    stat -c '%s %i %y' "$1"; head -c 1M "$1" | sha256sum; tail -c 1M "$1" | sha256sum
+  elif [ -f "$1" ] && [ ! -L "$1" ]; then sha256sum < "$1"
+  elif [ -c "$1" ] || [ -b "$1" ]; then stat -c '%F %t:%T' "$1"
+  else stat -c '%F %s %Y' "$1" 2>/dev/null || echo none; fi
+}
 expect_error() {  # LABEL FILE CMD...: exit 2, stderr names FILE, FILE unchanged
   local label=$1 file=$2; shift 2
   local before after rc msg
-  digest() { if [ -f "$1" ] && [ ! -L "$1" ]; then sha256sum < "$1"; else stat -c '%F %s %Y' "$1" 2>/dev/null || echo none; fi; }
   before=$(digest "$file")
-  set +e; msg=$(timeout 20 "$@" 2>&1 >/dev/null); rc=$?; set -e
+  set +e; msg=$(bounded "$@" 2>&1 >/dev/null); rc=$?; set -e
   after=$(digest "$file")
   if [ "$rc" = 2 ] && [ "$before" = "$after" ] && grep -qF -- "$file" <<<"$msg"; then
     ok "$label: exit 2, unchanged: ${msg%%$'\n'*}"
@@ -19,15 +34,37 @@ expect_error() {  # LABEL FILE CMD...: exit 2, stderr names FILE, FILE unchanged
     bad "$label: exit $rc (want 2), changed=$([ "$before" = "$after" ] && echo no || echo YES), message: $msg"
   fi
 }
+expect_rc() {  # LABEL WANT-RC FILE CMD...: exit WANT-RC (no crash), FILE unchanged; output in $OUT
+  local label=$1 want=$2 file=$3; shift 3
+  local before after rc
+  before=$(digest "$file")
+  set +e; OUT=$(bounded "$@" 2>&1); rc=$?; set -e
+  after=$(digest "$file")
+  if [ "$rc" = "$want" ] && [ "$before" = "$after" ]; then
+    ok "$label: exit $rc, unchanged"
+  else
+    bad "$label: exit $rc (want $want), changed=$([ "$before" = "$after" ] && echo no || echo YES), output: ${OUT:0:400}"
+  fi
+}
+expect_finding() {  # LABEL ROOT IN-ROOT CODE WANT-RC: check names IN-ROOT with CODE, exit WANT-RC, unchanged
+  local label=$1 root=$2 inroot=$3 code=$4 want=$5
+  expect_rc "$label" "$want" "$root$inroot" "$XPATCH" check --json "$root" "$inroot"
+  check "$label: finding $code for $inroot" grep -qF "\"code\":\"$code\",\"object\":\"$inroot\"" <<<"$OUT"
+}
+# retarget takes files inside its root.
+RT=$W/rt && mkdir -p "$RT/usr/lib"
+TUPLE=(retarget --tuple x86_64-linux-gnu --root "$RT")
 
 shopt -s nullglob
 bads=("$FX"/yaml/bad-*)
 [ ${#bads[@]} -gt 0 ] || { bad "no bad-* fixtures under $FX/yaml"; finish; exit 1; }
 for f in "${bads[@]}"; do
-  cp "$f" "$W/$(basename "$f")"; g=$W/$(basename "$f")
-  expect_error "show $(basename "$f")" "$g" "$XPATCH" show "$g"
-  expect_error "show --json $(basename "$f")" "$g" "$XPATCH" show --json "$g"
-  expect_error "patch $(basename "$f")" "$g" "$XPATCH" --interp /lib/ld-x.so.1 --runpath /opt/lib "$g"
+  n=$(basename "$f"); cp "$f" "$RT/usr/lib/$n"; g=$RT/usr/lib/$n
+  expect_error "show $n" "$g" "$XPATCH" show "$g"
+  expect_error "show --json $n" "$g" "$XPATCH" show --json "$g"
+  expect_error "patch $n" "$g" "$XPATCH" --interp /lib/ld-x.so.1 --runpath /opt/lib "$g"
+  expect_error "retarget $n" "$g" "$XPATCH" "${TUPLE[@]}" "$g"
+  expect_finding "check $n" "$RT" "/usr/lib/$n" malformed 1
 done
 for f in "$FX"/yaml/valid-*; do
   set +e; "$XPATCH" show "$f" >/dev/null 2>&1; rc=$?; set -e
@@ -57,6 +94,105 @@ check "show on a named non-ELF file: exit 1 and a message" test "$rc" = 1 -a -n 
 mkdir "$W/text" && cp "$W/script" "$W/empty" "$W/text/"
 set +e; out=$("$XPATCH" show "$W/text" 2>&1); rc=$?; set -e
 check "show on a directory of non-ELF files: skipped silently (exit 0, no output)" test "$rc" = 0 -a -z "$out"
+
+# Every class of bad file, by every command: show, patch, check, retarget.
+# show on a named file that is not ELF says so with exit 1 (documented);
+# check reports a finding; patch and retarget give exit 2 naming the file.
+C=$RT/usr/lib
+: > "$C/zero"
+mkfifo "$C/pipe"
+mkdir "$C/adir"
+ln -s loop-b "$C/loop-a"; ln -s loop-a "$C/loop-b"
+for n in zero pipe; do
+  expect_rc "show 0-byte/FIFO $n: exit 1 (not ELF)" 1 "$C/$n" "$XPATCH" show "$C/$n"
+  check "show $n: the message names the file" grep -qF "$C/$n" <<<"$OUT"
+  expect_error "patch $n" "$C/$n" "$XPATCH" --runpath /opt/lib "$C/$n"
+  expect_error "retarget $n" "$C/$n" "$XPATCH" "${TUPLE[@]}" "$C/$n"
+  expect_finding "check $n" "$RT" "/usr/lib/$n" not-elf 0
+done
+# A character device named explicitly: never opened for writing, never read to EOF.
+expect_rc "show /dev/null: exit 1 (not ELF)" 1 /dev/null "$XPATCH" show /dev/null
+check "show /dev/null: the message names it" grep -qF "/dev/null: not a regular file" <<<"$OUT"
+expect_error "patch /dev/null" /dev/null "$XPATCH" --runpath /opt/lib /dev/null
+expect_error "retarget /dev/null" /dev/null "$XPATCH" retarget --tuple x86_64-linux-gnu --root / /dev/null
+expect_finding "check / /dev/null" / /dev/null not-elf 0
+# A directory: show, check and retarget walk it (empty: nothing to do); patch refuses.
+expect_error "patch a directory" "$C/adir" "$XPATCH" --runpath /opt/lib "$C/adir"
+expect_rc "show an empty directory" 0 "$C/adir" "$XPATCH" show "$C/adir"
+expect_rc "retarget an empty directory" 0 "$C/adir" "$XPATCH" "${TUPLE[@]}" "$C/adir"
+check "retarget an empty directory: nothing retargeted" grep -q "retargeted 0 files" <<<"$OUT"
+expect_rc "check an empty directory" 0 "$C/adir" "$XPATCH" check "$RT" /usr/lib/adir
+# A symlink loop.
+expect_error "show a symlink loop" "$C/loop-a" "$XPATCH" show "$C/loop-a"
+expect_error "patch a symlink loop" "$C/loop-a" "$XPATCH" --runpath /opt/lib "$C/loop-a"
+expect_error "retarget a symlink loop" "$C/loop-a" "$XPATCH" "${TUPLE[@]}" "$C/loop-a"
+expect_finding "check a symlink loop" "$RT" /usr/lib/loop-a symlink-loop 1
+rm "$C/loop-a" "$C/loop-b" "$C/zero"; rm -r "$C/adir"; rm "$C/pipe"
+# An unreadable file, as an unprivileged user (root ignores permissions).
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+  cp "$FX/x86_64/libfoo.so" "$C/secret.so"; chmod 0200 "$C/secret.so"
+  chmod o+x "$W" "$RT" "$RT/usr" "$C"; chmod o+r "$RT" "$RT/usr" "$C"
+  NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+  expect_error "show an unreadable file (as nobody)" "$C/secret.so" "${NOBODY[@]}" "$XPATCH" show "$C/secret.so"
+  expect_error "patch an unreadable file (as nobody)" "$C/secret.so" "${NOBODY[@]}" "$XPATCH" --runpath /opt/lib "$C/secret.so"
+  expect_error "retarget an unreadable file (as nobody)" "$C/secret.so" "${NOBODY[@]}" "$XPATCH" "${TUPLE[@]}" "$C/secret.so"
+  expect_rc "check an unreadable file (as nobody): exit 1" 1 "$C/secret.so" "${NOBODY[@]}" "$XPATCH" check --json "$RT" /usr/lib/secret.so
+  check "check an unreadable file: finding unreadable" grep -qF '"code":"unreadable","object":"/usr/lib/secret.so"' <<<"$OUT"
+  rm -f "$C/secret.so"
+else
+  echo "skip - unreadable file: needs root and setpriv to run as an unprivileged user"
+fi
+
+# Over 4 GiB: sparse files of 5 GiB. Under the 1 GiB limit the file cannot be
+# mapped (show reads with pread and needs no map): a clear exit 2.
+big() {  # FIXTURE DEST [FIELD VALUE]: a 5 GiB sparse copy, optionally with e_phoff/e_shoff set
+  cp "$FX/$1" "$2"; truncate -s 5G "$2"
+  [ $# -gt 2 ] || return 0
+  python3 - "$2" "$3" "$4" <<'PY'
+import struct, sys
+path, field, value = sys.argv[1], sys.argv[2], int(sys.argv[3], 0)
+with open(path, "r+b") as f:
+    h = f.read(64); is64 = h[4] == 2; e = "<" if h[5] == 1 else ">"
+    at, fmt = {("phoff", True): (0x20, "Q"), ("shoff", True): (0x28, "Q"),
+               ("phoff", False): (0x1c, "I"), ("shoff", False): (0x20, "I")}[(field, is64)]
+    f.seek(at); f.write(struct.pack(e + fmt, value))
+PY
+}
+big x86_64/app-pie "$C/big"
+expect_rc "show a 5 GiB sparse ELF file" 0 "$C/big" "$XPATCH" show "$C/big"
+check "show a 5 GiB sparse ELF file: read" grep -q 'runpath *\$ORIGIN' <<<"$OUT"
+expect_error "patch a 5 GiB file under a 1 GiB address-space limit" "$C/big" "$XPATCH" --runpath /opt/lib "$C/big"
+expect_error "retarget a 5 GiB file under a 1 GiB address-space limit" "$C/big" "$XPATCH" "${TUPLE[@]}" "$C/big"
+expect_finding "check a 5 GiB sparse ELF file" "$RT" /usr/lib/big interp-missing 1
+for spec in "x86_64 phoff 0xfffffff8" "x86_64 shoff 0xffffffc0" "i686 phoff 0xfffffff0" "i686 shoff 0xfffffff0"; do
+  set -- $spec; n=big-$1-$2; big "$1/app-pie" "$C/$n" "$2" "$3"
+  # The headers lie in the hole (zeros): a file with no segments, or no sections.
+  expect_rc "show $n (e_$2 $3 in a 5 GiB file)" 0 "$C/$n" "$XPATCH" show "$C/$n"
+  expect_error "patch $n" "$C/$n" "$XPATCH" --runpath /opt/lib "$C/$n"
+  VMEM_KB=8388608 expect_error "patch $n (8 GiB limit: mapped, then refused)" "$C/$n" "$XPATCH" --runpath /opt/lib "$C/$n"
+  expect_error "retarget $n" "$C/$n" "$XPATCH" "${TUPLE[@]}" "$C/$n"
+  want=0; [ "$2" = phoff ] || want=1  # no segments: static, nothing to resolve; else the loader is missing
+  expect_rc "check $n" "$want" "$C/$n" "$XPATCH" check --json "$RT" "/usr/lib/$n"
+  rm -f "$C/$n"
+done
+# With room for the map (8 GiB) but not for a second copy: patch writes only
+# the data ranges (fast, still sparse); retarget, which checks a copy in
+# memory, says it does not fit instead of aborting.
+R2=$W/rt2 && mkdir -p "$R2/usr/x86_64-linux-gnu/lib" "$R2/usr/x86_64-linux-gnu/bin"
+cp "$FX/x86_64/libfoo.so" "$(readlink -f /lib/x86_64-linux-gnu/libc.so.6)" "$R2/usr/x86_64-linux-gnu/lib/"
+[ -e "$R2/usr/x86_64-linux-gnu/lib/libc.so.6" ] || mv "$R2/usr/x86_64-linux-gnu/lib/"libc[.-]* "$R2/usr/x86_64-linux-gnu/lib/libc.so.6"
+mv "$C/big" "$R2/usr/x86_64-linux-gnu/bin/app"; B=$R2/usr/x86_64-linux-gnu/bin/app
+VMEM_KB=8388608 expect_error "retarget a 5 GiB file (8 GiB limit)" "$B" \
+  "$XPATCH" retarget --tuple x86_64-linux-gnu --root "$R2" "$B"
+long=/opt/$(printf 'long-%04d/' $(seq 1 800))lib  # over any padding: an appended segment at 5 GiB
+start=$SECONDS
+set +e; VMEM_KB=8388608 bounded "$XPATCH" --runpath "$long" "$B"; rc=$?; set -e
+check "patch a 5 GiB sparse file (8 GiB limit): exit $rc, in $((SECONDS - start)) s" test "$rc" = 0
+check "... the runpath reads back" grep -qF "runpath      $long" <("$XPATCH" show "$B")
+check "... the file grew past 5 GiB ($(stat -c %s "$B"))" test "$(stat -c %s "$B")" -gt $((5 << 30))
+check "... and stays sparse ($(du -k "$B" | cut -f1) KiB on disk)" test "$(du -k "$B" | cut -f1)" -lt 65536
+check "no temporary files left by any of the above" test -z "$(find "$W" -name '.*.xpatch-*')"
+rm -rf "$R2"
 
 # check: every bad file in a root is a finding (malformed, not-elf, unreadable),
 # the run ends with exit 1, not a crash, and no file changes.

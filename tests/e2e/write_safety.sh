@@ -5,7 +5,7 @@
 # Usage: write_safety.sh XPATCH FIXTURES
 . "$(dirname "$0")/lib.sh"
 XPATCH=$1 FX=$2
-W=$(mktemp -d); trap 'kill $RUNNING 2>/dev/null || true; rm -rf "$W"' EXIT
+W=$(mktemp -d); trap 'kill $RUNNING 2>/dev/null || true; umount "$W/tmpfs" 2>/dev/null || true; rm -rf "$W"' EXIT
 RUNNING=
 SRC=$FX/x86_64/app-pie
 sum() { sha256sum < "$1" | cut -d' ' -f1; }
@@ -86,5 +86,25 @@ cp "$SRC" "$W/full"; s=$(sum "$W/full")
 set +e; msg=$(bash -c "ulimit -f 4; exec '$XPATCH' --runpath /opt/full '$W/full'" 2>&1); rc=$?; set -e
 check "file size limit: exit 2, unchanged ($msg)" test "$rc" = 2 -a "$(sum "$W/full")" = "$s"
 check "file size limit: no temporary file left" test -z "$(find "$W" -name '.full.xpatch-*')"
+
+# A full disk: a small tmpfs, filled so that the patched copy cannot be
+# written (root only, and only where mount works).
+T=$W/tmpfs && mkdir "$T"
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=1m xpatch-full "$T" 2>/dev/null; then
+  cp "$SRC" "$T/app"; s=$(sum "$T/app")
+  dd if=/dev/zero of="$T/filler" bs=4k 2>/dev/null || true  # until ENOSPC
+  free=$(df --output=avail -B1 "$T" | tail -1)
+  check "tmpfs: full ($free bytes left, the file is $(stat -c %s "$T/app"))" test "$free" -lt "$(stat -c %s "$T/app")"
+  set +e; msg=$("$XPATCH" --runpath /opt/full "$T/app" 2>&1); rc=$?; set -e
+  check "full disk: exit 2 ($rc), says why ($msg)" test "$rc" = 2 -a -n "$(grep -F "$T/app" <<<"$msg")"
+  check "full disk: original unchanged" test "$(sum "$T/app")" = "$s"
+  check "full disk: no temporary file left" test -z "$(find "$T" -name '.*.xpatch-*')"
+  rm -f "$T/filler"
+  "$XPATCH" --runpath /opt/full "$T/app"
+  check "full disk: with room again, the same command patches" grep -q "/opt/full" <(readelf -dW "$T/app")
+  umount "$T"
+else
+  echo "skip - full disk on a small tmpfs: needs root and mount -t tmpfs"
+fi
 
 finish

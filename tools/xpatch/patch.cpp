@@ -10,6 +10,7 @@
 
 #include <climits>
 #include <cstdlib>
+#include <new>
 
 #include <nlohmann/json.hpp>
 
@@ -122,7 +123,13 @@ int patch_one(const std::string& path, const PatchOptions& opt, const Style& st)
   }
   if (opt.verify) {
     // Check the exact bytes that will be written, with both readers.
-    std::vector<std::byte> out = rewrite::apply(*plan, map->bytes());
+    std::vector<std::byte> out;
+    try {
+      out = rewrite::apply(*plan, map->bytes());
+    } catch (const std::bad_alloc&) {
+      return fail({Error::Kind::Io, fmt::format("{}: --verify: the output ({} bytes) does not fit in memory", path,
+                                                plan->new_size)});
+    }
     auto back = elf::read_elf(out, path + " (output)");
     if (!back) return fail({Error::Kind::Malformed, "--verify: libpatch cannot re-read the output: " + back.error().message});
     if (auto why = check_readback(*back, opt.edits)) return fail({Error::Kind::Malformed, path + ": --verify: " + *why});

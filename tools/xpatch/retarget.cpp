@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <new>
 
 #include <nlohmann/json.hpp>
 
@@ -282,7 +283,16 @@ int run_retarget(const RetargetOptions& opt) {
       continue;
     }
     it.rw.emplace(std::move(*rw));
-    std::vector<std::byte> out = rewrite::apply(*it.rw, it.map->bytes());
+    // The check reads the planned output from memory: a copy of the whole
+    // file, which may not fit (a sparse file of many GiB, ulimit -v).
+    std::vector<std::byte> out;
+    try {
+      out = rewrite::apply(*it.rw, it.map->bytes());
+    } catch (const std::bad_alloc&) {
+      it.error = fmt::format("{}: the planned output ({} bytes) does not fit in memory for the check", it.path,
+                             it.rw->new_size);
+      continue;
+    }
     auto back = elf::read_elf(out, it.path + " (planned output)");
     if (!back) {
       it.error = "the planned output does not read back: " + back.error().message;
