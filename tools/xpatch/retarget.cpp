@@ -274,6 +274,12 @@ int run_retarget(const RetargetOptions& opt) {
   resolve::Resolver resolver(*root);
   std::map<std::string, Item*> by_install;
   for (Item& it : items) {
+    // The mapping is not needed past planning (the write copies from the
+    // file): unmapping here keeps resident memory at one file, not all.
+    struct Unmap {
+      Item& it;
+      ~Unmap() { it.map.reset(); }
+    } unmap{it};
     if (!it.error.empty()) continue;
     it.plan = retarget::plan_file(*it.elf, it.install, *cfg, index);
     if (it.plan.verdict != Verdict::Retarget) continue;
