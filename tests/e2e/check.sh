@@ -181,6 +181,17 @@ check "hostile root: no open() named a path outside ROOT (strace)" \
   bash -c "! grep -E 'open(at2?)?\\(' '$W/trace' | grep -v ENOENT | grep -F '$C'"
 check "hostile root: the only absolute opens are the root itself and system files" \
   bash -c "! grep -E 'openat2?\\(AT_FDCWD, \"/' '$W/trace' | grep -vE '\"($R|/etc/ld.so.cache|/lib|/usr/lib|/proc|/sys|/dev)'"
+# retarget in the same root: the perfect match outside ROOT must not be found,
+# read or written; the program stays as it was (exit 1, libfoo.so unresolved).
+canary_sum=$(sha256sum <"$C/lib/libfoo.so"); app_sum=$(sha256sum <"$R/bin/app")
+rc=0
+strace -f -qq -e trace=open,openat,openat2,execve,rename,renameat,renameat2 -o "$W/trace-rt" \
+  "$XPATCH" retarget --tuple x86_64-linux-gnu --root "$R" "$R/bin/app" >"$W/hostile-rt.txt" 2>&1 || rc=$?
+check "hostile root, retarget: exit 1, libfoo.so unresolved ($rc)" test "$rc" = 1 -a -n "$(grep -F libfoo.so "$W/hostile-rt.txt")"
+check "hostile root, retarget: the program is byte-for-byte as it was" test "$(sha256sum <"$R/bin/app")" = "$app_sum"
+check "hostile root, retarget: the canary is untouched" test "$(sha256sum <"$C/lib/libfoo.so")" = "$canary_sum"
+check "hostile root, retarget: no open() or rename() named a path outside ROOT (strace)" \
+  bash -c "! grep -E '(open(at2?)?|rename(at2?)?)\\(' '$W/trace-rt' | grep -v ENOENT | grep -F '$C'"
 check "hostile root: lddtree -R, by contrast, follows the absolute link to the canary (docs/check.md)" \
   bash -c "'${LDDTREE[0]}' '${LDDTREE[1]}' -R '$R' /bin/app 2>/dev/null | grep -q 'lib/abs/libfoo.so'"
 finish
