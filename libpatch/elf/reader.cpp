@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -175,6 +176,23 @@ ElfFile parse(const Bytes& in, Variant variant, ReadOptions opt) {
           return fmt::format("program header {} (p_offset {:#x}, p_filesz {:#x})", i, s.offset, s.filesz);
         });
       f.segments.push_back(s);
+    }
+    // PT_LOAD segments come in ascending p_vaddr and do not overlap (gABI).
+    // Loaders size the whole mapping from the first and the last one and map
+    // each in turn: out of order or overlapping, one would cover another.
+    const Segment* prev = nullptr;
+    for (std::uint32_t i = 0; i < f.segments.size(); ++i) {
+      const Segment& s = f.segments[i];
+      if (s.type != PT_LOAD) continue;
+      if (s.memsz > std::numeric_limits<std::uint64_t>::max() - s.vaddr ||
+          (!E::is64 && s.vaddr + s.memsz > 0x100000000))
+        fail(in.name(), fmt::format("program header {}", i),
+             fmt::format("PT_LOAD p_vaddr {:#x} + p_memsz {:#x} wraps around the address space", s.vaddr, s.memsz));
+      if (prev && s.vaddr < prev->vaddr + prev->memsz)
+        fail(in.name(), fmt::format("program header {}", i),
+             fmt::format("PT_LOAD at p_vaddr {:#x} {} the previous PT_LOAD ({:#x}..{:#x})", s.vaddr,
+                         s.vaddr < prev->vaddr ? "comes before" : "overlaps", prev->vaddr, prev->vaddr + prev->memsz));
+      prev = &s;
     }
   }
 

@@ -1,6 +1,7 @@
 // The reader, on synthetic images of all four variants: values read back,
 // and every kind of damage becomes an error naming the structure.
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "libpatch/elf/model.h"
@@ -140,6 +141,51 @@ TYPED_TEST(ReaderTest, PnXnumWithoutSectionZeroIsRejected) {
   auto f = read_elf(img.bytes, "xnum");
   ASSERT_FALSE(f.ok());
   EXPECT_NE(f.error().message.find("PN_XNUM"), std::string::npos) << f.error().message;
+}
+
+// Two PT_LOADs: moving the second one's p_vaddr into the first, below it,
+// or to where its end wraps makes the file one no loader can map.
+TYPED_TEST(ReaderTest, OverlappingOrUnorderedLoadsAreRejected) {
+  using E = TypeParam;
+  Spec s = base();
+  s.padded_second_load = true;
+  auto img = build_elf<E>(s);
+  auto f0 = read_elf(img.bytes, "ok");
+  ASSERT_TRUE(f0.ok()) << f0.error().message;
+  std::size_t second = 0;
+  for (std::size_t i = 0, loads = 0; i < f0->segments.size(); ++i)
+    if (f0->segments[i].type == PT_LOAD && ++loads == 2) second = i;
+  ASSERT_NE(second, 0u);
+  const auto& first = *f0->find_segment(PT_LOAD);
+  struct Case {
+    std::uint64_t vaddr;
+    const char* says;
+  } cases[] = {
+      {first.vaddr + first.memsz - 1, "overlaps the previous PT_LOAD"},
+      {first.vaddr - 0x1000, "comes before the previous PT_LOAD"},
+      {static_cast<std::uint64_t>(~typename E::Native{0}) - 4, "wraps around the address space"},
+  };
+  for (const Case& c : cases) {
+    auto bytes = img.bytes;
+    Phdr<E> p;
+    std::memcpy(&p, bytes.data() + img.phoff + second * sizeof p, sizeof p);
+    p.p_vaddr = static_cast<typename E::Native>(c.vaddr);
+    std::memcpy(bytes.data() + img.phoff + second * sizeof p, &p, sizeof p);
+    auto f = read_elf(bytes, "loads");
+    ASSERT_FALSE(f.ok()) << c.says;
+    EXPECT_EQ(f.error().kind, Error::Kind::Malformed);
+    EXPECT_NE(f.error().message.find(fmt::format("program header {}", second)), std::string::npos)
+        << f.error().message;
+    EXPECT_NE(f.error().message.find(c.says), std::string::npos) << f.error().message;
+  }
+  // Adjacent, not overlapping: the second starts exactly where the first ends.
+  auto bytes = img.bytes;
+  Phdr<E> p;
+  std::memcpy(&p, bytes.data() + img.phoff + second * sizeof p, sizeof p);
+  p.p_vaddr = static_cast<typename E::Native>(first.vaddr + first.memsz);
+  std::memcpy(bytes.data() + img.phoff + second * sizeof p, &p, sizeof p);
+  auto f = read_elf(bytes, "adjacent");
+  EXPECT_TRUE(f.ok()) << f.error().message;
 }
 
 TEST(Reader, RejectsBadClassAndData) {
