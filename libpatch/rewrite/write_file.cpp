@@ -1,6 +1,7 @@
 #include "libpatch/rewrite/write_file.h"
 
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -54,9 +55,45 @@ Expected<std::string> resolve_destination(const std::string& path) {
 }
 
 namespace {
+// A hidden name next to `dest` for its temporary file, unused when made:
+// .NAME.xpatch-XXXXXX, so a leftover one says which file it belongs to.
+std::string temp_name(const std::string& dest) {
+  static constexpr char kChars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  unsigned char r[6] = {};
+  if (::getrandom(r, sizeof r, 0) != static_cast<ssize_t>(sizeof r))
+    for (unsigned i = 0; i < sizeof r; ++i) r[i] = static_cast<unsigned char>(::random());
+  std::string suffix;
+  for (unsigned char c : r) suffix += kChars[c % (sizeof kChars - 1)];
+  std::string base = dest.substr(dest.rfind('/') == std::string::npos ? 0 : dest.rfind('/') + 1);
+  return dir_of(dest) + "/." + base + ".xpatch-" + suffix;
+}
+
+// Gives the unnamed file `fd` a fresh temporary name next to `dest`.
+// Returns 0, or an errno (ENOENT when neither /proc nor AT_EMPTY_PATH,
+// which needs CAP_DAC_READ_SEARCH, can name it).
+int link_unnamed(int fd, const std::string& dest, std::string& name) {
+  const std::string proc = "/proc/self/fd/" + std::to_string(fd);
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    name = temp_name(dest);
+    if (::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, name.c_str(), AT_SYMLINK_FOLLOW) == 0) return 0;
+    if (errno == EEXIST) continue;
+    if (errno != ENOENT) return errno;
+    if (::linkat(fd, "", AT_FDCWD, name.c_str(), AT_EMPTY_PATH) == 0) return 0;
+    if (errno == EEXIST) continue;
+    return ENOENT;
+  }
+  return EEXIST;
+}
+
 // Creates a temp file next to `dest`, lets `fill` write the contents (it
 // gets the temp fd and an fd of `metadata_from`; returns 0 or an errno),
 // copies owner, mode and xattrs, syncs, and renames it over `dest`.
+//
+// The temp file is unnamed (O_TMPFILE) while it is written, and gets its
+// temporary name only once it is complete, just before the rename: a crash
+// or a signal during the write leaves nothing behind. Where the filesystem
+// has no O_TMPFILE, or the file cannot be named afterwards, it is a named
+// temp file from the start.
 template <typename Fill>
 std::optional<Error> replace_file(const std::string& dest, const std::string& metadata_from, bool durable,
                                   Fill&& fill) {
@@ -68,55 +105,75 @@ std::optional<Error> replace_file(const std::string& dest, const std::string& me
     return io(metadata_from, "cannot read file attributes", err);
   }
 
-  std::string base = dest.substr(dest.rfind('/') == std::string::npos ? 0 : dest.rfind('/') + 1);
-  std::string tmpl = dir_of(dest) + "/." + base + ".xpatch-XXXXXX";
-  std::vector<char> name(tmpl.begin(), tmpl.end());
-  name.push_back('\0');
-  int fd = ::mkostemp(name.data(), O_CLOEXEC);
-  if (fd < 0) {
-    int err = errno;
-    ::close(src);
-    return io(dest, "cannot create a temporary file in " + dir_of(dest), err);
-  }
-  std::string tmp(name.data());
-  auto fail = [&](const std::string& what, int err) {
-    ::close(fd);
-    ::close(src);
-    ::unlink(tmp.c_str());
-    return io(dest, what, err);
-  };
+  for (bool unnamed : {true, false}) {
+    int fd = -1;
+    std::string tmp;
+    if (unnamed) {
+      fd = ::open(dir_of(dest).c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+      if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) continue;  // no O_TMPFILE here
+    } else {
+      std::string tmpl = dir_of(dest) + "/." +
+                         dest.substr(dest.rfind('/') == std::string::npos ? 0 : dest.rfind('/') + 1) + ".xpatch-XXXXXX";
+      std::vector<char> name(tmpl.begin(), tmpl.end());
+      name.push_back('\0');
+      fd = ::mkostemp(name.data(), O_CLOEXEC);
+      tmp = name.data();
+    }
+    if (fd < 0) {
+      int err = errno;
+      ::close(src);
+      return io(dest, "cannot create a temporary file in " + dir_of(dest), err);
+    }
+    auto discard = [&] {
+      ::close(fd);
+      ::close(src);
+      if (!tmp.empty()) ::unlink(tmp.c_str());
+    };
+    auto fail = [&](const std::string& what, int err) {
+      discard();
+      return io(dest, what, err);
+    };
 
-  if (int err = fill(fd, src)) return fail("cannot write", err);
-  // Owner first (it clears set-id bits and capabilities), then mode, then
-  // extended attributes. Not being root only matters if the owner differs.
-  if (::fchown(fd, st.st_uid, st.st_gid) != 0 && errno != EPERM) return fail("cannot keep owner", errno);
-  if (::fchmod(fd, st.st_mode & 07777) != 0) return fail("cannot keep mode", errno);
-  if (auto e = copy_xattrs(src, fd, dest)) {
-    ::close(fd);
+    if (int err = fill(fd, src)) return fail("cannot write", err);
+    // Owner first (it clears set-id bits and capabilities), then mode, then
+    // extended attributes. Not being root only matters if the owner differs.
+    if (::fchown(fd, st.st_uid, st.st_gid) != 0 && errno != EPERM) return fail("cannot keep owner", errno);
+    if (::fchmod(fd, st.st_mode & 07777) != 0) return fail("cannot keep mode", errno);
+    if (auto e = copy_xattrs(src, fd, dest)) {
+      discard();
+      return e;
+    }
+    if (durable && ::fsync(fd) != 0) return fail("cannot sync", errno);
+    if (unnamed) {
+      int err = link_unnamed(fd, dest, tmp);
+      if (err == ENOENT) {  // cannot be named: start again with a named one
+        ::close(fd);
+        continue;
+      }
+      if (err) return fail("cannot name the temporary file in " + dir_of(dest), err);
+    }
+    if (::close(fd) != 0) {
+      int err = errno;
+      ::close(src);
+      ::unlink(tmp.c_str());
+      return io(dest, "cannot write", err);
+    }
     ::close(src);
-    ::unlink(tmp.c_str());
-    return e;
+    if (::rename(tmp.c_str(), dest.c_str()) != 0) {
+      int err = errno;
+      ::unlink(tmp.c_str());
+      return io(dest, "cannot replace", err);
+    }
+    // Make the rename itself durable.
+    int dfd = durable ? ::open(dir_of(dest).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    if (dfd >= 0) {
+      ::fsync(dfd);
+      ::close(dfd);
+    }
+    return std::nullopt;
   }
-  if (durable && ::fsync(fd) != 0) return fail("cannot sync", errno);
-  if (::close(fd) != 0) {
-    int err = errno;
-    ::close(src);
-    ::unlink(tmp.c_str());
-    return io(dest, "cannot write", err);
-  }
-  ::close(src);
-  if (::rename(tmp.c_str(), dest.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return io(dest, "cannot replace", err);
-  }
-  // Make the rename itself durable.
-  int dfd = durable ? ::open(dir_of(dest).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return std::nullopt;
+  ::close(src);  // not reached: the second (named) pass always returns
+  return io(dest, "cannot create a temporary file in " + dir_of(dest), ENOTSUP);
 }
 
 int write_all(int fd, const std::byte* p, std::size_t n, std::uint64_t at) {

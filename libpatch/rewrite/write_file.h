@@ -1,5 +1,6 @@
-// Crash-safe output: a temporary file in the destination's directory,
-// fsync'd, then renamed over the destination. A reader sees the old bytes or
+// Crash-safe output: an unnamed temporary file (O_TMPFILE) in the
+// destination's directory, fsync'd, named, then renamed over the
+// destination. A reader sees the old bytes or
 // the new bytes, never a mix; on any error the destination is untouched.
 #pragma once
 

@@ -69,6 +69,51 @@ cp "$SRC" "$W/nosync"; s=$(sum "$W/nosync")
 "$XPATCH" --runpath /opt/nosync --no-sync "$W/nosync"
 check "--no-sync: patched" grep -q "/opt/nosync" <(readelf -dW "$W/nosync")
 
+# How the new file is made, watched with strace: unnamed (O_TMPFILE) while
+# it is written and named only just before the rename, so a crash or a
+# signal mid-write leaves nothing. Without /proc it is named through
+# AT_EMPTY_PATH; on a filesystem without O_TMPFILE (a shim makes it refuse,
+# as vfat would) it is a named temp file from the start.
+trace() {  # LOG CMD...: the write's system calls, from xpatch or its children
+  strace -f -qq -e trace=open,openat,linkat,rename,renameat,renameat2 -o "$1" "${@:2}"
+}
+cp "$SRC" "$W/tmpf"
+trace "$W/t1" "$XPATCH" --runpath /opt/tmpfile "$W/tmpf"
+check "unnamed temp: written through O_TMPFILE in the file's directory" grep -qF "\"$W\", O_WRONLY|O_CLOEXEC|O_TMPFILE" "$W/t1"
+check "unnamed temp: named through /proc/self/fd once complete" grep -qE "linkat\(AT_FDCWD, \"/proc/self/fd/[0-9]+\", AT_FDCWD, \"$W/\.tmpf\.xpatch-[A-Za-z0-9]{6}\", AT_SYMLINK_FOLLOW\) = 0" "$W/t1"
+check "unnamed temp: then renamed over the file" grep -qE "rename\(\"$W/\.tmpf\.xpatch-[A-Za-z0-9]{6}\", \"$W/tmpf\"\) = 0" "$W/t1"
+check "unnamed temp: no named temp file was created" test -z "$(grep -E 'O_CREAT.*xpatch-|xpatch-.*O_CREAT' "$W/t1")"
+check "unnamed temp: patched" grep -q "/opt/tmpfile" <(readelf -dW "$W/tmpf")
+if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
+  trace "$W/t2" unshare -m sh -c 'mount -t tmpfs none /proc && exec "$@"' _ "$XPATCH" --runpath /opt/noproc "$W/tmpf"
+  check "no /proc: named through AT_EMPTY_PATH instead" grep -qE "linkat\([0-9]+, \"\", AT_FDCWD, \"$W/\.tmpf\.xpatch-[A-Za-z0-9]{6}\", AT_EMPTY_PATH\) = 0" "$W/t2"
+  check "no /proc: patched" grep -q "/opt/noproc" <(readelf -dW "$W/tmpf")
+else
+  echo "skip - no /proc: needs root and unshare -m"
+fi
+cat > "$W/no_tmpfile.c" <<'C'
+/* Makes open(O_TMPFILE) fail as on a filesystem without it. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+static int refuse(const char* sym, const char* path, int flags, va_list ap) {
+  mode_t mode = (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? va_arg(ap, mode_t) : 0;
+  if ((flags & O_TMPFILE) == O_TMPFILE) { errno = EOPNOTSUPP; return -1; }
+  return ((int (*)(const char*, int, ...))dlsym(RTLD_NEXT, sym))(path, flags, mode);
+}
+int open(const char* p, int f, ...) { va_list ap; va_start(ap, f); int r = refuse("open", p, f, ap); va_end(ap); return r; }
+int open64(const char* p, int f, ...) { va_list ap; va_start(ap, f); int r = refuse("open64", p, f, ap); va_end(ap); return r; }
+C
+gcc -shared -fPIC -o "$W/no_tmpfile.so" "$W/no_tmpfile.c" -ldl
+trace "$W/t3" env LD_PRELOAD="$W/no_tmpfile.so" ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
+  "$XPATCH" --runpath /opt/notmpfile "$W/tmpf"
+check "no O_TMPFILE: a named temp file, created exclusively" grep -qE "\"$W/\.tmpf\.xpatch-[A-Za-z0-9]{6}\", O_RDWR\|O_CREAT\|O_EXCL" "$W/t3"
+check "no O_TMPFILE: then renamed over the file" grep -qE "rename\(\"$W/\.tmpf\.xpatch-[A-Za-z0-9]{6}\", \"$W/tmpf\"\) = 0" "$W/t3"
+check "no O_TMPFILE: patched" grep -q "/opt/notmpfile" <(readelf -dW "$W/tmpf")
+rm -f "$W/t1" "$W/t2" "$W/t3"
+
 # No temporary files are left behind, whatever happened above.
 check "no temporary files left" test -z "$(find "$W" -name '.*.xpatch-*')"
 
