@@ -171,7 +171,9 @@ ln -s "$C/lib" "$R/lib/abs"                                # an absolute host pa
 ln -s loop2 "$R/lib/loop" && ln -s loop "$R/lib/loop2"      # a loop
 ln -s /etc "$R/usr/lib/etc-link"                            # to the root's own /etc
 : >"$R/lib/ld-linux-x86-64.so.2"
-strace -f -qq -e trace=open,openat,openat2,execve -o "$W/trace" "$XPATCH" check --json "$R" >"$W/hostile.json" || true
+rc=0
+traced -f -qq -e trace=open,openat,openat2,execve -o "$W/trace" "$XPATCH" check --json "$R" >"$W/hostile.json" || rc=$?
+check "hostile root: check ends with exit 1 (findings), not a crash ($rc)" test "$rc" = 1
 check "hostile root: libfoo.so, only in the canary, is reported as found only outside ROOT" \
   grep -q '"code":"needed-host-only","object":"/bin/app","subject":"libfoo.so"' "$W/hostile.json"
 check "hostile root: the climbing link is reported" grep -q '"code":"symlink-escape"' "$W/hostile.json"
@@ -185,7 +187,7 @@ check "hostile root: the only absolute opens are the root itself and system file
 # read or written; the program stays as it was (exit 1, libfoo.so unresolved).
 canary_sum=$(sha256sum <"$C/lib/libfoo.so"); app_sum=$(sha256sum <"$R/bin/app")
 rc=0
-strace -f -qq -e trace=open,openat,openat2,execve,rename,renameat,renameat2 -o "$W/trace-rt" \
+traced -f -qq -e trace=open,openat,openat2,execve,rename,renameat,renameat2 -o "$W/trace-rt" \
   "$XPATCH" retarget --tuple x86_64-linux-gnu --root "$R" "$R/bin/app" >"$W/hostile-rt.txt" 2>&1 || rc=$?
 check "hostile root, retarget: exit 1, libfoo.so unresolved ($rc)" test "$rc" = 1 -a -n "$(grep -F libfoo.so "$W/hostile-rt.txt")"
 check "hostile root, retarget: the program is byte-for-byte as it was" test "$(sha256sum <"$R/bin/app")" = "$app_sum"

@@ -9,6 +9,9 @@ finish() {
   echo "$PASS passed, $FAIL failed"
   [ "$FAIL" -eq 0 ] && [ "$PASS" -gt 0 ]
 }
+# strace ARGS...: LeakSanitizer cannot run under ptrace, so in an ASan build
+# a traced command runs without leak detection (untraced runs keep it).
+traced() { ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace "$@"; }
 # The loader of Debian's cross libc, in the tuple layout /usr/<triplet>/lib,
 # and how to run a binary of that target without -L.
 tuple_loader() {  # TARGET -> prints absolute loader path in the tuple layout
