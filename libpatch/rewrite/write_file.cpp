@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <algorithm>
+#include <utility>
 #include <vector>
 
 namespace xpatch::rewrite {
@@ -55,32 +56,39 @@ Expected<std::string> resolve_destination(const std::string& path) {
 }
 
 namespace {
-// A hidden name next to `dest` for its temporary file, unused when made:
-// .NAME.xpatch-XXXXXX, so a leftover one says which file it belongs to.
+// Temporary files are hidden names next to `dest`, .NAME.xpatch-XXXXXX, so
+// a leftover one says which file it belongs to.
+std::string temp_prefix(const std::string& dest) {
+  return dir_of(dest) + "/." + dest.substr(dest.rfind('/') == std::string::npos ? 0 : dest.rfind('/') + 1) +
+         ".xpatch-";
+}
+
+// A random temporary name for `dest` (not created: linkat makes it).
 std::string temp_name(const std::string& dest) {
   static constexpr char kChars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
   unsigned char r[6] = {};
   if (::getrandom(r, sizeof r, 0) != static_cast<ssize_t>(sizeof r))
     for (unsigned i = 0; i < sizeof r; ++i) r[i] = static_cast<unsigned char>(::random());
-  std::string suffix;
-  for (unsigned char c : r) suffix += kChars[c % (sizeof kChars - 1)];
-  std::string base = dest.substr(dest.rfind('/') == std::string::npos ? 0 : dest.rfind('/') + 1);
-  return dir_of(dest) + "/." + base + ".xpatch-" + suffix;
+  std::string name = temp_prefix(dest);
+  for (unsigned char c : r) name += kChars[c % (sizeof kChars - 1)];
+  return name;
 }
 
-// Gives the unnamed file `fd` a fresh temporary name next to `dest`.
-// Returns 0, or an errno (ENOENT when neither /proc nor AT_EMPTY_PATH,
-// which needs CAP_DAC_READ_SEARCH, can name it).
+// Gives the unnamed file `fd` a fresh temporary name next to `dest`, set
+// in `name` only once it exists. Returns 0, or an errno (ENOENT when
+// neither /proc nor AT_EMPTY_PATH, which needs CAP_DAC_READ_SEARCH before
+// Linux 6.10, can name it).
 int link_unnamed(int fd, const std::string& dest, std::string& name) {
   const std::string proc = "/proc/self/fd/" + std::to_string(fd);
   for (int attempt = 0; attempt < 100; ++attempt) {
-    name = temp_name(dest);
-    if (::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, name.c_str(), AT_SYMLINK_FOLLOW) == 0) return 0;
-    if (errno == EEXIST) continue;
-    if (errno != ENOENT) return errno;
-    if (::linkat(fd, "", AT_FDCWD, name.c_str(), AT_EMPTY_PATH) == 0) return 0;
-    if (errno == EEXIST) continue;
-    return ENOENT;
+    std::string candidate = temp_name(dest);
+    int rc = ::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, candidate.c_str(), AT_SYMLINK_FOLLOW);
+    if (rc != 0 && errno == ENOENT) rc = ::linkat(fd, "", AT_FDCWD, candidate.c_str(), AT_EMPTY_PATH);
+    if (rc == 0) {
+      name = std::move(candidate);
+      return 0;
+    }
+    if (errno != EEXIST) return errno;
   }
   return EEXIST;
 }
@@ -112,8 +120,7 @@ std::optional<Error> replace_file(const std::string& dest, const std::string& me
       fd = ::open(dir_of(dest).c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
       if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) continue;  // no O_TMPFILE here
     } else {
-      std::string tmpl = dir_of(dest) + "/." +
-                         dest.substr(dest.rfind('/') == std::string::npos ? 0 : dest.rfind('/') + 1) + ".xpatch-XXXXXX";
+      std::string tmpl = temp_prefix(dest) + "XXXXXX";
       std::vector<char> name(tmpl.begin(), tmpl.end());
       name.push_back('\0');
       fd = ::mkostemp(name.data(), O_CLOEXEC);
