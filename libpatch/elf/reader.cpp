@@ -180,8 +180,12 @@ ElfFile parse(const Bytes& in, Variant variant, ReadOptions opt) {
     // PT_LOAD segments come in ascending p_vaddr and do not overlap (gABI).
     // Loaders size the whole mapping from the first and the last one and map
     // each in turn: out of order or overlapping, one would cover another.
+    // Only for what a loader maps as a dynamic object (PT_DYNAMIC or
+    // PT_INTERP), which is also all a rewrite touches: a kernel image
+    // (vmlinux) puts its per-CPU segment at p_vaddr 0, after the others.
+    const bool dynamic = f.find_segment(PT_DYNAMIC) || f.find_segment(PT_INTERP);
     const Segment* prev = nullptr;
-    for (std::uint32_t i = 0; i < f.segments.size(); ++i) {
+    for (std::uint32_t i = 0; dynamic && i < f.segments.size(); ++i) {
       const Segment& s = f.segments[i];
       if (s.type != PT_LOAD) continue;
       if (s.memsz > std::numeric_limits<std::uint64_t>::max() - s.vaddr ||
