@@ -76,6 +76,7 @@ class Planner {
 
   Plan run() {
     plan_.old_size = plan_.new_size = in_.size();
+    check_header_tables();
     desired_state();
     assign_strings();
     decide_appends();
@@ -86,6 +87,25 @@ class Planner {
     encode();
     check_writes_are_disjoint();
     return std::move(plan_);
+  }
+
+  // The ELF header, the program header table and the section header table
+  // must lie apart: a rewrite updates program headers and section headers,
+  // and a write to one would silently change the other.
+  void check_header_tables() const {
+    const elf::Header& h = f_.header;
+    const std::uint64_t ph_end = h.phoff + std::uint64_t{h.phnum} * sizeof(Phdr<E>);  // bounds-checked by the reader
+    const std::uint64_t sh_end = h.shoff + std::uint64_t{h.shnum} * sizeof(Shdr<E>);
+    if (h.phnum && h.phoff < sizeof(Ehdr<E>))
+      malformed(f_, "program header table",
+                fmt::format("e_phoff {:#x} lies inside the ELF header ({:#x} bytes)", h.phoff, sizeof(Ehdr<E>)));
+    if (h.shnum && h.shoff < sizeof(Ehdr<E>))
+      malformed(f_, "section header table",
+                fmt::format("e_shoff {:#x} lies inside the ELF header ({:#x} bytes)", h.shoff, sizeof(Ehdr<E>)));
+    if (h.phnum && h.shnum && h.shoff < ph_end && h.phoff < sh_end)
+      malformed(f_, "section header table",
+                fmt::format("e_shoff {:#x} ({} entries) overlaps the program header table at {:#x} ({} entries)",
+                            h.shoff, h.shnum, h.phoff, h.phnum));
   }
 
   // Every write targets a distinct structure. Two that overlap mean the
