@@ -432,6 +432,11 @@ class Planner {
         return;
       }
 
+    // The table grows, and PT_PHDR with it: it must describe the table.
+    if (const Segment* ph = f_.find_segment(PT_PHDR); ph && ph->offset != f_.header.phoff)
+      malformed(f_, "PT_PHDR",
+                fmt::format("p_offset {:#x} is not e_phoff {:#x}: it does not describe the program header table",
+                            ph->offset, f_.header.phoff));
     const std::uint64_t table_end = f_.header.phoff + std::uint64_t{f_.header.phnum} * sizeof(Phdr<E>);
     const std::uint64_t need = table_end + sizeof(Phdr<E>);
 
