@@ -802,8 +802,11 @@ class Planner {
 
   // Symbols defined in a section that moved (section symbols, __abi_tag,
   // _DYNAMIC) follow it, so symbol tables stay consistent with the layout.
+  // A symbol in a table that itself moved (.dynsym) is updated in the copy;
+  // one in a table over the headers (a damaged file) is refused.
   void encode_symbols(const std::map<std::size_t, std::uint64_t>& moved_by) {
-    for (const elf::Section& tab : f_.sections) {
+    for (std::size_t t = 0; t < f_.sections.size(); ++t) {
+      const elf::Section& tab = f_.sections[t];
       if ((tab.type != SHT_SYMTAB && tab.type != SHT_DYNSYM) || tab.entsize != sizeof(Sym<E>)) continue;
       for (std::uint64_t k = 0; k < tab.size / sizeof(Sym<E>); ++k) {
         std::uint64_t at = tab.offset + k * sizeof(Sym<E>);
@@ -812,6 +815,16 @@ class Planner {
         auto it = moved_by.find(sym.st_shndx);
         if (it == moved_by.end() || sym.st_shndx == SHN_UNDEF || sym.st_shndx >= SHN_LORESERVE) continue;
         sym.st_value = n(sym.st_value + it->second);
+        if (const Movable* m = moved_at(at); m && at + sizeof sym <= m->offset + m->size) {
+          auto copy = std::find_if(plan_.writes.begin(), plan_.writes.end(), [&](const Write& w) {
+            return w.offset == m->new_offset && w.bytes.size() == m->size;
+          });
+          if (copy == plan_.writes.end())
+            malformed(f_, fmt::format("section header {}", t), "a symbol table inside a moved item that was not copied");
+          std::memcpy(copy->bytes.data() + (at - m->offset), &sym, sizeof sym);
+          continue;
+        }
+        require_clear_of_headers(at, sizeof sym, fmt::format("section header {} (symbol table)", t));
         write(at, bytes_of(sym));
       }
     }
