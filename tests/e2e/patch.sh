@@ -83,6 +83,51 @@ set +e; msg=$("$XPATCH" --interp "$LOADER" "$W/lib-copy" 2>&1); rc=$?; set -e
 check "$T: --interp on a shared library: exit 2 ($rc), file named, unchanged" \
   test "$rc" = 2 -a "$(sha256sum < "$W/lib-copy")" = "$sum" -a -n "$(echo "$msg" | grep -F "$W/lib-copy" | grep PT_INTERP)"
 
+# Symbols follow the sections they are defined in, also when the symbol
+# table itself moves: a library without notes or PT_INTERP, whose .gnu.hash
+# and .dynsym must make room for the grown program header table, with two
+# symbols made to point into those two sections (host compiler only).
+if [ "$T" = x86_64 ]; then
+  printf 'int foo_value(void) { return 42; }\nint bar_value(void) { return 7; }\n' > "$W/no.c"
+  gcc -O1 -fPIC -shared -Wl,--build-id=none -Wl,-soname,libno.so "$W/no.c" -o "$W/libno.so"
+  python3 - "$W/libno.so" <<'PY'
+import struct, sys
+p = sys.argv[1]; d = bytearray(open(p, 'rb').read())
+shoff, = struct.unpack_from('<Q', d, 0x28); shnum, = struct.unpack_from('<H', d, 0x3c)
+sec = [struct.unpack_from('<IIQQQQIIQQ', d, shoff + i * 64) for i in range(shnum)]
+dynsym = next(i for i, s in enumerate(sec) if s[1] == 11)
+ghash = next(i for i, s in enumerate(sec) if s[1] == 0x6ffffff6)
+strtab = sec[sec[dynsym][6]][4]
+for k in range(sec[dynsym][5] // 24):
+    o = sec[dynsym][4] + k * 24
+    name = d[strtab + struct.unpack_from('<I', d, o)[0]:].split(b'\0')[0]
+    if name == b'bar_value': struct.pack_into('<HQ', d, o + 6, dynsym, sec[dynsym][3] + 0x18)
+    if name == b'foo_value': struct.pack_into('<HQ', d, o + 6, ghash, sec[ghash][3] + 8)
+open(p, 'wb').write(d)
+PY
+  cp "$W/libno.so" "$W/libno-orig.so"
+  long=$(printf '/opt/a/long/runpath/entry/%03d:' $(seq 1 200))
+  "$XPATCH" --runpath "${long%:}" --verify "$W/libno.so" > "$W/libno.plan"
+  # symbol name -> its offset inside its section, from readelf alone
+  sym_offsets() {
+    python3 - "$1" <<'PY'
+import re, subprocess, sys
+secs = {}
+for l in subprocess.run(['readelf', '-SW', sys.argv[1]], capture_output=True, text=True).stdout.splitlines():
+    m = re.match(r'\s*\[\s*(\d+)\]\s+\S+\s+\S+\s+([0-9a-f]+)\s', l)
+    if m: secs[m.group(1)] = int(m.group(2), 16)
+for l in subprocess.run(['readelf', '-W', '--dyn-syms', sys.argv[1]], capture_output=True, text=True).stdout.splitlines():
+    f = l.split()
+    if len(f) >= 8 and f[6] in secs: print(f[7], f[6], int(f[1], 16) - secs[f[6]])
+PY
+  }
+  dynsym_at() { readelf -SW "$1" | sed -n 's/.* \.dynsym  *DYNSYM  *[0-9a-f]*  *\([0-9a-f]*\) .*/\1/p'; }
+  check "$T: the symbol table moved to the new segment ($(dynsym_at "$W/libno-orig.so") -> $(dynsym_at "$W/libno.so"))" \
+    test -n "$(dynsym_at "$W/libno.so")" -a "$(dynsym_at "$W/libno.so")" != "$(dynsym_at "$W/libno-orig.so")"
+  check "$T: every dynamic symbol keeps its offset in its section (readelf)" \
+    test "$(sym_offsets "$W/libno.so")" = "$(sym_offsets "$W/libno-orig.so")" -a -n "$(sym_offsets "$W/libno.so" | grep bar_value)"
+fi
+
 # The independent reader agrees with libpatch on every output.
 if [ -n "$LIEFDIFF" ]; then
   check "$T: LIEF and libpatch agree on every patched file" \
