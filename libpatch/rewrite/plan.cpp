@@ -94,18 +94,21 @@ class Planner {
   // and a write to one would silently change the other.
   void check_header_tables() const {
     const elf::Header& h = f_.header;
+    // A nonzero e_shoff always has section header 0 there, even with
+    // e_shnum 0 (it then holds the real count).
+    const std::uint64_t shnum = h.shoff ? std::max<std::uint64_t>(h.shnum, 1) : h.shnum;
     const std::uint64_t ph_end = h.phoff + std::uint64_t{h.phnum} * sizeof(Phdr<E>);  // bounds-checked by the reader
-    const std::uint64_t sh_end = h.shoff + std::uint64_t{h.shnum} * sizeof(Shdr<E>);
+    const std::uint64_t sh_end = h.shoff + shnum * sizeof(Shdr<E>);
     if (h.phnum && h.phoff < sizeof(Ehdr<E>))
       malformed(f_, "program header table",
                 fmt::format("e_phoff {:#x} lies inside the ELF header ({:#x} bytes)", h.phoff, sizeof(Ehdr<E>)));
-    if (h.shnum && h.shoff < sizeof(Ehdr<E>))
+    if (shnum && h.shoff < sizeof(Ehdr<E>))
       malformed(f_, "section header table",
                 fmt::format("e_shoff {:#x} lies inside the ELF header ({:#x} bytes)", h.shoff, sizeof(Ehdr<E>)));
-    if (h.phnum && h.shnum && h.shoff < ph_end && h.phoff < sh_end)
+    if (h.phnum && shnum && h.shoff < ph_end && h.phoff < sh_end)
       malformed(f_, "section header table",
                 fmt::format("e_shoff {:#x} ({} entries) overlaps the program header table at {:#x} ({} entries)",
-                            h.shoff, h.shnum, h.phoff, h.phnum));
+                            h.shoff, shnum, h.phoff, h.phnum));
   }
 
   // Every write targets a distinct structure. Two that overlap mean the
