@@ -86,6 +86,7 @@ class Planner {
     }
     encode();
     check_writes_are_disjoint();
+    check_section_names_untouched();
     return std::move(plan_);
   }
 
@@ -109,6 +110,22 @@ class Planner {
       malformed(f_, "section header table",
                 fmt::format("e_shoff {:#x} ({} entries) overlaps the program header table at {:#x} ({} entries)",
                             h.shoff, shnum, h.phoff, h.phnum));
+  }
+
+  // No rewrite changes the section name table (e_shstrndx); a write that
+  // lands in it means the table overlaps a structure that is rewritten (a
+  // damaged file), and the output's section names would break.
+  void check_section_names_untouched() const {
+    const elf::Header& h = f_.header;
+    if (h.shstrndx == SHN_UNDEF || h.shstrndx >= f_.sections.size()) return;
+    const elf::Section& names = f_.sections[h.shstrndx];
+    if (names.type == SHT_NOBITS || names.size == 0) return;
+    for (const Write& w : plan_.writes)
+      if (w.offset < names.offset + names.size && names.offset < w.offset + w.bytes.size())
+        malformed(f_, fmt::format("section header {} (section names)", h.shstrndx),
+                  fmt::format("the table at offset {:#x} ({:#x} bytes) overlaps a structure the rewrite changes, at "
+                              "offset {:#x}",
+                              names.offset, names.size, w.offset));
   }
 
   // Every write targets a distinct structure. Two that overlap mean the
@@ -775,7 +792,7 @@ class Planner {
         off = str_off_;
         addr = str_vaddr_;
         size = str_size_;
-      } else if (dyn_move_ && sec.type == SHT_DYNAMIC) {
+      } else if (dyn_move_ && sec.type == SHT_DYNAMIC && sec.offset == f_.dynamic_offset) {
         off = dyn_off_;
         addr = dyn_vaddr_;
         size = dyn_slots_ * sizeof(Dyn<E>);
