@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "libpatch/elf/model.h"
+
 namespace xpatch::rewrite {
 namespace {
 
@@ -117,7 +119,7 @@ std::optional<Error> replace_file(const std::string& dest, const std::string& me
     int fd = -1;
     std::string tmp;
     if (unnamed) {
-      fd = ::open(dir_of(dest).c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+      fd = ::open(dir_of(dest).c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
       if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) continue;  // no O_TMPFILE here
     } else {
       std::string tmpl = temp_prefix(dest) + "XXXXXX";
@@ -217,8 +219,9 @@ int copy_range(int src, int fd, std::uint64_t from, std::uint64_t to) {
 }  // namespace
 
 std::optional<Error> write_plan_atomically(const std::string& dest, const std::string& source, const Plan& plan,
-                                           bool durable) {
-  return replace_file(dest, source, durable, [&](int fd, int src) -> int {
+                                           bool durable, bool reread) {
+  std::optional<Error> unreadable;
+  auto result = replace_file(dest, source, durable, [&](int fd, int src) -> int {
     // The unchanged bytes are copied by the kernel (no trip through user
     // space; a reflink where the filesystem has them), then the plan's few
     // writes land on top. Only the data ranges are copied (SEEK_DATA /
@@ -241,8 +244,22 @@ std::optional<Error> write_plan_atomically(const std::string& dest, const std::s
     if (::ftruncate(fd, static_cast<off_t>(plan.new_size)) != 0) return errno;
     for (const Write& w : plan.writes)
       if (int err = write_all(fd, w.bytes.data(), w.bytes.size(), w.offset)) return err;
+    // The complete new file, still unnamed, read back as a reader would
+    // (headers, tables and strings; not the unchanged bulk): a planner
+    // mistake on a damaged file ends here, before anything is replaced.
+    if (reread) {
+      int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+      if (dup < 0) return errno;
+      if (auto back = elf::read_elf_fd(dup, dest + " (rewritten)"); !back) {
+        unreadable = Error{Error::Kind::Malformed,
+                           dest + ": the rewritten file would not read back, so nothing was written: " +
+                               back.error().message};
+        return EBADMSG;
+      }
+    }
     return 0;
   });
+  return unreadable ? unreadable : result;
 }
 
 }  // namespace xpatch::rewrite

@@ -27,8 +27,11 @@ Expected<std::string> resolve_destination(const std::string& path);
 // and rpm). With `durable` (the default) the file and its directory are
 // fsync'd, so a crash or power loss leaves old or new bytes; without it the
 // rename is still atomic for other processes, but the new bytes may not be
-// on disk yet when the call returns.
+// on disk yet when the call returns. With `reread` (the default) the new
+// file is read back with the libpatch reader before it replaces `dest`; if
+// it does not read back (a planner mistake on a damaged file), nothing is
+// replaced and the error (Malformed) says why.
 std::optional<Error> write_plan_atomically(const std::string& dest, const std::string& source, const Plan& plan,
-                                           bool durable = true);
+                                           bool durable = true, bool reread = true);
 
 }  // namespace xpatch::rewrite

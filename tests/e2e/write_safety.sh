@@ -79,7 +79,7 @@ trace() {  # LOG CMD...: the write's system calls, from xpatch or its children
 }
 cp "$SRC" "$W/tmpf"
 trace "$W/t1" "$XPATCH" --runpath /opt/tmpfile "$W/tmpf"
-check "unnamed temp: written through O_TMPFILE in the file's directory" grep -qF "\"$W\", O_WRONLY|O_CLOEXEC|O_TMPFILE" "$W/t1"
+check "unnamed temp: written through O_TMPFILE in the file's directory" grep -qF "\"$W\", O_RDWR|O_CLOEXEC|O_TMPFILE" "$W/t1"
 check "unnamed temp: named through /proc/self/fd once complete" grep -qE "linkat\(AT_FDCWD, \"/proc/self/fd/[0-9]+\", AT_FDCWD, \"$W/\.tmpf\.xpatch-[A-Za-z0-9]{6}\", AT_SYMLINK_FOLLOW\) = 0" "$W/t1"
 check "unnamed temp: then renamed over the file" grep -qE "rename\(\"$W/\.tmpf\.xpatch-[A-Za-z0-9]{6}\", \"$W/tmpf\"\) = 0" "$W/t1"
 check "unnamed temp: no named temp file was created" test -z "$(grep -E 'O_CREAT.*xpatch-|xpatch-.*O_CREAT' "$W/t1")"

@@ -9,12 +9,15 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "libpatch/rewrite/plan.h"
 #include "libpatch/rewrite/write_file.h"
+#include "tests/unit/elf_builder.h"
 
 namespace xpatch {
 namespace {
@@ -55,7 +58,7 @@ TEST(WriteFile, SparseFileKeepsItsHolesAndData) {
   plan.new_size = static_cast<std::uint64_t>(kSize) + 16;
   plan.writes.push_back({16, bytes("xyz")});
   plan.writes.push_back({static_cast<std::uint64_t>(kSize), bytes("appended-bytes!!")});
-  auto err = rewrite::write_plan_atomically(path, path, plan, false);
+  auto err = rewrite::write_plan_atomically(path, path, plan, false, /*reread=*/false);  // not ELF
   ASSERT_FALSE(err) << err->message;
 
   struct stat after {};
@@ -79,6 +82,57 @@ TEST(WriteFile, SparseFileKeepsItsHolesAndData) {
   int entries = 0;
   if (DIR* d = ::opendir(dir.c_str())) {
     while (dirent* e = ::readdir(d)) entries += e->d_name[0] != '.' || std::string(e->d_name).starts_with(".sparse");
+    ::closedir(d);
+  }
+  EXPECT_EQ(entries, 1) << "a temp file was left next to the file";
+  ::unlink(path.c_str());
+  ::rmdir(dir.c_str());
+}
+
+// A plan whose output would not read back (as a planner mistake on a
+// damaged file would make) replaces nothing: the file keeps its bytes, no
+// temp file is left, and the error says why. The same file with a harmless
+// plan is written.
+TEST(WriteFile, AnOutputThatWouldNotReadBackReplacesNothing) {
+  char tmpl[] = "/tmp/xpatch-write-test.XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl, path = dir + "/app";
+  auto img = test::build_elf<elf::Elf64LE>(test::Spec{});
+  {
+    int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0755);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::write(fd, img.bytes.data(), img.bytes.size()), static_cast<ssize_t>(img.bytes.size()));
+    ::close(fd);
+  }
+  auto contents = [&] {
+    std::string s(img.bytes.size() + 64, '\0');
+    int fd = ::open(path.c_str(), O_RDONLY);
+    s.resize(static_cast<std::size_t>(std::max<ssize_t>(0, ::read(fd, s.data(), s.size()))));
+    ::close(fd);
+    return s;
+  };
+  const std::string before = contents();
+
+  rewrite::Plan bad;
+  bad.old_size = bad.new_size = img.bytes.size();
+  bad.writes.push_back({offsetof(elf::Ehdr<elf::Elf64LE>, e_phoff), bytes(std::string(8, '\xff'))});
+  auto err = rewrite::write_plan_atomically(path, path, bad, false);
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->kind, Error::Kind::Malformed);
+  EXPECT_NE(err->message.find("would not read back"), std::string::npos) << err->message;
+  EXPECT_NE(err->message.find("program header table"), std::string::npos) << err->message;
+  EXPECT_EQ(contents(), before);
+
+  rewrite::Plan good;
+  good.old_size = good.new_size = img.bytes.size();
+  good.writes.push_back({img.interp_off + 1, bytes("L")});  // /Lib/ld-test.so.1
+  err = rewrite::write_plan_atomically(path, path, good, false);
+  EXPECT_FALSE(err) << err->message;
+  EXPECT_NE(contents(), before);
+
+  int entries = 0;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d)) entries += std::string(e->d_name) != "." && std::string(e->d_name) != "..";
     ::closedir(d);
   }
   EXPECT_EQ(entries, 1) << "a temp file was left next to the file";
