@@ -90,14 +90,20 @@ class Planner {
     return std::move(plan_);
   }
 
+  // The section header table's size in bytes, as the reader sees it: a
+  // nonzero e_shoff always has section header 0 there, even with e_shnum 0
+  // (it then holds the real count).
+  std::uint64_t sh_table_size() const {
+    const elf::Header& h = f_.header;
+    return (h.shoff ? std::max<std::uint64_t>(h.shnum, 1) : h.shnum) * sizeof(Shdr<E>);
+  }
+
   // The ELF header, the program header table and the section header table
   // must lie apart: a rewrite updates program headers and section headers,
   // and a write to one would silently change the other.
   void check_header_tables() const {
     const elf::Header& h = f_.header;
-    // A nonzero e_shoff always has section header 0 there, even with
-    // e_shnum 0 (it then holds the real count).
-    const std::uint64_t shnum = h.shoff ? std::max<std::uint64_t>(h.shnum, 1) : h.shnum;
+    const std::uint64_t shnum = sh_table_size() / sizeof(Shdr<E>);
     const std::uint64_t ph_end = h.phoff + std::uint64_t{h.phnum} * sizeof(Phdr<E>);  // bounds-checked by the reader
     const std::uint64_t sh_end = h.shoff + shnum * sizeof(Shdr<E>);
     if (h.phnum && h.phoff < sizeof(Ehdr<E>))
@@ -342,7 +348,7 @@ class Planner {
       malformed(f_, what, fmt::format("{:#x} bytes at offset {:#x} overlap the ELF header", size, off));
     if (overlaps(h.phoff, std::uint64_t{h.phnum} * sizeof(Phdr<E>)))
       malformed(f_, what, fmt::format("{:#x} bytes at offset {:#x} overlap the program header table", size, off));
-    if (overlaps(h.shoff, std::uint64_t{h.shnum} * sizeof(Shdr<E>)))
+    if (overlaps(h.shoff, sh_table_size()))
       malformed(f_, what, fmt::format("{:#x} bytes at offset {:#x} overlap the section header table", size, off));
     if (what != "PT_DYNAMIC" && overlaps(f_.dynamic_offset, f_.dynamic_slots * sizeof(Dyn<E>)))
       malformed(f_, what, fmt::format("{:#x} bytes at offset {:#x} overlap the dynamic array", size, off));
@@ -431,7 +437,7 @@ class Planner {
       if (sec.type != SHT_NULL && sec.type != SHT_NOBITS && overlaps(sec.offset, sec.size)) return false;
     for (const Segment& seg : f_.segments)
       if (overlaps(seg.offset, seg.filesz)) return false;
-    if (overlaps(f_.header.shoff, std::uint64_t{f_.header.shnum} * f_.header.shentsize)) return false;
+    if (overlaps(f_.header.shoff, sh_table_size())) return false;
     if (to > in_.size()) return false;
     if (f_.sections.empty())
       return std::all_of(in_.begin() + static_cast<std::ptrdiff_t>(from), in_.begin() + static_cast<std::ptrdiff_t>(to),
@@ -489,7 +495,7 @@ class Planner {
       return m.align > 64 || (m.align & (m.align - 1)) != 0 ||
              overlaps(m, f_.dynamic_offset, f_.dynamic_slots * sizeof(Dyn<E>)) ||
              overlaps(m, f_.dynstr_offset, f_.dynstr_size) ||
-             overlaps(m, f_.header.shoff, std::uint64_t{f_.header.shnum} * sizeof(Shdr<E>)) ||
+             overlaps(m, f_.header.shoff, sh_table_size()) ||
              std::any_of(f_.segments.begin(), f_.segments.end(), [&](const Segment& seg) {
                // Another segment reaching into the item only partly would be
                // left pointing at moved-out bytes.
