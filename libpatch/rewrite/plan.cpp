@@ -103,19 +103,18 @@ class Planner {
   // and a write to one would silently change the other.
   void check_header_tables() const {
     const elf::Header& h = f_.header;
-    const std::uint64_t shnum = sh_table_size() / sizeof(Shdr<E>);
+    const std::uint64_t sh_size = sh_table_size();
     const std::uint64_t ph_end = h.phoff + std::uint64_t{h.phnum} * sizeof(Phdr<E>);  // bounds-checked by the reader
-    const std::uint64_t sh_end = h.shoff + shnum * sizeof(Shdr<E>);
     if (h.phnum && h.phoff < sizeof(Ehdr<E>))
       malformed(f_, "program header table",
                 fmt::format("e_phoff {:#x} lies inside the ELF header ({:#x} bytes)", h.phoff, sizeof(Ehdr<E>)));
-    if (shnum && h.shoff < sizeof(Ehdr<E>))
+    if (sh_size && h.shoff < sizeof(Ehdr<E>))
       malformed(f_, "section header table",
                 fmt::format("e_shoff {:#x} lies inside the ELF header ({:#x} bytes)", h.shoff, sizeof(Ehdr<E>)));
-    if (h.phnum && shnum && h.shoff < ph_end && h.phoff < sh_end)
+    if (h.phnum && sh_size && h.shoff < ph_end && h.phoff < h.shoff + sh_size)
       malformed(f_, "section header table",
                 fmt::format("e_shoff {:#x} ({} entries) overlaps the program header table at {:#x} ({} entries)",
-                            h.shoff, shnum, h.phoff, h.phnum));
+                            h.shoff, sh_size / sizeof(Shdr<E>), h.phoff, h.phnum));
   }
 
   // No rewrite changes the section name table (e_shstrndx); a write that
