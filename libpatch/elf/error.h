@@ -40,6 +40,25 @@ class Expected {
   std::variant<T, Error> v_;
 };
 
+// An operation that returns nothing but can fail. The same convention as
+// Expected<T>: true (ok()) on success, error() on failure. (An
+// std::optional<Error> would be the opposite: true on failure.)
+template <>
+class Expected<void> {
+ public:
+  Expected() = default;                                     // success
+  Expected(Error error) : error_(std::move(error)), ok_(false) {}  // NOLINT: implicit, as above
+
+  bool ok() const noexcept { return ok_; }
+  explicit operator bool() const noexcept { return ok_; }
+  const Error& error() const { return error_; }
+
+ private:
+  Error error_{};
+  bool ok_ = true;
+};
+using Status = Expected<void>;
+
 // Inside the parser, a violated check throws this; the public entry points
 // catch it at the boundary and return it as an Error value.
 struct ErrorException {

@@ -5,9 +5,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "libpatch/elf/error.h"
@@ -62,7 +64,12 @@ struct ElfFile {
   std::uint64_t dynstr_vaddr = 0, dynstr_offset = 0, dynstr_size = 0;
 
   std::optional<std::string> interpreter, runpath, rpath, soname;
-  std::vector<std::string> needed;
+  // DT_NEEDED names, in order: views into `strings` (one copy of the part of
+  // DT_STRTAB they cover, shared by copies of this ElfFile), so repeated
+  // entries naming the same bytes cost nothing more. Whoever builds an
+  // ElfFile by hand keeps the viewed characters alive.
+  std::vector<std::string_view> needed;
+  std::shared_ptr<const std::string> strings;
   std::uint64_t dt_flags = 0, dt_flags_1 = 0;
 
   bool is_dynamic() const noexcept { return !dynamic.empty(); }

@@ -21,6 +21,9 @@
 namespace xpatch::elf {
 namespace {
 
+// Linux's PATH_MAX: open() refuses a path of this many bytes or more.
+constexpr std::uint64_t kPathMax = 4096;
+
 [[noreturn]] void fail(const std::string& file, std::string_view structure, const std::string& what) {
   throw ErrorException{{Error::Kind::Malformed, fmt::format("{}: {}: {}", file, structure, what)}};
 }
@@ -54,6 +57,12 @@ class Bytes {
          fmt::format("{:#x} bytes at offset {:#x} go past the end of the file (size {:#x})", len, off, size_));
   }
 
+  // [off, off + len) as characters, bounds-checked.
+  std::string_view view(std::uint64_t off, std::uint64_t len, std::string_view what) const {
+    require(off, 1, len, what);
+    return {reinterpret_cast<const char*>(fetch(off, len)), static_cast<std::size_t>(len)};
+  }
+
   template <typename T>
   const T& at(std::uint64_t off, std::string_view what) const {
     require(off, 1, sizeof(T), what);
@@ -62,6 +71,11 @@ class Bytes {
 
   // A NUL-terminated string inside [base, base + limit).
   std::string cstr(std::uint64_t base, std::uint64_t limit, std::uint64_t index, std::string_view what) const {
+    return std::string(cstr_view(base, limit, index, what));
+  }
+  // The same, without a copy: valid while this Bytes lives.
+  std::string_view cstr_view(std::uint64_t base, std::uint64_t limit, std::uint64_t index,
+                             std::string_view what) const {
     if (index >= limit)
       fail(name_, what, fmt::format("string index {:#x} is outside the table of size {:#x}", index, limit));
     require(base, 1, limit, what);
@@ -69,7 +83,7 @@ class Bytes {
     const std::uint64_t remaining = limit - index;
     for (std::uint64_t want = std::min<std::uint64_t>(remaining, 256);; want = std::min(remaining, want * 16)) {
       const char* p = reinterpret_cast<const char*>(fetch(base + index, want));
-      if (const void* nul = std::memchr(p, 0, want)) return std::string(p, static_cast<const char*>(nul));
+      if (const void* nul = std::memchr(p, 0, want)) return std::string_view(p, static_cast<const char*>(nul));
       if (want == remaining) break;
     }
     fail(name_, what,
@@ -284,16 +298,44 @@ ElfFile parse(const Bytes& in, Variant variant, ReadOptions opt) {
     } else if (uses_strings) {
       fail(in.name(), "PT_DYNAMIC", "names libraries or paths but has no DT_STRTAB");
     }
-    for (const DynEntry& d : f.dynamic) {
-      auto str = [&] { return in.cstr(f.dynstr_offset, f.dynstr_size, d.value, string_tag_label(d.tag)); };
+    // Every entry is validated, without a copy; the first of each kind is
+    // the one in force. DT_NEEDED names are views into one copy of the part
+    // of DT_STRTAB they cover: however many entries name the same bytes, the
+    // model costs what the file does (ElfFile::strings).
+    struct Ref {
+      std::uint64_t off, len;
+    };
+    std::vector<Ref> needed;
+    std::uint64_t lo = f.dynstr_size, hi = 0;
+    for (std::size_t k = 0; k < f.dynamic.size(); ++k) {
+      const DynEntry& d = f.dynamic[k];
+      if (!is_string_tag(d.tag)) continue;
+      std::string_view v = in.cstr_view(f.dynstr_offset, f.dynstr_size, d.value, string_tag_label(d.tag));
       switch (d.tag) {
-        case DT_NEEDED: f.needed.push_back(str()); break;
-        // Every entry is validated; the first of each kind is the one in force.
-        case DT_RPATH: { auto v = str(); if (!f.rpath) f.rpath = std::move(v); break; }
-        case DT_RUNPATH: { auto v = str(); if (!f.runpath) f.runpath = std::move(v); break; }
-        case DT_SONAME: { auto v = str(); if (!f.soname) f.soname = std::move(v); break; }
+        case DT_NEEDED:
+          // The loader opens the name as a path (alone or after a search
+          // directory): the kernel refuses PATH_MAX bytes or more, so no
+          // loader can ever open it.
+          if (v.size() >= kPathMax)
+            fail(in.name(), fmt::format("DT_NEEDED (dynamic entry {})", k),
+                 fmt::format("a name of {} bytes at DT_STRTAB offset {:#x}; no loader can open a path of PATH_MAX "
+                             "({}) bytes or more",
+                             v.size(), d.value, kPathMax));
+          needed.push_back({d.value, v.size()});
+          lo = std::min(lo, d.value);
+          hi = std::max(hi, d.value + v.size());  // inside DT_STRSZ: cannot overflow
+          break;
+        case DT_RPATH: if (!f.rpath) f.rpath = std::string(v); break;
+        case DT_RUNPATH: if (!f.runpath) f.runpath = std::string(v); break;
+        case DT_SONAME: if (!f.soname) f.soname = std::string(v); break;
         default: break;
       }
+    }
+    if (!needed.empty()) {
+      auto copy = std::make_shared<const std::string>(in.view(f.dynstr_offset + lo, hi - lo, "DT_STRTAB"));
+      f.needed.reserve(needed.size());
+      for (const Ref& r : needed) f.needed.emplace_back(copy->data() + (r.off - lo), r.len);
+      f.strings = std::move(copy);
     }
   }
   return f;

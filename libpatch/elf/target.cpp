@@ -35,7 +35,7 @@ Libc detect_libc(const ElfFile& f) {
     if (base.starts_with("ld-linux") || base.starts_with("ld64.so") || base.starts_with("ld.so")) return Libc::Glibc;
     return Libc::Unknown;
   }
-  for (const std::string& n : f.needed) {
+  for (std::string_view n : f.needed) {
     if (n == "libc.so.6" || n.starts_with("ld-linux") || n == "ld64.so.1" || n == "ld64.so.2") return Libc::Glibc;
     if (n == "libc.so" || n.starts_with("libc.musl-") || n.starts_with("ld-musl-")) return Libc::Musl;
   }

@@ -223,7 +223,7 @@ void fill_object(Object& o, const elf::ElfFile& f) {
   o.runpath = f.runpath;
   o.rpath = f.rpath;
   o.soname = f.soname;
-  o.needed = f.needed;
+  o.needed.assign(f.needed.begin(), f.needed.end());
   o.flags_1 = f.dt_flags_1;
   elf::Target t = elf::describe_target(f);
   o.libc = t.libc;

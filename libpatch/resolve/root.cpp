@@ -63,7 +63,7 @@ Root::~Root() {
   for (const Overlay& o : overlays_) ::close(o.fd);
 }
 
-std::optional<Error> Root::add_overlay(const std::string& at, const std::string& stage) {
+xpatch::Status Root::add_overlay(const std::string& at, const std::string& stage) {
   int fd = ::open(stage.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return Error{Error::Kind::Io, stage + ": cannot open the staging directory: " + std::strerror(errno)};
   std::string a = "/" + rel(at);
@@ -72,7 +72,7 @@ std::optional<Error> Root::add_overlay(const std::string& at, const std::string&
   overlays_.push_back({a, stage, fd});
   std::unique_lock lk(mu_);
   nodes_.clear();
-  return std::nullopt;
+  return {};
 }
 
 Root::Place Root::place(std::string_view canonical) const {

@@ -47,7 +47,7 @@ class Root {
   // then in the root, as if the staged files were already installed.
   // Symlinks inside the stage resolve as they will once installed. Call
   // before any lookup. Fails (Kind::Io) unless `stage` is a directory.
-  std::optional<Error> add_overlay(const std::string& at, const std::string& stage);
+  xpatch::Status add_overlay(const std::string& at, const std::string& stage);
   Root& operator=(const Root&) = delete;
 
   // Resolves `path` (absolute, or relative to `/`) inside the root, following

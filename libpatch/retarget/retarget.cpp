@@ -184,7 +184,8 @@ FilePlan plan_file(const elf::ElfFile& f, const std::string& install_path, const
       if (has_origin(e)) origin_entries.push_back(e);
   entries.insert(entries.end(), origin_entries.begin(), origin_entries.end());
 
-  for (const std::string& name : f.needed) {
+  for (const std::string_view needed : f.needed) {
+    const std::string name(needed);
     const bool by_loader = c.libc == elf::Libc::Musl ? resolve::musl_reserved_name(name) || name == loader
                                                       : name == loader;
     if (by_loader) {

@@ -229,8 +229,8 @@ Expected<SetupPlan> plan_setup(const Root& root, const SetupRequest& req) {
   return p;
 }
 
-std::optional<Error> create_item(const Root& root, const SetupItem& item) {
-  if (item.state != SetupItem::State::Missing) return std::nullopt;
+Status create_item(const Root& root, const SetupItem& item) {
+  if (item.state != SetupItem::State::Missing) return {};
   const std::string host = root.host_path(item.path);
   auto fail = [&](std::string what, int err) {
     return Error{Error::Kind::Io, fmt::format("{}: {}: {}", host, what, std::strerror(err))};
@@ -294,7 +294,7 @@ std::optional<Error> create_item(const Root& root, const SetupItem& item) {
     }
   }
   ::fsync(fd);
-  return std::nullopt;
+  return {};
 }
 
 }  // namespace xpatch::retarget

@@ -68,6 +68,6 @@ std::string binfmt_line(const elf::TupleInfo& t, const std::string& qemu);
 // Creates one Missing item inside the root: parent directories as needed,
 // a file written to a temporary name and renamed without replacing, or a
 // symlink. Every step is confined to the root. Does nothing for other states.
-std::optional<Error> create_item(const resolve::Root& root, const SetupItem& item);
+Status create_item(const resolve::Root& root, const SetupItem& item);
 
 }  // namespace xpatch::retarget

@@ -31,9 +31,9 @@ std::string dir_of(const std::string& p) {
 
 // Copies every extended attribute; security.capability must be set after
 // fchown, which clears it.
-std::optional<Error> copy_xattrs(int from, int to, const std::string& dest) {
+Status copy_xattrs(int from, int to, const std::string& dest) {
   ssize_t len = ::flistxattr(from, nullptr, 0);
-  if (len < 0) return errno == ENOTSUP ? std::nullopt : std::optional(io(dest, "cannot list extended attributes", errno));
+  if (len < 0) return errno == ENOTSUP ? Status{} : Status{io(dest, "cannot list extended attributes", errno)};
   std::vector<char> names(static_cast<std::size_t>(len));
   len = ::flistxattr(from, names.data(), names.size());
   if (len < 0) return io(dest, "cannot list extended attributes", errno);
@@ -46,7 +46,7 @@ std::optional<Error> copy_xattrs(int from, int to, const std::string& dest) {
     if (::fsetxattr(to, n, value.data(), static_cast<std::size_t>(vlen), 0) != 0)
       return io(dest, std::string("cannot keep extended attribute ") + n, errno);
   }
-  return std::nullopt;
+  return {};
 }
 
 }  // namespace
@@ -105,8 +105,7 @@ int link_unnamed(int fd, const std::string& dest, std::string& name) {
 // has no O_TMPFILE, or the file cannot be named afterwards, it is a named
 // temp file from the start.
 template <typename Fill>
-std::optional<Error> replace_file(const std::string& dest, const std::string& metadata_from, bool durable,
-                                  Fill&& fill) {
+Status replace_file(const std::string& dest, const std::string& metadata_from, bool durable, Fill&& fill) {
   struct stat st {};
   int src = ::open(metadata_from.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (src < 0 || ::fstat(src, &st) != 0) {
@@ -148,9 +147,9 @@ std::optional<Error> replace_file(const std::string& dest, const std::string& me
     // extended attributes. Not being root only matters if the owner differs.
     if (::fchown(fd, st.st_uid, st.st_gid) != 0 && errno != EPERM) return fail("cannot keep owner", errno);
     if (::fchmod(fd, st.st_mode & 07777) != 0) return fail("cannot keep mode", errno);
-    if (auto e = copy_xattrs(src, fd, dest)) {
+    if (auto kept = copy_xattrs(src, fd, dest); !kept) {
       discard();
-      return e;
+      return kept;
     }
     if (durable && ::fsync(fd) != 0) return fail("cannot sync", errno);
     if (unnamed) {
@@ -179,7 +178,7 @@ std::optional<Error> replace_file(const std::string& dest, const std::string& me
       ::fsync(dfd);
       ::close(dfd);
     }
-    return std::nullopt;
+    return {};
   }
   ::close(src);  // not reached: the second (named) pass always returns
   return io(dest, "cannot create a temporary file in " + dir_of(dest), ENOTSUP);
@@ -218,9 +217,9 @@ int copy_range(int src, int fd, std::uint64_t from, std::uint64_t to) {
 }
 }  // namespace
 
-std::optional<Error> write_plan_atomically(const std::string& dest, const std::string& source, const Plan& plan,
-                                           bool durable, bool reread) {
-  std::optional<Error> unreadable;
+Status write_plan_atomically(const std::string& dest, const std::string& source, const Plan& plan, bool durable,
+                             bool reread) {
+  std::optional<Error> unreadable;  // set by the read-back, reported instead of the errno it returns
   auto result = replace_file(dest, source, durable, [&](int fd, int src) -> int {
     // The unchanged bytes are copied by the kernel (no trip through user
     // space; a reflink where the filesystem has them), then the plan's few
@@ -259,7 +258,8 @@ std::optional<Error> write_plan_atomically(const std::string& dest, const std::s
     }
     return 0;
   });
-  return unreadable ? unreadable : result;
+  if (unreadable) return *unreadable;
+  return result;
 }
 
 }  // namespace xpatch::rewrite

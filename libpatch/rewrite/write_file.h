@@ -31,7 +31,7 @@ Expected<std::string> resolve_destination(const std::string& path);
 // file is read back with the libpatch reader before it replaces `dest`; if
 // it does not read back (a planner mistake on a damaged file), nothing is
 // replaced and the error (Malformed) says why.
-std::optional<Error> write_plan_atomically(const std::string& dest, const std::string& source, const Plan& plan,
-                                           bool durable = true, bool reread = true);
+Status write_plan_atomically(const std::string& dest, const std::string& source, const Plan& plan,
+                             bool durable = true, bool reread = true);
 
 }  // namespace xpatch::rewrite

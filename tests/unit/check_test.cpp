@@ -160,7 +160,11 @@ TEST(Root, AStagedTreeLiesOverTheRootAsIfInstalled) {
   stage.link("/lib/abs", "/usr/t/lib/only-in-root");  // an absolute link, as installed
   auto root = Root::open(r.dir());
   ASSERT_TRUE(root.ok());
-  ASSERT_FALSE((*root)->add_overlay("/usr/t", stage.dir()));
+  // Status: true on success, like Expected<T> (never an optional<Error>).
+  ASSERT_TRUE((*root)->add_overlay("/usr/t", stage.dir()));
+  Status missing = (*root)->add_overlay("/usr/u", stage.dir() + "/no-such-dir");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().kind, Error::Kind::Io);
   std::string text;
   ASSERT_EQ((*root)->read_file("/usr/t/lib/both", text, 100), 0);
   EXPECT_EQ(text, "stage");

@@ -22,6 +22,7 @@ struct Spec {
   std::uint32_t flags = 0;
   std::optional<std::string> interp = "/lib/ld-test.so.1";
   std::vector<std::string> needed = {"libfoo.so.1", "libc.so.6"};
+  unsigned needed_repeat = 1;  // each DT_NEEDED entry this many times, all naming the same string
   std::optional<std::string> runpath = "$ORIGIN/../lib";
   std::optional<std::string> rpath;
   std::optional<std::string> soname;
@@ -72,7 +73,10 @@ Image build_elf(const Spec& s) {
     return at;
   };
   std::vector<std::pair<std::uint64_t, std::uint64_t>> dyn;
-  for (const auto& n : s.needed) dyn.emplace_back(DT_NEEDED, add_str(n));
+  for (const auto& n : s.needed) {
+    const std::uint64_t at = add_str(n);
+    for (unsigned r = 0; r < s.needed_repeat; ++r) dyn.emplace_back(DT_NEEDED, at);
+  }
   if (s.soname) dyn.emplace_back(DT_SONAME, add_str(*s.soname));
   if (s.rpath) dyn.emplace_back(DT_RPATH, add_str(*s.rpath));
   if (s.runpath) dyn.emplace_back(DT_RUNPATH, add_str(*s.runpath));

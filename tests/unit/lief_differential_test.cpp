@@ -123,7 +123,7 @@ TEST(LiefDifferential, AgreesOnEveryFile) {
     std::vector<std::string> needed;
     for (const LIEF::ELF::DynamicEntry& d : theirs->dynamic_entries())
       if (auto* lib = dynamic_cast<const LIEF::ELF::DynamicEntryLibrary*>(&d)) needed.push_back(lib->name());
-    EXPECT_EQ(f.needed, needed);
+    EXPECT_EQ(std::vector<std::string>(f.needed.begin(), f.needed.end()), needed);
     EXPECT_EQ(f.runpath, lief_dyn_string(*theirs, static_cast<LIEF::ELF::DYNAMIC_TAGS>(DT_RUNPATH)));
     EXPECT_EQ(f.rpath, lief_dyn_string(*theirs, static_cast<LIEF::ELF::DYNAMIC_TAGS>(DT_RPATH)));
     EXPECT_EQ(f.soname, lief_dyn_string(*theirs, static_cast<LIEF::ELF::DYNAMIC_TAGS>(DT_SONAME)));

@@ -39,7 +39,7 @@ TYPED_TEST(ReaderTest, ReadsBackWhatWasBuilt) {
   EXPECT_EQ(f->header.big_endian, TypeParam::endian == std::endian::big);
   EXPECT_EQ(f->header.machine, EM_X86_64);
   EXPECT_EQ(f->interpreter, "/lib/ld-test.so.1");
-  EXPECT_EQ(f->needed, (std::vector<std::string>{"libfoo.so.1", "libc.so.6"}));
+  EXPECT_EQ(f->needed, (std::vector<std::string_view>{"libfoo.so.1", "libc.so.6"}));
   EXPECT_EQ(f->runpath, "$ORIGIN/../lib");
   EXPECT_EQ(f->rpath, "/old");
   EXPECT_EQ(f->soname, "libme.so.2");
@@ -49,6 +49,41 @@ TYPED_TEST(ReaderTest, ReadsBackWhatWasBuilt) {
   EXPECT_EQ(f->dynamic_slots, f->dynamic.size() + 2);  // terminator + one spare
   EXPECT_EQ(f->dynamic_offset, img.dynamic_off);
   EXPECT_EQ(f->dynstr_offset, img.dynstr_off);
+}
+
+// 60,000 DT_NEEDED entries naming one long string: the model keeps views
+// into one copy of the bytes they cover, so it costs what the file does
+// (copies were 60,000 x 4 KB here, and 4 GB with a 64 KiB name).
+TYPED_TEST(ReaderTest, RepeatedNeededEntriesShareOneCopy) {
+  Spec s = base();
+  s.needed = {"lib" + std::string(4000, 'x') + ".so"};
+  s.needed_repeat = 60000;
+  auto img = build_elf<TypeParam>(s);
+  auto f = read_elf(img.bytes, "t");
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  ASSERT_EQ(f->needed.size(), 60000u);
+  EXPECT_EQ(f->needed.back(), s.needed[0]);
+  for (std::string_view n : f->needed) ASSERT_EQ(n.data(), f->needed[0].data());
+  ASSERT_TRUE(f->strings);
+  EXPECT_LE(f->strings->size(), img.bytes.size());
+  elf::ElfFile copy = *f;  // copies share the characters
+  f = elf::read_elf(std::span<const std::byte>(), "gone");
+  EXPECT_EQ(copy.needed.back(), s.needed[0]);
+}
+
+// A DT_NEEDED name of PATH_MAX bytes or more can never be opened by any
+// loader: an error naming the entry, not 60,000 copies of 64 KiB.
+TYPED_TEST(ReaderTest, NeededNameLongerThanPathMaxIsRejected) {
+  Spec s = base();
+  s.needed = {std::string(65535, 'a')};
+  s.needed_repeat = 60000;
+  auto img = build_elf<TypeParam>(s);
+  auto f = read_elf(img.bytes, "t");
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.error().kind, Error::Kind::Malformed);
+  EXPECT_NE(f.error().message.find("t: DT_NEEDED (dynamic entry 0): a name of 65535 bytes"), std::string::npos)
+      << f.error().message;
+  EXPECT_NE(f.error().message.find("PATH_MAX (4096)"), std::string::npos) << f.error().message;
 }
 
 // Every prefix of a valid file must give a clean error, never a crash or a

@@ -71,7 +71,7 @@ TYPED_TEST(RewriteTest, ShorterInterpreterIsWrittenInPlace) {
   EXPECT_EQ(r.plan.growth(), 0);
   EXPECT_TRUE(has_step(r.plan, "PT_INTERP", "in place"));
   EXPECT_EQ(r.file.interpreter, "/lib/ld.so");
-  EXPECT_EQ(r.file.needed, (std::vector<std::string>{"libfoo.so.1", "libc.so.6"}));
+  EXPECT_EQ(r.file.needed, (std::vector<std::string_view>{"libfoo.so.1", "libc.so.6"}));
   expect_sane_layout(r.file);
 }
 
@@ -116,7 +116,7 @@ TYPED_TEST(RewriteTest, TableGrowsByMovingWhatFollowsIt) {
   EXPECT_EQ(r.file.header.phoff, img.phoff) << "the table never moves";
   EXPECT_EQ(r.file.interpreter, e.interpreter);
   EXPECT_EQ(r.file.runpath, e.runpath);
-  EXPECT_EQ(r.file.needed, (std::vector<std::string>{"libfoo.so.1", "libc.so.6", "libextra.so"}));
+  EXPECT_EQ(r.file.needed, (std::vector<std::string_view>{"libfoo.so.1", "libc.so.6", "libextra.so"}));
   // The note moved with its contents.
   const elf::Segment* note = r.file.find_segment(PT_NOTE);
   ASSERT_NE(note, nullptr);
@@ -222,7 +222,7 @@ TYPED_TEST(RewriteTest, RemoveAndReplaceNeeded) {
   e.remove_runpath = true;
   auto r = patch(img.bytes, e);
   // remove runs first, then replace: libfoo.so.1 -> libc.so.6
-  EXPECT_EQ(r.file.needed, (std::vector<std::string>{"libc.so.6"}));
+  EXPECT_EQ(r.file.needed, (std::vector<std::string_view>{"libc.so.6"}));
   EXPECT_FALSE(r.file.runpath);
   EXPECT_EQ(r.plan.growth(), 0);
 }

@@ -59,7 +59,7 @@ TEST(WriteFile, SparseFileKeepsItsHolesAndData) {
   plan.writes.push_back({16, bytes("xyz")});
   plan.writes.push_back({static_cast<std::uint64_t>(kSize), bytes("appended-bytes!!")});
   auto err = rewrite::write_plan_atomically(path, path, plan, false, /*reread=*/false);  // not ELF
-  ASSERT_FALSE(err) << err->message;
+  ASSERT_TRUE(err) << err.error().message;
 
   struct stat after {};
   ASSERT_EQ(::stat(path.c_str(), &after), 0);
@@ -117,17 +117,17 @@ TEST(WriteFile, AnOutputThatWouldNotReadBackReplacesNothing) {
   bad.old_size = bad.new_size = img.bytes.size();
   bad.writes.push_back({offsetof(elf::Ehdr<elf::Elf64LE>, e_phoff), bytes(std::string(8, '\xff'))});
   auto err = rewrite::write_plan_atomically(path, path, bad, false);
-  ASSERT_TRUE(err);
-  EXPECT_EQ(err->kind, Error::Kind::Malformed);
-  EXPECT_NE(err->message.find("would not read back"), std::string::npos) << err->message;
-  EXPECT_NE(err->message.find("program header table"), std::string::npos) << err->message;
+  ASSERT_FALSE(err);
+  EXPECT_EQ(err.error().kind, Error::Kind::Malformed);
+  EXPECT_NE(err.error().message.find("would not read back"), std::string::npos) << err.error().message;
+  EXPECT_NE(err.error().message.find("program header table"), std::string::npos) << err.error().message;
   EXPECT_EQ(contents(), before);
 
   rewrite::Plan good;
   good.old_size = good.new_size = img.bytes.size();
   good.writes.push_back({img.interp_off + 1, bytes("L")});  // /Lib/ld-test.so.1
   err = rewrite::write_plan_atomically(path, path, good, false);
-  EXPECT_FALSE(err) << err->message;
+  EXPECT_TRUE(err) << err.error().message;
   EXPECT_NE(contents(), before);
 
   int entries = 0;

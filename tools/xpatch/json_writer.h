@@ -39,7 +39,8 @@ class JsonWriter {
   JsonWriter& value(const std::optional<std::string>& v) {
     return v ? value(std::string_view(*v)) : scalar([&] { out_ += "null"; });
   }
-  JsonWriter& value(const std::vector<std::string>& v) {
+  template <typename S>  // std::string or std::string_view
+  JsonWriter& value(const std::vector<S>& v) {
     begin_array();
     for (const auto& s : v) value(std::string_view(s));
     return end_array();

@@ -73,7 +73,7 @@ std::optional<std::string> lief_readback(const std::vector<std::byte>& bytes, co
   if (lines[1] != ours.interpreter.value_or("")) return fmt::format("LIEF reads PT_INTERP as \"{}\"", lines[1]);
   if (lines[2] != ours.runpath.value_or("")) return fmt::format("LIEF reads DT_RUNPATH as \"{}\"", lines[2]);
   std::vector<std::string> needed(lines.begin() + 3, lines.end());
-  if (needed != ours.needed) return std::string("LIEF reads a different DT_NEEDED list");
+  if (!std::equal(needed.begin(), needed.end(), ours.needed.begin(), ours.needed.end())) return std::string("LIEF reads a different DT_NEEDED list");
   return std::nullopt;
 }
 
@@ -135,7 +135,7 @@ int patch_one(const std::string& path, const PatchOptions& opt, const Style& st)
     if (auto why = check_readback(*back, opt.edits)) return fail({Error::Kind::Malformed, path + ": --verify: " + *why});
     if (auto why = lief_readback(out, *back)) return fail({Error::Kind::Malformed, path + ": --verify: " + *why});
   }
-  if (auto err = rewrite::write_plan_atomically(dest, *src, *plan, !opt.no_sync)) return fail(*err);
+  if (auto wrote = rewrite::write_plan_atomically(dest, *src, *plan, !opt.no_sync); !wrote) return fail(wrote.error());
   if (opt.json) fmt::print("{}\n", plan_json(path, *plan).dump());
   else if (opt.verbose)
     fmt::print("{}: patched, {:+} bytes\n", path, plan->growth());

@@ -185,8 +185,8 @@ int run_retarget(const RetargetOptions& opt) {
                               cfg->tuple));
       return kError;
     }
-    if (auto err = (*root)->add_overlay(at, dir)) {
-      print_error(err->message);
+    if (auto added = (*root)->add_overlay(at, dir); !added) {
+      print_error(added.error().message);
       return kError;
     }
     stages.push_back({real_path(dir), at});
@@ -338,8 +338,10 @@ int run_retarget(const RetargetOptions& opt) {
   unsigned n_done = 0, n_right = 0, n_skipped = 0, n_left = 0, n_errors = 0;
   for (Item& it : items) {
     if (it.error.empty() && it.plan.verdict == Verdict::Retarget && !it.refused && !opt.dry_run) {
-      if (auto err = rewrite::write_plan_atomically(it.real, it.real, *it.rw, !opt.no_sync)) it.error = err->message;
-      else it.written = true;
+      if (auto wrote = rewrite::write_plan_atomically(it.real, it.real, *it.rw, !opt.no_sync); !wrote)
+        it.error = wrote.error().message;
+      else
+        it.written = true;
     }
     if (!it.error.empty()) {
       print_error(it.error);

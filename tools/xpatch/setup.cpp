@@ -72,8 +72,8 @@ int run_setup(const SetupOptions& opt) {
     if (it.state == SetupItem::State::Missing) {
       ++missing;
       if (opt.write) {
-        if (auto e = retarget::create_item(**root, it)) {
-          error = e->message;
+        if (auto made = retarget::create_item(**root, it); !made) {
+          error = made.error().message;
           state = "failed";
           ++failed;
         } else {

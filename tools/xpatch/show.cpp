@@ -70,7 +70,8 @@ std::string to_json(const ElfFile& f) {
   return out;
 }
 
-std::string join(const std::vector<std::string>& v, std::string_view sep) {
+template <typename S>  // std::string or std::string_view
+std::string join(const std::vector<S>& v, std::string_view sep) {
   std::string out;
   for (const auto& s : v) {
     if (!out.empty()) out += sep;
