@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 
 #include <csignal>
+#include <cstdio>
+#include <exception>
 
 #include "tools/xpatch/cli.h"
 
@@ -46,9 +48,30 @@ Moving packages into the shared root:
   xpatch setup --tuple aarch64-linux-musl --root ROOT --write   binfmt line, search path, links
 )";
 
+int run(int argc, char** argv);
+
 }  // namespace
 
+// Whatever escapes a command (std::bad_alloc from an allocation the input
+// provoked, std::system_error from a thread that could not start) is an
+// error like any other: exit 2 with a message, not std::terminate's abort.
+// No fmt here: formatting could allocate again.
 int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::bad_alloc&) {
+    std::fputs("xpatch: out of memory (std::bad_alloc)\n", stderr);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "xpatch: internal error: %s\n", e.what());
+  } catch (...) {
+    std::fputs("xpatch: internal error: an unknown exception\n", stderr);
+  }
+  return xpatch::cli::kError;
+}
+
+namespace {
+
+int run(int argc, char** argv) {
   using namespace xpatch::cli;
   // Past a file size limit, write() must fail with EFBIG so the error is
   // reported and the original kept, instead of the process dying.
@@ -268,3 +291,5 @@ Exit codes:
   }
   return run_patch(patch);
 }
+
+}  // namespace
