@@ -17,7 +17,7 @@ HOOKS=$(cd "$HERE/../../scripts/hooks" && pwd)
 HOOK=$HOOKS/xpatch-hook
 W=$(mktemp -d /tmp/xpatch-hooks.XXXXXX)
 trap 'rm -rf "$W"' EXIT
-if [ "$(id -u)" != 0 ]; then echo "hooks.sh: needs root for chroot; skipped"; exit 0; fi
+needs_root "chroot"
 T=aarch64-linux-musl
 
 new_root() {  # DIR: qemu-aarch64 with its host libs, and aarch64 musl in /usr/<tuple>/lib
@@ -124,6 +124,8 @@ if command -v apt-config >/dev/null; then
   check "apt-config parses 80xpatch: protocol version 3 for the hook" \
     grep -qF 'DPkg::Tools::Options::/usr/share/xpatch/hooks/xpatch-hook::Version "3";' <<<"$conf"
   check "apt-config parses 80xpatch: Post-Invoke" grep -qF 'DPkg::Post-Invoke:: "/usr/share/xpatch/hooks/xpatch-hook post </dev/null";' <<<"$conf"
+else
+  skip "apt-config parses 80xpatch: apt-config is not installed"
 fi
 
 # ---- a builder's DESTDIR, then installed ----

@@ -2,12 +2,22 @@
 set -euo pipefail
 PASS=0
 FAIL=0
+SKIP=0
 ok()   { PASS=$((PASS + 1)); echo "ok   - $*"; }
 bad()  { FAIL=$((FAIL + 1)); echo "FAIL - $*"; }
+# A case that cannot run here (not root, a tool missing): counted, and the
+# whole script then exits 77, which CTest reports as skipped (SKIP_RETURN_CODE),
+# never as passed.
+skip() { SKIP=$((SKIP + 1)); echo "skip - $*"; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+# The whole script needs root (chroot, mounts): exit 77 (skipped) otherwise.
+needs_root() {
+  if [ "$(id -u)" != 0 ]; then echo "skip - $(basename "$0"): $1 needs root"; exit 77; fi
+}
 finish() {
-  echo "$PASS passed, $FAIL failed"
-  [ "$FAIL" -eq 0 ] && [ "$PASS" -gt 0 ]
+  echo "$PASS passed, $FAIL failed, $SKIP skipped"
+  [ "$FAIL" -eq 0 ] && [ "$PASS" -gt 0 ] || return 1
+  if [ "$SKIP" -gt 0 ]; then return 77; fi
 }
 # strace ARGS...: LeakSanitizer cannot run under ptrace, so in an ASan build
 # a traced command runs without leak detection (untraced runs keep it).

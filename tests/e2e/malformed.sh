@@ -19,7 +19,7 @@ bounded() {  # [VMEM_KB=N] CMD...: exit 124 on timeout, >128 on a signal
   bash -c 'ulimit -v "$1"; shift; exec timeout -s KILL 20 "$@"' _ "${VMEM_KB}" "$@"
 }
 limited() {  # CMD...: only where an address-space limit can be set
-  if [ "$SANITIZED" = 1 ]; then echo "skip - (ASan build: no address-space limit) ${*:2:1}"; return 0; fi
+  if [ "$SANITIZED" = 1 ]; then echo "n/a  - (ASan build: no address-space limit; the plain build runs it) ${*:2:1}"; return 0; fi
   "$@"
 }
 digest() {
@@ -150,8 +150,64 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
   check "check an unreadable file: finding unreadable" grep -qF '"code":"unreadable","object":"/usr/lib/secret.so"' <<<"$OUT"
   rm -f "$C/secret.so"
 else
-  echo "skip - unreadable file: needs root and setpriv to run as an unprivileged user"
+  skip "unreadable file: needs root and setpriv to run as an unprivileged user"
 fi
+
+# 60,000 DT_NEEDED entries (about 1 MB) all naming one 64 KiB string: once
+# 4 GB of copies and an abort (exit 134). No loader can open a name of
+# PATH_MAX bytes or more: an error naming DT_NEEDED, within the 1 GiB limit.
+python3 - "$RT/usr/lib/many-needed.so" <<'PY'
+import struct, sys
+n, name = 60000, b"a" * 65535
+strtab = b"\0" + name + b"\0"
+hdr, ph = 64, 56
+strtab_off = hdr + 2 * ph
+dyn_off = (strtab_off + len(strtab) + 7) // 8 * 8
+base = 0x10000
+dyn = [(1, 1)] * n + [(5, base + strtab_off), (10, len(strtab)), (0, 0)]
+size = dyn_off + 16 * len(dyn)
+out = bytearray(struct.pack("<4sBBBB8xHHIQQQIHHHHHH", b"\x7fELF", 2, 1, 1, 0, 3, 62, 1, base, hdr, 0, 0,
+                            hdr, ph, 2, 64, 0, 0))
+out += struct.pack("<IIQQQQQQ", 1, 6, 0, base, base, size, size, 0x1000)
+out += struct.pack("<IIQQQQQQ", 2, 6, dyn_off, base + dyn_off, base + dyn_off, size - dyn_off, size - dyn_off, 8)
+out += strtab
+out += bytes(dyn_off - len(out))
+for tag, val in dyn:
+    out += struct.pack("<qQ", tag, val)
+open(sys.argv[1], "wb").write(out)
+PY
+g=$RT/usr/lib/many-needed.so
+for cmd in "show" "show --json"; do
+  expect_error "$cmd: 60,000 DT_NEEDED naming one 64 KiB string" "$g" "$XPATCH" $cmd "$g"
+  check "$cmd: 60,000 DT_NEEDED: the message names DT_NEEDED and PATH_MAX" grep -q "DT_NEEDED.*PATH_MAX" <<<"$(bounded "$XPATCH" $cmd "$g" 2>&1 >/dev/null)"
+done
+expect_error "patch: 60,000 DT_NEEDED naming one 64 KiB string" "$g" "$XPATCH" --runpath /opt/lib "$g"
+expect_error "retarget: 60,000 DT_NEEDED naming one 64 KiB string" "$g" "$XPATCH" "${TUPLE[@]}" "$g"
+expect_finding "check: 60,000 DT_NEEDED naming one 64 KiB string" "$RT" /usr/lib/many-needed.so malformed 1
+rm -f "$g"
+
+# Memory and threads that run out (tight address-space limits): an
+# exception that escapes (std::bad_alloc, std::system_error from a thread
+# that cannot start) is exit 2 with an "xpatch:" message, or the work goes on
+# with fewer threads; never an abort (once exit 134). Exit 127 is the system
+# loader failing to map xpatch's own libraries, before xpatch runs.
+memory_limits() {
+  local v rc msg ran=0 aborted=""
+  for v in 7000 8000 10000 12000 14000 16000 18000 24000; do
+    for cmd in "show --json /usr/bin" "check --json /usr/lib /usr/lib/x86_64-linux-gnu/libc.so.6"; do
+      set +e; msg=$(bash -c 'ulimit -v "$1"; shift; exec timeout -s KILL 60 "$@"' _ "$v" "$XPATCH" $cmd 2>&1 >/dev/null); rc=$?; set -e
+      case $rc in
+        0|1) ran=$((ran + 1)) ;;
+        2) ran=$((ran + 1)); grep -q '^xpatch: ' <<<"$msg" || aborted+=" [$v KiB, $cmd: exit 2 without an xpatch: message: ${msg:0:200}]" ;;
+        127) ;;
+        *) aborted+=" [$v KiB, $cmd: exit $rc: ${msg:0:200}]" ;;
+      esac
+    done
+  done
+  check "tight address-space limits: $ran runs of xpatch, each exit 0, 1 or 2 with a message${aborted:- (none aborted)}" \
+    test -z "$aborted" -a "$ran" -gt 0
+}
+limited memory_limits "tight address-space limits"
 
 # Over 4 GiB: sparse files of 5 GiB. Under the 1 GiB limit the file cannot be
 # mapped (show reads with pread and needs no map): a clear exit 2.

@@ -17,10 +17,7 @@ digest() { (cd "$1" && find . -printf '%p %y %l %s\n' | sort && find . -type f -
 run_in() {  # ROOT CMD...: chrooted, without QEMU_LD_PREFIX
   env -u QEMU_LD_PREFIX chroot "$@" 2>&1
 }
-if [ "$(id -u)" != 0 ]; then
-  echo "setup.sh: needs root for chroot; skipped"
-  exit 0
-fi
+needs_root "chroot"
 
 # ---- a shared root: qemu with the host libs it needs, four tuples' libcs ----
 R=$W/root

@@ -27,10 +27,14 @@ before_caps=$(getcap "$W/meta" 2>/dev/null || true)
 check "mode kept ($(stat -c %a "$W/meta"))" test "$(stat -c %a "$W/meta")" = 4751
 if [ "$(id -u)" = 0 ]; then
   check "owner kept ($(stat -c %u:%g "$W/meta"))" test "$(stat -c %u:%g "$W/meta")" = 12345:54321
+else
+  skip "owner kept: needs root to chown"
 fi
 check "user.xpatch xattr kept" test "$(getfattr --only-values -n user.xpatch "$W/meta" 2>/dev/null)" = kept
 if [ -n "$before_caps" ]; then
   check "security.capability kept ($(getcap "$W/meta"))" test "$(getcap "$W/meta")" = "$before_caps"
+else
+  skip "security.capability kept: needs root and setcap"
 fi
 
 # Hard links: the name given gets the new bytes, other names keep the old.
@@ -87,13 +91,13 @@ check "unnamed temp: patched" grep -q "/opt/tmpfile" <(readelf -dW "$W/tmpf")
 # (An ASan build cannot run without /proc: its runtime reads its options there.)
 case $(readelf -dW "$XPATCH" 2>/dev/null) in *libasan.so*) asan=1 ;; *) asan=0 ;; esac
 if [ "$asan" = 1 ]; then
-  echo "skip - no /proc: the ASan runtime needs /proc"
+  echo "n/a  - no /proc: the ASan runtime needs /proc (the plain build runs it)"
 elif [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
   trace "$W/t2" unshare -m sh -c 'mount -t tmpfs none /proc && exec "$@"' _ "$XPATCH" --runpath /opt/noproc "$W/tmpf"
   check "no /proc: named through AT_EMPTY_PATH instead" grep -qE "linkat\([0-9]+, \"\", AT_FDCWD, \"$W/\.tmpf\.xpatch-[A-Za-z0-9]{6}\", AT_EMPTY_PATH\) = 0" "$W/t2"
   check "no /proc: patched" grep -q "/opt/noproc" <(readelf -dW "$W/tmpf")
 else
-  echo "skip - no /proc: needs root and unshare -m"
+  skip "no /proc: needs root and unshare -m"
 fi
 cat > "$W/no_tmpfile.c" <<'C'
 /* Makes open(O_TMPFILE) fail as on a filesystem without it. */
@@ -129,6 +133,8 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
   set +e; msg=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$XPATCH" --runpath /opt/ro "$W/ro/app" 2>&1); rc=$?; set -e
   check "read-only directory: exit 2, unchanged, says why ($msg)" \
     test "$rc" = 2 -a "$(sum "$W/ro/app")" = "$s" -a -n "$(echo "$msg" | grep -F "$W/ro/app")"
+else
+  skip "read-only directory: needs root and setpriv to run as an unprivileged user"
 fi
 chmod 0755 "$W/ro"
 cp "$SRC" "$W/full"; s=$(sum "$W/full")
@@ -153,7 +159,7 @@ if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=1m xpatch-full "$T" 2>/dev/null;
   check "full disk: with room again, the same command patches" grep -q "/opt/full" <(readelf -dW "$T/app")
   umount "$T"
 else
-  echo "skip - full disk on a small tmpfs: needs root and mount -t tmpfs"
+  skip "full disk on a small tmpfs: needs root and mount -t tmpfs"
 fi
 
 finish
