@@ -5,6 +5,7 @@
 #include <fnmatch.h>
 
 #include <algorithm>
+#include <cstring>
 #include <set>
 
 #include <fmt/format.h>
@@ -150,6 +151,42 @@ class GlibcRules final : public LoaderRules {
     c.ld_so_conf = cache.substr(0, cache.size() - 5) + "conf";
     std::set<std::string> seen;
     parse_ld_so_conf(root, c.ld_so_conf, c.conf_dirs, seen, 0);
+    read_cache(root, cache, top, c);
+  }
+
+  // The real cache file: no file, no cache step; a file that does not
+  // parse is reported and skipped, as the loader skips it.
+  static void read_cache(const Root& root, const std::string& path, const Object& top, LoaderConfig& c) {
+    c.cache_path = path;
+    Lookup l = root.resolve(path);
+    if (!l.found() || l.is_dir) {
+      c.cache_state = "absent";
+      return;
+    }
+    std::string bytes;
+    if (int rc = root.read_file(l.path, bytes, 64u << 20); rc != 0) {
+      c.cache_state = "unreadable";
+      c.cache_error = fmt::format("{}: ld.so.cache: cannot read: {}", l.path, std::strerror(-rc));
+      return;
+    }
+    auto parsed = parse_ld_so_cache(bytes, top.big_endian, l.path);
+    if (!parsed) {
+      c.cache_state = "malformed";
+      c.cache_error = parsed.error().message;
+      return;
+    }
+    if (!parsed->ignored.empty()) {
+      c.cache_state = "ignored: " + parsed->ignored;
+      return;
+    }
+    c.cache_error = parsed->damage;
+    std::size_t used = 0;
+    for (CacheEntry& e : parsed->entries) {
+      if (e.legacy_hwcap || !cache_flags_match(e.flags, top.machine, top.elf_class, top.flags)) continue;
+      c.cache[e.name].push_back(std::move(e));
+      ++used;
+    }
+    c.cache_state = fmt::format("{}, {} entries for this architecture", cache_format_name(parsed->format), used);
   }
 
   const std::string& loader_name(const Object& top) const override { return top.glibc_loader; }
@@ -230,17 +267,32 @@ class GlibcRules final : public LoaderRules {
     }
     const bool nodeflib = (ro.flags_1 & DF_1_NODEFLIB) != 0;
     const auto& sys = s.config.system_dirs;
-    auto in_system = [&](const std::string& d) { return std::find(sys.begin(), sys.end(), d) != sys.end(); };
-    for (const std::string& d : s.config.conf_dirs)
-      if (!nodeflib || !in_system(d)) dirs.push_back({d, "ld.so.cache"});
+    if (!s.config.cache_path.empty()) dirs.push_back({{}, "ld.so.cache", true, nodeflib});
     if (!nodeflib)
       for (const std::string& d : sys) dirs.push_back({d, "system directory"});
     return dirs;
   }
 
   // The directory itself, then (found only there) glibc-hwcaps/<level>.
+  // The cache step: the entries for the name, plain ones first (glibc
+  // prefers a glibc-hwcaps entry only on a CPU that has the level).
   std::vector<Candidate> candidates(const LoaderConfig& c, const SearchDir& d,
                                     const std::string& name) const override {
+    if (d.cache) {
+      std::vector<Candidate> out;
+      auto it = c.cache.find(name);
+      if (it == c.cache.end()) return out;
+      const auto& sys = c.system_dirs;
+      for (int pass = 0; pass < 2; ++pass)
+        for (const CacheEntry& e : it->second) {
+          if (e.hwcaps.empty() != (pass == 0)) continue;
+          // DF_1_NODEFLIB: no cache entry from a system directory.
+          if (d.nodeflib && std::find(sys.begin(), sys.end(), dirname_of(e.path)) != sys.end()) continue;
+          out.push_back({e.path, e.hwcaps.empty() ? d.via : d.via + ", glibc-hwcaps/" + e.hwcaps, e.hwcaps});
+          if (pass == 0) return out;  // the first plain entry is the loader's answer
+        }
+      return out;
+    }
     std::vector<Candidate> out{{join(d.dir, name), d.via, {}}};
     for (const std::string& level : c.hwcaps)
       out.push_back({join(join(join(d.dir, "glibc-hwcaps"), level), name), d.via + ", glibc-hwcaps/" + level, level});

@@ -2,6 +2,7 @@
 
 #include <elf.h>
 #include <fcntl.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -222,6 +223,8 @@ class TreeBuilder {
 
   std::optional<Found> try_path(int req, const std::string& cand, const std::string& via, Stop& stop);
   TreeEdge resolve_needed(int req, const std::string& name);
+  void note_cache(int req, const std::string& name, const std::vector<Candidate>& cands);
+  std::string ldconfig_hint() const;
   TreeEdge finish(int req, const std::string& name, std::optional<Found> f, const std::vector<std::string>& tried,
                   const Stop& stop);
 
@@ -474,6 +477,49 @@ TreeEdge TreeBuilder::finish(int req, const std::string& name, std::optional<Fou
   return e;
 }
 
+// The command that rebuilds the root's cache for this architecture: the
+// host's ldconfig for its own architecture, else the root's own under
+// qemu-user.
+std::string TreeBuilder::ldconfig_hint() const {
+  const Object& m = top();
+  struct utsname u {};
+  std::string arch;
+  std::optional<elf::TupleInfo> info = m.tuple ? elf::parse_tuple(*m.tuple) : std::nullopt;
+  if (info) arch = info->arch;
+  if (::uname(&u) == 0 && (arch == u.machine || (arch == "i686" && std::string_view(u.machine) == "x86_64")))
+    return fmt::format("ldconfig -r {}", root_.dir());
+  return fmt::format("the root's own {} ldconfig, e.g. qemu-{} {}/sbin/ldconfig -r {}", arch.empty() ? m.arch : arch,
+                     info ? info->qemu : std::string("ARCH"), root_.dir(), root_.dir());
+}
+
+// The ld.so.cache step (glibc): a damaged cache is reported; a cache that
+// lacks a library of a directory ld.so.conf lists, or names a file that is
+// gone, is older than the files (cache-stale).
+void TreeBuilder::note_cache(int req, const std::string& name, const std::vector<Candidate>& cands) {
+  const std::string& object = t_.nodes[static_cast<std::size_t>(req)].path;
+  if (!cfg_->cache_error.empty())
+    add(Severity::Error, code::kMalformed, cfg_->cache_path, cfg_->cache_path, cfg_->cache_error);
+  for (const Candidate& c : cands) {
+    Lookup l = root_.resolve(c.path);
+    if (l.status == Lookup::Status::Missing || l.status == Lookup::Status::NotDir)
+      add(Severity::Warning, code::kCacheStale, object, name,
+          fmt::format("{}: DT_NEEDED {}: {} names {}, which is not in the root: the cache is older than the files; "
+                      "run {}",
+                      object, name, cfg_->cache_path, c.path, ldconfig_hint()));
+  }
+  const bool absent = cfg_->cache_state == "absent", read = cfg_->cache_state.find(" entries ") != std::string::npos;
+  if (!cands.empty() || !(absent || read)) return;
+  for (const std::string& d : cfg_->conf_dirs) {
+    Lookup l = root_.resolve(join(d, name));
+    std::string why;
+    if (!l.found() || l.is_dir || fit(*r_.object(l.path), &why) != Fit::Ok) continue;
+    add(Severity::Warning, code::kCacheStale, object, name,
+        fmt::format("{}: DT_NEEDED {} is in {}, which {} lists, but {} {}: run {}", object, name, d, cfg_->ld_so_conf,
+                    cfg_->cache_path, absent ? "does not exist" : "lacks it", ldconfig_hint()));
+    return;
+  }
+}
+
 // One DT_NEEDED: already loaded, a path, or a search in the family's order.
 TreeEdge TreeBuilder::resolve_needed(int req, const std::string& name) {
   std::vector<std::string> tried;
@@ -489,7 +535,9 @@ TreeEdge TreeBuilder::resolve_needed(int req, const std::string& name) {
   }
   if (rules_->refuses_name(name)) return finish(req, name, std::nullopt, tried, stop);
   for (const SearchDir& d : rules_->search_order(s, req)) {
-    for (const Candidate& c : rules_->candidates(*cfg_, d, name)) {
+    const std::vector<Candidate> cands = rules_->candidates(*cfg_, d, name);
+    if (d.cache) note_cache(req, name, cands);
+    for (const Candidate& c : cands) {
       if (c.hwcaps_level.empty()) {
         tried.push_back(c.path);
       } else {  // counted only when the file is there

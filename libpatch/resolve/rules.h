@@ -44,6 +44,8 @@ struct LoadState {
 
 struct SearchDir {
   std::string dir, via;  // via: "RUNPATH", "RPATH of /x", "ld.so.cache", "system directory", ...
+  bool cache = false;    // glibc's ld.so.cache step (no directory): candidates come from the cache
+  bool nodeflib = false; // ... without entries in system directories (DF_1_NODEFLIB)
 };
 
 // One path to try for a name in a search directory.
