@@ -167,6 +167,14 @@ ElfFile parse(const Bytes& in, Variant variant, ReadOptions opt) {
   if (eh.e_phnum == PN_XNUM) {
     if (!sh0)
       fail(in.name(), "ELF header", "e_phnum is PN_XNUM (65535) but there is no section header 0 to hold the count");
+    // Only core files use the escape: the kernel (fs/binfmt_elf.c takes
+    // e_phnum as it is, at most 64 KiB of headers), qemu-user and ld.so
+    // never read sh_info, so such a program or library cannot load.
+    if (h.type != ET_CORE)
+      fail(in.name(), "ELF header",
+           fmt::format("e_phnum is PN_XNUM (65535), the count ({}) in section header 0's sh_info: the kernel, "
+                       "qemu-user and ld.so do not read it, so this file cannot be loaded",
+                       std::uint32_t{sh0->sh_info}));
     h.phnum = sh0->sh_info;
   }
 

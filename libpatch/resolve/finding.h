@@ -43,6 +43,7 @@ inline constexpr const char* kUnreadable = "unreadable";               // error
 inline constexpr const char* kMalformed = "malformed";                 // error
 inline constexpr const char* kNotElf = "not-elf";                      // warning: a named file that is not ELF
 inline constexpr const char* kNoLoader = "no-loader";                  // warning: a library whose loader is not in ROOT
+inline constexpr const char* kCacheStale = "cache-stale";              // warning: ld.so.cache is older than the files
 inline constexpr const char* kFamilyUnknown = "family-unknown";        // info: no libc dependency; glibc rules used
 }  // namespace code
 

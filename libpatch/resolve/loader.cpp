@@ -2,21 +2,19 @@
 
 #include <elf.h>
 #include <fcntl.h>
-#include <fnmatch.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <deque>
-#include <set>
 
 #include <fmt/format.h>
 
 #include "libpatch/elf/model.h"
+#include "libpatch/resolve/rules.h"
 
 namespace xpatch::resolve {
-namespace {
 
 std::string dirname_of(std::string_view p) {
   auto slash = p.rfind('/');
@@ -51,74 +49,6 @@ std::vector<std::string> split_list(std::string_view s, std::string_view seps, b
   return out;
 }
 
-// glibc's is_dst: "$NAME" or "${NAME}", NAME not followed by [A-Za-z0-9_].
-std::size_t dst_len(std::string_view s, std::string_view name) {
-  if (s.size() < 2 || s[0] != '$') return 0;
-  if (s[1] == '{') {
-    if (s.substr(2, name.size()) == name && s.size() > 2 + name.size() && s[2 + name.size()] == '}')
-      return name.size() + 3;
-    return 0;
-  }
-  if (s.substr(1, name.size()) != name) return 0;
-  if (s.size() > 1 + name.size()) {
-    char c = s[1 + name.size()];
-    if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') return 0;
-  }
-  return name.size() + 1;
-}
-
-// glibc _dl_dst_substitute: known tokens replaced, unknown '$' kept.
-// A known token without a value (no $PLATFORM on this arch) drops the entry.
-std::optional<std::string> glibc_expand(std::string_view s, const std::string& origin, const LoaderConfig& c) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size();) {
-    if (s[i] == '$') {
-      std::string_view rest = s.substr(i);
-      if (std::size_t n = dst_len(rest, "ORIGIN")) {
-        out += origin;
-        i += n;
-        continue;
-      }
-      if (std::size_t n = dst_len(rest, "PLATFORM")) {
-        if (c.platform.empty()) return std::nullopt;
-        out += c.platform;
-        i += n;
-        continue;
-      }
-      if (std::size_t n = dst_len(rest, "LIB")) {
-        out += c.lib_dst;
-        i += n;
-        continue;
-      }
-    }
-    out += s[i++];
-  }
-  return out;
-}
-
-// musl fixup_rpath: only $ORIGIN / ${ORIGIN}; any other '$' drops the whole list.
-std::optional<std::string> musl_expand(std::string_view s, const std::string& origin) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size();) {
-    if (s[i] == '$') {
-      std::string_view rest = s.substr(i);
-      if (rest.starts_with("${ORIGIN}")) {
-        out += origin;
-        i += 9;
-        continue;
-      }
-      if (rest.starts_with("$ORIGIN")) {
-        out += origin;
-        i += 7;
-        continue;
-      }
-      return std::nullopt;
-    }
-    out += s[i++];
-  }
-  return out;
-}
-
 bool abi_compatible(std::uint16_t machine, std::uint32_t fa, std::uint32_t fb) {
   switch (machine) {
     case EM_ARM: {
@@ -140,73 +70,6 @@ std::string multiarch(const Object& o) {
   if (t.starts_with("i686-")) t.replace(0, 4, "i386");
   if (t.ends_with("-linux-musl")) t.replace(t.size() - 4, 4, "gnu");
   return t;
-}
-
-// AT_PLATFORM as the kernel (and qemu-user) report it, for $PLATFORM.
-std::string platform_of(const Object& o) {
-  switch (o.machine) {
-    case EM_X86_64: return o.elf_class == 64 ? "x86_64" : "";
-    case EM_386: return "i686";
-    case EM_AARCH64: return o.big_endian ? "aarch64_be" : "aarch64";
-    case EM_ARM: return o.big_endian ? "v7b" : "v7l";
-    default: return "";  // riscv and others have none: glibc drops entries that use it
-  }
-}
-
-std::vector<std::string> hwcaps_of(const Object& o) {
-  switch (o.machine) {
-    case EM_X86_64: return o.elf_class == 64 ? std::vector<std::string>{"x86-64-v4", "x86-64-v3", "x86-64-v2"}
-                                             : std::vector<std::string>{};
-    case EM_PPC64: return o.big_endian ? std::vector<std::string>{} : std::vector<std::string>{"power10", "power9"};
-    case EM_S390: return {"z16", "z15", "z14", "z13"};
-    default: return {};
-  }
-}
-
-// glibc's ld.so carries its search defaults as strings: the system
-// directories as consecutive NUL-terminated "/.../" strings, and the path of
-// its cache. Reading them from the loader in the root beats any table.
-void scan_glibc_loader(std::string_view bytes, LoaderConfig& c, std::string& cache) {
-  auto is_dir_string = [](std::string_view s) {
-    if (s.size() < 2 || s.front() != '/' || s.back() != '/') return false;
-    return std::all_of(s.begin(), s.end(), [](char ch) { return ch > 0x20 && ch < 0x7f; });
-  };
-  for (std::size_t i = 0; i < bytes.size() && c.system_dirs.empty();) {
-    std::size_t nul = bytes.find('\0', i);
-    if (nul == std::string_view::npos) break;
-    std::vector<std::string> run;
-    std::size_t j = i;
-    for (;;) {
-      std::size_t e = bytes.find('\0', j);
-      if (e == std::string_view::npos || !is_dir_string(bytes.substr(j, e - j))) break;
-      run.emplace_back(bytes.substr(j, e - j));
-      j = e + 1;
-    }
-    if (run.size() >= 2) c.system_dirs = run;
-    i = run.empty() ? nul + 1 : j;
-  }
-  for (std::size_t at = bytes.find("ld.so.cache"); at != std::string_view::npos;
-       at = bytes.find("ld.so.cache", at + 1)) {
-    std::size_t end = at + 11;
-    if (end >= bytes.size() || bytes[end] != '\0') continue;
-    std::size_t start = bytes.rfind('\0', at);
-    start = start == std::string_view::npos ? 0 : start + 1;
-    std::string_view s = bytes.substr(start, end - start);
-    if (s.starts_with('/')) {
-      cache = std::string(s);
-      break;
-    }
-  }
-}
-
-}  // namespace
-
-bool musl_reserved_name(std::string_view name) noexcept {
-  if (!name.starts_with("lib")) return false;
-  name.remove_prefix(3);
-  for (std::string_view r : {"c.", "pthread.", "rt.", "m.", "dl.", "util.", "xnet."})
-    if (name.starts_with(r)) return true;
-  return false;
 }
 
 namespace {
@@ -297,43 +160,17 @@ std::shared_ptr<const LoaderConfig> Resolver::loader_config(Family family, const
   return c;
 }
 
-namespace {
-
-// ld.so.conf: one directory per line, '#' comments, "include GLOB" (relative
-// to the file's directory), "hwcap" lines ignored. Globs may use wildcards in
-// their last component, as every distribution's "ld.so.conf.d/*.conf" does.
-void parse_ld_so_conf(const Root& root, const std::string& file, std::vector<std::string>& dirs,
-                      std::set<std::string>& seen, int depth) {
-  if (depth > 8) return;
-  Lookup l = root.resolve(file);
-  if (!l.found() || l.is_dir || !seen.insert(l.path).second) return;
-  std::string text;
-  if (root.read_file(l.path, text, 1 << 20) != 0) return;
-  for (std::string_view line : split_list(text, "\n", false)) {
-    if (auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
-    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.front()))) line.remove_prefix(1);
-    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.remove_suffix(1);
-    if (line.empty()) continue;
-    if (line.starts_with("include") && line.size() > 7 && std::isblank(static_cast<unsigned char>(line[7]))) {
-      std::string_view pat = line.substr(8);
-      while (!pat.empty() && std::isblank(static_cast<unsigned char>(pat.front()))) pat.remove_prefix(1);
-      std::string pattern = pat.starts_with('/') ? std::string(pat) : join(dirname_of(file), pat);
-      std::string dir = dirname_of(pattern), glob = basename_of(pattern);
-      Lookup d = root.resolve(dir);
-      if (!d.found() || !d.is_dir) continue;
-      for (const Root::Entry& e : root.list_dir(d.path))
-        if (::fnmatch(glob.c_str(), e.name.c_str(), FNM_PERIOD) == 0)
-          parse_ld_so_conf(root, join(d.path, e.name), dirs, seen, depth + 1);
-      continue;
-    }
-    if (line.starts_with("hwcap") && line.size() > 5 && std::isblank(static_cast<unsigned char>(line[5]))) continue;
-    std::string d(line);
-    while (d.size() > 1 && d.back() == '/') d.pop_back();
-    if (std::find(dirs.begin(), dirs.end(), d) == dirs.end()) dirs.push_back(d);
+const LoaderRules& rules_for(Family f) {
+  switch (f) {
+    case Family::Glibc: return glibc_rules();
+    case Family::Musl: return musl_rules();
   }
+  return glibc_rules();
 }
 
-}  // namespace
+std::vector<Candidate> LoaderRules::candidates(const LoaderConfig&, const SearchDir& d, const std::string& name) const {
+  return {{join(d.dir, name), d.via, {}}};
+}
 
 std::shared_ptr<LoaderConfig> Resolver::make_config(Family family, const std::string& interp, const Object& top) {
   auto c = std::make_shared<LoaderConfig>();
@@ -341,64 +178,13 @@ std::shared_ptr<LoaderConfig> Resolver::make_config(Family family, const std::st
   c->interp = interp;
   Lookup l = interp.starts_with('/') ? root_->resolve(interp) : Lookup{};
   c->interp_found = l.found() && !l.is_dir;
-  if (family == Family::Glibc) {
-    c->platform = platform_of(top);
-    c->hwcaps = hwcaps_of(top);
-    std::string cache;
-    std::string bytes;
-    if (c->interp_found && root_->read_file(l.path, bytes, 64u << 20) == 0) {
-      scan_glibc_loader(bytes, *c, cache);
-      if (!c->system_dirs.empty()) c->origin_note = "system directories and cache path read from " + l.path;
-    }
-    if (c->system_dirs.empty()) {
-      std::string ma = multiarch(top);
-      if (!ma.empty()) c->system_dirs = {"/lib/" + ma, "/usr/lib/" + ma};
-      c->system_dirs.insert(c->system_dirs.end(), {"/lib", "/usr/lib"});
-      c->origin_note = "Debian's defaults (the loader could not be read)";
-    }
-    for (std::string& d : c->system_dirs)
-      while (d.size() > 1 && d.back() == '/') d.pop_back();
-    // $LIB is the first system directory without its leading slash
-    // ("lib/x86_64-linux-gnu" on Debian, "lib64" on Fedora).
-    c->lib_dst = c->system_dirs.front().substr(1);
-    if (cache.empty()) cache = "/etc/ld.so.cache";
-    c->ld_so_conf = cache.substr(0, cache.size() - 5) + "conf";
-    std::set<std::string> seen;
-    parse_ld_so_conf(*root_, c->ld_so_conf, c->conf_dirs, seen, 0);
-    return c;
-  }
-  // musl: prefix/etc/ld-musl-ARCH.path, where prefix is the loader's path
-  // up to its second-to-last slash; ARCH is in the loader's file name.
-  std::string base = basename_of(interp);
-  std::string arch;
-  if (base.starts_with("ld-musl-") && base.ends_with(".so.1")) arch = base.substr(8, base.size() - 13);
-  else if (top.musl_loader.size() > 13) arch = top.musl_loader.substr(8, top.musl_loader.size() - 13);
-  std::string prefix;
-  if (interp.starts_with('/')) {
-    std::size_t last = interp.rfind('/');
-    std::size_t second = last == 0 ? 0 : interp.rfind('/', last - 1);
-    prefix = interp.substr(0, second == std::string::npos ? 0 : second);
-  }
-  c->path_file = prefix + "/etc/ld-musl-" + arch + ".path";
-  std::string text;
-  Lookup pf = root_->resolve(c->path_file);
-  int rc = pf.found() ? root_->read_file(pf.path, text, 1 << 20) : -ENOENT;
-  if (pf.status == Lookup::Status::Loop) rc = -ELOOP;
-  if (rc == 0) {
-    c->path_file_exists = true;
-    c->musl_dirs = split_list(text, ":\n", false);
-    c->origin_note = "search path read from " + c->path_file;
-  } else if (rc == -ENOENT || rc == -ENOTDIR) {
-    c->musl_dirs = {"/lib", "/usr/local/lib", "/usr/lib"};
-    c->origin_note = c->path_file + " is absent: musl's default /lib:/usr/local/lib:/usr/lib";
-  } else {
-    c->origin_note = c->path_file + " exists but cannot be read: musl searches no system directory";
-  }
+  rules_for(family).configure(*root_, interp, top, *c);
   return c;
 }
 
 // ---------------------------------------------------------------------------
-// One tree: breadth-first, as both loaders load.
+// One tree: breadth-first, as both loaders load. The family's rules
+// (rules.h) decide the search; the walk and the findings are shared.
 
 namespace {
 
@@ -416,18 +202,18 @@ class TreeBuilder {
   void run(const std::string& path);
 
  private:
-  enum class Fit { Ok, Unreadable, Invalid, Foreign };
   struct Found {
     std::string opened_as, canonical, via;
     std::shared_ptr<const Object> obj;
   };
+  // Why a search ended without a file: the finding it becomes.
+  struct Stop {
+    const char* code = nullptr;  // null: not stopped
+    std::string reason;
+  };
 
   const Object& top() const { return *t_.nodes[0].obj; }
-  std::string origin(int i) const {
-    // The main program's $ORIGIN comes from /proc/self/exe (symlinks
-    // resolved); a library's from the path the loader opened it by.
-    return i == 0 ? dirname_of(t_.nodes[0].path) : dirname_of(t_.nodes[static_cast<std::size_t>(i)].opened_as);
-  }
+  LoadState state() const { return LoadState{t_, *cfg_, interp_, libc_node_}; }
   Fit fit(const Object& o, std::string* why) const;
   bool host_candidate_fits(const std::string& path) const;
   void note_lookup(const Lookup& l, const std::string& object);
@@ -435,22 +221,23 @@ class TreeBuilder {
   void check_interp();
   std::string find_library_loader();
 
-  std::optional<Found> try_path(int req, const std::string& cand, const std::string& via, bool& stop);
-  TreeEdge resolve_glibc(int req, const std::string& name);
-  TreeEdge resolve_musl(int req, const std::string& name);
+  std::optional<Found> try_path(int req, const std::string& cand, const std::string& via, Stop& stop);
+  TreeEdge resolve_needed(int req, const std::string& name);
+  void note_cache(int req, const std::string& name, const std::vector<Candidate>& cands);
+  std::string ldconfig_hint() const;
   TreeEdge finish(int req, const std::string& name, std::optional<Found> f, const std::vector<std::string>& tried,
-                  bool stopped);
+                  const Stop& stop);
 
   Resolver& r_;
   const Root& root_;
   Tree& t_;
+  const LoaderRules* rules_ = &glibc_rules();
   std::string interp_;
   int libc_node_ = -1;  // a library checked on its own: the libc its program would have loaded
   const LoaderConfig* cfg_ = nullptr;
-  std::string stop_reason_;
 };
 
-TreeBuilder::Fit TreeBuilder::fit(const Object& o, std::string* why) const {
+Fit TreeBuilder::fit(const Object& o, std::string* why) const {
   const Object& m = top();
   if (!o.ok) {
     *why = o.error_message;
@@ -462,11 +249,11 @@ TreeBuilder::Fit TreeBuilder::fit(const Object& o, std::string* why) const {
   }
   if (o.big_endian != m.big_endian) {
     *why = fmt::format("{} is {}, not {}", o.path, o.arch, m.arch);
-    return t_.family == Family::Glibc ? Fit::Invalid : Fit::Foreign;  // glibc: "ELF file data encoding" is fatal
+    return Fit::ByteOrder;
   }
-  if (o.type != ET_DYN && !(t_.family == Family::Musl && o.type == ET_EXEC)) {
+  if (o.type != ET_DYN) {
     *why = fmt::format("{} has e_type {}, not ET_DYN", o.path, o.type);
-    return Fit::Invalid;
+    return o.type == ET_EXEC ? Fit::Executable : Fit::Invalid;
   }
   return Fit::Ok;
 }
@@ -507,22 +294,21 @@ void TreeBuilder::check_search_list(int node) {
   const std::optional<std::string>& list = is_runpath ? o.runpath : o.rpath;
   if (!list) return;
   const char* tag = is_runpath ? "DT_RUNPATH" : "DT_RPATH";
-  if (t_.family == Family::Musl && !musl_expand(*list, "/").has_value()) {
+  if (rules_->ignores_list(*list)) {
     add(Severity::Warning, code::kRunpathIgnored, n.path, *list,
         fmt::format("{}: {} \"{}\": musl ignores the whole list because it uses a token other than $ORIGIN",
                     n.path, tag, *list));
     return;
   }
-  for (const std::string& entry : split_list(*list, t_.family == Family::Glibc ? ":" : ":\n", true)) {
+  for (const std::string& entry : rules_->split(*list)) {
     if (entry.empty()) {
-      if (t_.family == Family::Glibc)
+      if (rules_->empty_entry_is_cwd())
         add(Severity::Warning, code::kRunpathEmpty, n.path, *list,
             fmt::format("{}: {} \"{}\" has an empty entry, which glibc searches as the working directory", n.path,
                         tag, *list));
       continue;
     }
-    std::optional<std::string> exp = t_.family == Family::Glibc ? glibc_expand(entry, origin(node), *cfg_)
-                                                                : musl_expand(entry, origin(node));
+    std::optional<std::string> exp = rules_->expand(entry, state().origin(node), *cfg_);
     if (!exp) continue;
     if (!exp->starts_with('/')) {
       add(Severity::Warning, code::kRunpathRelative, n.path, entry,
@@ -543,7 +329,7 @@ void TreeBuilder::check_search_list(int node) {
 
 std::string TreeBuilder::find_library_loader() {
   const Object& m = top();
-  const std::string& name = t_.family == Family::Glibc ? m.glibc_loader : m.musl_loader;
+  const std::string& name = rules_->loader_name(m);
   if (name.empty()) return {};
   // The loader itself, checked on its own, is its own loader.
   if (basename_of(m.path) == name || m.soname == name) return t_.nodes[0].path;
@@ -602,59 +388,54 @@ void TreeBuilder::check_interp() {
 }
 
 std::optional<TreeBuilder::Found> TreeBuilder::try_path(int req, const std::string& cand, const std::string& via,
-                                                        bool& stop) {
+                                                        Stop& stop) {
   const std::string& object = t_.nodes[static_cast<std::size_t>(req)].path;
   Lookup l = root_.resolve(cand);
   note_lookup(l, object);
+  Fit f = Fit::Ok;
+  std::string why;
+  std::shared_ptr<const Object> o;
   if (l.status == Lookup::Status::Loop) {
-    // glibc moves on; musl stops searching on any error but "not there".
-    if (t_.family == Family::Musl) stop = true;
-    return std::nullopt;
-  }
-  if (l.status == Lookup::Status::Denied) {
+    f = Fit::Loop;
+  } else if (l.status == Lookup::Status::Denied) {
     add(Severity::Error, code::kUnreadable, object, l.path,
         fmt::format("{}: cannot search: {}", l.path, std::strerror(l.error)));
     return std::nullopt;
+  } else if (!l.found() || l.is_dir) {
+    return std::nullopt;
+  } else {
+    o = r_.object(l.path);
+    f = fit(*o, &why);
   }
-  if (!l.found() || l.is_dir) return std::nullopt;
-  auto o = r_.object(l.path);
-  std::string why;
-  switch (fit(*o, &why)) {
-    case Fit::Ok: return Found{cand, l.path, via, o};
-    case Fit::Unreadable:
-      add(Severity::Error, code::kUnreadable, object, l.path, why);
+  switch (rules_->accept(f, via)) {
+    case Action::Take: return Found{cand, l.path, via, o};
+    case Action::Skip:
+      if (f == Fit::Unreadable) add(Severity::Error, code::kUnreadable, object, l.path, why);
       return std::nullopt;
-    case Fit::Invalid:
-      stop = true;
-      stop_reason_ = fmt::format("{} would stop at {} ({})", family_name(t_.family), cand, why);
+    case Action::SkipWarn:
+      add(Severity::Warning, code::kWrongArchSkipped, object, l.path,
+          fmt::format("{}: {} skips {} ({}) and searches on", object, family_name(t_.family), cand, why));
       return std::nullopt;
-    case Fit::Foreign:
-      if (t_.family == Family::Musl) {  // musl maps what it opens; it never checks e_machine
-        stop = true;
-        stop_reason_ = fmt::format("musl would load {}, which does not fit: {}", cand, why);
-        return std::nullopt;
-      }
-      // ld.so.cache keeps entries per architecture: a foreign file there is
-      // never even tried, so it is not worth a warning.
-      if (via != "ld.so.cache")
-        add(Severity::Warning, code::kWrongArchSkipped, object, l.path,
-            fmt::format("{}: glibc skips {} ({}) and searches on", object, cand, why));
+    case Action::StopInvalid:
+      stop.code = code::kNeededInvalid;
+      if (f != Fit::Loop) stop.reason = fmt::format("{} would stop at {} ({})", family_name(t_.family), cand, why);
+      return std::nullopt;
+    case Action::StopForeign:
+      stop.code = code::kNeededWrongArch;
+      stop.reason = fmt::format("{} would load {}, which does not fit: {}", family_name(t_.family), cand, why);
       return std::nullopt;
   }
   return std::nullopt;
 }
 
 TreeEdge TreeBuilder::finish(int req, const std::string& name, std::optional<Found> f,
-                             const std::vector<std::string>& tried, bool stopped) {
+                             const std::vector<std::string>& tried, const Stop& stop) {
   TreeEdge e{req, name, -1, {}};
   const std::string& object = t_.nodes[static_cast<std::size_t>(req)].path;
   if (!f) {
-    if (stopped) {
+    if (stop.code) {
       e.via = "invalid";
-      add(Severity::Error, t_.family == Family::Musl && stop_reason_.starts_with("musl would load")
-                               ? code::kNeededWrongArch
-                               : code::kNeededInvalid,
-          object, name, fmt::format("{}: DT_NEEDED {}: {}", object, name, stop_reason_));
+      add(Severity::Error, stop.code, object, name, fmt::format("{}: DT_NEEDED {}: {}", object, name, stop.reason));
       return e;
     }
     e.via = "missing";
@@ -696,111 +477,84 @@ TreeEdge TreeBuilder::finish(int req, const std::string& name, std::optional<Fou
   return e;
 }
 
-TreeEdge TreeBuilder::resolve_glibc(int req, const std::string& name) {
-  std::vector<std::string> tried;
-  bool stop = false;
-  stop_reason_.clear();
-  if (name.find('/') != std::string::npos) {
-    auto p = glibc_expand(name, origin(req), *cfg_);
-    if (!p || !p->starts_with('/')) return finish(req, name, std::nullopt, tried, false);
-    tried.push_back(*p);
-    return finish(req, name, try_path(req, *p, "path in DT_NEEDED", stop), tried, stop);
-  }
-  for (std::size_t j = 0; j < t_.nodes.size(); ++j) {
-    const auto& names = t_.nodes[j].names;
-    if (std::find(names.begin(), names.end(), name) != names.end())
-      return TreeEdge{req, name, static_cast<int>(j),
-                      j == static_cast<std::size_t>(t_.interp_node) ? "loader"
-                      : j == static_cast<std::size_t>(libc_node_)   ? "the program's libc, beside the loader"
-                                                                    : "loaded"};
-  }
-  struct Dir {
-    std::string dir, via;
-  };
-  std::vector<Dir> dirs;
-  const Object& ro = *t_.nodes[static_cast<std::size_t>(req)].obj;
-  if (!ro.runpath) {
-    // DT_RPATH of the requester, then of whoever loaded it, up to the
-    // program; an object's DT_RPATH is void when it also has DT_RUNPATH.
-    for (int l = req; l >= 0; l = t_.nodes[static_cast<std::size_t>(l)].loader) {
-      const Object& o = *t_.nodes[static_cast<std::size_t>(l)].obj;
-      if (!o.rpath || o.runpath) continue;
-      std::string via = l == req ? "RPATH" : "RPATH of " + t_.nodes[static_cast<std::size_t>(l)].path;
-      for (const std::string& entry : split_list(*o.rpath, ":", true))
-        if (auto d = glibc_expand(entry, origin(l), *cfg_)) dirs.push_back({*d, via});
-    }
-  } else {
-    for (const std::string& entry : split_list(*ro.runpath, ":", true))
-      if (auto d = glibc_expand(entry, origin(req), *cfg_)) dirs.push_back({*d, "RUNPATH"});
-  }
-  const bool nodeflib = (ro.flags_1 & DF_1_NODEFLIB) != 0;
-  auto in_system = [&](const std::string& d) {
-    return std::find(cfg_->system_dirs.begin(), cfg_->system_dirs.end(), d) != cfg_->system_dirs.end();
-  };
-  for (const std::string& d : cfg_->conf_dirs)
-    if (!nodeflib || !in_system(d)) dirs.push_back({d, "ld.so.cache"});
-  if (!nodeflib)
-    for (const std::string& d : cfg_->system_dirs) dirs.push_back({d, "system directory"});
-
-  for (const Dir& d : dirs) {
-    std::string cand = join(d.dir, name);
-    tried.push_back(cand);
-    if (auto f = try_path(req, cand, d.via, stop)) return finish(req, name, f, tried, false);
-    if (stop) return finish(req, name, std::nullopt, tried, true);
-    for (const std::string& level : cfg_->hwcaps) {  // found only under glibc-hwcaps/<level>
-      std::string hw = join(join(join(d.dir, "glibc-hwcaps"), level), name);
-      Lookup l = root_.resolve(hw);
-      if (!l.found() || l.is_dir) continue;
-      if (auto f = try_path(req, hw, d.via + ", glibc-hwcaps/" + level, stop)) {
-        add(Severity::Warning, code::kHwcapsOnly, t_.nodes[static_cast<std::size_t>(req)].path, name,
-            fmt::format("{}: DT_NEEDED {} is found only in {}, which glibc searches only on CPUs with {}",
-                        t_.nodes[static_cast<std::size_t>(req)].path, name, hw, level));
-        return finish(req, name, f, tried, false);
-      }
-    }
-  }
-  return finish(req, name, std::nullopt, tried, false);
+// The command that rebuilds the root's cache for this architecture: the
+// host's ldconfig for its own architecture, else the root's own under
+// qemu-user.
+std::string TreeBuilder::ldconfig_hint() const {
+  const Object& m = top();
+  struct utsname u {};
+  std::string arch;
+  std::optional<elf::TupleInfo> info = m.tuple ? elf::parse_tuple(*m.tuple) : std::nullopt;
+  if (info) arch = info->arch;
+  if (::uname(&u) == 0 && (arch == u.machine || (arch == "i686" && std::string_view(u.machine) == "x86_64")))
+    return fmt::format("ldconfig -r {}", root_.dir());
+  return fmt::format("the root's own {} ldconfig, e.g. qemu-{} {}/sbin/ldconfig -r {}", arch.empty() ? m.arch : arch,
+                     info ? info->qemu : std::string("ARCH"), root_.dir(), root_.dir());
 }
 
-TreeEdge TreeBuilder::resolve_musl(int req, const std::string& name) {
-  std::vector<std::string> tried;
-  bool stop = false;
-  stop_reason_.clear();
-  if (name.empty()) return finish(req, name, std::nullopt, tried, false);
-  if (musl_reserved_name(name) || name == interp_)
-    return TreeEdge{req, name, t_.interp_node, "loader"};
-  if (name.find('/') != std::string::npos) {
-    tried.push_back(name);
-    if (!name.starts_with('/')) return finish(req, name, std::nullopt, tried, false);
-    return finish(req, name, try_path(req, name, "path in DT_NEEDED", stop), tried, stop);
+// The ld.so.cache step (glibc): a damaged cache is reported; a cache that
+// lacks a library of a directory ld.so.conf lists, or names a file that is
+// gone, is older than the files (cache-stale).
+void TreeBuilder::note_cache(int req, const std::string& name, const std::vector<Candidate>& cands) {
+  const std::string& object = t_.nodes[static_cast<std::size_t>(req)].path;
+  if (!cfg_->cache_error.empty())
+    add(Severity::Error, code::kMalformed, cfg_->cache_path, cfg_->cache_path, cfg_->cache_error);
+  for (const Candidate& c : cands) {
+    Lookup l = root_.resolve(c.path);
+    if (l.status == Lookup::Status::Missing || l.status == Lookup::Status::NotDir)
+      add(Severity::Warning, code::kCacheStale, object, name,
+          fmt::format("{}: DT_NEEDED {}: {} names {}, which is not in the root: the cache is older than the files; "
+                      "run {}",
+                      object, name, cfg_->cache_path, c.path, ldconfig_hint()));
   }
-  for (std::size_t j = 0; j < t_.nodes.size(); ++j)
-    if (t_.nodes[j].shortname == name) return TreeEdge{req, name, static_cast<int>(j), "loaded"};
-  if (name.size() > 255) return finish(req, name, std::nullopt, tried, false);
-  // The requester's search list, then every ancestor's, up to the program.
-  for (int l = req; l >= 0; l = t_.nodes[static_cast<std::size_t>(l)].loader) {
-    const Object& o = *t_.nodes[static_cast<std::size_t>(l)].obj;
-    const std::optional<std::string>& list = o.runpath ? o.runpath : o.rpath;
-    if (!list) continue;
-    auto exp = musl_expand(*list, origin(l));
-    if (!exp) continue;
-    std::string via = (o.runpath ? std::string("RUNPATH") : std::string("RPATH")) +
-                      (l == req ? "" : " of " + t_.nodes[static_cast<std::size_t>(l)].path);
-    for (const std::string& d : split_list(*exp, ":\n", false)) {
-      std::string cand = join(d, name);
-      tried.push_back(cand);
-      if (auto f = try_path(req, cand, via, stop)) return finish(req, name, f, tried, false);
-      if (stop) return finish(req, name, std::nullopt, tried, true);
+  const bool absent = cfg_->cache_state == "absent", read = cfg_->cache_state.find(" entries ") != std::string::npos;
+  if (!cands.empty() || !(absent || read)) return;
+  for (const std::string& d : cfg_->conf_dirs) {
+    Lookup l = root_.resolve(join(d, name));
+    std::string why;
+    if (!l.found() || l.is_dir || fit(*r_.object(l.path), &why) != Fit::Ok) continue;
+    add(Severity::Warning, code::kCacheStale, object, name,
+        fmt::format("{}: DT_NEEDED {} is in {}, which {} lists, but {} {}: run {}", object, name, d, cfg_->ld_so_conf,
+                    cfg_->cache_path, absent ? "does not exist" : "lacks it", ldconfig_hint()));
+    return;
+  }
+}
+
+// One DT_NEEDED: already loaded, a path, or a search in the family's order.
+TreeEdge TreeBuilder::resolve_needed(int req, const std::string& name) {
+  std::vector<std::string> tried;
+  Stop stop;
+  const LoadState s = state();
+  if (auto e = rules_->already_loaded(s, req, name)) return *e;
+  if (name.find('/') != std::string::npos) {
+    auto p = rules_->direct_path(s, req, name);
+    if (p) tried.push_back(*p);
+    if (!p || !p->starts_with('/')) return finish(req, name, std::nullopt, tried, stop);
+    auto f = try_path(req, *p, "path in DT_NEEDED", stop);
+    return finish(req, name, std::move(f), tried, stop);
+  }
+  if (rules_->refuses_name(name)) return finish(req, name, std::nullopt, tried, stop);
+  for (const SearchDir& d : rules_->search_order(s, req)) {
+    const std::vector<Candidate> cands = rules_->candidates(*cfg_, d, name);
+    if (d.cache) note_cache(req, name, cands);
+    for (const Candidate& c : cands) {
+      if (c.hwcaps_level.empty()) {
+        tried.push_back(c.path);
+      } else {  // counted only when the file is there
+        Lookup l = root_.resolve(c.path);
+        if (!l.found() || l.is_dir) continue;
+      }
+      auto f = try_path(req, c.path, c.via, stop);
+      if (f && !c.hwcaps_level.empty()) {
+        const std::string& object = t_.nodes[static_cast<std::size_t>(req)].path;
+        add(Severity::Warning, code::kHwcapsOnly, object, name,
+            fmt::format("{}: DT_NEEDED {} is found only in {}, which glibc searches only on CPUs with {}", object,
+                        name, c.path, c.hwcaps_level));
+      }
+      if (f || stop.code) return finish(req, name, std::move(f), tried, stop);
     }
   }
-  for (const std::string& d : cfg_->musl_dirs) {
-    std::string cand = join(d, name);
-    tried.push_back(cand);
-    if (auto f = try_path(req, cand, cfg_->path_file_exists ? "ld-musl path file" : "musl default", stop))
-      return finish(req, name, f, tried, false);
-    if (stop) return finish(req, name, std::nullopt, tried, true);
-  }
-  return finish(req, name, std::nullopt, tried, false);
+  return finish(req, name, std::nullopt, tried, stop);
 }
 
 void TreeBuilder::run(const std::string& path) {
@@ -844,6 +598,7 @@ void TreeBuilder::run(const std::string& path) {
       add(Severity::Info, code::kFamilyUnknown, m.path, "",
           fmt::format("{}: no interpreter and no libc among its DT_NEEDED; glibc's rules are used", m.path));
   }
+  rules_ = &rules_for(t_.family);
   if (m.soname) t_.nodes[0].names.push_back(*m.soname);
   if (m.interpreter) {
     interp_ = *m.interpreter;
@@ -865,8 +620,8 @@ void TreeBuilder::run(const std::string& path) {
         // Every glibc process has libc.so.6 loaded by the time a library
         // is: a library checked on its own is given the libc beside its
         // loader, as the program that loads it would have.
-        if (t_.family == Family::Glibc) {
-          std::string libc = join(dirname_of(interp_), "libc.so.6");
+        if (std::string implicit = rules_->implicit_library(); !implicit.empty()) {
+          std::string libc = join(dirname_of(interp_), implicit);
           Lookup cl = root_.resolve(libc);
           std::string why;
           if (cl.found() && !cl.is_dir) {
@@ -877,7 +632,7 @@ void TreeBuilder::run(const std::string& path) {
               c.opened_as = libc;
               c.obj = co;
               c.loader = 0;
-              c.names = {"libc.so.6"};
+              c.names = {implicit};
               t_.nodes.push_back(std::move(c));
               libc_node_ = static_cast<int>(t_.nodes.size()) - 1;
             }
@@ -894,8 +649,7 @@ void TreeBuilder::run(const std::string& path) {
       continue;  // the loader's (and the program's libc's) needs are met before ours
     std::vector<std::string> needed = t_.nodes[i].obj->needed;  // nodes may grow (and move) below
     for (const std::string& name : needed)
-      t_.edges.push_back(t_.family == Family::Glibc ? resolve_glibc(static_cast<int>(i), name)
-                                                    : resolve_musl(static_cast<int>(i), name));
+      t_.edges.push_back(resolve_needed(static_cast<int>(i), name));
   }
 }
 

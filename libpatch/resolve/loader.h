@@ -16,6 +16,7 @@
 
 #include "libpatch/elf/target.h"
 #include "libpatch/resolve/finding.h"
+#include "libpatch/resolve/ld_so_cache.h"
 #include "libpatch/resolve/root.h"
 
 namespace xpatch::resolve {
@@ -54,7 +55,12 @@ struct LoaderConfig {
   std::vector<std::string> system_dirs;  // "/lib/x86_64-linux-gnu", ...
   std::string lib_dst, platform;         // $LIB, $PLATFORM
   std::string ld_so_conf;                // the conf beside the loader's ld.so.cache
-  std::vector<std::string> conf_dirs;    // its directories, includes expanded, in order
+  std::vector<std::string> conf_dirs;    // its directories, includes expanded, in order (cache-stale)
+  std::string cache_path;                // the loader's ld.so.cache, read from the loader
+  std::string cache_state;               // "absent", "ignored: ...", or the format and entry count
+  std::string cache_error;               // the reader's message when it is damaged (a `malformed` finding)
+  // Its entries this architecture's loader uses, by name, in file order.
+  std::unordered_map<std::string, std::vector<CacheEntry>> cache;
   std::vector<std::string> hwcaps;       // glibc-hwcaps subdirectories this arch knows
   // musl
   std::string path_file;          // prefix/etc/ld-musl-ARCH.path

@@ -76,6 +76,32 @@ for f in "${bads[@]}"; do
   expect_error "retarget $n" "$g" "$XPATCH" "${TUPLE[@]}" "$g"
   expect_finding "check $n" "$RT" "/usr/lib/$n" malformed 1
 done
+# e_phnum PN_XNUM with the real count in section header 0's sh_info: the
+# kernel (fs/binfmt_elf.c takes e_phnum as it is) and qemu-user refuse to
+# run it, ld.so would not load it; so xpatch calls it malformed.
+xnum() {  # SRC DST: e_phnum = 0xffff, section 0's sh_info = the old count
+  python3 - "$1" "$2" <<'PY'
+import struct, sys
+b = bytearray(open(sys.argv[1], "rb").read())
+is64 = b[4] == 2; e = "<" if b[5] == 1 else ">"
+shoff = struct.unpack_from(e + ("Q" if is64 else "I"), b, 0x28 if is64 else 0x20)[0]
+at = 0x38 if is64 else 0x2c
+struct.pack_into(e + "I", b, shoff + (0x2c if is64 else 0x1c), struct.unpack_from(e + "H", b, at)[0])
+struct.pack_into(e + "H", b, at, 0xffff)
+open(sys.argv[2], "wb").write(b)
+PY
+  chmod +x "$2"
+}
+xnum "$FX/x86_64/app-pie" "$RT/usr/lib/phnum-xnum"; g=$RT/usr/lib/phnum-xnum
+check "PN_XNUM: the kernel refuses to run it" bash -c "! '$g' >/dev/null 2>&1"
+xnum "$FX/aarch64/app-pie" "$W/phnum-xnum-a64"
+check "PN_XNUM: qemu-aarch64 refuses to run it" bash -c "! env -u QEMU_LD_PREFIX qemu-aarch64 '$W/phnum-xnum-a64' >/dev/null 2>&1"
+expect_error "show PN_XNUM" "$g" "$XPATCH" show "$g"
+check "show PN_XNUM: the message names e_phnum and sh_info" \
+  bash -c "'$XPATCH' show '$g' 2>&1 | grep -q \"ELF header: e_phnum is PN_XNUM (65535), the count (13) in section header 0's sh_info\""
+expect_error "patch PN_XNUM" "$g" "$XPATCH" --runpath /opt/lib "$g"
+expect_finding "check PN_XNUM" "$RT" /usr/lib/phnum-xnum malformed 1
+rm -f "$g"
 for f in "$FX"/yaml/valid-*; do
   set +e; "$XPATCH" show "$f" >/dev/null 2>&1; rc=$?; set -e
   check "show $(basename "$f"): exit 0" test "$rc" = 0

@@ -12,6 +12,7 @@
 
 #include "elf_builder.h"
 #include "libpatch/check/check.h"
+#include "libpatch/resolve/ld_so_cache.h"
 #include "libpatch/resolve/loader.h"
 #include "libpatch/resolve/root.h"
 
@@ -103,6 +104,51 @@ class TempRoot {
  private:
   std::string dir_;
 };
+
+// An ld.so.cache as ldconfig lays it out (glibc's dl-cache.h): the new
+// format, or with `compat` the old format with the new one inside it.
+struct CacheSpec {
+  std::string name, path;
+  std::int32_t flags = 0x303;  // FLAG_X8664_LIB64 | FLAG_ELF_LIBC6
+};
+std::string cache_bytes(const std::vector<CacheSpec>& es, bool compat = false, bool big = false) {
+  std::string f;
+  auto put = [&](std::size_t at, std::uint64_t v, int n) {
+    if (f.size() < at + static_cast<std::size_t>(n)) f.resize(at + static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i)
+      f[at + static_cast<std::size_t>(i)] = static_cast<char>(v >> (8 * (big ? n - 1 - i : i)));
+  };
+  const std::size_t n = es.size();
+  std::size_t old_end = 0, at = 0;
+  if (compat) {
+    f = std::string("ld.so-1.7.0") + std::string(1, '\0');
+    put(12, n, 4);
+    old_end = 16 + n * 12;
+    at = (old_end + 7) & ~std::size_t{7};
+    f.resize(at);
+  }
+  f += "glibc-ld.so.cache1.1";
+  put(at + 20, n, 4);
+  f.resize(at + 48 + n * 24);
+  f[at + 28] = big ? 3 : 2;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::size_t key = f.size();
+    f += es[i].name + std::string(1, '\0');
+    std::size_t value = f.size();
+    f += es[i].path + std::string(1, '\0');
+    std::size_t e = at + 48 + i * 24;
+    put(e, static_cast<std::uint32_t>(es[i].flags), 4);
+    put(e + 4, key - at, 4);
+    put(e + 8, value - at, 4);
+    if (compat) {
+      put(16 + i * 12, static_cast<std::uint32_t>(es[i].flags), 4);
+      put(16 + i * 12 + 4, key - old_end, 4);
+      put(16 + i * 12 + 8, value - old_end, 4);
+    }
+  }
+  put(at + 24, f.size() - at - 48 - n * 24, 4);
+  return f;
+}
 
 // The path `needed` (requested by any object) resolved to, "" if missing.
 std::string resolved(const Tree& t, const std::string& needed) {
@@ -264,11 +310,106 @@ TEST(Glibc, LdSoConfWithIncludeGlobsIsTheCache) {
   r.library("/opt/second/libs.so", {});
   r.library("/opt/first/libs.so", {});  // after second in the conf order
   r.program("/bin/app", {"libs.so", "libt.so", "libn.so", "libc.so.6"});
+  // No cache file: no cache step, as ld.so.conf alone is nothing to the
+  // loader; what the conf lists is what `ldconfig` would cache (stale).
   Tree t = r.tree("/bin/app");
-  EXPECT_EQ(resolved(t, "libs.so"), "/opt/second/libs.so");
-  EXPECT_EQ(via(t, "libs.so"), "ld.so.cache");
-  EXPECT_EQ(resolved(t, "libt.so"), "/opt/third/libt.so");
-  EXPECT_EQ(resolved(t, "libn.so"), "");
+  EXPECT_EQ(resolved(t, "libs.so"), "");
+  EXPECT_EQ(resolved(t, "libt.so"), "");
+  auto stale = [&](const std::string& name) {
+    return std::any_of(t.findings.begin(), t.findings.end(),
+                       [&](const auto& f) { return f.code == "cache-stale" && f.subject == name; });
+  };
+  EXPECT_TRUE(stale("libs.so")) << codes(t);
+  EXPECT_TRUE(stale("libt.so"));
+  EXPECT_FALSE(stale("libn.so")) << "ignored.txt is not included";
+  EXPECT_EQ(t.config->cache_state, "absent");
+  EXPECT_EQ(t.config->conf_dirs, (std::vector<std::string>{"/opt/second", "/opt/third", "/opt/first"}));
+}
+
+TEST(Glibc, TheRealCacheIsTheCacheStep) {
+  for (bool compat : {false, true}) {
+    TempRoot r;
+    r.debian_base();
+    r.text("/etc/ld.so.conf", "/opt/first\n/opt/second\n");
+    r.library("/opt/second/libs.so", {});
+    r.library("/opt/first/libs.so", {});
+    r.library("/opt/first/libgone.so", {});
+    r.library("/opt/second/libgone.so", {});
+    r.library("/opt/first/libnew.so", {});
+    r.text("/etc/ld.so.cache", cache_bytes({{"libgone.so", "/opt/gone/libgone.so"},
+                                            {"libs.so", "/opt/second/libs.so", 0xa03},  // aarch64's: not ours
+                                            {"libs.so", "/opt/second/libs.so"}},
+                                           compat));
+    r.program("/bin/app", {"libs.so", "libgone.so", "libnew.so", "libc.so.6"});
+    Tree t = r.tree("/bin/app");
+    EXPECT_EQ(resolved(t, "libs.so"), "/opt/second/libs.so") << "the cache says second, not the conf's first";
+    EXPECT_EQ(via(t, "libs.so"), "ld.so.cache");
+    EXPECT_EQ(resolved(t, "libgone.so"), "") << "a cached path that is gone is not found (and no conf dir is searched)";
+    EXPECT_EQ(resolved(t, "libnew.so"), "");
+    int stale = 0;
+    for (const auto& f : t.findings) stale += f.code == "cache-stale";
+    EXPECT_EQ(stale, 2) << codes(t);
+    EXPECT_FALSE(has(t, "malformed"));
+    EXPECT_NE(t.config->cache_state.find(compat ? "with glibc-ld.so.cache1.1 inside" : "glibc-ld.so.cache1.1, 2 entries"),
+              std::string::npos)
+        << t.config->cache_state;
+  }
+}
+
+TEST(Glibc, DamagedCacheIsMalformedAndSkipped) {
+  TempRoot r;
+  r.debian_base();
+  r.library("/opt/a/liba.so", {});
+  const std::string good = cache_bytes({{"liba.so", "/opt/a/liba.so"}});
+  r.program("/bin/app", {"liba.so", "libc.so.6"});
+  r.text("/etc/ld.so.cache", good);
+  EXPECT_EQ(resolved(r.tree("/bin/app"), "liba.so"), "/opt/a/liba.so");
+  for (std::size_t cut = 0; cut < good.size(); ++cut) {  // every truncation
+    r.text("/etc/ld.so.cache", good.substr(0, cut));
+    Tree t = r.tree("/bin/app");
+    EXPECT_EQ(resolved(t, "liba.so"), "") << cut;
+    EXPECT_EQ(resolved(t, "libc.so.6"), "/usr/lib/x86_64-linux-gnu/libc.so.6") << "the search goes on";
+    const bool named_entry_lost = cut > 48 + 24;  // the header and entry parse; the strings are cut
+    EXPECT_TRUE(has(t, "malformed") || !named_entry_lost) << cut << " " << codes(t);
+  }
+  r.text("/etc/ld.so.cache", "garbage, not a cache at all\n");
+  Tree t = r.tree("/bin/app");
+  EXPECT_TRUE(has(t, "malformed"));
+  EXPECT_EQ(t.config->cache_state, "malformed");
+  // Another byte order: the loader ignores the file (not malformed).
+  r.text("/etc/ld.so.cache", cache_bytes({{"liba.so", "/opt/a/liba.so"}}, false, true));
+  t = r.tree("/bin/app");
+  EXPECT_EQ(resolved(t, "liba.so"), "");
+  EXPECT_FALSE(has(t, "malformed"));
+  EXPECT_EQ(t.config->cache_state, "ignored: it is big-endian");
+}
+
+TEST(LdSoCache, BothByteOrdersAndFlagsPerArchitecture) {
+  for (bool big : {false, true}) {
+    auto c = resolve::parse_ld_so_cache(cache_bytes({{"libx.so.1", "/l/libx.so.1", 0x403}}, true, big), big, "c");
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    ASSERT_EQ(c->entries.size(), 1u);
+    EXPECT_EQ(c->entries[0].name, "libx.so.1");
+    EXPECT_EQ(c->entries[0].path, "/l/libx.so.1");
+    EXPECT_TRUE(resolve::cache_flags_match(c->entries[0].flags, EM_S390, 64, 0));
+    EXPECT_FALSE(resolve::cache_flags_match(c->entries[0].flags, EM_S390, 32, 0));
+  }
+  EXPECT_TRUE(resolve::cache_flags_match(0x303, EM_X86_64, 64, 0));
+  EXPECT_FALSE(resolve::cache_flags_match(0x303, EM_AARCH64, 64, 0));
+  EXPECT_TRUE(resolve::cache_flags_match(0xa03, EM_AARCH64, 64, 0));
+  EXPECT_TRUE(resolve::cache_flags_match(0x903, EM_ARM, 32, EF_ARM_ABI_FLOAT_HARD));
+  EXPECT_FALSE(resolve::cache_flags_match(0xb03, EM_ARM, 32, EF_ARM_ABI_FLOAT_HARD));
+  EXPECT_TRUE(resolve::cache_flags_match(0x3, EM_ARM, 32, EF_ARM_ABI_FLOAT_HARD)) << "unmarked entries";
+  EXPECT_TRUE(resolve::cache_flags_match(0x1003, EM_RISCV, 64, EF_RISCV_FLOAT_ABI_DOUBLE));
+  EXPECT_TRUE(resolve::cache_flags_match(0x3, EM_386, 32, 0));
+  EXPECT_FALSE(resolve::cache_flags_match(0x303, EM_386, 32, 0));
+  // An entry whose strings lie outside the file: the rest is kept, and named.
+  std::string f = cache_bytes({{"liba.so", "/a/liba.so"}, {"libb.so", "/b/libb.so"}});
+  f[48 + 24 + 4 + 3] = '\x7f';  // the second entry's key, far past the end
+  auto c = resolve::parse_ld_so_cache(f, false, "/etc/ld.so.cache");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->entries.size(), 1u);
+  EXPECT_NE(c->damage.find("/etc/ld.so.cache: ld.so.cache: entry 1"), std::string::npos) << c->damage;
 }
 
 TEST(Glibc, NodeflibSkipsSystemDirectoriesAndTheirCacheEntries) {
@@ -276,6 +417,8 @@ TEST(Glibc, NodeflibSkipsSystemDirectoriesAndTheirCacheEntries) {
   r.debian_base();
   r.text("/etc/ld.so.conf", "/usr/lib/x86_64-linux-gnu\n/opt/conf\n");
   r.library("/opt/conf/libc2.so", {});
+  r.text("/etc/ld.so.cache", cache_bytes({{"libc.so.6", "/usr/lib/x86_64-linux-gnu/libc.so.6"},
+                                          {"libc2.so", "/opt/conf/libc2.so"}}));
   Spec s;
   s.interp = kGlibcLd;
   s.needed = {"libc2.so", "libc.so.6"};

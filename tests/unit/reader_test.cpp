@@ -178,6 +178,42 @@ TYPED_TEST(ReaderTest, PnXnumWithoutSectionZeroIsRejected) {
   EXPECT_NE(f.error().message.find("PN_XNUM"), std::string::npos) << f.error().message;
 }
 
+// PN_XNUM with the real count in section header 0: the kernel, qemu-user
+// and ld.so read e_phnum as it is, so only a core file may use the escape.
+TYPED_TEST(ReaderTest, PnXnumIsMalformedExceptInACoreFile) {
+  using E = TypeParam;
+  auto img = build_elf<E>(base());
+  // A section header table of one entry (section 0) at the end, holding the count.
+  while (img.bytes.size() % 8) img.bytes.push_back(std::byte{0});
+  const std::size_t shoff = img.bytes.size();
+  img.bytes.resize(shoff + sizeof(Shdr<E>));
+  Ehdr<E> eh;
+  std::memcpy(&eh, img.bytes.data(), sizeof eh);
+  const std::uint16_t phnum = eh.e_phnum;
+  eh.e_shoff = static_cast<typename E::Native>(shoff);
+  eh.e_shnum = 1;
+  eh.e_shentsize = sizeof(Shdr<E>);
+  Shdr<E> sh0;
+  std::memset(&sh0, 0, sizeof sh0);
+  sh0.sh_info = phnum;
+  std::memcpy(img.bytes.data() + shoff, &sh0, sizeof sh0);
+  std::memcpy(img.bytes.data(), &eh, sizeof eh);
+  ASSERT_TRUE(read_elf(img.bytes, "good").ok());
+  eh.e_phnum = PN_XNUM;
+  std::memcpy(img.bytes.data(), &eh, sizeof eh);
+  auto f = read_elf(img.bytes, "xnum");
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.error().kind, Error::Kind::Malformed);
+  EXPECT_NE(f.error().message.find(fmt::format("xnum: ELF header: e_phnum is PN_XNUM (65535), the count ({})", phnum)),
+            std::string::npos)
+      << f.error().message;
+  eh.e_type = ET_CORE;
+  std::memcpy(img.bytes.data(), &eh, sizeof eh);
+  auto core = read_elf(img.bytes, "core");
+  ASSERT_TRUE(core.ok()) << core.error().message;
+  EXPECT_EQ(core->header.phnum, phnum);
+}
+
 // Two PT_LOADs: moving the second one's p_vaddr into the first, below it,
 // or to where its end wraps makes the file one no loader can map.
 TYPED_TEST(ReaderTest, OverlappingOrUnorderedLoadsAreRejected) {

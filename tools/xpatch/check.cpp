@@ -58,6 +58,7 @@ std::string to_json(const FileReport& r) {
     j.field("path", c->interp).field("found", c->interp_found).field("defaults", c->origin_note);
     if (c->family == resolve::Family::Glibc) {
       j.field("system_dirs", c->system_dirs).field("ld_so_conf", c->ld_so_conf).field("conf_dirs", c->conf_dirs);
+      j.field("ld_so_cache", c->cache_path).field("cache", c->cache_state);
     } else {
       j.field("path_file", c->path_file).field("path_file_exists", c->path_file_exists);
       j.field("search_dirs", c->musl_dirs);
