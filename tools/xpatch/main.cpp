@@ -147,6 +147,8 @@ Exit codes:
   check_cmd->add_flag("--json", check.json, "one JSON object per file (JSON Lines), then a summary object");
   check_cmd->add_flag("--tree", check.tree, "print each file's resolution tree: what each DT_NEEDED resolved to and why");
   check_cmd->add_flag("-q,--quiet", check.quiet, "print only errors and the summary");
+  check_cmd->add_flag("!--no-symbols", check.symbols,
+                      "only resolve DT_NEEDED: skip the symbol-version and undefined-symbol checks");
   check_cmd->add_option("--color", check.color, "auto (colour on a terminal), always or never")
       ->transform(CLI::CheckedTransformer(color_map, CLI::ignore_case));
   check_cmd->add_option("-j,--jobs", check.jobs, "parallel workers (default: one per core)");
