@@ -35,8 +35,13 @@ namespace xpatch::elf {
 class Bytes {
  public:
   Bytes(std::span<const std::byte> b, const std::string& name) : mem_(b), size_(b.size()), name_(name) {}
-  Bytes(int fd, std::uint64_t size, const std::string& name) : fd_(fd), size_(size), name_(name) {}
+  // `block`: the read unit (a power of two). Large for a sequential parse,
+  // small for random lookups in symbol tables.
+  Bytes(int fd, std::uint64_t size, const std::string& name, std::uint64_t block = 16384)
+      : fd_(fd), size_(size), block_(block), name_(name) {}
   std::uint64_t size() const { return size_; }
+  // Bytes held in read chunks (0 over memory): what a cache of windows bounds.
+  std::uint64_t cached_bytes() const { return cached_; }
   const std::string& name() const { return name_; }
 
   // Throws unless [off, off + count * each) lies inside the file. `what`
@@ -78,6 +83,18 @@ class Bytes {
          fmt::format("string at index {:#x} has no terminating NUL before the table ends at {:#x}", index, limit));
   }
 
+  // Whether the string at `index` of [base, base + limit) is `want`,
+  // without building it: symbol lookups compare many names.
+  bool str_equals(std::uint64_t base, std::uint64_t limit, std::uint64_t index, std::string_view want,
+                  std::string_view what) const {
+    if (index >= limit)
+      fail(name_, what, fmt::format("string index {:#x} is outside the table of size {:#x}", index, limit));
+    require(base, 1, limit, what);
+    const std::uint64_t n = std::min<std::uint64_t>(limit - index, want.size() + 1);
+    const char* p = reinterpret_cast<const char*>(fetch(base + index, n));
+    return n == want.size() + 1 && std::memcmp(p, want.data(), want.size()) == 0 && p[want.size()] == '\0';
+  }
+
  private:
   struct Chunk {
     std::uint64_t off;
@@ -86,18 +103,27 @@ class Bytes {
   std::span<const std::byte> mem_;
   int fd_ = -1;
   std::uint64_t size_ = 0;
+  std::uint64_t block_ = 16384;
   const std::string& name_;
   mutable std::deque<Chunk> chunks_;  // a deque: references into chunks stay valid
+  mutable const Chunk* last_ = nullptr;
+  mutable std::uint64_t cached_ = 0;
 
   // Bytes [off, off + len), already bounds-checked by the caller.
   const std::byte* fetch(std::uint64_t off, std::uint64_t len) const {
     if (fd_ < 0) return mem_.data() + off;
+    if (last_ && off >= last_->off && off + len <= last_->off + last_->data.size())
+      return last_->data.data() + (off - last_->off);
     for (const Chunk& c : chunks_)
-      if (off >= c.off && off + len <= c.off + c.data.size()) return c.data.data() + (off - c.off);
-    constexpr std::uint64_t kBlock = 16384;
-    std::uint64_t from = off / kBlock * kBlock;
-    std::uint64_t to = std::min(size_, (off + len + kBlock - 1) / kBlock * kBlock);
+      if (off >= c.off && off + len <= c.off + c.data.size()) {
+        last_ = &c;
+        return c.data.data() + (off - c.off);
+      }
+    std::uint64_t from = off / block_ * block_;
+    std::uint64_t to = std::min(size_, (off + len + block_ - 1) / block_ * block_);
     Chunk& c = chunks_.emplace_back(Chunk{from, std::vector<std::byte>(to - from)});
+    last_ = &c;
+    cached_ += c.data.size();
     for (std::uint64_t done = 0; done < c.data.size();) {
       ssize_t r = ::pread(fd_, c.data.data() + done, c.data.size() - done, static_cast<off_t>(from + done));
       if (r < 0 && errno == EINTR) continue;

@@ -234,7 +234,6 @@ std::optional<std::uint64_t> ElfFile::vaddr_to_offset(std::uint64_t vaddr, std::
   return std::nullopt;
 }
 
-namespace {
 Expected<ElfFile> read_elf_from(const Bytes& in, ReadOptions opt) {
   try {
     const std::string& name = in.name();
@@ -255,7 +254,6 @@ Expected<ElfFile> read_elf_from(const Bytes& in, ReadOptions opt) {
     return std::move(e.error);
   }
 }
-}  // namespace
 
 Expected<ElfFile> read_elf(std::span<const std::byte> bytes, const std::string& name, ReadOptions opt) {
   return read_elf_from(Bytes(bytes, name), opt);

@@ -38,7 +38,42 @@ struct OpenObject {
   }
 };
 
-// Opens `canonical` in the root and parses its headers; the descriptor
+}  // namespace
+
+// The open objects a tree's lookups keep for later trees: at most
+// kObjects, and at most kBytes of table bytes in all (an object whose reads
+// grew past kBytes / 4 is not kept).
+struct OpenCache {
+  static constexpr std::size_t kObjects = 64;
+  static constexpr std::uint64_t kBytes = 8u << 20;
+  std::vector<std::unique_ptr<OpenObject>> objects;  // least recently used first
+
+  std::unique_ptr<OpenObject> take(const std::string& path) {
+    for (auto it = objects.begin(); it != objects.end(); ++it)
+      if ((*it)->name == path) {
+        auto o = std::move(*it);
+        objects.erase(it);
+        return o;
+      }
+    return nullptr;
+  }
+  void put(std::unique_ptr<OpenObject> o) {
+    if (!o->bytes || o->bytes->cached_bytes() > kBytes / 4) return;
+    objects.push_back(std::move(o));
+    std::uint64_t total = 0;
+    for (const auto& x : objects) total += x->bytes->cached_bytes();
+    while (objects.size() > kObjects || total > kBytes) {
+      total -= objects.front()->bytes->cached_bytes();
+      objects.erase(objects.begin());
+    }
+  }
+};
+
+namespace {
+
+// Opens `canonical` in the root and, with `parsed`, parses its headers
+// (read 16 KiB at a time, as a parse reads on); without, lookups touch a
+// few words here and there: 4 KiB at a time. the descriptor
 // stays open in `out` for the table reads that follow.
 std::optional<Error> open_object(const Root& root, const std::string& canonical, OpenObject& out,
                                  elf::ElfFile* parsed) {
@@ -48,11 +83,9 @@ std::optional<Error> open_object(const Root& root, const std::string& canonical,
   out.fd = fd;
   off_t size = ::lseek(fd, 0, SEEK_END);
   if (size < 0) return Error{Error::Kind::Io, fmt::format("{}: cannot seek: {}", canonical, std::strerror(errno))};
-  out.bytes.emplace(fd, static_cast<std::uint64_t>(size), out.name);
+  out.bytes.emplace(fd, static_cast<std::uint64_t>(size), out.name, parsed ? 16384 : 4096);
   if (parsed) {
-    int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (dup < 0) return Error{Error::Kind::Io, fmt::format("{}: cannot dup: {}", canonical, std::strerror(errno))};
-    auto f = elf::read_elf_fd(dup, canonical, {.sections = false});
+    auto f = elf::read_elf_from(*out.bytes, {.sections = false});
     if (!f) return f.error();
     *parsed = std::move(*f);
   }
@@ -361,7 +394,7 @@ class Lookup {
         at > d_.symtab_limit - sizeof(elf::Sym<E>))
       fail(in_.name(), "hash table", fmt::format("symbol index {} is outside DT_SYMTAB", idx));
     const auto& s = in_.template at<elf::Sym<E>>(d_.symtab + at, "DT_SYMTAB");
-    if (in_.cstr(d_.strtab, d_.strsz, s.st_name, "symbol name") != w.name) return 0;
+    if (!in_.str_equals(d_.strtab, d_.strsz, s.st_name, w.name, "symbol name")) return 0;
     std::uint16_t vs = 0;
     if (d_.has_versym) {
       if (d_.versym_limit < 2 || idx * 2 > d_.versym_limit - 2)
@@ -465,20 +498,50 @@ class Lookup {
   }
 };
 
+// Reads an object's facts; `o` keeps the file open for lookups after.
+std::shared_ptr<const DynSymbols> read_symbols(const Root& root, const std::string& canonical, OpenObject& o) {
+  auto d = std::make_shared<DynSymbols>();
+  try {
+    elf::ElfFile f;
+    if (auto err = open_object(root, canonical, o, &f)) throw ErrorException{*err};
+    d->elf_class = f.header.elf_class;
+    d->big_endian = f.header.big_endian;
+    d->machine = f.header.machine;
+    elf::dispatch(f.header.variant, [&](auto e) { Reader<decltype(e)>(*o.bytes, f, *d).run(); });
+  } catch (ErrorException& e) {
+    d->error = e.error.message;
+  }
+  return d;
+}
+
 // ---------------------------------------------------------------------------
 // One tree.
 
 class TreeCheck {
  public:
-  TreeCheck(SymbolChecker& sc, const Root& root, Tree& t) : sc_(sc), root_(root), t_(t) {}
+  TreeCheck(SymbolChecker& sc, const Root& root, Tree& t) : sc_(sc), root_(root), t_(t), cache_(sc.borrow_cache()) {}
+  ~TreeCheck() {
+    const bool program = t_.nodes[0].obj && t_.nodes[0].obj->interpreter.has_value();
+    for (std::size_t i = program ? 1 : 0; i < open_.size(); ++i)
+      if (open_[i] && open_[i]->bytes) cache_->put(std::move(open_[i]));
+    sc_.return_cache(std::move(cache_));
+  }
+  TreeCheck(const TreeCheck&) = delete;
 
   void run() {
     const bool program = t_.nodes[0].obj && t_.nodes[0].obj->interpreter.has_value();
     syms_.resize(t_.nodes.size());
+    open_.resize(t_.nodes.size());
     for (std::size_t i = 0; i < t_.nodes.size(); ++i) {
       const TreeNode& n = t_.nodes[i];
-      // A program is read for its own check only; libraries are kept.
-      syms_[i] = sc_.symbols(n.path, i != 0 || !program);
+      // A program is read for its own check only (and its file stays open
+      // for lookups in it); libraries are read once and kept.
+      if (i == 0 && program) {
+        open_[0] = std::make_unique<OpenObject>();
+        syms_[0] = read_symbols(root_, n.path, *open_[0]);
+      } else {
+        syms_[i] = sc_.symbols(n.path);
+      }
       if (!syms_[i]->error.empty()) {
         add(Severity::Error, code::kMalformed, n.path, n.path, syms_[i]->error);
         return;
@@ -494,6 +557,9 @@ class TreeCheck {
   Tree& t_;
   std::vector<std::shared_ptr<const DynSymbols>> syms_;
   std::vector<std::unique_ptr<OpenObject>> open_;  // per node, opened on first lookup
+  std::unique_ptr<OpenCache> cache_;
+  std::size_t last_definer_ = 0;
+  std::vector<std::vector<std::size_t>> loads_;  // node -> the nodes its DT_NEEDED reached
 
   void add(Severity s, const char* c, const std::string& object, std::string subject, std::string message) {
     t_.findings.push_back({s, c, object, std::move(subject), std::move(message)});
@@ -550,6 +616,7 @@ class TreeCheck {
 
   template <typename E>
   Hit lookup_in(std::size_t j, const Want& w) {
+    if (!open_[j]) open_[j] = cache_->take(t_.nodes[j].path);
     if (!open_[j]) {
       open_[j] = std::make_unique<OpenObject>();
       if (auto err = open_object(root_, t_.nodes[j].path, *open_[j], nullptr)) throw ErrorException{*err};
@@ -557,27 +624,43 @@ class TreeCheck {
     return Lookup<E>(*open_[j]->bytes, *syms_[j], t_.family).find(w);
   }
 
-  // Is `w` defined somewhere in the scope? Returns the first definition.
-  std::optional<std::pair<std::size_t, Hit>> lookup(const Want& w, bool skip_program) {
-    for (std::size_t j = 0; j < t_.nodes.size(); ++j) {
+  // Is `w` defined somewhere in the scope? Whether a definition exists
+  // does not depend on the order, so the object that defined the last
+  // symbol is asked first (most come from libc); `in_order` (COPY, whose
+  // size warning names the first definition) keeps the scope's order.
+  std::optional<std::pair<std::size_t, Hit>> lookup(const Want& w, bool skip_program, bool in_order) {
+    const std::size_t n = t_.nodes.size();
+    const std::size_t first = in_order ? 0 : last_definer_;
+    for (std::size_t k = 0; k < n; ++k) {
+      const std::size_t j = k == 0 ? first : (k <= first ? k - 1 : k);
       if (skip_program && j == 0) continue;
       const DynSymbols& d = *syms_[j];
       if (!d.has_hash) continue;
       elf::Variant v = d.elf_class == 64 ? (d.big_endian ? elf::Variant::k64BE : elf::Variant::k64LE)
                                          : (d.big_endian ? elf::Variant::k32BE : elf::Variant::k32LE);
       Hit h = elf::dispatch(v, [&](auto e) { return lookup_in<decltype(e)>(j, w); });
-      if (h.found) return std::make_pair(j, h);
+      if (h.found) {
+        last_definer_ = j;
+        return std::make_pair(j, h);
+      }
     }
     return std::nullopt;
   }
 
   void check_symbols(bool program) {
-    open_.resize(t_.nodes.size());
     const bool musl = t_.family == Family::Musl;
     for (std::size_t i = 0; i < t_.nodes.size(); ++i) {
       if (static_cast<int>(i) == t_.interp_node) continue;  // the loader relocates itself
       const TreeNode& n = t_.nodes[i];
       const DynSymbols& d = *syms_[i];
+      if (d.refs.empty()) continue;
+      const bool library = i != 0 || !program;
+      std::string key;
+      if (library) {
+        key = closure_key(i);
+        if (sc_.closure_resolved(key)) continue;
+      }
+      const std::size_t findings_before = t_.findings.size();
       std::vector<std::string> unresolved;  // a library on its own: one warning for all
       for (const DynSymbols::Ref& r : d.refs) {
         Want w{r.name, musl ? std::string_view() : std::string_view(r.version), r.version_hidden,
@@ -585,7 +668,7 @@ class TreeCheck {
         const bool copy = r.kind == elf::RelocKind::Copy;
         std::optional<std::pair<std::size_t, Hit>> hit;
         try {
-          hit = lookup(w, copy && program);
+          hit = lookup(w, copy && program, copy);
         } catch (ErrorException& e) {
           add(Severity::Error, code::kMalformed, n.path, n.path, e.error.message);
           return;
@@ -630,36 +713,82 @@ class TreeCheck {
                         n.path, unresolved.size(), unresolved.size() == 1 ? " is" : "s are",
                         unresolved.size() == 1 ? "it" : "them", list));
       }
+      if (library && unresolved.empty() && t_.findings.size() == findings_before)
+        sc_.set_closure_resolved(std::move(key));
     }
+  }
+
+  // The objects node `i` brings into any scope: itself, what it loads
+  // (breadth-first over the tree's edges) and the loader.
+  std::string closure_key(std::size_t i) {
+    if (loads_.empty()) {
+      loads_.resize(t_.nodes.size());
+      for (const TreeEdge& e : t_.edges)
+        if (e.to >= 0) loads_[static_cast<std::size_t>(e.from)].push_back(static_cast<std::size_t>(e.to));
+    }
+    std::vector<char> seen(t_.nodes.size(), 0);
+    std::vector<std::size_t> queue{i};
+    seen[i] = 1;
+    if (t_.interp_node >= 0 && !seen[static_cast<std::size_t>(t_.interp_node)]) {
+      seen[static_cast<std::size_t>(t_.interp_node)] = 1;
+      queue.push_back(static_cast<std::size_t>(t_.interp_node));
+    }
+    for (std::size_t q = 0; q < queue.size(); ++q)
+      for (std::size_t to : loads_[queue[q]])
+        if (!seen[to]) {
+          seen[to] = 1;
+          queue.push_back(to);
+        }
+    std::vector<std::string_view> paths;
+    for (std::size_t q = 1; q < queue.size(); ++q) paths.push_back(t_.nodes[queue[q]].path);
+    std::sort(paths.begin(), paths.end());
+    std::string key = std::string(family_name(t_.family)) + '\n' + t_.nodes[i].path;
+    for (std::string_view p : paths) (key += '\n') += p;
+    return key;
   }
 };
 
 }  // namespace
 
-std::shared_ptr<const DynSymbols> SymbolChecker::symbols(const std::string& canonical, bool keep) {
+std::shared_ptr<const DynSymbols> SymbolChecker::symbols(const std::string& canonical) {
   std::promise<std::shared_ptr<const DynSymbols>> promise;
   std::shared_future<std::shared_ptr<const DynSymbols>> fut;
-  if (keep) {
+  {
     std::lock_guard lk(mu_);
     if (auto it = cache_.find(canonical); it != cache_.end()) fut = it->second;
     else cache_.emplace(canonical, promise.get_future().share());
   }
   if (fut.valid()) return fut.get();
-  auto d = std::make_shared<DynSymbols>();
-  try {
-    OpenObject o;
-    elf::ElfFile f;
-    if (auto err = open_object(root_, canonical, o, &f)) throw ErrorException{*err};
-    d->elf_class = f.header.elf_class;
-    d->big_endian = f.header.big_endian;
-    d->machine = f.header.machine;
-    elf::dispatch(f.header.variant, [&](auto e) { Reader<decltype(e)>(*o.bytes, f, *d).run(); });
-  } catch (ErrorException& e) {
-    d->error = e.error.message;
-  }
-  std::shared_ptr<const DynSymbols> done = d;
-  if (keep) promise.set_value(done);
+  OpenObject o;
+  std::shared_ptr<const DynSymbols> done = read_symbols(root_, canonical, o);
+  promise.set_value(done);
   return done;
+}
+
+SymbolChecker::SymbolChecker(const Root& root) : root_(root) {}
+SymbolChecker::~SymbolChecker() = default;
+
+std::unique_ptr<OpenCache> SymbolChecker::borrow_cache() {
+  std::lock_guard lk(mu_);
+  if (caches_.empty()) return std::make_unique<OpenCache>();
+  auto c = std::move(caches_.back());
+  caches_.pop_back();
+  return c;
+}
+
+void SymbolChecker::return_cache(std::unique_ptr<OpenCache> c) {
+  std::lock_guard lk(mu_);
+  caches_.push_back(std::move(c));
+}
+
+bool SymbolChecker::closure_resolved(const std::string& key) {
+  std::lock_guard lk(mu_);
+  return resolved_closures_.count(key) != 0;
+}
+
+void SymbolChecker::set_closure_resolved(std::string key) {
+  std::lock_guard lk(mu_);
+  resolved_closures_.insert(std::move(key));
 }
 
 void SymbolChecker::check(Tree& t) {

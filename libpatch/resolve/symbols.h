@@ -18,6 +18,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "libpatch/elf/relocs.h"
@@ -83,22 +84,45 @@ struct DynSymbols {
 };
 
 // Thread-safe; shared by every tree of a run.
+struct OpenCache;
+
 class SymbolChecker {
  public:
-  explicit SymbolChecker(const Root& root) : root_(root) {}
+  explicit SymbolChecker(const Root& root);
+  ~SymbolChecker();
+  SymbolChecker(const SymbolChecker&) = delete;
+  SymbolChecker& operator=(const SymbolChecker&) = delete;
 
   // Appends the version and symbol findings of a resolved tree to
   // `t.findings`. A tree that already has an error is left alone: the
   // loader stops before it checks versions or relocates.
   void check(Tree& t);
 
-  // The object's facts (read once; a program's are not kept).
-  std::shared_ptr<const DynSymbols> symbols(const std::string& canonical, bool keep);
+  // A library's facts, read once per run (a program's are read by its own
+  // check and not kept).
+  std::shared_ptr<const DynSymbols> symbols(const std::string& canonical);
+
+  // Lends a cache of open files to one tree's check (see caches_).
+  std::unique_ptr<OpenCache> borrow_cache();
+  void return_cache(std::unique_ptr<OpenCache> c);
+
+  // A library whose every reference was found among the objects of its own
+  // closure (itself, what it loads, the loader) finds them in any scope
+  // that holds that closure: such closures are remembered, so a library
+  // loaded by a thousand programs is looked through once.
+  bool closure_resolved(const std::string& key);
+  void set_closure_resolved(std::string key);
 
  private:
   const Root& root_;
   std::mutex mu_;
   std::unordered_map<std::string, std::shared_future<std::shared_ptr<const DynSymbols>>> cache_;
+  std::unordered_set<std::string> resolved_closures_;
+
+  // Open files with the table bytes read so far, for the objects most
+  // trees look into (libc, the loader): one bounded cache per running
+  // check, lent to one tree at a time.
+  std::vector<std::unique_ptr<OpenCache>> caches_;
 };
 
 }  // namespace xpatch::resolve

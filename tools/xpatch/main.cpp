@@ -127,6 +127,9 @@ ld.so.cache emulated from ROOT's ld.so.conf, the loader's built-in directories,
 DF_1_NODEFLIB, $ORIGIN/$LIB/$PLATFORM, wrong-architecture candidates skipped)
 or musl (reserved libc names, every ancestor's runpath, only $ORIGIN,
 <prefix>/etc/ld-musl-ARCH.path). Libraries are checked with their libc's rules.
+Then, unless --no-symbols: every symbol version (glibc DT_VERNEED) and every
+symbol a relocation needs must be defined in the load set, as the loader
+looks them up (a lazy PLT slot that would fail at its first call: a warning).
 
 Examples:
   xpatch check /srv/multiarch-root
