@@ -113,6 +113,25 @@ unsigned sysv_word(std::uint16_t machine, unsigned elf_class) {
   return (machine == EM_S390 && elf_class == 64) || machine == EM_ALPHA ? 8 : 4;
 }
 
+// The symbol at `idx` of DT_SYMTAB, and its DT_VERSYM entry (0 without
+// one), each checked against the bytes its PT_LOAD maps. `who` says which
+// structure gave the index, for the message.
+template <typename E>
+const elf::Sym<E>& sym_at(const Bytes& in, const DynSymbols& d, std::uint64_t idx, std::string_view who) {
+  std::uint64_t at = 0;
+  if (__builtin_mul_overflow(idx, sizeof(elf::Sym<E>), &at) || d.symtab_limit < sizeof(elf::Sym<E>) ||
+      at > d.symtab_limit - sizeof(elf::Sym<E>))
+    fail(in.name(), who, fmt::format("symbol index {} is outside DT_SYMTAB", idx));
+  return in.template at<elf::Sym<E>>(d.symtab + at, "DT_SYMTAB");
+}
+template <typename E>
+std::uint16_t versym_at(const Bytes& in, const DynSymbols& d, std::uint64_t idx) {
+  if (!d.has_versym) return 0;
+  if (d.versym_limit < 2 || idx > (d.versym_limit - 2) / 2)
+    fail(in.name(), "DT_VERSYM", fmt::format("symbol index {} is outside the table", idx));
+  return in.template at<typename E::Half>(d.versym + idx * 2, "DT_VERSYM");
+}
+
 // ---------------------------------------------------------------------------
 // Reading one object's facts.
 
@@ -305,11 +324,7 @@ class Reader {
     std::sort(order.begin(), order.end());
     for (std::uint32_t idx : order) {
       const Use& u = uses_[idx];
-      std::uint64_t at = 0;
-      if (__builtin_mul_overflow(std::uint64_t{idx}, sizeof(elf::Sym<E>), &at) ||
-          d_.symtab_limit < sizeof(elf::Sym<E>) || at > d_.symtab_limit - sizeof(elf::Sym<E>))
-        fail(f_.path, "relocation", fmt::format("symbol index {} is outside DT_SYMTAB", idx));
-      const auto& s = in_.template at<elf::Sym<E>>(d_.symtab + at, "DT_SYMTAB");
+      const auto& s = sym_at<E>(in_, d_, idx, "relocation");
       const unsigned bind = ELF64_ST_BIND(s.st_info);
       const unsigned vis = ELF64_ST_VISIBILITY(s.st_other);
       // RESOLVE_MAP: a local or hidden reference binds to the object itself.
@@ -325,10 +340,7 @@ class Reader {
       ref.lazy = u.lazy && !u.copy;
       ref.size = s.st_size;
       if (d_.has_versym) {
-        std::uint64_t vat = std::uint64_t{idx} * 2;
-        if (d_.versym_limit < 2 || vat > d_.versym_limit - 2)
-          fail(f_.path, "DT_VERSYM", fmt::format("symbol index {} is outside the table", idx));
-        std::uint16_t v = in_.template at<typename E::Half>(d_.versym + vat, "DT_VERSYM");
+        std::uint16_t v = versym_at<E>(in_, d_, idx);
         // glibc (RESOLVE_MAP) asks for a version only when it has a hash,
         // i.e. not for VER_NDX_LOCAL/GLOBAL or a base definition.
         if (const DynSymbols::Version* ver = d_.version(v & 0x7fff)) {
@@ -389,18 +401,9 @@ class Lookup {
   // 1: this symbol decides the lookup in this object (found), 0: go on
   // along the chain, -1: this object has no definition (skip to the next).
   int check(std::uint64_t idx, const Want& w, Hit& hit) {
-    std::uint64_t at = 0;
-    if (__builtin_mul_overflow(idx, sizeof(elf::Sym<E>), &at) || d_.symtab_limit < sizeof(elf::Sym<E>) ||
-        at > d_.symtab_limit - sizeof(elf::Sym<E>))
-      fail(in_.name(), "hash table", fmt::format("symbol index {} is outside DT_SYMTAB", idx));
-    const auto& s = in_.template at<elf::Sym<E>>(d_.symtab + at, "DT_SYMTAB");
+    const auto& s = sym_at<E>(in_, d_, idx, "hash table");
     if (!in_.str_equals(d_.strtab, d_.strsz, s.st_name, w.name, "symbol name")) return 0;
-    std::uint16_t vs = 0;
-    if (d_.has_versym) {
-      if (d_.versym_limit < 2 || idx * 2 > d_.versym_limit - 2)
-        fail(in_.name(), "DT_VERSYM", fmt::format("symbol index {} is outside the table", idx));
-      vs = in_.template at<typename E::Half>(d_.versym + idx * 2, "DT_VERSYM");
-    }
+    const std::uint16_t vs = versym_at<E>(in_, d_, idx);
     const unsigned type = ELF64_ST_TYPE(s.st_info), bind = ELF64_ST_BIND(s.st_info);
     if (fam_ == Family::Musl) {
       // musl find_sym: the first entry of that name that is not a hidden
