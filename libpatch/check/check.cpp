@@ -67,7 +67,7 @@ void count(const std::vector<Finding>& fs, unsigned& errors, unsigned& warnings,
   }
 }
 
-FileReport check_file(resolve::Resolver& resolver, const Input& in) {
+FileReport check_file(resolve::Resolver& resolver, const Input& in, resolve::SymbolChecker* symbols) {
   FileReport r;
   r.path = in.path;
   r.tree = resolver.resolve(in.path);
@@ -79,6 +79,7 @@ FileReport check_file(resolve::Resolver& resolver, const Input& in) {
   if (top.obj && top.obj->ok && top.obj->type != ET_EXEC && top.obj->type != ET_DYN) {  // ET_REL, ET_CORE: nothing loads them
     r.skipped = !in.explicitly;
   }
+  if (symbols && !r.skipped) symbols->check(r.tree);
   count(r.tree.findings, r.errors, r.warnings, r.infos);
   return r;
 }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "libpatch/resolve/loader.h"
+#include "libpatch/resolve/symbols.h"
 
 namespace xpatch::check {
 
@@ -37,8 +38,9 @@ struct FileReport {
   unsigned errors = 0, warnings = 0, infos = 0;
 };
 
-// Thread-safe: the resolver shares parsed objects between calls.
-FileReport check_file(resolve::Resolver& resolver, const Input& in);
+// Thread-safe: the resolver shares parsed objects between calls. With
+// `symbols`, versions and undefined symbols are checked too.
+FileReport check_file(resolve::Resolver& resolver, const Input& in, resolve::SymbolChecker* symbols = nullptr);
 
 void count(const std::vector<Finding>& fs, unsigned& errors, unsigned& warnings, unsigned& infos);
 

@@ -125,6 +125,52 @@ struct Sym<E> {
   typename E::Addr st_size;
 };
 
+// Relocations: r_info packs the symbol index and the type, split
+// differently by class (ELF32_R_SYM/TYPE vs ELF64_R_SYM/TYPE).
+template <typename E>
+struct Rel {
+  typename E::Addr r_offset;
+  typename E::Addr r_info;
+  static constexpr std::uint32_t sym(std::uint64_t info) noexcept {
+    return static_cast<std::uint32_t>(E::is64 ? info >> 32 : info >> 8);
+  }
+  static constexpr std::uint32_t type(std::uint64_t info) noexcept {
+    return static_cast<std::uint32_t>(E::is64 ? info & 0xffffffff : info & 0xff);
+  }
+};
+template <typename E>
+struct Rela : Rel<E> {
+  typename E::Addr r_addend;
+};
+
+// Symbol versioning (GNU): the same layout in both classes.
+template <typename E>
+struct Verneed {
+  typename E::Half vn_version, vn_cnt;
+  typename E::Word vn_file, vn_aux, vn_next;
+};
+template <typename E>
+struct Vernaux {
+  typename E::Word vna_hash;
+  typename E::Half vna_flags, vna_other;
+  typename E::Word vna_name, vna_next;
+};
+template <typename E>
+struct Verdef {
+  typename E::Half vd_version, vd_flags, vd_ndx, vd_cnt;
+  typename E::Word vd_hash, vd_aux, vd_next;
+};
+template <typename E>
+struct Verdaux {
+  typename E::Word vda_name, vda_next;
+};
+
+static_assert(sizeof(Rela<Elf64BE>) == sizeof(Elf64_Rela));
+static_assert(sizeof(Rel<Elf32LE>) == sizeof(Elf32_Rel));
+static_assert(sizeof(Verneed<Elf32LE>) == sizeof(Elf32_Verneed));
+static_assert(sizeof(Vernaux<Elf64BE>) == sizeof(Elf64_Vernaux));
+static_assert(sizeof(Verdef<Elf64LE>) == sizeof(Elf64_Verdef));
+static_assert(sizeof(Verdaux<Elf32BE>) == sizeof(Elf32_Verdaux));
 static_assert(sizeof(Sym<Elf32BE>) == sizeof(Elf32_Sym));
 static_assert(sizeof(Sym<Elf64LE>) == sizeof(Elf64_Sym));
 static_assert(sizeof(Ehdr<Elf32LE>) == sizeof(Elf32_Ehdr));

@@ -112,4 +112,9 @@ Expected<ElfFile> read_elf_file(const std::string& path, ReadOptions opt = {});
 // `name` is used in messages.
 Expected<ElfFile> read_elf_fd(int fd, const std::string& name, ReadOptions opt = {});
 
+// Parses through a window the caller keeps (elf/bytes.h), so the bytes read
+// for the headers serve the caller's own reads after it.
+class Bytes;
+Expected<ElfFile> read_elf_from(const Bytes& in, ReadOptions opt = {});
+
 }  // namespace xpatch::elf

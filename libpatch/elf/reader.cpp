@@ -15,6 +15,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "libpatch/elf/bytes.h"
 #include "libpatch/elf/mapped_file.h"
 #include "libpatch/elf/model.h"
 
@@ -23,105 +24,6 @@ namespace {
 
 // Linux's PATH_MAX: open() refuses a path of this many bytes or more.
 constexpr std::uint64_t kPathMax = 4096;
-
-[[noreturn]] void fail(const std::string& file, std::string_view structure, const std::string& what) {
-  throw ErrorException{{Error::Kind::Malformed, fmt::format("{}: {}: {}", file, structure, what)}};
-}
-
-// A bounds-checked window on the file, over memory or over a file
-// descriptor. Over a descriptor, only the ranges the parser asks for are
-// read (pread into cached chunks): reporting on thousands of files then
-// costs a few reads each, with no mmap, page faults or munmap, and threads
-// do not contend on the address space.
-class Bytes {
- public:
-  Bytes(std::span<const std::byte> b, const std::string& name) : mem_(b), size_(b.size()), name_(name) {}
-  Bytes(int fd, std::uint64_t size, const std::string& name) : fd_(fd), size_(size), name_(name) {}
-  std::uint64_t size() const { return size_; }
-  const std::string& name() const { return name_; }
-
-  // Throws unless [off, off + count * each) lies inside the file. `what`
-  // names the structure: a string, or a callable that builds one, so hot
-  // loops pay for the message only when the check fails.
-  template <typename What>
-  void require(std::uint64_t off, std::uint64_t count, std::uint64_t each, const What& what) const {
-    std::uint64_t len = 0, end = 0;
-    bool wraps = __builtin_mul_overflow(count, each, &len) || __builtin_add_overflow(off, len, &end);
-    if (!wraps && end <= size_) [[likely]]
-      return;
-    std::string structure;
-    if constexpr (std::is_invocable_v<What>) structure = what();
-    else structure = std::string(what);
-    if (wraps) fail(name_, structure, fmt::format("offset {:#x} + {} x {} bytes overflows", off, count, each));
-    fail(name_, structure,
-         fmt::format("{:#x} bytes at offset {:#x} go past the end of the file (size {:#x})", len, off, size_));
-  }
-
-  // [off, off + len) as characters, bounds-checked.
-  std::string_view view(std::uint64_t off, std::uint64_t len, std::string_view what) const {
-    require(off, 1, len, what);
-    return {reinterpret_cast<const char*>(fetch(off, len)), static_cast<std::size_t>(len)};
-  }
-
-  template <typename T>
-  const T& at(std::uint64_t off, std::string_view what) const {
-    require(off, 1, sizeof(T), what);
-    return *reinterpret_cast<const T*>(fetch(off, sizeof(T)));  // T has alignment 1
-  }
-
-  // A NUL-terminated string inside [base, base + limit).
-  std::string cstr(std::uint64_t base, std::uint64_t limit, std::uint64_t index, std::string_view what) const {
-    return std::string(cstr_view(base, limit, index, what));
-  }
-  // The same, without a copy: valid while this Bytes lives.
-  std::string_view cstr_view(std::uint64_t base, std::uint64_t limit, std::uint64_t index,
-                             std::string_view what) const {
-    if (index >= limit)
-      fail(name_, what, fmt::format("string index {:#x} is outside the table of size {:#x}", index, limit));
-    require(base, 1, limit, what);
-    // Look a little way ahead first: names are short and tables can be large.
-    const std::uint64_t remaining = limit - index;
-    for (std::uint64_t want = std::min<std::uint64_t>(remaining, 256);; want = std::min(remaining, want * 16)) {
-      const char* p = reinterpret_cast<const char*>(fetch(base + index, want));
-      if (const void* nul = std::memchr(p, 0, want)) return std::string_view(p, static_cast<const char*>(nul));
-      if (want == remaining) break;
-    }
-    fail(name_, what,
-         fmt::format("string at index {:#x} has no terminating NUL before the table ends at {:#x}", index, limit));
-  }
-
- private:
-  struct Chunk {
-    std::uint64_t off;
-    std::vector<std::byte> data;
-  };
-  std::span<const std::byte> mem_;
-  int fd_ = -1;
-  std::uint64_t size_ = 0;
-  const std::string& name_;
-  mutable std::deque<Chunk> chunks_;  // a deque: references into chunks stay valid
-
-  // Bytes [off, off + len), already bounds-checked by the caller.
-  const std::byte* fetch(std::uint64_t off, std::uint64_t len) const {
-    if (fd_ < 0) return mem_.data() + off;
-    for (const Chunk& c : chunks_)
-      if (off >= c.off && off + len <= c.off + c.data.size()) return c.data.data() + (off - c.off);
-    constexpr std::uint64_t kBlock = 16384;
-    std::uint64_t from = off / kBlock * kBlock;
-    std::uint64_t to = std::min(size_, (off + len + kBlock - 1) / kBlock * kBlock);
-    Chunk& c = chunks_.emplace_back(Chunk{from, std::vector<std::byte>(to - from)});
-    for (std::uint64_t done = 0; done < c.data.size();) {
-      ssize_t r = ::pread(fd_, c.data.data() + done, c.data.size() - done, static_cast<off_t>(from + done));
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0)
-        throw ErrorException{{Error::Kind::Io, fmt::format("{}: cannot read {:#x} bytes at offset {:#x}: {}", name_,
-                                                           c.data.size() - done, from + done,
-                                                           r < 0 ? std::strerror(errno) : "file shrank")}};
-      done += static_cast<std::uint64_t>(r);
-    }
-    return c.data.data() + (off - c.off);
-  }
-};
 
 template <typename E>
 ElfFile parse(const Bytes& in, Variant variant, ReadOptions opt) {
@@ -371,7 +273,6 @@ std::optional<std::uint64_t> ElfFile::vaddr_to_offset(std::uint64_t vaddr, std::
   return std::nullopt;
 }
 
-namespace {
 Expected<ElfFile> read_elf_from(const Bytes& in, ReadOptions opt) {
   try {
     const std::string& name = in.name();
@@ -392,7 +293,6 @@ Expected<ElfFile> read_elf_from(const Bytes& in, ReadOptions opt) {
     return std::move(e.error);
   }
 }
-}  // namespace
 
 Expected<ElfFile> read_elf(std::span<const std::byte> bytes, const std::string& name, ReadOptions opt) {
   return read_elf_from(Bytes(bytes, name), opt);

@@ -45,6 +45,12 @@ inline constexpr const char* kNotElf = "not-elf";                      // warnin
 inline constexpr const char* kNoLoader = "no-loader";                  // warning: a library whose loader is not in ROOT
 inline constexpr const char* kCacheStale = "cache-stale";              // warning: ld.so.cache is older than the files
 inline constexpr const char* kFamilyUnknown = "family-unknown";        // info: no libc dependency; glibc rules used
+inline constexpr const char* kVersionMissing = "version-missing";            // error: a DT_VERNEED version no loaded object defines
+inline constexpr const char* kVersionMissingWeak = "version-missing-weak";    // warning: the same, VER_FLG_WEAK
+inline constexpr const char* kVersionFileUnloaded = "version-file-unloaded";  // error: DT_VERNEED names an object not loaded
+inline constexpr const char* kSymbolMissing = "symbol-missing";              // error (warning for a library on its own)
+inline constexpr const char* kSymbolMissingLazy = "symbol-missing-lazy";     // warning: a lazy PLT slot fails at its first call
+inline constexpr const char* kCopySizeChanged = "copy-size-changed";         // warning: a COPY relocation of another size
 }  // namespace code
 
 }  // namespace xpatch::resolve

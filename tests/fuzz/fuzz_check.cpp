@@ -201,11 +201,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (l.found() && !canonical_inside(root_real, l.path)) fail("lookup leaves the root or is not canonical", l.path);
   }
   resolve::Resolver resolver(*root);
+  resolve::SymbolChecker symbols(**root);  // the symbol check too, as `check` runs it
   check::Collected in = check::collect(**root, {});
   in.files.push_back({"/bin/app", true});
   in.files.push_back({"/lib/../../outside/lib/libc.so.6", true});
   for (const check::Input& f : in.files) {
-    check::FileReport r = check::check_file(resolver, f);
+    check::FileReport r = check::check_file(resolver, f, &symbols);
     for (const resolve::TreeNode& node : r.tree.nodes) {
       if (node.obj && node.obj->ok && !canonical_inside(root_real, node.path))
         fail("resolved outside the root or not canonical", node.path);

@@ -155,6 +155,7 @@ int run_check(const CheckOptions& opt) {
     }
   }
   resolve::Resolver resolver(*root);
+  resolve::SymbolChecker symbols(**root);
   check::Collected in = check::collect(**root, paths);
 
   unsigned errors = 0, warnings = 0, infos = 0, files = 0, bad_files = 0;
@@ -183,7 +184,7 @@ int run_check(const CheckOptions& opt) {
   };
   unsigned jobs = opt.jobs ? opt.jobs : std::max(1u, std::thread::hardware_concurrency());
   ordered_pool<FileReport>(
-      in.files.size(), jobs, 1024, [&](std::size_t i) { return check::check_file(resolver, in.files[i]); },
+      in.files.size(), jobs, 1024, [&](std::size_t i) { return check::check_file(resolver, in.files[i], opt.symbols ? &symbols : nullptr); },
       [&](FileReport&& r) {
         if (r.skipped) return;
         ++files;

@@ -61,6 +61,7 @@ struct CheckOptions {
   std::vector<std::string> paths;  // inside the root; empty: the whole root
   bool from_stdin = false, null_sep = false;
   bool json = false, tree = false, quiet = false;
+  bool symbols = true;  // --no-symbols: only find the files, do not check versions and symbols
   ColorMode color = ColorMode::Auto;
   unsigned jobs = 0;
 };

@@ -150,6 +150,9 @@ ld.so.cache emulated from ROOT's ld.so.conf, the loader's built-in directories,
 DF_1_NODEFLIB, $ORIGIN/$LIB/$PLATFORM, wrong-architecture candidates skipped)
 or musl (reserved libc names, every ancestor's runpath, only $ORIGIN,
 <prefix>/etc/ld-musl-ARCH.path). Libraries are checked with their libc's rules.
+Then, unless --no-symbols: every symbol version (glibc DT_VERNEED) and every
+symbol a relocation needs must be defined in the load set, as the loader
+looks them up (a lazy PLT slot that would fail at its first call: a warning).
 
 Examples:
   xpatch check /srv/multiarch-root
@@ -170,6 +173,8 @@ Exit codes:
   check_cmd->add_flag("--json", check.json, "one JSON object per file (JSON Lines), then a summary object");
   check_cmd->add_flag("--tree", check.tree, "print each file's resolution tree: what each DT_NEEDED resolved to and why");
   check_cmd->add_flag("-q,--quiet", check.quiet, "print only errors and the summary");
+  check_cmd->add_flag("!--no-symbols", check.symbols,
+                      "only resolve DT_NEEDED: skip the symbol-version and undefined-symbol checks");
   check_cmd->add_option("--color", check.color, "auto (colour on a terminal), always or never")
       ->transform(CLI::CheckedTransformer(color_map, CLI::ignore_case));
   check_cmd->add_option("-j,--jobs", check.jobs, "parallel workers (default: one per core)");

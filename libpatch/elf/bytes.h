@@ -1,0 +1,151 @@
+// A bounds-checked window on a file's bytes, over memory or over a file
+// descriptor: the reader's, and the symbol check's for the tables it reads
+// lazily. A failed check throws ErrorException (Malformed, or Io when a read
+// fails); the public entry points turn it into an Error value.
+#pragma once
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "libpatch/elf/error.h"
+
+namespace xpatch::elf {
+
+[[noreturn]] inline void fail(const std::string& file, std::string_view structure, const std::string& what) {
+  throw ErrorException{{Error::Kind::Malformed, fmt::format("{}: {}: {}", file, structure, what)}};
+}
+
+// A bounds-checked window on the file, over memory or over a file
+// descriptor. Over a descriptor, only the ranges the parser asks for are
+// read (pread into cached chunks): reporting on thousands of files then
+// costs a few reads each, with no mmap, page faults or munmap, and threads
+// do not contend on the address space.
+class Bytes {
+ public:
+  Bytes(std::span<const std::byte> b, const std::string& name) : mem_(b), size_(b.size()), name_(name) {}
+  // `block`: the read unit (a power of two). Large for a sequential parse,
+  // small for random lookups in symbol tables.
+  Bytes(int fd, std::uint64_t size, const std::string& name, std::uint64_t block = 16384)
+      : fd_(fd), size_(size), block_(block), name_(name) {}
+  std::uint64_t size() const { return size_; }
+  // Bytes held in read chunks (0 over memory): what a cache of windows bounds.
+  std::uint64_t cached_bytes() const { return cached_; }
+  const std::string& name() const { return name_; }
+
+  // Throws unless [off, off + count * each) lies inside the file. `what`
+  // names the structure: a string, or a callable that builds one, so hot
+  // loops pay for the message only when the check fails.
+  template <typename What>
+  void require(std::uint64_t off, std::uint64_t count, std::uint64_t each, const What& what) const {
+    std::uint64_t len = 0, end = 0;
+    bool wraps = __builtin_mul_overflow(count, each, &len) || __builtin_add_overflow(off, len, &end);
+    if (!wraps && end <= size_) [[likely]]
+      return;
+    std::string structure;
+    if constexpr (std::is_invocable_v<What>) structure = what();
+    else structure = std::string(what);
+    if (wraps) fail(name_, structure, fmt::format("offset {:#x} + {} x {} bytes overflows", off, count, each));
+    fail(name_, structure,
+         fmt::format("{:#x} bytes at offset {:#x} go past the end of the file (size {:#x})", len, off, size_));
+  }
+
+  template <typename T>
+  const T& at(std::uint64_t off, std::string_view what) const {
+    require(off, 1, sizeof(T), what);
+    return *reinterpret_cast<const T*>(fetch(off, sizeof(T)));  // T has alignment 1
+  }
+
+  // [off, off + len) as characters, bounds-checked.
+  std::string_view view(std::uint64_t off, std::uint64_t len, std::string_view what) const {
+    require(off, 1, len, what);
+    return {reinterpret_cast<const char*>(fetch(off, len)), static_cast<std::size_t>(len)};
+  }
+
+  // A NUL-terminated string inside [base, base + limit).
+  std::string cstr(std::uint64_t base, std::uint64_t limit, std::uint64_t index, std::string_view what) const {
+    return std::string(cstr_view(base, limit, index, what));
+  }
+  // The same, without a copy: valid while this Bytes lives.
+  std::string_view cstr_view(std::uint64_t base, std::uint64_t limit, std::uint64_t index,
+                             std::string_view what) const {
+    if (index >= limit)
+      fail(name_, what, fmt::format("string index {:#x} is outside the table of size {:#x}", index, limit));
+    require(base, 1, limit, what);
+    // Look a little way ahead first: names are short and tables can be large.
+    const std::uint64_t remaining = limit - index;
+    for (std::uint64_t want = std::min<std::uint64_t>(remaining, 256);; want = std::min(remaining, want * 16)) {
+      const char* p = reinterpret_cast<const char*>(fetch(base + index, want));
+      if (const void* nul = std::memchr(p, 0, want)) return std::string_view(p, static_cast<const char*>(nul));
+      if (want == remaining) break;
+    }
+    fail(name_, what,
+         fmt::format("string at index {:#x} has no terminating NUL before the table ends at {:#x}", index, limit));
+  }
+
+  // Whether the string at `index` of [base, base + limit) is `want`,
+  // without building it: symbol lookups compare many names.
+  bool str_equals(std::uint64_t base, std::uint64_t limit, std::uint64_t index, std::string_view want,
+                  std::string_view what) const {
+    if (index >= limit)
+      fail(name_, what, fmt::format("string index {:#x} is outside the table of size {:#x}", index, limit));
+    require(base, 1, limit, what);
+    const std::uint64_t n = std::min<std::uint64_t>(limit - index, want.size() + 1);
+    const char* p = reinterpret_cast<const char*>(fetch(base + index, n));
+    return n == want.size() + 1 && std::memcmp(p, want.data(), want.size()) == 0 && p[want.size()] == '\0';
+  }
+
+ private:
+  struct Chunk {
+    std::uint64_t off;
+    std::vector<std::byte> data;
+  };
+  std::span<const std::byte> mem_;
+  int fd_ = -1;
+  std::uint64_t size_ = 0;
+  std::uint64_t block_ = 16384;
+  const std::string& name_;
+  mutable std::deque<Chunk> chunks_;  // a deque: references into chunks stay valid
+  mutable const Chunk* last_ = nullptr;
+  mutable std::uint64_t cached_ = 0;
+
+  // Bytes [off, off + len), already bounds-checked by the caller.
+  const std::byte* fetch(std::uint64_t off, std::uint64_t len) const {
+    if (fd_ < 0) return mem_.data() + off;
+    if (last_ && off >= last_->off && off + len <= last_->off + last_->data.size())
+      return last_->data.data() + (off - last_->off);
+    for (const Chunk& c : chunks_)
+      if (off >= c.off && off + len <= c.off + c.data.size()) {
+        last_ = &c;
+        return c.data.data() + (off - c.off);
+      }
+    std::uint64_t from = off / block_ * block_;
+    std::uint64_t to = std::min(size_, (off + len + block_ - 1) / block_ * block_);
+    Chunk& c = chunks_.emplace_back(Chunk{from, std::vector<std::byte>(to - from)});
+    last_ = &c;
+    cached_ += c.data.size();
+    for (std::uint64_t done = 0; done < c.data.size();) {
+      ssize_t r = ::pread(fd_, c.data.data() + done, c.data.size() - done, static_cast<off_t>(from + done));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0)
+        throw ErrorException{{Error::Kind::Io, fmt::format("{}: cannot read {:#x} bytes at offset {:#x}: {}", name_,
+                                                           c.data.size() - done, from + done,
+                                                           r < 0 ? std::strerror(errno) : "file shrank")}};
+      done += static_cast<std::uint64_t>(r);
+    }
+    return c.data.data() + (off - c.off);
+  }
+};
+
+}  // namespace xpatch::elf

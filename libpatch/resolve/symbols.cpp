@@ -1,0 +1,804 @@
+#include "libpatch/resolve/symbols.h"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "libpatch/elf/bytes.h"
+#include "libpatch/elf/model.h"
+
+namespace xpatch::resolve {
+
+const DynSymbols::Version* DynSymbols::version(std::uint16_t index) const noexcept {
+  for (const Version& v : versions)
+    if (v.index == index) return &v;
+  return nullptr;
+}
+
+namespace {
+
+using elf::Bytes;
+using elf::fail;
+
+// An open file for the length of one tree's check: descriptor + window.
+struct OpenObject {
+  int fd = -1;
+  std::string name;
+  std::optional<Bytes> bytes;
+  OpenObject() = default;
+  OpenObject(const OpenObject&) = delete;
+  ~OpenObject() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+}  // namespace
+
+// The open objects a tree's lookups keep for later trees: at most
+// kObjects, and at most kBytes of table bytes in all (an object whose reads
+// grew past kBytes / 4 is not kept).
+struct OpenCache {
+  static constexpr std::size_t kObjects = 64;
+  static constexpr std::uint64_t kBytes = 8u << 20;
+  std::vector<std::unique_ptr<OpenObject>> objects;  // least recently used first
+
+  std::unique_ptr<OpenObject> take(const std::string& path) {
+    for (auto it = objects.begin(); it != objects.end(); ++it)
+      if ((*it)->name == path) {
+        auto o = std::move(*it);
+        objects.erase(it);
+        return o;
+      }
+    return nullptr;
+  }
+  void put(std::unique_ptr<OpenObject> o) {
+    if (!o->bytes || o->bytes->cached_bytes() > kBytes / 4) return;
+    objects.push_back(std::move(o));
+    std::uint64_t total = 0;
+    for (const auto& x : objects) total += x->bytes->cached_bytes();
+    while (objects.size() > kObjects || total > kBytes) {
+      total -= objects.front()->bytes->cached_bytes();
+      objects.erase(objects.begin());
+    }
+  }
+};
+
+namespace {
+
+// Opens `canonical` in the root and, with `parsed`, parses its headers
+// (read 16 KiB at a time, as a parse reads on); without, lookups touch a
+// few words here and there: 4 KiB at a time. the descriptor
+// stays open in `out` for the table reads that follow.
+std::optional<Error> open_object(const Root& root, const std::string& canonical, OpenObject& out,
+                                 elf::ElfFile* parsed) {
+  out.name = canonical;
+  int fd = root.open_file(canonical);
+  if (fd < 0) return Error{Error::Kind::Io, fmt::format("{}: cannot open: {}", canonical, std::strerror(-fd))};
+  out.fd = fd;
+  off_t size = ::lseek(fd, 0, SEEK_END);
+  if (size < 0) return Error{Error::Kind::Io, fmt::format("{}: cannot seek: {}", canonical, std::strerror(errno))};
+  out.bytes.emplace(fd, static_cast<std::uint64_t>(size), out.name, parsed ? 16384 : 4096);
+  if (parsed) {
+    auto f = elf::read_elf_from(*out.bytes, {.sections = false});
+    if (!f) return f.error();
+    *parsed = std::move(*f);
+  }
+  return std::nullopt;
+}
+
+std::uint32_t gnu_hash(std::string_view s) {
+  std::uint32_t h = 5381;
+  for (unsigned char c : s) h = h * 33 + c;
+  return h;
+}
+std::uint32_t sysv_hash(std::string_view s) {
+  std::uint32_t h = 0;
+  for (unsigned char c : s) {
+    h = (h << 4) + c;
+    std::uint32_t g = h & 0xf0000000;
+    if (g) h ^= g >> 24;
+    h &= ~g;
+  }
+  return h;
+}
+
+// s390x and Alpha use 8-byte DT_HASH words (their Elf_Symndx is 64-bit).
+unsigned sysv_word(std::uint16_t machine, unsigned elf_class) {
+  return (machine == EM_S390 && elf_class == 64) || machine == EM_ALPHA ? 8 : 4;
+}
+
+// The symbol at `idx` of DT_SYMTAB, and its DT_VERSYM entry (0 without
+// one), each checked against the bytes its PT_LOAD maps. `who` says which
+// structure gave the index, for the message.
+template <typename E>
+const elf::Sym<E>& sym_at(const Bytes& in, const DynSymbols& d, std::uint64_t idx, std::string_view who) {
+  std::uint64_t at = 0;
+  if (__builtin_mul_overflow(idx, sizeof(elf::Sym<E>), &at) || d.symtab_limit < sizeof(elf::Sym<E>) ||
+      at > d.symtab_limit - sizeof(elf::Sym<E>))
+    fail(in.name(), who, fmt::format("symbol index {} is outside DT_SYMTAB", idx));
+  return in.template at<elf::Sym<E>>(d.symtab + at, "DT_SYMTAB");
+}
+template <typename E>
+std::uint16_t versym_at(const Bytes& in, const DynSymbols& d, std::uint64_t idx) {
+  if (!d.has_versym) return 0;
+  if (d.versym_limit < 2 || idx > (d.versym_limit - 2) / 2)
+    fail(in.name(), "DT_VERSYM", fmt::format("symbol index {} is outside the table", idx));
+  return in.template at<typename E::Half>(d.versym + idx * 2, "DT_VERSYM");
+}
+
+// ---------------------------------------------------------------------------
+// Reading one object's facts.
+
+template <typename E>
+class Reader {
+ public:
+  Reader(const Bytes& in, const elf::ElfFile& f, DynSymbols& d) : in_(in), f_(f), d_(d) {}
+
+  void run() {
+    std::optional<std::uint64_t> tag[DT_NUM];
+    std::optional<std::uint64_t> gnu_hash, versym, verneed, verneednum, verdef, verdefnum, flags_1, relacount,
+        relcount;
+    for (const elf::DynEntry& e : f_.dynamic) {
+      if (e.tag < DT_NUM) {
+        if (!tag[e.tag]) tag[e.tag] = e.value;
+        continue;
+      }
+      switch (e.tag) {
+        case DT_GNU_HASH: gnu_hash = e.value; break;
+        case DT_VERSYM: versym = e.value; break;
+        case DT_VERNEED: verneed = e.value; break;
+        case DT_VERNEEDNUM: verneednum = e.value; break;
+        case DT_VERDEF: verdef = e.value; break;
+        case DT_VERDEFNUM: verdefnum = e.value; break;
+        case DT_FLAGS_1: flags_1 = e.value; break;
+        case DT_RELACOUNT: relacount = e.value; break;
+        case DT_RELCOUNT: relcount = e.value; break;
+        default: break;
+      }
+    }
+    const std::uint64_t flags = tag[DT_FLAGS].value_or(0);
+    d_.bind_now = tag[DT_BIND_NOW] || (flags & DF_BIND_NOW) || (flags_1.value_or(0) & DF_1_NOW);
+    d_.symbolic = tag[DT_SYMBOLIC] || (flags & DF_SYMBOLIC);
+    if (!tag[DT_SYMTAB]) return;  // nothing to look up, nothing to define
+
+    d_.strtab = f_.dynstr_offset;
+    d_.strsz = f_.dynstr_size;
+    d_.symtab = map(*tag[DT_SYMTAB], sizeof(elf::Sym<E>), "DT_SYMTAB", &d_.symtab_limit);
+    if (tag[DT_SYMENT] && *tag[DT_SYMENT] != sizeof(elf::Sym<E>))
+      fail(f_.path, "DT_SYMENT", fmt::format("is {}, expected {}", *tag[DT_SYMENT], sizeof(elf::Sym<E>)));
+    if (gnu_hash) {
+      d_.gnu_hash = true;
+      d_.has_hash = true;
+      d_.hash = map(*gnu_hash, 16, "DT_GNU_HASH", &d_.hash_limit);
+    } else if (tag[DT_HASH]) {
+      d_.has_hash = true;
+      d_.hash = map(*tag[DT_HASH], 2 * sysv_word(f_.header.machine, E::is64 ? 64 : 32), "DT_HASH", &d_.hash_limit);
+    }
+    if (versym) {
+      d_.has_versym = true;
+      d_.versym = map(*versym, 2, "DT_VERSYM", &d_.versym_limit);
+    }
+    if (verdef) read_verdef(*verdef, verdefnum.value_or(0));
+    if (verneed) read_verneed(*verneed, verneednum.value_or(0));
+
+    if (!elf::reloc_table(f_.header.machine).symbols_by_relocation) {
+      d_.refs_checked = false;
+      return;
+    }
+    // Relocation ranges as glibc's _ELF_DYNAMIC_DO_RELOC takes them: a
+    // DT_JMPREL inside the end of DT_REL(A) is counted once, as PLT.
+    const bool pltrela = tag[DT_PLTREL].value_or(E::is64 ? DT_RELA : DT_REL) == DT_RELA;
+    std::uint64_t rela_size = tag[DT_RELASZ].value_or(0), rel_size = tag[DT_RELSZ].value_or(0);
+    const std::uint64_t plt_size = tag[DT_PLTRELSZ].value_or(0);
+    if (tag[DT_JMPREL]) {
+      std::uint64_t& sz = pltrela ? rela_size : rel_size;
+      const std::optional<std::uint64_t>& start = pltrela ? tag[DT_RELA] : tag[DT_REL];
+      std::uint64_t end = 0;
+      if (start && !__builtin_add_overflow(*start, sz, &end) && end == *tag[DT_JMPREL] + plt_size && sz >= plt_size &&
+          *start <= *tag[DT_JMPREL])
+        sz -= plt_size;
+    }
+    if (tag[DT_RELA] && rela_size)
+      read_relocs<elf::Rela<E>>(*tag[DT_RELA], rela_size, relacount.value_or(0), false, "DT_RELA");
+    if (tag[DT_REL] && rel_size) read_relocs<elf::Rel<E>>(*tag[DT_REL], rel_size, relcount.value_or(0), false, "DT_REL");
+    if (tag[DT_JMPREL] && plt_size) {
+      if (pltrela) read_relocs<elf::Rela<E>>(*tag[DT_JMPREL], plt_size, 0, true, "DT_JMPREL");
+      else read_relocs<elf::Rel<E>>(*tag[DT_JMPREL], plt_size, 0, true, "DT_JMPREL");
+    }
+    finish_refs();
+  }
+
+ private:
+  const Bytes& in_;
+  const elf::ElfFile& f_;
+  DynSymbols& d_;
+
+  struct Use {
+    elf::RelocKind kind = elf::RelocKind::JumpSlot;
+    bool lazy = true;
+    bool copy = false;
+  };
+  std::unordered_map<std::uint32_t, Use> uses_;  // symbol index -> its strongest use
+
+  // A dynamic-table address -> file offset inside one PT_LOAD's file image,
+  // with how many bytes of that image follow it (at least `need`).
+  std::uint64_t map(std::uint64_t vaddr, std::uint64_t need, std::string_view what, std::uint64_t* limit) {
+    for (const elf::Segment& s : f_.segments) {
+      if (s.type != PT_LOAD || vaddr < s.vaddr) continue;
+      std::uint64_t rel = vaddr - s.vaddr;
+      if (rel > s.filesz || s.filesz - rel < need) continue;
+      *limit = s.filesz - rel;
+      return s.offset + rel;  // offset + filesz was validated by the reader
+    }
+    fail(f_.path, what,
+         fmt::format("address {:#x} ({} bytes) is not inside the file image of any PT_LOAD", vaddr, need));
+  }
+
+  std::string str(std::uint64_t index, std::string_view what) const {
+    return in_.cstr(d_.strtab, d_.strsz, index, what);
+  }
+
+  void read_verdef(std::uint64_t vaddr, std::uint64_t count) {
+    std::uint64_t limit = 0;
+    std::uint64_t off = map(vaddr, sizeof(elf::Verdef<E>), "DT_VERDEF", &limit);
+    const std::uint64_t end = off + limit;
+    d_.has_verdef = true;
+    for (std::uint64_t i = 0; i < count; ++i) {
+      if (off > end || end - off < sizeof(elf::Verdef<E>))
+        fail(f_.path, "DT_VERDEF", fmt::format("entry {} at offset {:#x} is outside its segment", i, off));
+      const auto& vd = in_.template at<elf::Verdef<E>>(off, "DT_VERDEF");
+      if (vd.vd_cnt != 0 && !(vd.vd_flags & VER_FLG_BASE)) {
+        std::uint64_t aux = off + vd.vd_aux;
+        if (aux < off || aux > end || end - aux < sizeof(elf::Verdaux<E>))
+          fail(f_.path, "DT_VERDEF", fmt::format("entry {}: vd_aux {:#x} is outside its segment", i, vd.vd_aux));
+        const auto& va = in_.template at<elf::Verdaux<E>>(aux, "DT_VERDEF verdaux");
+        d_.versions.push_back({static_cast<std::uint16_t>(vd.vd_ndx & 0x7fff), true, false, str(va.vda_name, "vda_name")});
+      }
+      if (vd.vd_next == 0) break;
+      off += vd.vd_next;  // forward only: the walk ends
+    }
+  }
+
+  void read_verneed(std::uint64_t vaddr, std::uint64_t count) {
+    std::uint64_t limit = 0;
+    std::uint64_t off = map(vaddr, sizeof(elf::Verneed<E>), "DT_VERNEED", &limit);
+    const std::uint64_t end = off + limit;
+    for (std::uint64_t i = 0; i < count; ++i) {
+      if (off > end || end - off < sizeof(elf::Verneed<E>))
+        fail(f_.path, "DT_VERNEED", fmt::format("entry {} at offset {:#x} is outside its segment", i, off));
+      const auto& vn = in_.template at<elf::Verneed<E>>(off, "DT_VERNEED");
+      DynSymbols::Need need;
+      need.file = str(vn.vn_file, "vn_file");
+      std::uint64_t aux = off + vn.vn_aux;
+      for (std::uint32_t j = 0; j < vn.vn_cnt; ++j) {
+        if (aux < off || aux > end || end - aux < sizeof(elf::Vernaux<E>))
+          fail(f_.path, "DT_VERNEED", fmt::format("{}: vernaux {} is outside its segment", need.file, j));
+        const auto& va = in_.template at<elf::Vernaux<E>>(aux, "DT_VERNEED vernaux");
+        std::string name = str(va.vna_name, "vna_name");
+        need.versions.push_back({name, (va.vna_flags & VER_FLG_WEAK) != 0});
+        d_.versions.push_back(
+            {static_cast<std::uint16_t>(va.vna_other & 0x7fff), false, (va.vna_other & 0x8000) != 0, std::move(name)});
+        if (va.vna_next == 0) break;
+        aux += va.vna_next;
+      }
+      d_.needs.push_back(std::move(need));
+      if (vn.vn_next == 0) break;
+      off += vn.vn_next;
+    }
+  }
+
+  template <typename R>
+  void read_relocs(std::uint64_t vaddr, std::uint64_t size, std::uint64_t skip, bool plt, std::string_view what) {
+    std::uint64_t limit = 0;
+    std::uint64_t off = map(vaddr, size, what, &limit);
+    const std::uint64_t n = size / sizeof(R);
+    // The first DT_REL(A)COUNT entries are relative (the loader applies
+    // them without a symbol), as the linker sorts them.
+    for (std::uint64_t i = std::min(skip, n); i < n; ++i) {
+      const R& r = in_.template at<R>(off + i * sizeof(R), what);
+      const std::uint64_t info = r.r_info;
+      const std::uint32_t sym = R::sym(info);
+      if (sym == 0) continue;
+      const elf::RelocKind kind = elf::reloc_kind(f_.header.machine, R::type(info));
+      if (kind == elf::RelocKind::NoSymbol) continue;
+      const bool lazy = plt && kind == elf::RelocKind::JumpSlot;
+      auto [it, fresh] = uses_.try_emplace(sym, Use{kind, lazy, kind == elf::RelocKind::Copy});
+      if (fresh) continue;
+      Use& u = it->second;
+      u.lazy = u.lazy && lazy;
+      u.copy = u.copy || kind == elf::RelocKind::Copy;
+      if (!lazy && u.kind == elf::RelocKind::JumpSlot) u.kind = kind;
+    }
+  }
+
+  void finish_refs() {
+    std::vector<std::uint32_t> order;
+    order.reserve(uses_.size());
+    for (const auto& [sym, use] : uses_) order.push_back(sym);
+    std::sort(order.begin(), order.end());
+    for (std::uint32_t idx : order) {
+      const Use& u = uses_[idx];
+      const auto& s = sym_at<E>(in_, d_, idx, "relocation");
+      const unsigned bind = ELF64_ST_BIND(s.st_info);
+      const unsigned vis = ELF64_ST_VISIBILITY(s.st_other);
+      // RESOLVE_MAP: a local or hidden reference binds to the object itself.
+      if (bind == STB_LOCAL || vis == STV_HIDDEN || vis == STV_INTERNAL) continue;
+      // A defined reference is found at least in the object itself; only a
+      // COPY reference must be found elsewhere (the executable is skipped).
+      if (s.st_shndx != SHN_UNDEF && !u.copy) continue;
+      // A weak undefined reference that nothing defines is 0, not an error.
+      if (s.st_shndx == SHN_UNDEF && bind == STB_WEAK) continue;
+      DynSymbols::Ref ref;
+      ref.name = str(s.st_name, "symbol name");
+      ref.kind = u.copy ? elf::RelocKind::Copy : u.kind;
+      ref.lazy = u.lazy && !u.copy;
+      ref.size = s.st_size;
+      if (d_.has_versym) {
+        std::uint16_t v = versym_at<E>(in_, d_, idx);
+        // glibc (RESOLVE_MAP) asks for a version only when it has a hash,
+        // i.e. not for VER_NDX_LOCAL/GLOBAL or a base definition.
+        if (const DynSymbols::Version* ver = d_.version(v & 0x7fff)) {
+          ref.version = ver->name;
+          ref.version_hidden = ver->hidden;
+        }
+      }
+      d_.refs.push_back(std::move(ref));
+    }
+  }
+};
+
+// ---------------------------------------------------------------------------
+// Looking one symbol up in one object.
+
+struct Want {
+  std::string_view name;
+  std::string_view version;  // "" unversioned
+  bool version_hidden = false;
+  bool plt = false;  // a JUMP_SLOT: an undefined symbol with a PLT address is no definition (glibc)
+};
+
+struct Hit {
+  bool found = false;
+  std::uint64_t size = 0;
+};
+
+template <typename E>
+class Lookup {
+ public:
+  Lookup(const Bytes& in, const DynSymbols& d, Family fam) : in_(in), d_(d), fam_(fam) {}
+
+  Hit find(const Want& w) {
+    if (!d_.has_hash) return {};
+    if (d_.gnu_hash) return find_gnu(w);
+    return find_sysv(w);
+  }
+
+ private:
+  const Bytes& in_;
+  const DynSymbols& d_;
+  Family fam_;
+  // glibc: unversioned lookups accept one non-hidden versioned definition.
+  int num_versions_ = 0;
+  std::uint64_t versioned_size_ = 0;
+
+  std::uint32_t word(std::uint64_t at, std::string_view what) const {
+    if (d_.hash_limit < 4 || at > d_.hash_limit - 4)
+      fail(in_.name(), what, fmt::format("index {:#x} is outside the table", at));
+    return in_.template at<typename E::Word>(d_.hash + at, what);
+  }
+  std::uint64_t sysv(std::uint64_t i, unsigned w) const {
+    if (w == 4) return word(i * 4, "DT_HASH");
+    if (d_.hash_limit < 8 || i * 8 > d_.hash_limit - 8) fail(in_.name(), "DT_HASH", "index outside the table");
+    return in_.template at<typename E::Addr>(d_.hash + i * 8, "DT_HASH");
+  }
+
+  // 1: this symbol decides the lookup in this object (found), 0: go on
+  // along the chain, -1: this object has no definition (skip to the next).
+  int check(std::uint64_t idx, const Want& w, Hit& hit) {
+    const auto& s = sym_at<E>(in_, d_, idx, "hash table");
+    if (!in_.str_equals(d_.strtab, d_.strsz, s.st_name, w.name, "symbol name")) return 0;
+    const std::uint16_t vs = versym_at<E>(in_, d_, idx);
+    const unsigned type = ELF64_ST_TYPE(s.st_info), bind = ELF64_ST_BIND(s.st_info);
+    if (fam_ == Family::Musl) {
+      // musl find_sym: the first entry of that name that is not a hidden
+      // version; then value, type and binding decide, else the next object.
+      if (vs & 0x8000) return 0;
+      const bool ok_type = type == STT_NOTYPE || type == STT_OBJECT || type == STT_FUNC || type == STT_COMMON ||
+                           type == STT_TLS;
+      const bool ok_bind = bind == STB_GLOBAL || bind == STB_WEAK || bind == STB_GNU_UNIQUE;
+      if (s.st_shndx == SHN_UNDEF && (w.plt || type == STT_TLS)) return -1;
+      if (s.st_value == 0 && type != STT_TLS) return -1;
+      if (!ok_type || !ok_bind) return -1;
+      hit = {true, s.st_size};
+      return 1;
+    }
+    // glibc check_match.
+    if ((s.st_value == 0 && s.st_shndx != SHN_ABS && type != STT_TLS) || (w.plt && s.st_shndx == SHN_UNDEF)) return 0;
+    constexpr unsigned kAllowed = 1u << STT_NOTYPE | 1u << STT_OBJECT | 1u << STT_FUNC | 1u << STT_COMMON |
+                                  1u << STT_TLS | 1u << STT_GNU_IFUNC;
+    if (type > 31 || !((1u << type) & kAllowed)) return 0;
+    if (d_.has_versym) {
+      const std::uint16_t ndx = vs & 0x7fff;
+      const DynSymbols::Version* def = d_.version(ndx);
+      const bool def_versioned = def && def->is_def;  // base and 0/1 have no hash
+      if (!w.version.empty()) {
+        const bool same = def_versioned && def->name == w.version;
+        if (!same && (w.version_hidden || def_versioned || (vs & 0x8000))) return 0;
+      } else if (ndx >= 3) {
+        if (!(vs & 0x8000) && num_versions_++ == 0) versioned_size_ = s.st_size;
+        return 0;
+      }
+    }
+    // do_lookup_x after a match: hidden/internal or local decide "not here".
+    const unsigned vis = ELF64_ST_VISIBILITY(s.st_other);
+    if (vis == STV_HIDDEN || vis == STV_INTERNAL) return -1;
+    if (bind != STB_GLOBAL && bind != STB_WEAK && bind != STB_GNU_UNIQUE) return -1;
+    hit = {true, s.st_size};
+    return 1;
+  }
+
+  Hit end_of_object() {
+    // "exactly one versioned symbol while looking for an unversioned one"
+    if (fam_ == Family::Glibc && num_versions_ == 1) return {true, versioned_size_};
+    return {};
+  }
+
+  Hit find_gnu(const Want& w) {
+    const std::uint32_t nbuckets = word(0, "DT_GNU_HASH"), symoffset = word(4, "DT_GNU_HASH"),
+                        bloom_size = word(8, "DT_GNU_HASH"), shift = word(12, "DT_GNU_HASH");
+    if (nbuckets == 0) return {};
+    const std::uint32_t h = gnu_hash(w.name);
+    constexpr unsigned kBits = E::is64 ? 64 : 32;
+    const std::uint64_t bloom_at = 16;
+    if (bloom_size != 0) {
+      // glibc and musl both mask the index with bloom_size - 1 (a power of two).
+      const std::uint64_t i = (h / kBits) & (bloom_size - 1);
+      const std::uint64_t at = bloom_at + i * (kBits / 8);
+      if (at > d_.hash_limit || d_.hash_limit - at < kBits / 8)
+        fail(in_.name(), "DT_GNU_HASH", fmt::format("bloom word {} is outside the table", i));
+      const std::uint64_t bits = in_.template at<typename E::Addr>(d_.hash + at, "DT_GNU_HASH bloom");
+      if (!((bits >> (h % kBits)) & (bits >> ((h >> shift) % kBits)) & 1)) return {};
+    }
+    const std::uint64_t buckets_at = bloom_at + std::uint64_t{bloom_size} * (kBits / 8);
+    std::uint32_t idx = word(buckets_at + std::uint64_t{h % nbuckets} * 4, "DT_GNU_HASH bucket");
+    if (idx == 0) return {};
+    if (idx < symoffset) fail(in_.name(), "DT_GNU_HASH", fmt::format("bucket {} is below symoffset {}", idx, symoffset));
+    const std::uint64_t chain_at = buckets_at + std::uint64_t{nbuckets} * 4;
+    for (std::uint64_t i = idx;; ++i) {
+      const std::uint32_t ch = word(chain_at + (i - symoffset) * 4, "DT_GNU_HASH chain");
+      if (((ch ^ h) >> 1) == 0) {
+        Hit hit;
+        int r = check(i, w, hit);
+        if (r == 1) return hit;
+        if (r == -1) return {};
+      }
+      if (ch & 1) break;  // the chain's end; `word` bounds the walk by the table
+    }
+    return end_of_object();
+  }
+
+  Hit find_sysv(const Want& w) {
+    const unsigned wsz = sysv_word(d_.machine, d_.elf_class);
+    const std::uint64_t nbucket = sysv(0, wsz), nchain = sysv(1, wsz);
+    if (nbucket == 0) return {};
+    std::uint64_t idx = sysv(2 + sysv_hash(w.name) % nbucket, wsz);
+    // Each step must stay below nchain; a cycle is cut after nchain steps.
+    for (std::uint64_t steps = 0; idx != STN_UNDEF && steps <= nchain; ++steps) {
+      if (idx >= nchain) fail(in_.name(), "DT_HASH", fmt::format("chain index {} is not below nchain {}", idx, nchain));
+      Hit hit;
+      int r = check(idx, w, hit);
+      if (r == 1) return hit;
+      if (r == -1) return {};
+      idx = sysv(2 + nbucket + idx, wsz);
+    }
+    return end_of_object();
+  }
+};
+
+// Reads an object's facts; `o` keeps the file open for lookups after.
+std::shared_ptr<const DynSymbols> read_symbols(const Root& root, const std::string& canonical, OpenObject& o) {
+  auto d = std::make_shared<DynSymbols>();
+  try {
+    elf::ElfFile f;
+    if (auto err = open_object(root, canonical, o, &f)) throw ErrorException{*err};
+    d->elf_class = f.header.elf_class;
+    d->big_endian = f.header.big_endian;
+    d->machine = f.header.machine;
+    elf::dispatch(f.header.variant, [&](auto e) { Reader<decltype(e)>(*o.bytes, f, *d).run(); });
+  } catch (ErrorException& e) {
+    d->error = e.error.message;
+  }
+  return d;
+}
+
+// ---------------------------------------------------------------------------
+// One tree.
+
+class TreeCheck {
+ public:
+  TreeCheck(SymbolChecker& sc, const Root& root, Tree& t) : sc_(sc), root_(root), t_(t), cache_(sc.borrow_cache()) {}
+  ~TreeCheck() {
+    const bool program = t_.nodes[0].obj && t_.nodes[0].obj->interpreter.has_value();
+    for (std::size_t i = program ? 1 : 0; i < open_.size(); ++i)
+      if (open_[i] && open_[i]->bytes) cache_->put(std::move(open_[i]));
+    sc_.return_cache(std::move(cache_));
+  }
+  TreeCheck(const TreeCheck&) = delete;
+
+  void run() {
+    const bool program = t_.nodes[0].obj && t_.nodes[0].obj->interpreter.has_value();
+    syms_.resize(t_.nodes.size());
+    open_.resize(t_.nodes.size());
+    for (std::size_t i = 0; i < t_.nodes.size(); ++i) {
+      const TreeNode& n = t_.nodes[i];
+      // A program is read for its own check only (and its file stays open
+      // for lookups in it); libraries are read once and kept.
+      if (i == 0 && program) {
+        open_[0] = std::make_unique<OpenObject>();
+        syms_[0] = read_symbols(root_, n.path, *open_[0]);
+      } else {
+        syms_[i] = sc_.symbols(n.path);
+      }
+      if (!syms_[i]->error.empty()) {
+        add(Severity::Error, code::kMalformed, n.path, n.path, syms_[i]->error);
+        return;
+      }
+    }
+    if (t_.family == Family::Glibc) check_versions();
+    check_symbols(program);
+  }
+
+ private:
+  SymbolChecker& sc_;
+  const Root& root_;
+  Tree& t_;
+  std::vector<std::shared_ptr<const DynSymbols>> syms_;
+  std::vector<std::unique_ptr<OpenObject>> open_;  // per node, opened on first lookup
+  std::unique_ptr<OpenCache> cache_;
+  std::size_t last_definer_ = 0;
+  std::vector<std::vector<std::size_t>> loads_;  // node -> the nodes its DT_NEEDED reached
+
+  void add(Severity s, const char* c, const std::string& object, std::string subject, std::string message) {
+    t_.findings.push_back({s, c, object, std::move(subject), std::move(message)});
+  }
+
+  // glibc _dl_name_match_p: the names an object was loaded under (each
+  // DT_NEEDED string that reached it, the path it was opened by) and, for
+  // the loader, its soname.
+  int find_loaded(const std::string& file) const {
+    for (const TreeEdge& e : t_.edges)
+      if (e.to >= 0 && e.name == file) return e.to;
+    for (std::size_t j = 0; j < t_.nodes.size(); ++j) {
+      const TreeNode& n = t_.nodes[j];
+      if (n.opened_as == file) return static_cast<int>(j);
+      if (static_cast<int>(j) == t_.interp_node &&
+          std::find(n.names.begin(), n.names.end(), file) != n.names.end())
+        return static_cast<int>(j);
+    }
+    return -1;
+  }
+
+  void check_versions() {
+    for (std::size_t i = 0; i < t_.nodes.size(); ++i) {
+      if (static_cast<int>(i) == t_.interp_node) continue;  // the loader checks itself
+      const TreeNode& n = t_.nodes[i];
+      for (const DynSymbols::Need& need : syms_[i]->needs) {
+        int j = find_loaded(need.file);
+        if (j < 0) {
+          add(Severity::Error, code::kVersionFileUnloaded, n.path, need.file,
+              fmt::format("{}: DT_VERNEED names {}, which is not loaded (glibc's ld.so stops on an assertion in "
+                          "_dl_check_map_versions)",
+                          n.path, need.file));
+          continue;
+        }
+        const DynSymbols& def = *syms_[static_cast<std::size_t>(j)];
+        // match_symbol: an object without DT_VERDEF satisfies every need
+        // (ld.so only mentions it when verbose).
+        if (!def.has_verdef) continue;
+        const std::string& lib = t_.nodes[static_cast<std::size_t>(j)].path;
+        for (const DynSymbols::Need::Aux& v : need.versions) {
+          bool found = std::any_of(def.versions.begin(), def.versions.end(),
+                                   [&](const DynSymbols::Version& d) { return d.is_def && d.name == v.name; });
+          if (found) continue;
+          if (v.weak)
+            add(Severity::Warning, code::kVersionMissingWeak, n.path, v.name,
+                fmt::format("{}: weak version '{}' not found (required by {})", lib, v.name, n.path));
+          else
+            add(Severity::Error, code::kVersionMissing, n.path, v.name,
+                fmt::format("{}: version '{}' not found (required by {})", lib, v.name, n.path));
+        }
+      }
+    }
+  }
+
+  template <typename E>
+  Hit lookup_in(std::size_t j, const Want& w) {
+    if (!open_[j]) open_[j] = cache_->take(t_.nodes[j].path);
+    if (!open_[j]) {
+      open_[j] = std::make_unique<OpenObject>();
+      if (auto err = open_object(root_, t_.nodes[j].path, *open_[j], nullptr)) throw ErrorException{*err};
+    }
+    return Lookup<E>(*open_[j]->bytes, *syms_[j], t_.family).find(w);
+  }
+
+  // Is `w` defined somewhere in the scope? Whether a definition exists
+  // does not depend on the order, so the object that defined the last
+  // symbol is asked first (most come from libc); `in_order` (COPY, whose
+  // size warning names the first definition) keeps the scope's order.
+  std::optional<std::pair<std::size_t, Hit>> lookup(const Want& w, bool skip_program, bool in_order) {
+    const std::size_t n = t_.nodes.size();
+    const std::size_t first = in_order ? 0 : last_definer_;
+    for (std::size_t k = 0; k < n; ++k) {
+      const std::size_t j = k == 0 ? first : (k <= first ? k - 1 : k);
+      if (skip_program && j == 0) continue;
+      const DynSymbols& d = *syms_[j];
+      if (!d.has_hash) continue;
+      elf::Variant v = d.elf_class == 64 ? (d.big_endian ? elf::Variant::k64BE : elf::Variant::k64LE)
+                                         : (d.big_endian ? elf::Variant::k32BE : elf::Variant::k32LE);
+      Hit h = elf::dispatch(v, [&](auto e) { return lookup_in<decltype(e)>(j, w); });
+      if (h.found) {
+        last_definer_ = j;
+        return std::make_pair(j, h);
+      }
+    }
+    return std::nullopt;
+  }
+
+  void check_symbols(bool program) {
+    const bool musl = t_.family == Family::Musl;
+    for (std::size_t i = 0; i < t_.nodes.size(); ++i) {
+      if (static_cast<int>(i) == t_.interp_node) continue;  // the loader relocates itself
+      const TreeNode& n = t_.nodes[i];
+      const DynSymbols& d = *syms_[i];
+      if (d.refs.empty()) continue;
+      const bool library = i != 0 || !program;
+      std::string key;
+      if (library) {
+        key = closure_key(i);
+        if (sc_.closure_resolved(key)) continue;
+      }
+      const std::size_t findings_before = t_.findings.size();
+      std::vector<std::string> unresolved;  // a library on its own: one warning for all
+      for (const DynSymbols::Ref& r : d.refs) {
+        Want w{r.name, musl ? std::string_view() : std::string_view(r.version), r.version_hidden,
+               r.kind == elf::RelocKind::JumpSlot};
+        const bool copy = r.kind == elf::RelocKind::Copy;
+        std::optional<std::pair<std::size_t, Hit>> hit;
+        try {
+          hit = lookup(w, copy && program, copy);
+        } catch (ErrorException& e) {
+          add(Severity::Error, code::kMalformed, n.path, n.path, e.error.message);
+          return;
+        }
+        const std::string shown = r.version.empty() || musl ? r.name : r.name + "@" + r.version;
+        if (hit) {
+          const auto& [j, h] = *hit;
+          // glibc _dl_relocate_object (COPY): "has different size".
+          if (copy && !musl && h.size != r.size)
+            add(Severity::Warning, code::kCopySizeChanged, n.path, r.name,
+                fmt::format("{}: Symbol '{}' has different size in shared object {} ({} bytes, {} copied), "
+                            "consider re-linking",
+                            n.path, r.name, t_.nodes[j].path, h.size, r.size));
+          continue;
+        }
+        if (!program) {
+          unresolved.push_back(shown);
+          continue;
+        }
+        if (r.lazy && !d.bind_now && !musl) {
+          add(Severity::Warning, code::kSymbolMissingLazy, n.path, shown,
+              fmt::format("{}: undefined symbol: {} (lazy JUMP_SLOT: the program stops at its first call)", n.path,
+                          shown));
+        } else {
+          add(Severity::Error, code::kSymbolMissing, n.path, shown,
+              fmt::format("{}: undefined symbol: {} ({} relocation{}: {} stops at load)", n.path, shown,
+                          elf::reloc_kind_name(r.kind),
+                          r.kind == elf::RelocKind::JumpSlot ? (musl ? ", musl binds at load" : ", BIND_NOW") : "",
+                          family_name(t_.family)));
+        }
+      }
+      if (!unresolved.empty()) {
+        constexpr std::size_t kShown = 8;
+        std::string list = fmt::format("{}", fmt::join(unresolved.begin(),
+                                                       unresolved.begin() + static_cast<std::ptrdiff_t>(std::min(
+                                                                                unresolved.size(), kShown)),
+                                                       ", "));
+        if (unresolved.size() > kShown) list += fmt::format(", ... ({} more)", unresolved.size() - kShown);
+        add(Severity::Warning, code::kSymbolMissing, n.path, unresolved.front(),
+            fmt::format("{}: {} symbol{} not defined in its own dependencies; the program that loads it must define "
+                        "{}: {}",
+                        n.path, unresolved.size(), unresolved.size() == 1 ? " is" : "s are",
+                        unresolved.size() == 1 ? "it" : "them", list));
+      }
+      if (library && unresolved.empty() && t_.findings.size() == findings_before)
+        sc_.set_closure_resolved(std::move(key));
+    }
+  }
+
+  // The objects node `i` brings into any scope: itself, what it loads
+  // (breadth-first over the tree's edges) and the loader.
+  std::string closure_key(std::size_t i) {
+    if (loads_.empty()) {
+      loads_.resize(t_.nodes.size());
+      for (const TreeEdge& e : t_.edges)
+        if (e.to >= 0) loads_[static_cast<std::size_t>(e.from)].push_back(static_cast<std::size_t>(e.to));
+    }
+    std::vector<char> seen(t_.nodes.size(), 0);
+    std::vector<std::size_t> queue{i};
+    seen[i] = 1;
+    if (t_.interp_node >= 0 && !seen[static_cast<std::size_t>(t_.interp_node)]) {
+      seen[static_cast<std::size_t>(t_.interp_node)] = 1;
+      queue.push_back(static_cast<std::size_t>(t_.interp_node));
+    }
+    for (std::size_t q = 0; q < queue.size(); ++q)
+      for (std::size_t to : loads_[queue[q]])
+        if (!seen[to]) {
+          seen[to] = 1;
+          queue.push_back(to);
+        }
+    std::vector<std::string_view> paths;
+    for (std::size_t q = 1; q < queue.size(); ++q) paths.push_back(t_.nodes[queue[q]].path);
+    std::sort(paths.begin(), paths.end());
+    std::string key = std::string(family_name(t_.family)) + '\n' + t_.nodes[i].path;
+    for (std::string_view p : paths) (key += '\n') += p;
+    return key;
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<const DynSymbols> SymbolChecker::symbols(const std::string& canonical) {
+  std::promise<std::shared_ptr<const DynSymbols>> promise;
+  std::shared_future<std::shared_ptr<const DynSymbols>> fut;
+  {
+    std::lock_guard lk(mu_);
+    if (auto it = cache_.find(canonical); it != cache_.end()) fut = it->second;
+    else cache_.emplace(canonical, promise.get_future().share());
+  }
+  if (fut.valid()) return fut.get();
+  OpenObject o;
+  std::shared_ptr<const DynSymbols> done = read_symbols(root_, canonical, o);
+  promise.set_value(done);
+  return done;
+}
+
+SymbolChecker::SymbolChecker(const Root& root) : root_(root) {}
+SymbolChecker::~SymbolChecker() = default;
+
+std::unique_ptr<OpenCache> SymbolChecker::borrow_cache() {
+  std::lock_guard lk(mu_);
+  if (caches_.empty()) return std::make_unique<OpenCache>();
+  auto c = std::move(caches_.back());
+  caches_.pop_back();
+  return c;
+}
+
+void SymbolChecker::return_cache(std::unique_ptr<OpenCache> c) {
+  std::lock_guard lk(mu_);
+  caches_.push_back(std::move(c));
+}
+
+bool SymbolChecker::closure_resolved(const std::string& key) {
+  std::lock_guard lk(mu_);
+  return resolved_closures_.count(key) != 0;
+}
+
+void SymbolChecker::set_closure_resolved(std::string key) {
+  std::lock_guard lk(mu_);
+  resolved_closures_.insert(std::move(key));
+}
+
+void SymbolChecker::check(Tree& t) {
+  if (t.is_static || !t.config || t.nodes.empty()) return;
+  for (const Finding& f : t.findings)
+    if (f.severity == Severity::Error) return;
+  TreeCheck(*this, root_, t).run();
+}
+
+}  // namespace xpatch::resolve

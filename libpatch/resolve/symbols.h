@@ -1,0 +1,128 @@
+// The symbol check: will the loader find every version and every symbol an
+// object of a load set asks for? Rules from glibc's elf/dl-version.c
+// (_dl_check_map_versions, match_symbol), elf/dl-lookup.c (do_lookup_x,
+// check_match), elf/dl-reloc.c (RESOLVE_MAP, DT_BIND_NOW) and musl's
+// ldso/dynlink.c (find_sym, do_relocs). docs/check.md lists each rule.
+//
+// Everything is read through PT_DYNAMIC (section headers may be stripped).
+// A definition is looked up the way the loader looks it up, through the
+// defining object's own DT_GNU_HASH (else DT_HASH), with pread on its file:
+// no set of every symbol is ever built. Per object only compact facts are
+// kept for the run (table offsets, version names, the symbols its
+// relocations ask for); a program's own facts are not kept at all.
+#pragma once
+
+#include <cstdint>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "libpatch/elf/relocs.h"
+#include "libpatch/resolve/finding.h"
+#include "libpatch/resolve/loader.h"
+
+namespace xpatch::resolve {
+
+// What one object's dynamic section says about symbols, read once.
+struct DynSymbols {
+  std::string error;  // non-empty: a malformed table (the message names it)
+  unsigned elf_class = 0;
+  bool big_endian = false;
+  std::uint16_t machine = 0;
+  bool bind_now = false;  // DT_BIND_NOW, DF_BIND_NOW or DF_1_NOW
+  bool symbolic = false;  // DT_SYMBOLIC or DF_SYMBOLIC
+
+  // Lookup tables, as file offsets already checked against the file; each
+  // *_limit is how many bytes of the mapped image follow the offset.
+  std::uint64_t symtab = 0, symtab_limit = 0;
+  std::uint64_t strtab = 0, strsz = 0;
+  std::uint64_t versym = 0, versym_limit = 0;  // versym 0: no DT_VERSYM
+  bool has_versym = false;
+  bool gnu_hash = false;
+  std::uint64_t hash = 0, hash_limit = 0;  // 0: no hash table (nothing can be found here)
+  bool has_hash = false;
+
+  // Version index -> name, for the object's own DT_VERDEF (base excluded)
+  // and its DT_VERNEED entries (vna_other).
+  struct Version {
+    std::uint16_t index = 0;
+    bool is_def = false;
+    bool hidden = false;  // vna_other & 0x8000
+    std::string name;
+  };
+  std::vector<Version> versions;
+  bool has_verdef = false;
+
+  struct Need {
+    std::string file;  // vn_file
+    struct Aux {
+      std::string name;
+      bool weak = false;  // VER_FLG_WEAK
+    };
+    std::vector<Aux> versions;
+  };
+  std::vector<Need> needs;
+
+  // The undefined symbols its relocations look up (and its COPY
+  // relocations), one entry per symbol, with the strongest use.
+  struct Ref {
+    std::string name;
+    std::string version;  // "" when unversioned
+    bool version_hidden = false;
+    elf::RelocKind kind = elf::RelocKind::Other;
+    bool lazy = false;  // every use is a JUMP_SLOT in DT_JMPREL
+    std::uint64_t size = 0;  // st_size of the reference (COPY)
+  };
+  std::vector<Ref> refs;
+  bool refs_checked = true;  // false where relocations do not name the symbols (MIPS)
+
+  const Version* version(std::uint16_t index) const noexcept;
+};
+
+// Thread-safe; shared by every tree of a run.
+struct OpenCache;
+
+class SymbolChecker {
+ public:
+  explicit SymbolChecker(const Root& root);
+  ~SymbolChecker();
+  SymbolChecker(const SymbolChecker&) = delete;
+  SymbolChecker& operator=(const SymbolChecker&) = delete;
+
+  // Appends the version and symbol findings of a resolved tree to
+  // `t.findings`. A tree that already has an error is left alone: the
+  // loader stops before it checks versions or relocates.
+  void check(Tree& t);
+
+  // A library's facts, read once per run (a program's are read by its own
+  // check and not kept).
+  std::shared_ptr<const DynSymbols> symbols(const std::string& canonical);
+
+  // Lends a cache of open files to one tree's check (see caches_).
+  std::unique_ptr<OpenCache> borrow_cache();
+  void return_cache(std::unique_ptr<OpenCache> c);
+
+  // A library whose every reference was found among the objects of its own
+  // closure (itself, what it loads, the loader) finds them in any scope
+  // that holds that closure: such closures are remembered, so a library
+  // loaded by a thousand programs is looked through once.
+  bool closure_resolved(const std::string& key);
+  void set_closure_resolved(std::string key);
+
+ private:
+  const Root& root_;
+  std::mutex mu_;
+  std::unordered_map<std::string, std::shared_future<std::shared_ptr<const DynSymbols>>> cache_;
+  std::unordered_set<std::string> resolved_closures_;
+
+  // Open files with the table bytes read so far, for the objects most
+  // trees look into (libc, the loader): one bounded cache per running
+  // check, lent to one tree at a time.
+  std::vector<std::unique_ptr<OpenCache>> caches_;
+};
+
+}  // namespace xpatch::resolve
