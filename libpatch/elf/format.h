@@ -125,7 +125,19 @@ struct Sym<E> {
   typename E::Addr st_size;
 };
 
+// One entry of .gnu.version_r (DT_VERNEED): a needed file by name (vn_file,
+// an offset into DT_STRTAB) and its versions. The same layout in both classes.
+template <typename E>
+struct Verneed {
+  typename E::Half vn_version;
+  typename E::Half vn_cnt;
+  typename E::Word vn_file;
+  typename E::Word vn_aux;
+  typename E::Word vn_next;
+};
+
 static_assert(sizeof(Sym<Elf32BE>) == sizeof(Elf32_Sym));
+static_assert(sizeof(Verneed<Elf64BE>) == sizeof(Elf64_Verneed));
 static_assert(sizeof(Sym<Elf64LE>) == sizeof(Elf64_Sym));
 static_assert(sizeof(Ehdr<Elf32LE>) == sizeof(Elf32_Ehdr));
 static_assert(sizeof(Ehdr<Elf64BE>) == sizeof(Elf64_Ehdr));
