@@ -13,6 +13,7 @@ struct Error {
     NotElf,     // no ELF magic: not our business, but worth saying when named
     Malformed,  // an ELF file whose structures contradict themselves or the file size
     Unsupported,// well-formed, but asks for something this tool refuses to do
+    Internal,   // a planner mistake caught before anything is written (a bug in xpatch, not the file)
   };
   Kind kind;
   std::string message;  // "FILE: STRUCTURE: what is wrong (value)"

@@ -172,6 +172,7 @@ static_assert(sizeof(Vernaux<Elf64BE>) == sizeof(Elf64_Vernaux));
 static_assert(sizeof(Verdef<Elf64LE>) == sizeof(Elf64_Verdef));
 static_assert(sizeof(Verdaux<Elf32BE>) == sizeof(Elf32_Verdaux));
 static_assert(sizeof(Sym<Elf32BE>) == sizeof(Elf32_Sym));
+static_assert(sizeof(Verneed<Elf64BE>) == sizeof(Elf64_Verneed));
 static_assert(sizeof(Sym<Elf64LE>) == sizeof(Elf64_Sym));
 static_assert(sizeof(Ehdr<Elf32LE>) == sizeof(Elf32_Ehdr));
 static_assert(sizeof(Ehdr<Elf64BE>) == sizeof(Elf64_Ehdr));

@@ -17,6 +17,7 @@ const char* kind_name(Error::Kind k) noexcept {
     case Error::Kind::Io: return "io";
     case Error::Kind::NotElf: return "not-elf";
     case Error::Kind::Malformed: return "malformed";
+    case Error::Kind::Internal: return "internal";
     case Error::Kind::Unsupported: break;
   }
   return "unsupported";

@@ -107,11 +107,12 @@ ElfFile parse(const Bytes& in, Variant variant, ReadOptions opt) {
     // Only for what a loader maps as a dynamic object (PT_DYNAMIC or
     // PT_INTERP), which is also all a rewrite touches: a kernel image
     // (vmlinux) puts its per-CPU segment at p_vaddr 0, after the others.
+    // An empty PT_LOAD (no file or memory size) covers no address.
     const bool dynamic = f.find_segment(PT_DYNAMIC) || f.find_segment(PT_INTERP);
     const Segment* prev = nullptr;
     for (std::uint32_t i = 0; dynamic && i < f.segments.size(); ++i) {
       const Segment& s = f.segments[i];
-      if (s.type != PT_LOAD) continue;
+      if (s.type != PT_LOAD || (s.filesz == 0 && s.memsz == 0)) continue;  // an empty one covers no address
       if (s.memsz > std::numeric_limits<std::uint64_t>::max() - s.vaddr ||
           (!E::is64 && s.vaddr + s.memsz > 0x100000000))
         fail(in.name(), fmt::format("program header {}", i),

@@ -17,6 +17,7 @@
 #include <set>
 
 #include "libpatch/elf/target.h"
+#include "libpatch/rewrite/structure_map.h"
 
 namespace xpatch::rewrite {
 namespace {
@@ -27,13 +28,20 @@ using elf::Ehdr;
 using elf::Phdr;
 using elf::Shdr;
 using elf::Sym;
+using elf::Verneed;
 using elf::ElfFile;
 using elf::Segment;
 
-constexpr std::uint64_t kDtMipsRldMapRel = 0x70000035;
 constexpr unsigned kSpareDynSlots = 4;  // room for later edits without moving again
 
-std::uint64_t align_up(std::uint64_t v, std::uint64_t a) { return a <= 1 ? v : (v + a - 1) / a * a; }
+// v rounded up to a multiple of a (0, 1 or a power of two, as load_alignment
+// proves); nullopt when that wraps.
+std::optional<std::uint64_t> align_up(std::uint64_t v, std::uint64_t a) {
+  std::uint64_t r = 0;
+  if (a <= 1) return v;
+  if (__builtin_add_overflow(v, a - 1, &r)) return std::nullopt;
+  return r / a * a;
+}
 
 // The largest page size the architecture's kernels may use: a PT_LOAD must
 // be congruent modulo it, or the loader has to pad or refuses.
@@ -53,11 +61,20 @@ struct Want {
   bool str_changed = false;
 };
 
+// A .gnu.version_r entry whose file name a --replace-needed renames: the
+// loader matches vn_file against the loaded libraries' names, and aborts
+// when none matches.
+struct VnFile {
+  std::uint64_t field = 0;  // file offset of vn_file
+  std::string from, to;
+  std::uint64_t value = 0;  // the new DT_STRTAB offset
+};
+
 // A piece of the file that only program headers, section headers or a
 // dynamic pointer refer to, so it can move if the pointers follow.
 struct Movable {
   std::uint64_t offset = 0, size = 0, align = 1;
-  std::string what;
+  Layout::Item item{};
   std::uint64_t new_offset = 0, new_vaddr = 0;
 };
 
@@ -72,15 +89,15 @@ struct Movable {
 template <typename E>
 class Planner {
  public:
-  Planner(const ElfFile& f, std::span<const std::byte> in, const EditSet& e) : f_(f), in_(in), e_(e) {}
+  Planner(const ElfFile& f, std::span<const std::byte> in, const EditSet& e)
+      : f_(f), in_(in), e_(e), map_(f, {sizeof(Ehdr<E>), sizeof(Phdr<E>), sizeof(Shdr<E>), sizeof(Dyn<E>)}) {}
 
   Plan run() {
     plan_.old_size = plan_.new_size = in_.size();
-    check_header_tables();
     desired_state();
     assign_strings();
     decide_appends();
-    if (append_) {
+    if (appends()) {
       make_phdr_room();
       layout_appended();
     }
@@ -88,33 +105,6 @@ class Planner {
     check_writes_are_disjoint();
     check_section_names_untouched();
     return std::move(plan_);
-  }
-
-  // The section header table's size in bytes, as the reader sees it: a
-  // nonzero e_shoff always has section header 0 there, even with e_shnum 0
-  // (it then holds the real count).
-  std::uint64_t sh_table_size() const {
-    const elf::Header& h = f_.header;
-    return (h.shoff ? std::max<std::uint64_t>(h.shnum, 1) : h.shnum) * sizeof(Shdr<E>);
-  }
-
-  // The ELF header, the program header table and the section header table
-  // must lie apart: a rewrite updates program headers and section headers,
-  // and a write to one would silently change the other.
-  void check_header_tables() const {
-    const elf::Header& h = f_.header;
-    const std::uint64_t sh_size = sh_table_size();
-    const std::uint64_t ph_end = h.phoff + std::uint64_t{h.phnum} * sizeof(Phdr<E>);  // bounds-checked by the reader
-    if (h.phnum && h.phoff < sizeof(Ehdr<E>))
-      malformed(f_, "program header table",
-                fmt::format("e_phoff {:#x} lies inside the ELF header ({:#x} bytes)", h.phoff, sizeof(Ehdr<E>)));
-    if (sh_size && h.shoff < sizeof(Ehdr<E>))
-      malformed(f_, "section header table",
-                fmt::format("e_shoff {:#x} lies inside the ELF header ({:#x} bytes)", h.shoff, sizeof(Ehdr<E>)));
-    if (h.phnum && sh_size && h.shoff < ph_end && h.phoff < h.shoff + sh_size)
-      malformed(f_, "section header table",
-                fmt::format("e_shoff {:#x} ({} entries) overlaps the program header table at {:#x} ({} entries)",
-                            h.shoff, sh_size / sizeof(Shdr<E>), h.phoff, h.phnum));
   }
 
   // No rewrite changes the section name table (e_shstrndx); a write that
@@ -156,29 +146,43 @@ class Planner {
   const ElfFile& f_;
   std::span<const std::byte> in_;
   const EditSet& e_;
+  const StructureMap map_;  // every structure's byte range, built once
   Plan plan_;
+  Layout& layout_ = plan_.layout;
 
   std::vector<Want> want_;
+  std::vector<VnFile> vn_files_;
   std::optional<std::string> new_interp_;
   std::string new_strings_;                        // appended to DT_STRTAB
   std::map<std::string, std::uint64_t> new_str_at_; // offset of each new string within new_strings_
 
   // Decisions.
-  bool interp_append_ = false, strings_append_ = false, dyn_move_ = false, append_ = false;
+  bool interp_append_ = false, strings_append_ = false;
   // An existing PT_LOAD that grows to hold the appended data, so no program
   // header is added: one with file padding after it (the gap before the next
   // segment), or the last one when it ends the file (our own, from an
   // earlier run). Otherwise a new PT_LOAD is added.
   std::optional<std::size_t> host_;
-  bool host_is_gap_ = false, strings_in_place_ = false;
-  bool use_null_slot_ = false;
   std::vector<Movable> moved_;
 
   // Final layout.
   std::uint64_t seg_off_ = 0, seg_vaddr_ = 0, seg_end_ = 0;
+  std::uint64_t interp_slot_ = 0;  // bytes writable in place at PT_INTERP's offset
   std::uint64_t interp_off_ = 0, interp_vaddr_ = 0, interp_size_ = 0;
   std::uint64_t dyn_off_ = 0, dyn_vaddr_ = 0, dyn_slots_ = 0;
   std::uint64_t str_off_ = 0, str_vaddr_ = 0, str_size_ = 0;
+
+  bool appends() const { return layout_.data != Layout::Data::InPlace; }
+
+  // A planner mistake (a bug here, not in the file): nothing is written.
+  [[noreturn]] void internal(const std::string& why) const {
+    throw ErrorException{{Error::Kind::Internal, fmt::format("{}: planner: {}", f_.path, why)}};
+  }
+  std::uint64_t checked_align_up(std::uint64_t v, std::uint64_t a) const {
+    auto r = align_up(v, a);
+    if (!r) internal(fmt::format("aligning {:#x} to {:#x} wraps", v, a));
+    return *r;
+  }
 
   void step(std::string what, std::string strategy, std::string detail) {
     plan_.steps.push_back({std::move(what), std::move(strategy), std::move(detail)});
@@ -227,6 +231,63 @@ class Planner {
     }
   }
 
+  // Sets the search path as `tag` and drops the other tag, which the loader
+  // would ignore beside DT_RUNPATH or which would shadow the new one. An
+  // entry of the other tag alone is converted where it stands, keeping the
+  // order of the dynamic array.
+  void set_search_path(std::uint64_t tag, const std::string& s) {
+    const std::uint64_t other = tag == DT_RUNPATH ? DT_RPATH : DT_RUNPATH;
+    auto mine = find_tag(tag), theirs = find_tag(other);
+    if (mine == want_.end() && theirs != want_.end()) {
+      step(elf::string_tag_label(tag), "convert",
+           fmt::format("{} \"{}\" becomes {} \"{}\"", elf::string_tag_label(other), *theirs->str,
+                       elf::string_tag_label(tag), s));
+      theirs->tag = tag;
+      theirs->str = s;
+      theirs->str_changed = true;
+    } else {
+      set_string(tag, s);
+    }
+    if (std::erase_if(want_, [&](const Want& w) { return w.tag == other; }))
+      step(elf::string_tag_label(other), "remove",
+           fmt::format("the search path in force is now {}", elf::string_tag_label(tag)));
+  }
+
+  // .gnu.version_r entries naming a replaced library follow the DT_NEEDED:
+  // glibc's loader checks each against the loaded objects' names
+  // (dl-version.c). Also when the DT_NEEDED was replaced by an earlier run
+  // that left vn_file behind.
+  void rename_version_needs() {
+    std::optional<std::uint64_t> at, count;
+    for (const DynEntry& d : f_.dynamic) {
+      if (d.tag == DT_VERNEED) at = d.value;
+      if (d.tag == DT_VERNEEDNUM) count = d.value;
+    }
+    if (!at || !count) return;
+    auto off = f_.vaddr_to_offset(*at, sizeof(Verneed<E>));
+    if (!off)
+      malformed(f_, "DT_VERNEED",
+                fmt::format("address {:#x} is not inside the file image of any PT_LOAD", *at));
+    // Every entry is at least its own size apart, so the file bounds the walk.
+    for (std::uint64_t i = 0; i < *count && i < in_.size() / sizeof(Verneed<E>); ++i) {
+      std::uint64_t end = 0;
+      if (__builtin_add_overflow(*off, sizeof(Verneed<E>), &end) || end > in_.size())
+        malformed(f_, "DT_VERNEED", fmt::format("entry {} at offset {:#x} goes past the end of the file", i, *off));
+      Verneed<E> vn;
+      std::memcpy(&vn, in_.data() + *off, sizeof vn);
+      const std::string name = dynstr(vn.vn_file);
+      for (const auto& [from, to] : e_.replace_needed)
+        if (name == from && from != to) {
+          vn_files_.push_back({*off + offsetof(Verneed<E>, vn_file), from, to, 0});
+          step("DT_VERNEED", "set", fmt::format("vn_file \"{}\" -> \"{}\"", from, to));
+          break;
+        }
+      if (vn.vn_next == 0) break;
+      if (__builtin_add_overflow(*off, std::uint64_t{vn.vn_next}, &*off))
+        malformed(f_, "DT_VERNEED", fmt::format("vn_next {:#x} of entry {} wraps", std::uint64_t{vn.vn_next}, i));
+    }
+  }
+
   void desired_state() {
     for (const DynEntry& d : f_.dynamic) {
       Want w{d.tag, d.value, std::nullopt, false};
@@ -235,9 +296,17 @@ class Planner {
     }
     bool dyn_edits = !(e_.runpath == std::nullopt && e_.add_runpath.empty() && !e_.remove_runpath && !e_.rpath &&
                        e_.replace_needed.empty() && e_.add_needed.empty() && e_.remove_needed.empty() && !e_.soname);
-    if (dyn_edits && f_.dynamic.empty())
-      refuse(f_, "PT_DYNAMIC", "the file has no dynamic section (statically linked), so it has no "
-                               "needed libraries, runpath or soname to change");
+    if (dyn_edits && f_.dynamic.empty()) {
+      // The loader reads the dynamic array through PT_DYNAMIC only: a
+      // .dynamic section without it is not used, whatever it holds.
+      const bool unused_section = std::any_of(f_.sections.begin(), f_.sections.end(),
+                                              [](const elf::Section& s) { return s.type == SHT_DYNAMIC; });
+      refuse(f_, "PT_DYNAMIC",
+             unused_section ? "there is none; the .dynamic section is not used, as the loader reads only PT_DYNAMIC, "
+                              "so the file has no needed libraries, runpath or soname to change"
+                            : "the file has no dynamic section (statically linked), so it has no "
+                              "needed libraries, runpath or soname to change");
+    }
 
     for (const std::string& lib : e_.remove_needed) {
       auto n = std::erase_if(want_, [&](const Want& w) { return w.tag == DT_NEEDED && w.str == lib; });
@@ -256,29 +325,40 @@ class Planner {
         refuse(f_, "DT_NEEDED", fmt::format("\"{}\" is not a needed library, so it cannot be replaced", from));
       }  // else: already replaced by an earlier run
     }
+    if (!e_.replace_needed.empty()) rename_version_needs();
     for (const std::string& lib : e_.add_needed) {
       if (std::any_of(want_.begin(), want_.end(), [&](const Want& w) { return w.tag == DT_NEEDED && w.str == lib; }))
         continue;
       insert_string(DT_NEEDED, lib);
       step("DT_NEEDED", "add", fmt::format("\"{}\"", lib));
     }
+    if (e_.runpath && e_.rpath)
+      refuse(f_, "DT_RUNPATH/DT_RPATH",
+             fmt::format("both \"{}\" (runpath) and \"{}\" (rpath) were given, but a loader uses only one search "
+                         "path: DT_RUNPATH when present, and then ignores DT_RPATH",
+                         *e_.runpath, *e_.rpath));
+    // The tag a path set or extended here is written as (edits.h).
+    const std::uint64_t path_tag = e_.force_rpath ? DT_RPATH : DT_RUNPATH;
+    const bool path_edit = e_.runpath || !e_.add_runpath.empty();
     if (e_.remove_runpath) {
       // A search path set in the same call is kept: the result must not
       // depend on the order of the options, and a second run must be a no-op.
-      const bool keep_runpath = e_.runpath || !e_.add_runpath.empty(), keep_rpath = e_.rpath.has_value();
+      const bool keep_runpath = path_edit && path_tag == DT_RUNPATH;
+      const bool keep_rpath = e_.rpath.has_value() || (path_edit && path_tag == DT_RPATH);
       auto n = std::erase_if(want_, [&](const Want& w) {
         return (w.tag == DT_RUNPATH && !keep_runpath) || (w.tag == DT_RPATH && !keep_rpath);
       });
       if (n) step("DT_RUNPATH/DT_RPATH", "remove", "");
     }
-    if (e_.runpath) set_string(DT_RUNPATH, *e_.runpath);
-    if (e_.rpath) set_string(DT_RPATH, *e_.rpath);
+    if (e_.runpath) set_search_path(path_tag, *e_.runpath);
+    if (e_.rpath) set_search_path(DT_RPATH, *e_.rpath);
     if (!e_.add_runpath.empty()) {
       // Extend the list the loader actually uses: DT_RUNPATH wins over DT_RPATH.
-      std::uint64_t tag = find_tag(DT_RUNPATH) != want_.end() ? DT_RUNPATH
-                          : find_tag(DT_RPATH) != want_.end() ? DT_RPATH
-                                                             : DT_RUNPATH;
-      auto it = find_tag(tag);
+      const std::uint64_t in_force = find_tag(DT_RUNPATH) != want_.end() ? DT_RUNPATH
+                                     : find_tag(DT_RPATH) != want_.end() ? DT_RPATH
+                                                                        : DT_RUNPATH;
+      const std::uint64_t tag = e_.force_rpath ? DT_RPATH : in_force;
+      auto it = find_tag(in_force);
       std::string cur = it != want_.end() ? *it->str : "";
       std::vector<std::string> dirs;
       for (std::size_t a = 0; a <= cur.size();) {
@@ -291,7 +371,7 @@ class Planner {
         if (std::find(dirs.begin(), dirs.end(), d) == dirs.end()) dirs.push_back(d);
       std::string joined;
       for (const auto& d : dirs) joined += (joined.empty() ? "" : ":") + d;
-      if (it == want_.end() || joined != cur) set_string(tag, joined);
+      if (it == want_.end() || joined != cur || tag != in_force) set_search_path(tag, joined);
     }
     if (e_.soname) set_string(DT_SONAME, *e_.soname);
 
@@ -317,6 +397,22 @@ class Planner {
     return p;
   }
 
+  // The DT_STRTAB offset of `s` in the output: where the table already
+  // holds it (whole or as a suffix), else after the existing table, where
+  // the new strings go whether it is extended or copied.
+  std::uint64_t string_offset(const std::string& s, bool* reused = nullptr) {
+    if (auto at = find_in_dynstr(s)) {
+      if (reused) *reused = true;
+      return *at;
+    }
+    if (!new_str_at_.count(s)) {
+      new_str_at_[s] = new_strings_.size();
+      new_strings_ += s;
+      new_strings_.push_back('\0');
+    }
+    return f_.dynstr_size + new_str_at_.at(s);
+  }
+
   void assign_strings() {
     const bool has_strtab =
         std::any_of(f_.dynamic.begin(), f_.dynamic.end(), [](const DynEntry& d) { return d.tag == DT_STRTAB; });
@@ -324,14 +420,16 @@ class Planner {
       if (!w.str_changed) continue;
       if (!has_strtab)
         refuse(f_, "PT_DYNAMIC", fmt::format("has no DT_STRTAB, so there is no string table to hold \"{}\"", *w.str));
-      if (auto at = find_in_dynstr(*w.str)) {
-        w.value = *at;
-        step(elf::string_tag_label(w.tag), "reuse string", fmt::format("\"{}\" already in DT_STRTAB at {:#x}", *w.str, *at));
-      } else if (!new_str_at_.count(*w.str)) {
-        new_str_at_[*w.str] = new_strings_.size();
-        new_strings_ += *w.str;
-        new_strings_.push_back('\0');
-      }
+      bool reused = false;
+      w.value = string_offset(*w.str, &reused);
+      if (reused)
+        step(elf::string_tag_label(w.tag), "reuse string",
+             fmt::format("\"{}\" already in DT_STRTAB at {:#x}", *w.str, w.value));
+    }
+    for (VnFile& v : vn_files_) {
+      v.value = string_offset(v.to);
+      if (v.value > 0xffffffffu)
+        refuse(f_, "DT_VERNEED", fmt::format("vn_file cannot hold the string offset {:#x}", v.value));
     }
   }
 
@@ -341,39 +439,67 @@ class Planner {
   // another structure the rewrite relies on: one that overlaps them is
   // malformed, and writing would destroy the file.
   void require_clear_of_headers(std::uint64_t off, std::uint64_t size, std::string_view what) const {
-    auto overlaps = [&](std::uint64_t o, std::uint64_t n) { return n && size && off < o + n && o < off + size; };
-    const elf::Header& h = f_.header;
-    if (overlaps(0, sizeof(Ehdr<E>)))
-      malformed(f_, what, fmt::format("{:#x} bytes at offset {:#x} overlap the ELF header", size, off));
-    if (overlaps(h.phoff, std::uint64_t{h.phnum} * sizeof(Phdr<E>)))
-      malformed(f_, what, fmt::format("{:#x} bytes at offset {:#x} overlap the program header table", size, off));
-    if (overlaps(h.shoff, sh_table_size()))
-      malformed(f_, what, fmt::format("{:#x} bytes at offset {:#x} overlap the section header table", size, off));
-    if (what != "PT_DYNAMIC" && overlaps(f_.dynamic_offset, f_.dynamic_slots * sizeof(Dyn<E>)))
-      malformed(f_, what, fmt::format("{:#x} bytes at offset {:#x} overlap the dynamic array", size, off));
-    if (overlaps(f_.dynstr_offset, f_.dynstr_size))
-      malformed(f_, what, fmt::format("{:#x} bytes at offset {:#x} overlap the dynamic string table", size, off));
+    if (!size) return;
+    for (const Structure* o : map_.owners(off, off + size)) {
+      const bool ours = o->kind == StructureKind::DynamicArray && what == "PT_DYNAMIC";
+      if (o->kind == StructureKind::Segment || o->kind == StructureKind::Section || ours) continue;
+      malformed(f_, what, fmt::format("{:#x} bytes at offset {:#x} overlap {}", size, off, map_.label(*o)));
+    }
+  }
+
+  // The section that holds the interpreter string: the one at PT_INTERP's
+  // offset with file bytes (.interp).
+  const elf::Section* interp_section(const Segment& s) const {
+    for (const elf::Section& sec : f_.sections)
+      if (sec.type == SHT_PROGBITS && sec.size && sec.offset == s.offset) return &sec;
+    return nullptr;
+  }
+
+  // The bytes a new interpreter may take in place: the .interp section's
+  // when section headers describe it, else the old string, its NUL and the
+  // NULs after it; never past PT_INTERP, and never into bytes another
+  // section or segment owns (a linker script can put notes, or a damaged
+  // file its symbol tables, inside the PT_INTERP range).
+  std::uint64_t interp_slot(const Segment& s) const {
+    const std::uint64_t seg_end = s.offset + s.filesz;  // validated by the reader
+    std::uint64_t end = s.offset + f_.interpreter->size() + 1;
+    const elf::Section* own = interp_section(s);
+    if (own) {
+      end = std::min(seg_end, own->offset + own->size);  // within the file: validated by the reader
+    } else {
+      while (end < seg_end && in_[end] == std::byte{0}) ++end;
+    }
+    for (const Structure* o : map_.owners(s.offset, end)) {
+      const bool other =
+          (o->kind == StructureKind::Section && &f_.sections[o->index] != own) ||
+          (o->kind == StructureKind::Segment && o->type != PT_LOAD && o->type != PT_INTERP && o->type != PT_PHDR);
+      if (other) end = std::min(end, std::max(s.offset, o->begin));
+    }
+    return end - s.offset;
   }
 
   void decide_appends() {
     if (!f_.dynamic.empty())
       require_clear_of_headers(f_.dynamic_offset, f_.dynamic_slots * sizeof(Dyn<E>), "PT_DYNAMIC");
+    for (const VnFile& v : vn_files_) require_clear_of_headers(v.field, 4, "DT_VERNEED");
     if (new_interp_) {
       const Segment* s = f_.find_segment(PT_INTERP);
-      require_clear_of_headers(s->offset, s->filesz, "PT_INTERP");
-      interp_append_ = new_interp_->size() + 1 > s->filesz;
+      interp_slot_ = interp_slot(*s);
+      require_clear_of_headers(s->offset, interp_slot_, "PT_INTERP");
+      interp_append_ = new_interp_->size() + 1 > interp_slot_;
+      layout_.interp_in_place = !interp_append_;
       if (!interp_append_)
-        step("PT_INTERP", "in place", fmt::format("fits the {}-byte slot at {:#x}", s->filesz, s->offset));
+        step("PT_INTERP", "in place", fmt::format("fits the {}-byte slot at {:#x}", interp_slot_, s->offset));
     }
     strings_append_ = !new_strings_.empty();
-    dyn_move_ = want_.size() + 1 > f_.dynamic_slots && !f_.dynamic.empty();
-    append_ = interp_append_ || strings_append_ || dyn_move_;
-    if (!append_) return;
+    layout_.dynamic_moved = want_.size() + 1 > f_.dynamic_slots && !f_.dynamic.empty();
+    if (!interp_append_ && !strings_append_ && !layout_.dynamic_moved) return;
+    layout_.data = Layout::Data::NewLoad;  // unless an existing PT_LOAD can grow, below
 
     std::vector<std::size_t> loads;
     for (std::size_t i = 0; i < f_.segments.size(); ++i)
-      if (f_.segments[i].type == PT_LOAD) loads.push_back(i);
-    if (loads.empty()) refuse(f_, "program headers", "no PT_LOAD segment");
+      if (f_.segments[i].type == PT_LOAD && (f_.segments[i].filesz || f_.segments[i].memsz)) loads.push_back(i);
+    if (loads.empty()) refuse(f_, "program headers", "no PT_LOAD segment that maps anything");
     std::sort(loads.begin(), loads.end(),
               [&](std::size_t a, std::size_t b) { return f_.segments[a].vaddr < f_.segments[b].vaddr; });
 
@@ -387,7 +513,7 @@ class Planner {
     std::uint64_t a = 0x1000;
     for (std::size_t i : loads) a = std::max(a, f_.segments[i].align);
     for (std::uint32_t x : {0u, std::uint32_t{PF_X}}) {
-      for (std::size_t k = 0; k + 1 < loads.size() && !host_ && !dyn_move_; ++k) {
+      for (std::size_t k = 0; k + 1 < loads.size() && !host_ && !layout_.dynamic_moved; ++k) {
         const Segment& s = f_.segments[loads[k]];
         const Segment& next = f_.segments[loads[k + 1]];
         if (s.memsz != s.filesz || (s.flags & PF_W) || (s.flags & PF_X) != x || !(s.flags & PF_R)) continue;
@@ -396,20 +522,25 @@ class Planner {
         const std::uint64_t need = (interp_append_ ? new_interp_->size() + 1 : 0) +
                                    (strings_append_ ? (in_place ? 0 : f_.dynstr_size) + new_strings_.size() : 0);
         const std::uint64_t vlimit = next.vaddr / a * a;
-        if (next.offset < start + need || vlimit < vstart + need || !region_free(start, start + need)) continue;
+        std::uint64_t end = 0, vend = 0;
+        if (__builtin_add_overflow(start, need, &end) || __builtin_add_overflow(vstart, need, &vend) ||
+            next.offset < end || vlimit < vend || !region_free(start, end))
+          continue;
         host_ = loads[k];
-        host_is_gap_ = true;
+        layout_.data = Layout::Data::Padding;
       }
     }
     // Our own segment from an earlier run (or any read-only or RW PT_LOAD
     // without bss that ends the file) can simply grow.
     const std::size_t last = loads.back();
     const Segment& l = f_.segments[last];
-    if (!host_ && l.offset + l.filesz == in_.size() && l.memsz == l.filesz && (l.flags & PF_R) && !(l.flags & PF_X))
+    if (!host_ && l.offset + l.filesz == in_.size() && l.memsz == l.filesz && (l.flags & PF_R) && !(l.flags & PF_X)) {
       host_ = last;
+      layout_.data = Layout::Data::GrowLast;
+    }
     if (host_) {
       const Segment& h = f_.segments[*host_];
-      strings_in_place_ = strings_append_ && f_.dynstr_offset + f_.dynstr_size == h.offset + h.filesz;
+      layout_.strings_extended = strings_append_ && f_.dynstr_offset + f_.dynstr_size == h.offset + h.filesz;
     }
   }
 
@@ -431,13 +562,11 @@ class Planner {
   // file image, not the section header table; and, with no section headers
   // to prove it, the bytes are all zero (padding).
   bool region_free(std::uint64_t from, std::uint64_t to) const {
-    auto overlaps = [&](std::uint64_t off, std::uint64_t size) { return size && off < to && from < off + size; };
-    for (const elf::Section& sec : f_.sections)
-      if (sec.type != SHT_NULL && sec.type != SHT_NOBITS && overlaps(sec.offset, sec.size)) return false;
-    for (const Segment& seg : f_.segments)
-      if (overlaps(seg.offset, seg.filesz)) return false;
-    if (overlaps(f_.header.shoff, sh_table_size())) return false;
     if (to > in_.size()) return false;
+    for (const Structure* o : map_.owners(from, to))
+      if (o->kind == StructureKind::Section || o->kind == StructureKind::Segment ||
+          o->kind == StructureKind::SectionHeaders)
+        return false;
     if (f_.sections.empty())
       return std::all_of(in_.begin() + static_cast<std::ptrdiff_t>(from), in_.begin() + static_cast<std::ptrdiff_t>(to),
                          [](std::byte b) { return b == std::byte{0}; });
@@ -452,7 +581,7 @@ class Planner {
       refuse(f_, "program header table", fmt::format("already has {} entries", f_.header.phnum));
     for (const Segment& s : f_.segments)
       if (s.type == PT_NULL) {
-        use_null_slot_ = true;
+        layout_.table_room = Layout::TableRoom::PtNullReused;
         step("program header table", "reuse", "a PT_NULL entry becomes the new PT_LOAD");
         return;
       }
@@ -470,7 +599,8 @@ class Planner {
     std::vector<Movable> cand;
     for (const Segment& s : f_.segments) {
       if ((s.type == PT_INTERP || s.type == PT_NOTE) && s.filesz)
-        cand.push_back({s.offset, s.filesz, std::max<std::uint64_t>(1, s.align), s.type == PT_INTERP ? "PT_INTERP" : "PT_NOTE"});
+        cand.push_back({s.offset, s.filesz, std::max<std::uint64_t>(1, s.align),
+                        s.type == PT_INTERP ? Layout::Item::Interp : Layout::Item::Note});
     }
     for (const DynEntry& d : f_.dynamic) {
       // Tables that only their dynamic entry points at (symbols are used by
@@ -482,7 +612,9 @@ class Planner {
       for (const elf::Section& sec : f_.sections)
         if (sec.addr == d.value && sec.type == type && sec.size)
           cand.push_back({sec.offset, sec.size, std::max<std::uint64_t>(1, sec.addralign),
-                          std::string(elf::dynamic_tag_name(d.tag)).insert(0, "DT_")});
+                          d.tag == DT_GNU_HASH ? Layout::Item::GnuHash
+                          : d.tag == DT_HASH   ? Layout::Item::Hash
+                                               : Layout::Item::DynSym});
     }
     // An item with an odd alignment (not a small power of two), or one that
     // overlaps the dynamic array, the string table or the section header
@@ -492,9 +624,9 @@ class Planner {
     };
     std::erase_if(cand, [&](const Movable& m) {
       return m.align > 64 || (m.align & (m.align - 1)) != 0 ||
-             overlaps(m, f_.dynamic_offset, f_.dynamic_slots * sizeof(Dyn<E>)) ||
-             overlaps(m, f_.dynstr_offset, f_.dynstr_size) ||
-             overlaps(m, f_.header.shoff, sh_table_size()) ||
+             map_.find(StructureKind::DynamicArray, m.offset, m.offset + m.size) ||
+             map_.find(StructureKind::DynamicStrings, m.offset, m.offset + m.size) ||
+             map_.find(StructureKind::SectionHeaders, m.offset, m.offset + m.size) ||
              std::any_of(f_.segments.begin(), f_.segments.end(), [&](const Segment& seg) {
                // Another segment reaching into the item only partly would be
                // left pointing at moved-out bytes.
@@ -506,6 +638,20 @@ class Planner {
 
     // Take items in file order from the end of the table, allowing only
     // alignment padding between them, until the entry fits.
+    // Bytes that nothing owns (an interpreter's old slot, padding) may be
+    // taken too: no section or segment but the PT_LOAD that maps the table
+    // covers them and, with no section headers to prove it, they are zero.
+    const Segment* home = nullptr;
+    for (const Segment& seg : f_.segments)
+      if (seg.type == PT_LOAD && seg.offset <= f_.header.phoff && f_.header.phoff - seg.offset < seg.filesz) home = &seg;
+    auto unowned = [&](std::uint64_t from, std::uint64_t to) {
+      if (!home || to > home->offset + home->filesz) return false;
+      for (const Structure* o : map_.owners(from, to))
+        if (o->kind != StructureKind::Segment || o->type != PT_LOAD) return false;
+      return !f_.sections.empty() ||
+             std::all_of(in_.begin() + static_cast<std::ptrdiff_t>(from), in_.begin() + static_cast<std::ptrdiff_t>(to),
+                         [](std::byte b) { return b == std::byte{0}; });
+    };
     std::uint64_t cursor = table_end;
     std::vector<Movable> take;
     for (const Movable& m : cand) {
@@ -514,10 +660,13 @@ class Planner {
         if (!take.empty() && m.offset >= take.back().offset) cursor = std::max(cursor, m.offset + m.size);
         continue;
       }
-      if (m.offset - cursor >= std::max<std::uint64_t>(m.align, 8)) break;  // something else lies between
+      if (m.offset - cursor >= std::max<std::uint64_t>(m.align, 8) && !unowned(cursor, m.offset))
+        break;  // something else lies between
+      if (unowned(cursor, need)) break;  // free bytes are enough: this item stays
       take.push_back(m);
       cursor = m.offset + m.size;
     }
+    if (cursor < need && unowned(cursor, need)) cursor = need;
     if (cursor < need)
       refuse(f_, "program header table",
              fmt::format("no room for one more entry: there is no PT_NULL entry, and the {:#x} bytes after the "
@@ -538,10 +687,16 @@ class Planner {
     }
     moved_ = std::move(take);
     std::string names;
-    for (const Movable& m : moved_) names += (names.empty() ? "" : ", ") + m.what;
+    for (const Movable& m : moved_) {
+      names += (names.empty() ? "" : ", ") + std::string(item_name(m.item));
+      layout_.moved.push_back(m.item);
+    }
+    layout_.table_room = moved_.empty() ? Layout::TableRoom::FreeBytes : Layout::TableRoom::ItemsMoved;
     step("program header table", "grow in place",
-         fmt::format("{} move to the new segment, freeing {:#x} bytes after the table at {:#x}", names,
-                     cursor - table_end, table_end));
+         moved_.empty()
+             ? fmt::format("over {:#x} bytes after the table at {:#x} that nothing owns", cursor - table_end, table_end)
+             : fmt::format("{} move to the new segment, freeing {:#x} bytes after the table at {:#x}", names,
+                           cursor - table_end, table_end));
   }
 
   // ---- 5. layout -------------------------------------------------------
@@ -559,23 +714,26 @@ class Planner {
         if (__builtin_add_overflow(s.vaddr, s.memsz, &end)) end = ~std::uint64_t{0};
         top = std::max(top, end);
       }
-      seg_off_ = off = align_up(in_.size(), 16);
-      // The new segment must fit the class's address space; a segment whose
-      // end is out of range leaves no room above it.
-      if (top > kAddressLimit - 2 * a)
+      seg_off_ = off = checked_align_up(in_.size(), 16);
+      // The new segment starts on the first boundary of the largest
+      // alignment above every segment, and must fit the class's address
+      // space (a p_align of 2^31 or 2^63 high up leaves no room).
+      const auto base = align_up(top, a);
+      if (!base || *base > kAddressLimit || seg_off_ % a > kAddressLimit - *base)
         refuse(f_, "program headers",
-               fmt::format("segments reach {:#x}: no address space left above them for a new PT_LOAD", top));
-      seg_vaddr_ = align_up(top, a) + seg_off_ % a;
+               fmt::format("segments reach {:#x}: no address space left above them for a new PT_LOAD aligned to {:#x}",
+                           top, a));
+      seg_vaddr_ = *base + seg_off_ % a;
     }
     auto place = [&](std::uint64_t size, std::uint64_t align) {
-      off = align_up(off, align);
+      off = checked_align_up(off, align);
       std::uint64_t at = off;
-      off += size;
+      if (__builtin_add_overflow(off, size, &off)) internal("an appended item's end wraps the file offset");
       return at;
     };
     auto vaddr = [&](std::uint64_t o) { return seg_vaddr_ + (o - seg_off_); };
 
-    if (strings_in_place_) {
+    if (layout_.strings_extended) {
       // DT_STRTAB ends the growing segment: new strings extend it where it
       // stands, so they take the bytes right after it, before anything else.
       str_off_ = f_.dynstr_offset;
@@ -586,24 +744,24 @@ class Planner {
            fmt::format("{} new bytes at the end of the table, which ends its segment", new_strings_.size()));
     }
     for (Movable& m : moved_) {
-      if (m.what == "PT_INTERP" && new_interp_) continue;  // placed with the new interpreter below
+      if (m.item == Layout::Item::Interp && new_interp_) continue;  // placed with the new interpreter below
       m.new_offset = place(m.size, m.align);
       m.new_vaddr = vaddr(m.new_offset);
     }
     if (new_interp_ && (interp_append_ || moved_interp())) {
       // A moved slot keeps its size, so later shorter values fit in place.
-      interp_size_ = std::max<std::uint64_t>(new_interp_->size() + 1, f_.find_segment(PT_INTERP)->filesz);
+      interp_size_ = std::max<std::uint64_t>(new_interp_->size() + 1, interp_slot_);
       if (interp_append_) interp_size_ = new_interp_->size() + 1;
       interp_off_ = place(interp_size_, 1);
       interp_vaddr_ = vaddr(interp_off_);
       for (Movable& m : moved_)
-        if (m.what == "PT_INTERP") {
+        if (m.item == Layout::Item::Interp) {
           m.new_offset = interp_off_;
           m.new_vaddr = interp_vaddr_;
         }
       step("PT_INTERP", "append", fmt::format("{} bytes at {:#x} (vaddr {:#x})", interp_size_, interp_off_, interp_vaddr_));
     }
-    if (dyn_move_) {
+    if (layout_.dynamic_moved) {
       dyn_slots_ = want_.size() + 1 + kSpareDynSlots;
       dyn_off_ = place(dyn_slots_ * sizeof(Dyn<E>), kWord);
       dyn_vaddr_ = vaddr(dyn_off_);
@@ -611,7 +769,7 @@ class Planner {
            fmt::format("{} entries no longer fit the {} slots; new array of {} slots at {:#x}", want_.size() + 1,
                        f_.dynamic_slots, dyn_slots_, dyn_off_));
     }
-    if (strings_append_ && !strings_in_place_) {
+    if (strings_append_ && !layout_.strings_extended) {
       str_off_ = place(f_.dynstr_size + new_strings_.size(), 1);
       str_vaddr_ = vaddr(str_off_);
       str_size_ = f_.dynstr_size + new_strings_.size();
@@ -624,7 +782,7 @@ class Planner {
              fmt::format("a segment at {:#x} of {:#x} bytes does not fit the address space", seg_vaddr_,
                          seg_end_ - seg_off_));
     plan_.new_size = std::max<std::uint64_t>(in_.size(), seg_end_);
-    if (host_is_gap_)
+    if (layout_.data == Layout::Data::Padding)
       step("PT_LOAD", "extend",
            fmt::format("segment at {:#x} grows into the padding after it, to {:#x}: the file does not grow",
                        seg_off_, seg_end_));
@@ -632,11 +790,11 @@ class Planner {
       step("PT_LOAD", "extend", fmt::format("the last segment grows to end at {:#x}", seg_end_));
     else
       step("PT_LOAD", "add", fmt::format("offset {:#x} vaddr {:#x} size {:#x}, flags {}", seg_off_, seg_vaddr_,
-                                         seg_end_ - seg_off_, dyn_move_ ? "RW" : "R"));
+                                         seg_end_ - seg_off_, layout_.dynamic_moved ? "RW" : "R"));
   }
 
   bool moved_interp() const {
-    return std::any_of(moved_.begin(), moved_.end(), [](const Movable& m) { return m.what == "PT_INTERP"; });
+    return std::any_of(moved_.begin(), moved_.end(), [](const Movable& m) { return m.item == Layout::Item::Interp; });
   }
   const Movable* moved_at(std::uint64_t offset) const {
     for (const Movable& m : moved_)
@@ -657,16 +815,21 @@ class Planner {
   void encode() {
     // Moved items: copy their bytes (the interpreter is written below).
     for (const Movable& m : moved_) {
-      if (m.what == "PT_INTERP" && new_interp_) continue;
+      if (m.item == Layout::Item::Interp && new_interp_) continue;
       write(m.new_offset, {in_.begin() + static_cast<std::ptrdiff_t>(m.offset),
                            in_.begin() + static_cast<std::ptrdiff_t>(m.offset + m.size)});
     }
 
-    // Interpreter.
+    // Interpreter. A slot it leaves is cleared: nothing else owns those
+    // bytes, and the program header table may later grow over them.
+    if (new_interp_ && interp_append_ && !moved_interp()) {
+      const Segment* s = f_.find_segment(PT_INTERP);
+      write(s->offset, std::vector<std::byte>(interp_slot_));
+    }
     if (new_interp_) {
       const Segment* s = f_.find_segment(PT_INTERP);
       std::uint64_t at = interp_off_ ? interp_off_ : s->offset;
-      std::uint64_t slot = interp_off_ ? interp_size_ : s->filesz;
+      std::uint64_t slot = interp_off_ ? interp_size_ : interp_slot_;
       std::vector<std::byte> b(slot);
       std::memcpy(b.data(), new_interp_->data(), new_interp_->size());
       write(at, std::move(b));
@@ -675,16 +838,23 @@ class Planner {
     // Strings.
     if (strings_append_) {
       std::vector<std::byte> b;
-      if (!strings_in_place_)
+      if (!layout_.strings_extended)
         b.assign(in_.begin() + static_cast<std::ptrdiff_t>(f_.dynstr_offset),
                  in_.begin() + static_cast<std::ptrdiff_t>(f_.dynstr_offset + f_.dynstr_size));
       auto p = reinterpret_cast<const std::byte*>(new_strings_.data());
       b.insert(b.end(), p, p + new_strings_.size());
-      write(strings_in_place_ ? f_.dynstr_offset + f_.dynstr_size : str_off_, std::move(b));
+      write(layout_.strings_extended ? f_.dynstr_offset + f_.dynstr_size : str_off_, std::move(b));
     }
 
     // Dynamic array.
     if (!f_.dynamic.empty()) encode_dynamic();
+
+    // Version needs that name a replaced library.
+    for (const VnFile& v : vn_files_) {
+      typename E::Word w;
+      w = static_cast<std::uint32_t>(v.value);
+      write(v.field, bytes_of(w));
+    }
 
     encode_program_headers();
     encode_section_headers();
@@ -692,19 +862,18 @@ class Planner {
 
   void encode_dynamic() {
     const std::uint64_t old_dyn_vaddr = f_.find_segment(PT_DYNAMIC)->vaddr;
-    const std::uint64_t new_dyn_vaddr = dyn_move_ ? dyn_vaddr_ : old_dyn_vaddr;
+    const std::uint64_t new_dyn_vaddr = layout_.dynamic_moved ? dyn_vaddr_ : old_dyn_vaddr;
     std::vector<std::byte> b;
-    std::uint64_t slots = dyn_move_ ? dyn_slots_ : f_.dynamic_slots;
+    std::uint64_t slots = layout_.dynamic_moved ? dyn_slots_ : f_.dynamic_slots;
     for (std::size_t i = 0; i < want_.size(); ++i) {
       Want w = want_[i];
-      if (w.str_changed) w.value = new_str_at_.count(*w.str) ? f_.dynstr_size + new_str_at_.at(*w.str) : w.value;
       if (strings_append_ && w.tag == DT_STRTAB) w.value = str_vaddr_;
       if (strings_append_ && w.tag == DT_STRSZ) w.value = str_size_;
       if (w.tag == DT_GNU_HASH || w.tag == DT_HASH || w.tag == DT_SYMTAB)
         if (auto off = f_.vaddr_to_offset(w.value, 1))
           if (const Movable* m = moved_at(*off)) w.value = m->new_vaddr + (*off - m->offset);
       // MIPS: the value is relative to the entry's own address.
-      if (w.tag == kDtMipsRldMapRel && f_.header.machine == EM_MIPS)
+      if (w.tag == DT_MIPS_RLD_MAP_REL && f_.header.machine == EM_MIPS)
         w.value = w.value + (old_dyn_vaddr + i * sizeof(Dyn<E>)) - (new_dyn_vaddr + i * sizeof(Dyn<E>));
       Dyn<E> d;
       d.d_tag = n(w.tag);
@@ -713,7 +882,7 @@ class Planner {
       b.insert(b.end(), e.begin(), e.end());
     }
     b.resize(slots * sizeof(Dyn<E>));  // DT_NULL terminator and spare slots are zero
-    if (!dyn_move_) {
+    if (!layout_.dynamic_moved) {
       // In place: keep whatever followed our entries if the array shrank
       // into spare DT_NULLs; zero bytes are DT_NULL, so this is exact.
       write(f_.dynamic_offset, std::move(b));
@@ -731,7 +900,7 @@ class Planner {
         s.offset = off;
         s.vaddr = s.paddr = interp_off_ ? interp_vaddr_ : moved_at(f_.find_segment(PT_INTERP)->offset)->new_vaddr;
         if (interp_off_) s.filesz = s.memsz = interp_size_;
-      } else if (s.type == PT_DYNAMIC && dyn_move_) {
+      } else if (s.type == PT_DYNAMIC && layout_.dynamic_moved) {
         s.offset = dyn_off_;
         s.vaddr = s.paddr = dyn_vaddr_;
         s.filesz = s.memsz = dyn_slots_ * sizeof(Dyn<E>);
@@ -742,20 +911,20 @@ class Planner {
         }
       }
     }
-    if (append_ && host_) {
+    if (appends() && host_) {
       Segment& h = segs[*host_];
       h.filesz = h.memsz = seg_end_ - h.offset;
-      if (dyn_move_) h.flags |= PF_W;
-    } else if (append_) {
-      Segment load{PT_LOAD, PF_R | (dyn_move_ ? PF_W : 0u), seg_off_, seg_vaddr_, seg_vaddr_, seg_end_ - seg_off_, seg_end_ - seg_off_, 0};
+      if (layout_.dynamic_moved) h.flags |= PF_W;
+    } else if (appends()) {
+      Segment load{PT_LOAD, PF_R | (layout_.dynamic_moved ? PF_W : 0u), seg_off_, seg_vaddr_, seg_vaddr_, seg_end_ - seg_off_, seg_end_ - seg_off_, 0};
       load.align = load_alignment();
-      if (use_null_slot_) segs.erase(std::find_if(segs.begin(), segs.end(), [](const Segment& s) { return s.type == PT_NULL; }));
+      if (layout_.table_room == Layout::TableRoom::PtNullReused) segs.erase(std::find_if(segs.begin(), segs.end(), [](const Segment& s) { return s.type == PT_NULL; }));
       // After the last PT_LOAD, so loadable entries stay sorted by p_vaddr.
       std::size_t last = 0;
       for (std::size_t i = 0; i < segs.size(); ++i)
         if (segs[i].type == PT_LOAD) last = i;
       segs.insert(segs.begin() + static_cast<std::ptrdiff_t>(last + 1), load);
-      if (!use_null_slot_)
+      if (layout_.table_room != Layout::TableRoom::PtNullReused)
         for (Segment& s : segs)
           if (s.type == PT_PHDR) s.filesz = s.memsz = segs.size() * sizeof(Phdr<E>);
     }
@@ -797,7 +966,7 @@ class Planner {
         off = str_off_;
         addr = str_vaddr_;
         size = str_size_;
-      } else if (dyn_move_ && sec.type == SHT_DYNAMIC && sec.offset == f_.dynamic_offset) {
+      } else if (layout_.dynamic_moved && sec.type == SHT_DYNAMIC && sec.offset == f_.dynamic_offset) {
         off = dyn_off_;
         addr = dyn_vaddr_;
         size = dyn_slots_ * sizeof(Dyn<E>);
@@ -845,7 +1014,7 @@ class Planner {
             return w.offset == m->new_offset && w.bytes.size() == m->size;
           });
           if (copy == plan_.writes.end())
-            malformed(f_, fmt::format("section header {}", t), "a symbol table inside a moved item that was not copied");
+            internal(fmt::format("section header {}: a symbol table inside a moved item that was not copied", t));
           std::memcpy(copy->bytes.data() + (at - m->offset), &sym, sizeof sym);
           continue;
         }
@@ -857,6 +1026,17 @@ class Planner {
 };
 
 }  // namespace
+
+const char* item_name(Layout::Item item) noexcept {
+  switch (item) {
+    case Layout::Item::Interp: return "PT_INTERP";
+    case Layout::Item::Note: return "PT_NOTE";
+    case Layout::Item::GnuHash: return "DT_GNU_HASH";
+    case Layout::Item::Hash: return "DT_HASH";
+    case Layout::Item::DynSym: break;
+  }
+  return "DT_SYMTAB";
+}
 
 Expected<Plan> plan_rewrite(const ElfFile& file, std::span<const std::byte> bytes, const EditSet& edits) {
   try {

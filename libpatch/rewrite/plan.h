@@ -37,6 +37,36 @@ struct Step {
   std::string detail;    // human explanation with offsets
 };
 
+// The layout decisions as values: tests assert on these; Steps only
+// explain them for --dry-run.
+struct Layout {
+  // Where the data that does not fit in place goes.
+  enum class Data {
+    InPlace,   // everything fits where it is: no segment grows or is added
+    Padding,   // a PT_LOAD grows into the file padding after it: the file does not grow
+    GrowLast,  // the last PT_LOAD, which ends the file, grows
+    NewLoad,   // a new PT_LOAD at the end of the file
+  };
+  // How the program header table holds the entry of a new PT_LOAD.
+  enum class TableRoom {
+    NotNeeded,     // no new PT_LOAD
+    PtNullReused,  // a PT_NULL entry becomes it
+    ItemsMoved,    // the small items right after the table move to the new segment
+    FreeBytes,     // it grows over bytes right after it that nothing owns (an old interpreter slot)
+  };
+  // The items that can move out of the table's way.
+  enum class Item { Interp, Note, GnuHash, Hash, DynSym };
+
+  Data data = Data::InPlace;
+  TableRoom table_room = TableRoom::NotNeeded;
+  std::vector<Item> moved;        // with ItemsMoved, in file order
+  bool interp_in_place = false;   // a new interpreter took PT_INTERP's own slot
+  bool strings_extended = false;  // DT_STRTAB ends the growing segment and grows where it stands
+  bool dynamic_moved = false;     // the dynamic array no longer fits its slots and moved
+};
+
+const char* item_name(Layout::Item item) noexcept;  // "PT_INTERP", "PT_NOTE", "DT_GNU_HASH", ...
+
 // A byte range of the output, written verbatim.
 struct Write {
   std::uint64_t offset = 0;
@@ -44,6 +74,7 @@ struct Write {
 };
 
 struct Plan {
+  Layout layout;
   std::vector<Step> steps;
   std::vector<Write> writes;  // applied in order over a copy of the input
   std::uint64_t old_size = 0, new_size = 0;

@@ -104,7 +104,26 @@ for T in x86_64 aarch64 x86_64-musl aarch64-musl; do
   if ! $musl; then
     D=$W/rule-both-$T && chain "$T" "$D"
     cp "$FX/$T/app-norunpath" "$D/app"
-    "$XPATCH" --interp "$L" --runpath "$LIBDIR" --rpath "$D/a" "$D/app"
+    # xpatch never writes both tags (the loader would ignore one), so the
+    # DT_RPATH is made from a DT_SONAME entry by changing its tag.
+    "$XPATCH" --interp "$L" --runpath "$LIBDIR" --soname "$D/a" "$D/app"
+    python3 - "$D/app" <<'PY'
+import struct, sys
+d = bytearray(open(sys.argv[1], 'rb').read())
+e = '<' if d[5] == 1 else '>'
+w, ph = ('Q', (0x20, 0x36, 0x38, 8)) if d[4] == 2 else ('I', (0x1c, 0x2a, 0x2c, 4))
+phoff, = struct.unpack_from(e + w, d, ph[0])
+phentsize, phnum = struct.unpack_from(e + 'HH', d, ph[1])
+for i in range(phnum):
+    p = phoff + i * phentsize
+    if struct.unpack_from(e + 'I', d, p)[0] == 2:  # PT_DYNAMIC
+        off, = struct.unpack_from(e + w, d, p + ph[3])
+        while (tag := struct.unpack_from(e + w, d, off)[0]) != 0:
+            if tag == 14: struct.pack_into(e + w, d, off, 15)  # DT_SONAME -> DT_RPATH
+            off += 2 * struct.calcsize(w)
+open(sys.argv[1], 'wb').write(d)
+PY
+    check "$T: ... a program with DT_RPATH beside DT_RUNPATH" bash -c "readelf -dW '$D/app' | grep -q 'Library rpath: \[$D/a\]'"
     agree "$T: DT_RPATH is ignored beside DT_RUNPATH" "$T" "$D/app"
     check "$T: ... so libfoo.so is missing" test "$(codes "$D/app")" = needed-missing
   fi

@@ -69,6 +69,21 @@ cp "$SRC/app-norunpath" "$W/rpath-app"
 check "$T: DT_RPATH run" test "$(run_target "$T" "$W/rpath-app" 2>&1)" = "$EXPECT"
 check "$T: DT_RPATH set, no DT_RUNPATH" bash -c "readelf -dW '$W/rpath-app' | grep -q 'Library rpath: \[$LIBDIR:$W\]' && ! readelf -dW '$W/rpath-app' | grep -q RUNPATH"
 
+# --rpath on a program with DT_RUNPATH: the DT_RUNPATH goes (the loader would
+# ignore a DT_RPATH beside it), and the program runs from the new path.
+cp "$SRC/app-pie" "$W/rp-over-runpath"
+"$XPATCH" --interp "$LOADER" --rpath "$LIBDIR:$W" --verify "$W/rp-over-runpath"
+check "$T: --rpath over DT_RUNPATH leaves no DT_RUNPATH" \
+  bash -c "readelf -dW '$W/rp-over-runpath' | grep -q 'Library rpath: \[$LIBDIR:$W\]' && ! readelf -dW '$W/rp-over-runpath' | grep -q RUNPATH"
+mkdir -p "$W/rp-only" && cp "$SRC/app-pie" "$W/rp-only/app"  # $ORIGIN would find nothing here
+"$XPATCH" --interp "$LOADER" --rpath "$LIBDIR:$W" "$W/rp-only/app"
+check "$T: --rpath over DT_RUNPATH runs" test "$(run_target "$T" "$W/rp-only/app" 2>&1)" = "$EXPECT"
+# ... and --runpath over DT_RPATH converts it back.
+cp "$SRC/app-rpath" "$W/rp-only/app2"
+"$XPATCH" --interp "$LOADER" --runpath "$LIBDIR:$W" "$W/rp-only/app2"
+check "$T: --runpath over DT_RPATH leaves no DT_RPATH" bash -c "! readelf -dW '$W/rp-only/app2' | grep -q 'Library rpath'"
+check "$T: --runpath over DT_RPATH runs" test "$(run_target "$T" "$W/rp-only/app2" 2>&1)" = "$EXPECT"
+
 # --replace-needed to a renamed copy, alone in its own directory.
 mkdir "$W/renamed" && cp "$SRC/libfoo.so" "$W/renamed/libbar.so"
 cp "$SRC/app-pie" "$W/renamed-app"
@@ -76,6 +91,17 @@ cp "$SRC/app-pie" "$W/renamed-app"
 check "$T: --replace-needed to a renamed copy runs" test "$(run_target "$T" "$W/renamed-app" 2>&1)" = "$EXPECT"
 check "$T: readelf lists libbar.so, not libfoo.so" \
   bash -c "readelf -dW '$W/renamed-app' | grep -q 'Shared library: \[libbar.so\]' && ! readelf -dW '$W/renamed-app' | grep -q libfoo"
+
+# --replace-needed of a library with symbol versions: .gnu.version_r names the
+# library too (vn_file), and glibc's loader aborts when no DT_NEEDED matches
+# it (dl-version.c: Assertion 'needed != NULL'). musl ignores versions.
+mkdir "$W/ver" && cp "$SRC/libver.so.1" "$W/ver/libver2.so.2"
+"$XPATCH" --soname libver2.so.2 --verify "$W/ver/libver2.so.2"
+cp "$SRC/app-ver" "$W/ver/app"
+"$XPATCH" --interp "$LOADER" --runpath "$LIBDIR:$W/ver" --replace-needed libver.so.1=libver2.so.2 --verify "$W/ver/app"
+check "$T: --replace-needed of a versioned library runs" test "$(run_target "$T" "$W/ver/app" 2>&1)" = "$EXPECT"
+check "$T: readelf -V: .gnu.version_r names libver2.so.2, not libver.so.1" \
+  bash -c "readelf -VW '$W/ver/app' | grep -q 'File: libver2.so.2' && ! readelf -VW '$W/ver/app' | grep -q 'File: libver.so.1'"
 
 # Errors leave the file byte-for-byte unchanged, exit 2, and say why.
 cp "$SRC/libfoo.so" "$W/lib-copy"; sum=$(sha256sum < "$W/lib-copy")
@@ -126,6 +152,70 @@ PY
     test -n "$(dynsym_at "$W/libno.so")" -a "$(dynsym_at "$W/libno.so")" != "$(dynsym_at "$W/libno-orig.so")"
   check "$T: every dynamic symbol keeps its offset in its section (readelf)" \
     test "$(sym_offsets "$W/libno.so")" = "$(sym_offsets "$W/libno-orig.so")" -a -n "$(sym_offsets "$W/libno.so" | grep bar_value)"
+fi
+
+# --interp in place writes only the interpreter's own slot (issue 17).
+if [ "$T" = x86_64 ]; then
+  # PT_INTERP made to reach over .note.gnu.property, .note.gnu.build-id and
+  # .note.ABI-tag (as a linker script placing them in it would; the ABI
+  # tag's last byte is the NUL the kernel requires at the end of PT_INTERP).
+  cp "$SRC/app-pie" "$W/interp-notes"
+  python3 - "$W/interp-notes" <<'PY'
+import struct, sys
+p = sys.argv[1]; d = bytearray(open(p, 'rb').read())
+phoff, shoff = struct.unpack_from('<QQ', d, 0x20)
+phnum, = struct.unpack_from('<H', d, 0x38); shnum, shstrndx = struct.unpack_from('<HH', d, 0x3c)
+sec = [struct.unpack_from('<IIQQQQIIQQ', d, shoff + i * 64) for i in range(shnum)]
+names = sec[shstrndx][4]
+name = lambda s: d[names + s[0]:].split(b'\0')[0]
+tag = next(s for s in sec if name(s) == b'.note.ABI-tag')
+for i in range(phnum):
+    o = phoff + i * 56
+    if struct.unpack_from('<I', d, o)[0] == 3:  # PT_INTERP
+        start, = struct.unpack_from('<Q', d, o + 8)
+        assert d[tag[4] + tag[5] - 1] == 0
+        struct.pack_into('<QQ', d, o + 32, tag[4] + tag[5] - start, tag[4] + tag[5] - start)
+open(p, 'wb').write(d)
+PY
+  notes() { readelf -x .note.gnu.property -x .note.gnu.build-id -x .note.ABI-tag "$1" | grep '^  0x'; }
+  before=$(notes "$W/interp-notes")
+  check "$T: PT_INTERP covers the notes (readelf)" \
+    bash -c "readelf -lW '$W/interp-notes' | grep -Eq '^ +[0-9]+ +\.interp \.note\.gnu\.property \.note\.gnu\.build-id \.note\.ABI-tag \$'"
+  check "$T: ... and the program still runs" test "$(run_target "$T" "$W/interp-notes" 2>&1)" = "$EXPECT"
+  ln -s /lib64/ld-linux-x86-64.so.2 "$W/ld"  # shorter than the old value: in place
+  "$XPATCH" --interp "$W/ld" --verify "$W/interp-notes"
+  check "$T: --interp in place keeps the notes inside PT_INTERP byte for byte" test "$(notes "$W/interp-notes")" = "$before"
+  check "$T: ... and runs" test "$(run_target "$T" "$W/interp-notes" 2>&1)" = "$EXPECT"
+  "$XPATCH" --interp "$LOADER" --verify "$W/interp-notes"  # longer than .interp: elsewhere
+  check "$T: a longer --interp leaves the notes byte for byte" test "$(notes "$W/interp-notes")" = "$before"
+  check "$T: ... and runs" test "$(run_target "$T" "$W/interp-notes" 2>&1)" = "$EXPECT"
+
+  # No .interp section: .gnu.hash and .dynsym share the PT_INTERP range.
+  Y=$FX/yaml/valid-interp-range-shared
+  tabs() { readelf -x .gnu.hash -x .dynsym "$1" | grep '^  0x'; }
+  for v in /lib/ld-y.so /a/much/longer/interpreter/than/the/slot.so; do
+    cp "$Y" "$W/shared-range"
+    "$XPATCH" --interp "$v" --verify "$W/shared-range"
+    check "$T: --interp $v over a PT_INTERP shared with .gnu.hash/.dynsym leaves them byte for byte" \
+      test "$(tabs "$W/shared-range")" = "$(tabs "$Y")"
+    check "$T: ... and reads back" test "$("$XPATCH" show --json "$W/shared-range" | python3 -c 'import json,sys; print(json.load(sys.stdin)["interpreter"])')" = "$v"
+  done
+
+  # An empty PT_LOAD covers no address: show and patching accept the file.
+  Y=$FX/yaml/valid-empty-load
+  check "$T: show accepts an empty PT_LOAD at p_vaddr 0 after the others" "$XPATCH" show "$Y"
+  cp "$Y" "$W/empty-load"
+  check "$T: ... and so does patching" "$XPATCH" --runpath /opt/a/longer/runpath/than/before --interp /lib/ld-z.so --verify "$W/empty-load"
+  check "$T: ... which reads back" bash -c "readelf -dW '$W/empty-load' | grep -q 'runpath: \[/opt/a/longer/runpath/than/before\]'"
+
+  # A .dynamic section without PT_DYNAMIC: the loader reads only PT_DYNAMIC,
+  # so the file has no dynamic array; its interpreter can still change.
+  Y=$FX/yaml/valid-dynamic-section-without-pt-dynamic
+  cp "$Y" "$W/no-pt-dynamic"
+  check "$T: --interp on a file with .dynamic but no PT_DYNAMIC" "$XPATCH" --interp /lib/ld-z.so --verify "$W/no-pt-dynamic"
+  set +e; msg=$("$XPATCH" --runpath /x "$W/no-pt-dynamic" 2>&1); rc=$?; set -e
+  check "$T: --runpath there: exit 2 ($rc) saying the .dynamic section is not used ($msg)" \
+    bash -c "test $rc = 2 && grep -q 'PT_DYNAMIC: there is none; the .dynamic section is not used' <<< '$msg'"
 fi
 
 # The independent reader agrees with libpatch on every output.

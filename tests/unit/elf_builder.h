@@ -31,12 +31,13 @@ struct Spec {
   bool null_phdr = false;    // a PT_NULL program header (a spare slot)
   unsigned note_bytes = 0;   // a PT_NOTE of this size right after the interpreter
   unsigned trailer = 16;     // bytes after the PT_LOAD (as a section header table would be)
-  bool padded_second_load = false;  // read-only first PT_LOAD, zero padding, then a small RW PT_LOAD at the next page
+  bool padded_second_load = false;
+  std::optional<std::string> version_need;  // a .gnu.version_r entry (no versions) naming this file  // read-only first PT_LOAD, zero padding, then a small RW PT_LOAD at the next page
 };
 
 struct Image {
   std::vector<std::byte> bytes;
-  std::uint64_t phoff = 0, dynstr_off = 0, dynamic_off = 0, interp_off = 0;
+  std::uint64_t phoff = 0, dynstr_off = 0, dynamic_off = 0, interp_off = 0, verneed_off = 0;
 };
 
 template <typename E>
@@ -80,7 +81,17 @@ Image build_elf(const Spec& s) {
   if (s.soname) dyn.emplace_back(DT_SONAME, add_str(*s.soname));
   if (s.rpath) dyn.emplace_back(DT_RPATH, add_str(*s.rpath));
   if (s.runpath) dyn.emplace_back(DT_RUNPATH, add_str(*s.runpath));
+  const std::uint64_t vn_file = s.version_need ? add_str(*s.version_need) : 0;
   img.dynstr_off = append(dynstr.data(), dynstr.size());
+  if (s.version_need) {
+    pad(4);
+    Verneed<E> vn{};
+    vn.vn_version = 1;
+    vn.vn_file = static_cast<std::uint32_t>(vn_file);
+    img.verneed_off = append(&vn, sizeof vn);
+    dyn.emplace_back(DT_VERNEED, kBase + img.verneed_off);
+    dyn.emplace_back(DT_VERNEEDNUM, 1);
+  }
   dyn.emplace_back(DT_STRTAB, kBase + img.dynstr_off);
   dyn.emplace_back(DT_STRSZ, dynstr.size());
   if (s.flags_1) dyn.emplace_back(DT_FLAGS_1, s.flags_1);

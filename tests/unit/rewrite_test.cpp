@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "libpatch/elf/model.h"
 #include "libpatch/rewrite/plan.h"
 #include "tests/unit/elf_builder.h"
@@ -11,6 +13,7 @@ namespace xpatch {
 namespace {
 
 using rewrite::EditSet;
+using rewrite::Layout;
 using test::Spec;
 
 template <typename E>
@@ -70,6 +73,9 @@ TYPED_TEST(RewriteTest, ShorterInterpreterIsWrittenInPlace) {
   auto r = patch(img.bytes, e);
   EXPECT_EQ(r.plan.growth(), 0);
   EXPECT_TRUE(has_step(r.plan, "PT_INTERP", "in place"));
+  EXPECT_EQ(r.plan.layout.data, Layout::Data::InPlace);
+  EXPECT_TRUE(r.plan.layout.interp_in_place);
+  EXPECT_EQ(r.plan.layout.table_room, Layout::TableRoom::NotNeeded);
   EXPECT_EQ(r.file.interpreter, "/lib/ld.so");
   EXPECT_EQ(r.file.needed, (std::vector<std::string_view>{"libfoo.so.1", "libc.so.6"}));
   expect_sane_layout(r.file);
@@ -94,7 +100,9 @@ TYPED_TEST(RewriteTest, LongInterpreterUsesASparePtNull) {
   EditSet e;
   e.interpreter = "/usr/aarch64-linux-gnu/lib/a-much-longer-loader-name.so.1";
   auto r = patch(img.bytes, e);
-  EXPECT_TRUE(has_step(r.plan, "program header table", "reuse"));
+  EXPECT_EQ(r.plan.layout.data, Layout::Data::NewLoad);
+  EXPECT_EQ(r.plan.layout.table_room, Layout::TableRoom::PtNullReused);
+  EXPECT_FALSE(r.plan.layout.interp_in_place);
   EXPECT_EQ(r.file.interpreter, e.interpreter);
   EXPECT_EQ(r.file.header.phnum, 5u);  // PT_NULL became the PT_LOAD
   EXPECT_GT(r.plan.growth(), 0);
@@ -111,7 +119,9 @@ TYPED_TEST(RewriteTest, TableGrowsByMovingWhatFollowsIt) {
   e.runpath = "/usr/aarch64-linux-gnu/lib:/opt/new/runpath";
   e.add_needed = {"libextra.so"};
   auto r = patch(img.bytes, e);
-  EXPECT_TRUE(has_step(r.plan, "program header table", "grow in place"));
+  EXPECT_EQ(r.plan.layout.data, Layout::Data::NewLoad);
+  EXPECT_EQ(r.plan.layout.table_room, Layout::TableRoom::ItemsMoved);
+  EXPECT_EQ(r.plan.layout.moved, (std::vector<Layout::Item>{Layout::Item::Interp, Layout::Item::Note}));
   EXPECT_EQ(r.file.header.phnum, 6u);
   EXPECT_EQ(r.file.header.phoff, img.phoff) << "the table never moves";
   EXPECT_EQ(r.file.interpreter, e.interpreter);
@@ -141,8 +151,9 @@ TYPED_TEST(RewriteTest, ALastLoadThatEndsTheFileGrows) {
   e.interpreter = "/usr/aarch64-linux-gnu/lib/a-much-longer-loader-name.so.1";
   e.add_needed = {"libextra.so"};
   auto r = patch(img.bytes, e);
-  EXPECT_TRUE(has_step(r.plan, "PT_LOAD", "extend"));
-  EXPECT_TRUE(has_step(r.plan, "DT_STRTAB", "append"));
+  EXPECT_EQ(r.plan.layout.data, Layout::Data::GrowLast);
+  EXPECT_EQ(r.plan.layout.table_room, Layout::TableRoom::NotNeeded);
+  EXPECT_FALSE(r.plan.layout.strings_extended);
   EXPECT_EQ(r.file.header.phnum, 4u);
   EXPECT_EQ(r.file.interpreter, e.interpreter);
   EXPECT_EQ(r.file.needed.back(), "libextra.so");
@@ -157,7 +168,7 @@ TYPED_TEST(RewriteTest, PaddingAfterASegmentTakesTheNewDataWithoutGrowth) {
   e.interpreter = "/usr/aarch64-linux-gnu/lib/a-much-longer-loader-name.so.1";
   e.runpath = "/usr/aarch64-linux-gnu/lib:/opt/new/runpath";
   auto r = patch(img.bytes, e);
-  EXPECT_TRUE(has_step(r.plan, "PT_LOAD", "extend"));
+  EXPECT_EQ(r.plan.layout.data, Layout::Data::Padding);
   EXPECT_EQ(r.plan.growth(), 0);
   EXPECT_EQ(r.file.header.phnum, 5u) << "no program header added";
   EXPECT_EQ(r.file.interpreter, e.interpreter);
@@ -225,6 +236,152 @@ TYPED_TEST(RewriteTest, RemoveAndReplaceNeeded) {
   EXPECT_EQ(r.file.needed, (std::vector<std::string_view>{"libc.so.6"}));
   EXPECT_FALSE(r.file.runpath);
   EXPECT_EQ(r.plan.growth(), 0);
+}
+
+// A loader uses DT_RUNPATH when present and then ignores DT_RPATH, so a path
+// set as one tag drops the other (edits.h): never a path the loader skips.
+TYPED_TEST(RewriteTest, RpathReplacesARunpath) {
+  Spec s;  // DT_RUNPATH $ORIGIN/../lib
+  s.null_phdr = true;
+  auto img = test::build_elf<TypeParam>(s);
+  EditSet e;
+  e.rpath = "/opt/lib";
+  auto r = patch(img.bytes, e);
+  EXPECT_EQ(r.file.rpath, "/opt/lib");
+  EXPECT_FALSE(r.file.runpath) << "DT_RUNPATH beside the new DT_RPATH would make the loader ignore it";
+  EXPECT_TRUE(has_step(r.plan, "DT_RPATH", "convert"));
+  EXPECT_EQ(r.file.needed, (std::vector<std::string>{"libfoo.so.1", "libc.so.6"}));
+}
+
+// A file whose search path is DT_RPATH "/old", with a spare PT_NULL.
+Spec with_rpath() {
+  Spec s;
+  s.runpath.reset();
+  s.rpath = "/old";
+  s.null_phdr = true;
+  return s;
+}
+
+TYPED_TEST(RewriteTest, RunpathReplacesAnRpath) {
+  auto img = test::build_elf<TypeParam>(with_rpath());
+  EditSet e;
+  e.runpath = "/new";
+  auto r = patch(img.bytes, e);
+  EXPECT_EQ(r.file.runpath, "/new");
+  EXPECT_FALSE(r.file.rpath);
+}
+
+TYPED_TEST(RewriteTest, AddRunpathKeepsTheTagInForceUnlessForced) {
+  auto img = test::build_elf<TypeParam>(with_rpath());
+  EditSet e;
+  e.add_runpath = {"/y"};
+  auto r = patch(img.bytes, e);
+  EXPECT_EQ(r.file.rpath, "/old:/y");
+  EXPECT_FALSE(r.file.runpath);
+
+  Spec s2;  // DT_RUNPATH
+  s2.null_phdr = true;
+  auto img2 = test::build_elf<TypeParam>(s2);
+  e.force_rpath = true;
+  auto r2 = patch(img2.bytes, e);
+  EXPECT_EQ(r2.file.rpath, "$ORIGIN/../lib:/y");
+  EXPECT_FALSE(r2.file.runpath);
+  EditSet set;
+  set.runpath = "/z";
+  set.force_rpath = true;
+  auto r3 = patch(img2.bytes, set);
+  EXPECT_EQ(r3.file.rpath, "/z");
+  EXPECT_FALSE(r3.file.runpath);
+}
+
+TYPED_TEST(RewriteTest, RunpathAndRpathTogetherAreRefused) {
+  auto img = test::build_elf<TypeParam>(Spec());
+  auto f = elf::read_elf(img.bytes, "both");
+  ASSERT_TRUE(f.ok());
+  EditSet e;
+  e.runpath = "/a";
+  e.rpath = "/b";
+  auto p = rewrite::plan_rewrite(*f, img.bytes, e);
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.error().kind, Error::Kind::Unsupported);
+}
+
+// A p_align of 2^31 (ELF32) or 2^63 (ELF64) on a PT_LOAD high in the address
+// space: the next boundary above it is past the class's address space. The
+// plan is refused; it never wraps into a wrong one (--dry-run prints plans
+// before anything re-reads the output).
+TYPED_TEST(RewriteTest, HugeAlignmentNeverWrapsTheNewSegment) {
+  Spec s;
+  s.padded_second_load = true;
+  s.null_phdr = true;
+  auto img = test::build_elf<TypeParam>(s);
+  using Native = typename TypeParam::Native;
+  const std::uint64_t half = std::uint64_t{1} << (TypeParam::is64 ? 63 : 31);
+  elf::Phdr<TypeParam> p;
+  const std::size_t at = img.phoff + 3 * sizeof p;  // PT_PHDR, PT_INTERP, PT_LOAD, then the second PT_LOAD
+  std::memcpy(&p, img.bytes.data() + at, sizeof p);
+  ASSERT_EQ(std::uint32_t{p.p_type}, std::uint32_t{PT_LOAD});
+  p.p_vaddr = p.p_paddr = static_cast<Native>(half + std::uint64_t{p.p_offset});
+  p.p_align = static_cast<Native>(half);
+  std::memcpy(img.bytes.data() + at, &p, sizeof p);
+  auto f = elf::read_elf(img.bytes, "huge");
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  EditSet e;
+  e.runpath = std::string(8192, 'r');  // more than the padding: a new PT_LOAD
+  auto plan = rewrite::plan_rewrite(*f, img.bytes, e);
+  ASSERT_FALSE(plan.ok()) << "planned a segment at "
+                          << (plan.ok() ? std::to_string(plan->new_size) : std::string()) << " bytes";
+  EXPECT_EQ(plan.error().kind, Error::Kind::Unsupported);
+  EXPECT_NE(plan.error().message.find("no address space left"), std::string::npos) << plan.error().message;
+}
+
+// .gnu.version_r names needed files too: --replace-needed renames them with
+// the DT_NEEDED (glibc's loader aborts when one names no loaded object).
+TYPED_TEST(RewriteTest, ReplaceNeededRenamesTheVersionNeed) {
+  Spec s;
+  s.version_need = "libfoo.so.1";
+  auto img = test::build_elf<TypeParam>(s);
+  EditSet e;
+  e.replace_needed = {{"libfoo.so.1", "libc.so.6"}};  // an existing string: in place
+  auto r = patch(img.bytes, e);
+  EXPECT_EQ(r.file.needed, (std::vector<std::string>{"libc.so.6", "libc.so.6"}));
+  EXPECT_TRUE(has_step(r.plan, "DT_VERNEED", "set"));
+  elf::Verneed<TypeParam> vn;
+  std::memcpy(&vn, r.bytes.data() + img.verneed_off, sizeof vn);
+  const char* name = reinterpret_cast<const char*>(r.bytes.data() + img.dynstr_off + std::uint32_t{vn.vn_file});
+  EXPECT_STREQ(name, "libc.so.6");
+}
+
+// An interpreter that leaves its slot (here into the padding) frees it:
+// the slot is cleared, and a later new PT_LOAD's program header grows the
+// table over it instead of being refused for the stale bytes there.
+TYPED_TEST(RewriteTest, AnOldInterpreterSlotMakesRoomForTheTable) {
+  for (bool long_slot : {false, true}) {
+    Spec s;
+    s.padded_second_load = true;
+    s.note_bytes = 64;
+    if (long_slot) s.interp = "/lib/" + std::string(60, 'l') + "/ld.so";  // a slot larger than a program header
+    auto img = test::build_elf<TypeParam>(s);
+    EditSet first;
+    first.interpreter = "/usr/aarch64-linux-gnu/lib/an-even-much-longer-loader-name-than-before.so.1";
+    auto r1 = patch(img.bytes, first);
+    ASSERT_EQ(r1.plan.layout.data, Layout::Data::Padding);
+    EXPECT_EQ(r1.bytes[img.interp_off], std::byte{0}) << "the old slot is cleared";
+    EditSet second;
+    second.runpath = std::string(8192, 'r');
+    auto r2 = patch(r1.bytes, second);
+    EXPECT_EQ(r2.plan.layout.data, Layout::Data::NewLoad);
+    if (long_slot) {
+      EXPECT_EQ(r2.plan.layout.table_room, Layout::TableRoom::FreeBytes);
+      EXPECT_TRUE(r2.plan.layout.moved.empty());
+    } else {
+      EXPECT_EQ(r2.plan.layout.table_room, Layout::TableRoom::ItemsMoved);
+      EXPECT_EQ(r2.plan.layout.moved, (std::vector<Layout::Item>{Layout::Item::Note}));
+    }
+    EXPECT_EQ(r2.file.runpath, second.runpath);
+    EXPECT_EQ(r2.file.interpreter, first.interpreter);
+    expect_sane_layout(r2.file);
+  }
 }
 
 }  // namespace

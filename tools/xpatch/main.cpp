@@ -90,14 +90,14 @@ int run(int argc, char** argv) {
   auto& e = patch.edits;
   app.add_option("files", patch.files, "ELF files to rewrite");
   app.add_option("--interp,--set-interpreter", e.interpreter, "set PT_INTERP, the program's loader")->type_name("PATH");
-  auto* rp = app.add_option("--runpath,--set-runpath", e.runpath, "set DT_RUNPATH (colon-separated)")->type_name("DIRS");
+  auto* rp = app.add_option("--runpath,--set-runpath", e.runpath, "set DT_RUNPATH (colon-separated), converting a DT_RPATH")->type_name("DIRS");
   auto* arp = app.add_option("--add-runpath", e.add_runpath,
-                             "append to the search path in force (DT_RUNPATH, else DT_RPATH); repeatable, skips duplicates")
+                             "append to the search path in force (DT_RUNPATH, else DT_RPATH), keeping its tag; repeatable, skips duplicates")
                   ->type_name("DIRS")
                   ->delimiter(':')
                   ->allow_extra_args(false);
   auto* rmrp = app.add_flag("--remove-runpath", e.remove_runpath, "remove DT_RUNPATH and DT_RPATH");
-  app.add_option("--rpath,--set-rpath", e.rpath, "set DT_RPATH (legacy; inherited by dependencies in glibc)")
+  app.add_option("--rpath,--set-rpath", e.rpath, "set DT_RPATH, converting a DT_RUNPATH (legacy; inherited by dependencies in glibc)")
       ->type_name("DIRS");
   std::vector<std::string> replace_raw;
   app.add_option("--replace-needed", replace_raw, "replace DT_NEEDED OLD with NEW; repeatable")
