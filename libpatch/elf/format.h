@@ -125,6 +125,35 @@ struct Sym<E> {
   typename E::Addr st_size;
 };
 
+// Version requirements (DT_VERNEED) and notes: the same layout in both classes.
+template <typename E>
+struct Verneed {
+  typename E::Half vn_version;
+  typename E::Half vn_cnt;
+  typename E::Word vn_file;
+  typename E::Word vn_aux;
+  typename E::Word vn_next;
+};
+
+template <typename E>
+struct Vernaux {
+  typename E::Word vna_hash;
+  typename E::Half vna_flags;
+  typename E::Half vna_other;
+  typename E::Word vna_name;
+  typename E::Word vna_next;
+};
+
+template <typename E>
+struct Nhdr {
+  typename E::Word n_namesz;
+  typename E::Word n_descsz;
+  typename E::Word n_type;
+};
+
+static_assert(sizeof(Verneed<Elf64BE>) == sizeof(Elf64_Verneed));
+static_assert(sizeof(Vernaux<Elf32LE>) == sizeof(Elf32_Vernaux));
+static_assert(sizeof(Nhdr<Elf64LE>) == sizeof(Elf64_Nhdr));
 static_assert(sizeof(Sym<Elf32BE>) == sizeof(Elf32_Sym));
 static_assert(sizeof(Sym<Elf64LE>) == sizeof(Elf64_Sym));
 static_assert(sizeof(Ehdr<Elf32LE>) == sizeof(Elf32_Ehdr));
