@@ -68,4 +68,22 @@ check "--rpath beside a DT_RUNPATH: $r; no DT_RUNPATH is left beside the new DT_
 cp "$FX/aarch64/app-pie" "$W/fine"
 r=$(outcome "$W/fine" --interp /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 --runpath /usr/aarch64-linux-gnu/lib:$W)
 check "a correct edit is written ($r)" test "$r" = written
+# 5. The LIEF half can say no: xpatch loads xpatch-lief.so from its own
+# directory; a stand-in that reads another interpreter must fail --verify.
+if command -v gcc >/dev/null; then
+  mkdir "$W/bin"; cp "$(readlink -f "$XPATCH")" "$W/bin/xpatch"
+  cat > "$W/fake.c" <<'C'
+#include <stdlib.h>
+#include <string.h>
+char* xpatch_lief_describe(const unsigned char* d, size_t n) {
+  (void)d; (void)n;
+  return strdup("ok\ninterp\t/lib/not-what-was-written.so\n");
+}
+C
+  gcc -shared -fPIC -o "$W/bin/xpatch-lief.so" "$W/fake.c"
+  cp "$FX/x86_64/app-pie" "$W/lief"; sum=$(sha256sum < "$W/lief")
+  set +e; "$W/bin/xpatch" --interp /lib/ld.so --verify "$W/lief" 2>"$W/err"; rc=$?; set -e
+  check "a LIEF read that disagrees fails --verify (exit $rc: $(head -c 120 "$W/err")), file unchanged" \
+    bash -c "[ $rc = 2 ] && grep -q 'LIEF reads' '$W/err' && [ \"\$(sha256sum < '$W/lief')\" = '$sum' ]"
+fi
 finish
