@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -69,7 +70,8 @@ against its input before it is written).
   --page-size SIZE              accepted; xpatch uses the architecture's
   --no-sort                     accepted; headers are never reordered
   --output FILE                 write the result to FILE (one input file)
-  --debug                       say what is planned for each file (stderr)
+  --debug                       say what is planned for each file (stderr;
+                                also when PATCHELF_DEBUG is set)
   --version, --help
 A value written @FILE is read from FILE. Exit status: 0 on success, 2 on
 any error (the file is left as it was).
@@ -143,6 +145,7 @@ void check_rename_map(const std::string& path) {
 
 Args parse(const std::vector<std::string>& argv) {
   Args a;
+  a.debug = std::getenv("PATCHELF_DEBUG") != nullptr;  // as patchelf reads it
   std::size_t i = 0;
   auto value = [&](const std::string& opt) -> std::string {
     if (++i >= argv.size()) usage_error(fmt::format("{} needs an argument", opt));
