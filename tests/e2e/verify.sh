@@ -31,31 +31,39 @@ for t in x86_64 i686 aarch64 armhf riscv64 ppc64le s390x powerpc; do
     test "$r" = refused -o \( "$r" = written -a "$ok" = yes \)
 done
 
-# 2. A build-id note inside PT_INTERP's range (as a linker script can
-# place it): a shorter interpreter must not be written over the note.
-cp "$FX/x86_64/app-pie" "$W/note"
-python3 - "$W/note" <<'PY'
+# 2. PT_INTERP's range reaching over other sections (a linker script can
+# place the build-id note there; or .gnu.hash and .dynsym): a shorter
+# interpreter must be written into .interp only, never over them.
+widen_interp() {  # FILE SECTION: PT_INTERP covers everything up to SECTION's end
+  python3 - "$1" "$2" <<'PY'
 import struct, sys
-p = sys.argv[1]; d = bytearray(open(p, 'rb').read())
+p, want = sys.argv[1], sys.argv[2].encode(); d = bytearray(open(p, 'rb').read())
 phoff, = struct.unpack_from('<Q', d, 0x20); phnum, = struct.unpack_from('<H', d, 0x38)
 shoff, = struct.unpack_from('<Q', d, 0x28); shnum, = struct.unpack_from('<H', d, 0x3c); shstr, = struct.unpack_from('<H', d, 0x3e)
 names = struct.unpack_from('<IIQQQQIIQQ', d, shoff + shstr * 64)[4]
 end = None
 for i in range(shnum):
     s = struct.unpack_from('<IIQQQQIIQQ', d, shoff + i * 64)
-    if d[names + s[0]:].split(b'\0')[0] == b'.note.gnu.build-id': end = s[4] + s[5]
+    if d[names + s[0]:].split(b'\0')[0] == want: end = s[4] + s[5]
 for i in range(phnum):
     o = phoff + 56 * i
-    if struct.unpack_from('<I', d, o)[0] == 3:  # PT_INTERP: widen over the notes up to the build-id's end
+    if struct.unpack_from('<I', d, o)[0] == 3:  # PT_INTERP
         off, = struct.unpack_from('<Q', d, o + 8)
         struct.pack_into('<QQ', d, o + 32, end - off, end - off)
 open(p, 'wb').write(d)
 PY
+}
+cp "$FX/x86_64/app-pie" "$W/note"; widen_interp "$W/note" .note.gnu.build-id
 id_before=$(readelf -n "$W/note" | grep 'Build ID')
 r=$(outcome "$W/note" --interp /lib64/ld-linux-x86-64.so.2x)
 check "a build-id note inside PT_INTERP: $r; the build ID reads back unchanged" \
   test "$r" = refused -o \( "$r" = written -a "$(readelf -n "$W/note" | grep 'Build ID')" = "$id_before" \)
 check "the build ID was readable before (the case is real)" test -n "$id_before"
+cp "$FX/x86_64/app-pie" "$W/syms"; widen_interp "$W/syms" .dynsym
+syms_before=$(readelf -W --dyn-syms "$W/syms" | tail -n +4)
+r=$(outcome "$W/syms" --interp /lib64/ld-linux-x86-64.so.2x)
+check ".gnu.hash and .dynsym inside PT_INTERP: $r; the dynamic symbols read back unchanged" \
+  test "$r" = refused -o \( "$r" = written -a "$(readelf -W --dyn-syms "$W/syms" | tail -n +4)" = "$syms_before" \)
 
 # 3. --rpath on a file with DT_RUNPATH: glibc ignores DT_RPATH while
 # DT_RUNPATH is present.
