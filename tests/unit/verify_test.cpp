@@ -182,6 +182,22 @@ TYPED_TEST(VerifySynthetic, InterpreterSlotOverANoteIsNeverApproved) {
   EXPECT_TRUE(has(d2, Kind::Bytes)) << dump(d2);
 }
 
+// The second reader's view: any field that differs is reported, naming it.
+TEST(CompareViews, EachFieldThatDiffersIsReported) {
+  rewrite::DynamicView a{"/lib/ld.so", "/r", std::nullopt, "libx.so.1", {"libc.so.6"}, {{"libc.so.6", {"GLIBC_2.17"}}}};
+  EXPECT_TRUE(rewrite::compare_views(a, a, "LIEF").empty());
+  auto b = a;
+  b.interpreter = "/lib/other.so";
+  b.rpath = "/r";
+  b.version_needs[0].file = "libd.so";
+  auto d = rewrite::compare_views(a, b, "LIEF");
+  ASSERT_EQ(d.size(), 3u) << dump(d);
+  EXPECT_EQ(d[0].structure, "PT_INTERP");
+  EXPECT_EQ(d[1].structure, "DT_RPATH");
+  EXPECT_EQ(d[2].structure, "DT_VERNEED");
+  EXPECT_NE(d[0].message.find("LIEF reads \"/lib/other.so\""), std::string::npos) << d[0].message;
+}
+
 // ---- the cross-compiled fixtures of every target -------------------------
 
 std::vector<std::string> fixture_programs() {
