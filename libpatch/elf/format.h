@@ -171,6 +171,15 @@ static_assert(sizeof(Verneed<Elf32LE>) == sizeof(Elf32_Verneed));
 static_assert(sizeof(Vernaux<Elf64BE>) == sizeof(Elf64_Vernaux));
 static_assert(sizeof(Verdef<Elf64LE>) == sizeof(Elf64_Verdef));
 static_assert(sizeof(Verdaux<Elf32BE>) == sizeof(Elf32_Verdaux));
+
+// A note's header: the same layout in both classes.
+template <typename E>
+struct Nhdr {
+  typename E::Word n_namesz;
+  typename E::Word n_descsz;
+  typename E::Word n_type;
+};
+static_assert(sizeof(Nhdr<Elf64LE>) == sizeof(Elf64_Nhdr));
 static_assert(sizeof(Sym<Elf32BE>) == sizeof(Elf32_Sym));
 static_assert(sizeof(Verneed<Elf64BE>) == sizeof(Elf64_Verneed));
 static_assert(sizeof(Sym<Elf64LE>) == sizeof(Elf64_Sym));

@@ -14,6 +14,7 @@
 //  - runpath and rpath together are refused: only one can be in force.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -34,9 +35,18 @@ struct EditSet {
   std::optional<std::string> soname;                      // --soname
 
   // force_rpath alone changes nothing: it only says how a path is written.
+  // Set by the patchelf front end (tools/xpatch/patchelf.cpp), with patchelf's meaning.
+  bool no_default_lib = false;               // --no-default-lib: DF_1_NODEFLIB in DT_FLAGS_1
+  bool add_debug_tag = false;                // --add-debug-tag: a DT_DEBUG entry, if there is none
+  // Fixed-size fields, written in place (header_edits.h).
+  std::optional<std::uint8_t> osabi;         // --set-os-abi: e_ident[EI_OSABI]
+  std::optional<bool> execstack;             // --set-execstack / --clear-execstack: PF_X of PT_GNU_STACK
+  std::vector<std::string> clear_symbol_version;  // --clear-symbol-version: its .gnu.version entries become 1 (global)
+
   bool empty() const {
     return !interpreter && !runpath && add_runpath.empty() && !remove_runpath && !rpath && replace_needed.empty() &&
-           add_needed.empty() && remove_needed.empty() && !soname;
+           add_needed.empty() && remove_needed.empty() && !soname && !no_default_lib && !add_debug_tag && !osabi &&
+           !execstack && clear_symbol_version.empty();
   }
 };
 

@@ -18,6 +18,7 @@
 
 #include "libpatch/elf/target.h"
 #include "libpatch/rewrite/structure_map.h"
+#include "libpatch/rewrite/header_edits.h"
 
 namespace xpatch::rewrite {
 namespace {
@@ -374,6 +375,21 @@ class Planner {
       if (it == want_.end() || joined != cur || tag != in_force) set_search_path(tag, joined);
     }
     if (e_.soname) set_string(DT_SONAME, *e_.soname);
+
+    // patchelf front end: --no-default-lib and --add-debug-tag, as patchelf does them.
+    if ((e_.no_default_lib || e_.add_debug_tag) && f_.dynamic.empty())
+      refuse(f_, "PT_DYNAMIC", "the file has no dynamic section (statically linked): no DT_FLAGS_1 or DT_DEBUG to set");
+    if (e_.no_default_lib) {
+      auto it = find_tag(DT_FLAGS_1);
+      const bool had = it != want_.end(), set = had && (it->value & DF_1_NODEFLIB);
+      if (had) it->value |= DF_1_NODEFLIB;
+      else want_.push_back(Want{DT_FLAGS_1, DF_1_NODEFLIB, std::nullopt, false});
+      if (!set) step("DT_FLAGS_1", had ? "set" : "add", "DF_1_NODEFLIB");
+    }
+    if (e_.add_debug_tag && find_tag(DT_DEBUG) == want_.end()) {
+      want_.push_back(Want{DT_DEBUG, 0, std::nullopt, false});
+      step("DT_DEBUG", "add", "a DT_DEBUG entry for debuggers");
+    }
 
     if (e_.interpreter) {
       if (!f_.interpreter)
@@ -1040,7 +1056,8 @@ const char* item_name(Layout::Item item) noexcept {
 
 Expected<Plan> plan_rewrite(const ElfFile& file, std::span<const std::byte> bytes, const EditSet& edits) {
   try {
-    return elf::dispatch(file.header.variant, [&](auto e) { return Planner<decltype(e)>(file, bytes, edits).run(); });
+    Plan plan = elf::dispatch(file.header.variant, [&](auto e) { return Planner<decltype(e)>(file, bytes, edits).run(); });
+    return add_header_edits(file, bytes, edits, std::move(plan));  // fixed-size fields, in place (header_edits.h)
   } catch (ErrorException& e) {
     return std::move(e.error);
   }

@@ -2,7 +2,8 @@
 // memory with an edit set chosen by the input. Properties checked:
 //  - reading never crashes, whatever the bytes;
 //  - a plan applies, and its output reads back with the requested values
-//    (anything else is a planner bug, reported by abort()).
+//    (anything else is a planner bug, reported by abort());
+//  - the verifier runs on every output without crashing.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -13,6 +14,7 @@
 
 #include "libpatch/elf/model.h"
 #include "libpatch/rewrite/plan.h"
+#include "libpatch/rewrite/verify.h"
 
 using namespace xpatch;
 
@@ -44,6 +46,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::fprintf(stderr, "output does not read back: %s\n", back.error().message.c_str());
     std::abort();
   }
+  // The verifier reads both sides through the same kind of hostile
+  // headers: it may find discrepancies, never crash.
+  (void)rewrite::verify_rewrite(*f, bytes, out, e);
   auto expect = [&](bool ok, const char* what) {
     if (!ok) {
       std::fprintf(stderr, "output lost the edit: %s\n", what);

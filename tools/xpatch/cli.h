@@ -14,6 +14,8 @@
 
 namespace xpatch::cli {
 
+inline constexpr const char* kVersion = "0.1.0";
+
 // Documented in --help and README.md; scripts depend on them.
 enum Exit : int {
   kOk = 0,       // everything named was handled
@@ -85,9 +87,14 @@ struct RetargetOptions {
   std::vector<std::string> paths;
   bool from_stdin = false, null_sep = false;
   bool dry_run = false, json = false, quiet = false, no_sync = false;
+  bool verify = true;  // --verify (the default) / --no-verify
   ColorMode color = ColorMode::Auto;
 };
 int run_retarget(const RetargetOptions& opt);
+
+// patchelf's command line with patchelf's meaning (patchelf.cpp): for
+// `xpatch patchelf ARGS` and for this binary run as `patchelf`.
+int run_patchelf(const std::string& name, const std::vector<std::string>& args);
 
 struct SetupOptions {
   std::string tuple, root = "/";

@@ -76,11 +76,15 @@ int run(int argc, char** argv) {
   // Past a file size limit, write() must fail with EFBIG so the error is
   // reported and the original kept, instead of the process dying.
   std::signal(SIGXFSZ, SIG_IGN);
+  // patchelf's command line: `xpatch patchelf ARGS`, or this binary run as `patchelf` (a symlink).
+  if (std::string_view self = argv[0]; self.substr(self.rfind('/') + 1) == "patchelf")
+    return run_patchelf("patchelf", {argv + 1, argv + argc});
+  if (argc > 1 && std::string_view(argv[1]) == "patchelf") return run_patchelf("xpatch patchelf", {argv + 2, argv + argc});
   CLI::App app{"xpatch: report, rewrite and verify the loader settings of ELF binaries of any architecture.",
                "xpatch"};
   app.footer(std::string(kPatchHelp) + "\n" + kExitCodes);
   app.require_subcommand(0, 1);
-  app.set_version_flag("--version", "xpatch 0.1.0");
+  app.set_version_flag("--version", std::string("xpatch ") + kVersion);
 
   std::map<std::string, ColorMode> color_map{
       {"auto", ColorMode::Auto}, {"always", ColorMode::Always}, {"never", ColorMode::Never}};
@@ -227,6 +231,9 @@ Exit codes:
   rt_cmd->add_flag("--json", rt.json, "one JSON object per file (JSON Lines), then a summary object");
   rt_cmd->add_flag("-q,--quiet", rt.quiet, "print only files that change or fail, and the summary");
   rt_cmd->add_flag("--no-sync", rt.no_sync, "skip fsync (staging trees that a crash would rebuild anyway)");
+  rt_cmd->add_flag("--verify,!--no-verify", rt.verify,
+                   "compare each planned output with its input, structure by structure, and read it with LIEF, "
+                   "before writing (the default; --no-verify skips it)");
   rt_cmd->add_option("--color", rt.color, "auto (colour on a terminal), always or never")
       ->transform(CLI::CheckedTransformer(color_map, CLI::ignore_case));
 

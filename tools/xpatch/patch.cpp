@@ -1,15 +1,12 @@
 // xpatch [edits] FILE...: rewrite interpreter, runpath, needed and soname.
 //
 // Per file: map -> parse -> plan (all edits together) -> [--dry-run: print
-// the plan] -> apply into memory -> [--verify: re-read with libpatch and
-// LIEF] -> write atomically. A file is either fully patched or untouched.
+// the plan] -> apply into memory -> [--verify: compare with the input,
+// structure by structure, and read with LIEF] -> write atomically. A file
+// is either fully patched or untouched.
 
-#include <dlfcn.h>
 #include <fmt/format.h>
-#include <unistd.h>
 
-#include <climits>
-#include <cstdlib>
 #include <new>
 
 #include <nlohmann/json.hpp>
@@ -19,63 +16,12 @@
 #include "libpatch/rewrite/plan.h"
 #include "libpatch/rewrite/write_file.h"
 #include "tools/xpatch/cli.h"
+#include "tools/xpatch/verify_output.h"
 
 namespace xpatch::cli {
 namespace {
 
 using nlohmann::ordered_json;
-
-// What the output must read back as, for --verify.
-std::optional<std::string> check_readback(const elf::ElfFile& out, const rewrite::EditSet& e) {
-  auto has = [&](const std::string& lib) { return std::find(out.needed.begin(), out.needed.end(), lib) != out.needed.end(); };
-  if (e.interpreter && out.interpreter != e.interpreter)
-    return fmt::format("PT_INTERP reads back as \"{}\"", out.interpreter.value_or(""));
-  if (e.runpath && out.runpath != e.runpath)
-    return fmt::format("DT_RUNPATH reads back as \"{}\"", out.runpath.value_or(""));
-  if (e.rpath && out.rpath != e.rpath) return fmt::format("DT_RPATH reads back as \"{}\"", out.rpath.value_or(""));
-  if (e.soname && out.soname != e.soname) return fmt::format("DT_SONAME reads back as \"{}\"", out.soname.value_or(""));
-  if (e.remove_runpath && (out.runpath || out.rpath)) return std::string("DT_RUNPATH/DT_RPATH still present");
-  for (const auto& lib : e.add_needed)
-    if (!has(lib)) return fmt::format("DT_NEEDED \"{}\" missing", lib);
-  for (const auto& lib : e.remove_needed)
-    if (has(lib)) return fmt::format("DT_NEEDED \"{}\" still present", lib);
-  for (const auto& [from, to] : e.replace_needed)
-    if (!has(to) || (from != to && has(from))) return fmt::format("DT_NEEDED \"{}\" not replaced by \"{}\"", from, to);
-  return std::nullopt;
-}
-
-// The independent second reader: LIEF parses the output bytes, through the
-// module next to the executable (see lief_module.cpp).
-std::optional<std::string> lief_readback(const std::vector<std::byte>& bytes, const elf::ElfFile& ours) {
-  using Describe = char* (*)(const unsigned char*, std::size_t);
-  static Describe describe = [] {
-    char self[PATH_MAX] = {};
-    ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-    std::string dir = n > 0 ? std::string(self, static_cast<std::size_t>(n)) : std::string(".");
-    dir = dir.substr(0, dir.rfind('/'));
-    for (const std::string& p : {dir + "/xpatch-lief.so", dir + "/../lib/xpatch/xpatch-lief.so"})
-      if (void* h = ::dlopen(p.c_str(), RTLD_NOW | RTLD_LOCAL))
-        return reinterpret_cast<Describe>(::dlsym(h, "xpatch_lief_describe"));
-    return Describe{nullptr};
-  }();
-  if (!describe) return std::string("the LIEF module (xpatch-lief.so) is not installed next to xpatch");
-  char* raw = describe(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
-  if (!raw) return std::string("out of memory");
-  std::string text(raw);
-  std::free(raw);
-  std::vector<std::string> lines;
-  for (std::size_t a = 0, b; a < text.size(); a = b + 1) {
-    b = text.find('\n', a);
-    lines.push_back(text.substr(a, b - a));
-  }
-  if (lines.empty() || lines[0] != "ok") return lines.empty() ? "LIEF gave no answer" : lines[0];
-  if (lines.size() < 3) return std::string("LIEF gave a short answer");
-  if (lines[1] != ours.interpreter.value_or("")) return fmt::format("LIEF reads PT_INTERP as \"{}\"", lines[1]);
-  if (lines[2] != ours.runpath.value_or("")) return fmt::format("LIEF reads DT_RUNPATH as \"{}\"", lines[2]);
-  std::vector<std::string> needed(lines.begin() + 3, lines.end());
-  if (!std::equal(needed.begin(), needed.end(), ours.needed.begin(), ours.needed.end())) return std::string("LIEF reads a different DT_NEEDED list");
-  return std::nullopt;
-}
 
 ordered_json plan_json(const std::string& file, const rewrite::Plan& p) {
   ordered_json steps = ordered_json::array();
@@ -130,10 +76,8 @@ int patch_one(const std::string& path, const PatchOptions& opt, const Style& st)
       return fail({Error::Kind::Io, fmt::format("{}: --verify: the output ({} bytes) does not fit in memory", path,
                                                 plan->new_size)});
     }
-    auto back = elf::read_elf(out, path + " (output)");
-    if (!back) return fail({Error::Kind::Malformed, "--verify: libpatch cannot re-read the output: " + back.error().message});
-    if (auto why = check_readback(*back, opt.edits)) return fail({Error::Kind::Malformed, path + ": --verify: " + *why});
-    if (auto why = lief_readback(out, *back)) return fail({Error::Kind::Malformed, path + ": --verify: " + *why});
+    if (auto found = verify_output(*f, map->bytes(), out, opt.edits); !found.empty())
+      return fail({Error::Kind::Malformed, verify_message(path, found)});
   }
   if (auto wrote = rewrite::write_plan_atomically(dest, *src, *plan, !opt.no_sync); !wrote) return fail(wrote.error());
   if (opt.json) fmt::print("{}\n", plan_json(path, *plan).dump());

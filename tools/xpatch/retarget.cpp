@@ -28,6 +28,7 @@
 #include "libpatch/rewrite/plan.h"
 #include "libpatch/rewrite/write_file.h"
 #include "tools/xpatch/cli.h"
+#include "tools/xpatch/verify_output.h"
 
 namespace xpatch::cli {
 namespace {
@@ -304,6 +305,11 @@ int run_retarget(const RetargetOptions& opt) {
       it.error = "the planned output does not read back: " + back.error().message;
       continue;
     }
+    if (opt.verify)  // the output against its input, structure by structure, and LIEF's read of it
+      if (auto found = verify_output(*it.elf, it.map->bytes(), out, it.plan.edits); !found.empty()) {
+        it.error = verify_message(it.path, found);
+        continue;
+      }
     resolve::Lookup l = (*root)->resolve(it.install);
     if (!l.found()) {
       it.error = fmt::format("{}: {} is not in the root", it.path, it.install);

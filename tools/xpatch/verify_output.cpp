@@ -1,0 +1,87 @@
+#include "tools/xpatch/verify_output.h"
+
+#include <dlfcn.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+
+namespace xpatch::cli {
+namespace {
+
+using rewrite::Discrepancy;
+
+// The module's text (see lief_module.cpp) as a view, or why there is none.
+Expected<rewrite::DynamicView> lief_view(std::span<const std::byte> bytes) {
+  using Describe = char* (*)(const unsigned char*, std::size_t);
+  static Describe describe = [] {
+    char self[PATH_MAX] = {};
+    ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    std::string dir = n > 0 ? std::string(self, static_cast<std::size_t>(n)) : std::string(".");
+    dir = dir.substr(0, dir.rfind('/'));
+    for (const std::string& p : {dir + "/xpatch-lief.so", dir + "/../lib/xpatch/xpatch-lief.so"})
+      if (void* h = ::dlopen(p.c_str(), RTLD_NOW | RTLD_LOCAL))
+        return reinterpret_cast<Describe>(::dlsym(h, "xpatch_lief_describe"));
+    return Describe{nullptr};
+  }();
+  auto fail = [](std::string why) { return Error{Error::Kind::Io, std::move(why)}; };
+  if (!describe) return fail("the LIEF module (xpatch-lief.so) is not installed next to xpatch");
+  char* raw = describe(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+  if (!raw) return fail("out of memory");
+  std::string text(raw);
+  std::free(raw);
+  rewrite::DynamicView v;
+  bool first = true;
+  for (std::size_t a = 0, b; a < text.size(); a = b + 1) {
+    b = text.find('\n', a);
+    if (b == std::string::npos) b = text.size();
+    std::string l = text.substr(a, b - a);
+    if (first) {
+      if (l != "ok") return fail(l.empty() ? "LIEF gave no answer" : l);
+      first = false;
+      continue;
+    }
+    auto tab = l.find('\t');
+    if (tab == std::string::npos) return fail("LIEF gave a line without a key: " + l);
+    std::string key = l.substr(0, tab), value;
+    for (std::size_t i = tab + 1; i < l.size(); ++i) {
+      if (l[i] == '\\' && i + 1 < l.size()) value += l[++i] == 'n' ? '\n' : l[i];
+      else value += l[i];
+    }
+    if (key == "interp") v.interpreter = value;
+    else if (key == "runpath") v.runpath = value;
+    else if (key == "rpath") v.rpath = value;
+    else if (key == "soname") v.soname = value;
+    else if (key == "needed") v.needed.push_back(value);
+    else if (key == "verneed") v.version_needs.push_back({value, {}});
+    else if (key == "version" && !v.version_needs.empty()) v.version_needs.back().versions.push_back(value);
+    else return fail("LIEF gave an unknown line: " + l);
+  }
+  if (first) return fail("LIEF gave no answer");
+  return v;
+}
+
+}  // namespace
+
+std::vector<Discrepancy> verify_output(const elf::ElfFile& in, std::span<const std::byte> in_bytes,
+                                       std::span<const std::byte> out_bytes, const rewrite::EditSet& edits,
+                                       bool with_lief) {
+  auto found = rewrite::verify_rewrite(in, in_bytes, out_bytes, edits);
+  if (!found.empty() || !with_lief) return found;
+  auto out = elf::read_elf(out_bytes, in.path + " (output)");
+  auto ours = out ? rewrite::read_dynamic_view(*out, out_bytes) : Expected<rewrite::DynamicView>(out.error());
+  if (!ours) return {{Discrepancy::Kind::Unreadable, "output", ours.error().message}};
+  auto theirs = lief_view(out_bytes);
+  if (!theirs) return {{Discrepancy::Kind::Unreadable, "LIEF", theirs.error().message}};
+  return rewrite::compare_views(*ours, *theirs, "LIEF");
+}
+
+std::string verify_message(const std::string& path, const std::vector<Discrepancy>& found) {
+  std::string m = path + ": --verify:";
+  for (std::size_t i = 0; i < found.size(); ++i)
+    m += fmt::format("{} {}: {}", i ? ";" : "", found[i].structure, found[i].message);
+  return m;
+}
+
+}  // namespace xpatch::cli
