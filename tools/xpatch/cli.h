@@ -91,7 +91,7 @@ int run_retarget(const RetargetOptions& opt);
 struct SetupOptions {
   std::string tuple, root = "/";
   std::optional<std::string> prefix, qemu;
-  bool write = false, json = false;
+  bool write = false, remove = false, json = false;
   ColorMode color = ColorMode::Auto;
 };
 int run_setup(const SetupOptions& opt);
