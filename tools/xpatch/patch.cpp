@@ -49,6 +49,9 @@ std::optional<std::string> check_readback(const elf::ElfFile& out, const rewrite
 std::optional<std::string> lief_readback(const std::vector<std::byte>& bytes, const elf::ElfFile& ours) {
   using Describe = char* (*)(const unsigned char*, std::size_t);
   static Describe describe = [] {
+#ifdef XPATCH_STATIC
+    return Describe{nullptr};  // a static program cannot dlopen the LIEF module
+#endif
     char self[PATH_MAX] = {};
     ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
     std::string dir = n > 0 ? std::string(self, static_cast<std::size_t>(n)) : std::string(".");
@@ -58,7 +61,11 @@ std::optional<std::string> lief_readback(const std::vector<std::byte>& bytes, co
         return reinterpret_cast<Describe>(::dlsym(h, "xpatch_lief_describe"));
     return Describe{nullptr};
   }();
+#ifdef XPATCH_STATIC
+  if (!describe) return std::string("this xpatch is a static build (XPATCH_STATIC): it cannot load the LIEF module that --verify needs; use a shared build for --verify");
+#else
   if (!describe) return std::string("the LIEF module (xpatch-lief.so) is not installed next to xpatch");
+#endif
   char* raw = describe(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
   if (!raw) return std::string("out of memory");
   std::string text(raw);
