@@ -6,11 +6,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <utility>
 
 namespace xpatch::retarget {
 
@@ -48,6 +50,32 @@ bool is_dir(const Root& root, const std::string& path) {
   return l.found() && l.is_dir;
 }
 
+// A descriptor for the directory at `canonical` (a resolve() result), or -errno.
+struct Fd {
+  int fd = -1;
+  Fd() = default;
+  explicit Fd(int f) : fd(f) {}
+  Fd(Fd&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
+  Fd& operator=(Fd&& o) noexcept {
+    std::swap(fd, o.fd);
+    return *this;
+  }
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// What the symlink NAME in the directory at `dir` (canonical) says; empty
+// when it is not a symlink or cannot be read.
+std::string link_text(const Root& root, const std::string& dir, const std::string& name) {
+  Fd d(root.open_file(dir));
+  if (d.fd < 0) return {};
+  std::array<char, 4096> buf{};
+  ssize_t n = ::readlinkat(d.fd, name.c_str(), buf.data(), buf.size());
+  return n > 0 && static_cast<std::size_t>(n) < buf.size() ? std::string(buf.data(), static_cast<std::size_t>(n))
+                                                           : std::string();
+}
+
 // Fills in state and existing from what the root holds at item.path.
 void assess(const Root& root, SetupItem& item) {
   Lookup parent = root.resolve(dirname_of(item.path));
@@ -69,7 +97,8 @@ void assess(const Root& root, SetupItem& item) {
   item.state = SetupItem::State::Differs;
   if (item.symlink) {
     Lookup want = root.resolve(item.content);
-    if (here.found() && want.found() && here.path == want.path) {
+    if ((here.found() && want.found() && here.path == want.path) ||
+        (kind == Root::Kind::Link && link_text(root, parent.path, basename_of(item.path)) == item.content)) {
       item.state = SetupItem::State::Present;
       return;
     }
@@ -229,15 +258,19 @@ Expected<SetupPlan> plan_setup(const Root& root, const SetupRequest& req) {
   return p;
 }
 
-Status create_item(const Root& root, const SetupItem& item) {
-  if (item.state != SetupItem::State::Missing) return {};
-  const std::string host = root.host_path(item.path);
-  auto fail = [&](std::string what, int err) {
-    return Error{Error::Kind::Io, fmt::format("{}: {}: {}", host, what, std::strerror(err))};
-  };
-  // The deepest existing ancestor, opened through the root's confinement;
-  // below it, each directory is made and opened without following links.
-  const std::vector<std::string> parts = components(dirname_of(item.path));
+namespace {
+
+Error io_error(const std::string& host, const std::string& what, int err) {
+  return Error{Error::Kind::Io, fmt::format("{}: {}: {}", host, what, std::strerror(err))};
+}
+
+// Opens the directory `dir` (absolute, in the root) for writing entries,
+// creating what is missing of it: the deepest existing ancestor is opened
+// through the root's confinement; below it, each directory is made and
+// opened without following links. The directories made go to `made`.
+Expected<Fd> open_dir_creating(const Root& root, const std::string& dir, std::vector<Made>* made) {
+  const std::string host = root.host_path(dir);
+  const std::vector<std::string> parts = components(dir);
   std::size_t have = parts.size();
   Lookup base;
   for (;; --have) {
@@ -246,55 +279,228 @@ Status create_item(const Root& root, const SetupItem& item) {
     base = root.resolve(pre);
     if (base.found() || have == 0) break;
   }
-  if (!base.found() || !base.is_dir) return fail("a parent is not a directory", ENOTDIR);
-  int fd = root.open_file(base.path);
-  if (fd < 0) return fail("cannot open " + base.path, -fd);
-  struct Closer {
-    int& fd;
-    ~Closer() {
-      if (fd >= 0) ::close(fd);
-    }
-  } closer{fd};
+  if (!base.found() || !base.is_dir) return io_error(host, "a parent is not a directory", ENOTDIR);
+  Fd fd(root.open_file(base.path));
+  if (fd.fd < 0) return io_error(host, "cannot open " + base.path, -fd.fd);
+  std::string at = base.path;
   for (std::size_t i = have; i < parts.size(); ++i) {
-    if (::mkdirat(fd, parts[i].c_str(), 0755) != 0 && errno != EEXIST) return fail("mkdir " + parts[i], errno);
-    int next = ::openat(fd, parts[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (next < 0 && (errno == ELOOP || errno == ENOTDIR)) {
-      std::string at = "/";
-      for (std::size_t j = 0; j <= i; ++j) at = join(at, parts[j]);
+    at = join(at, parts[i]);
+    const bool new_dir = ::mkdirat(fd.fd, parts[i].c_str(), 0755) == 0;
+    if (!new_dir && errno != EEXIST) return io_error(host, "mkdir " + parts[i], errno);
+    Fd next(::openat(fd.fd, parts[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (next.fd < 0 && (errno == ELOOP || errno == ENOTDIR))
       return Error{Error::Kind::Io,
                    fmt::format("{}: cannot create it: {} is not a directory in the root (a file, or a symlink to "
                                "nothing inside the root)",
                                host, root.host_path(at))};
-    }
-    if (next < 0) return fail("open " + parts[i], errno);
-    ::close(fd);
-    fd = next;
+    if (next.fd < 0) return io_error(host, "open " + parts[i], errno);
+    if (new_dir && made) made->push_back({Made::Kind::Dir, at, {}});
+    fd = std::move(next);
   }
+  return fd;
+}
+
+// Writes NAME in the directory `dir` through a temporary name, fsync'd, then
+// renamed: over an existing file with `replace`, else never over anything.
+int write_at(int dir, const std::string& name, const std::string& content, bool replace) {
+  const std::string tmp = fmt::format(".{}.xpatch-{}-{}", name, ::getpid(), g_tmp_counter++);
+  int out = ::openat(dir, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (out < 0) return errno;
+  std::size_t done = 0;
+  int err = 0;
+  while (done < content.size() && err == 0) {
+    ssize_t n = ::write(out, content.data() + done, content.size() - done);
+    if (n < 0 && errno != EINTR) err = errno;
+    if (n > 0) done += static_cast<std::size_t>(n);
+  }
+  if (err == 0 && ::fsync(out) != 0) err = errno;
+  if (::close(out) != 0 && err == 0) err = errno;
+  if (err == 0 && ::renameat2(dir, tmp.c_str(), dir, name.c_str(), replace ? 0 : RENAME_NOREPLACE) != 0) err = errno;
+  if (err != 0) ::unlinkat(dir, tmp.c_str(), 0);
+  return err;
+}
+
+constexpr std::string_view kManifestDir = "/var/lib/xpatch/setup";
+
+std::string_view kind_word(Made::Kind k) {
+  return k == Made::Kind::Dir ? "dir" : k == Made::Kind::File ? "file" : "link";
+}
+
+std::string unhex(std::string_view h, bool& ok) {
+  std::string out;
+  ok = h.size() % 2 == 0;
+  auto nib = [&](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    ok = false;
+    return 0;
+  };
+  for (std::size_t i = 0; ok && i + 1 < h.size(); i += 2)
+    out += static_cast<char>(nib(h[i]) * 16 + nib(h[i + 1]));
+  return out;
+}
+
+std::string manifest_text(const std::vector<Made>& entries) {
+  std::string out;
+  for (const Made& m : entries) {
+    std::string h;
+    for (unsigned char c : m.content) h += fmt::format("{:02x}", c);
+    out += fmt::format("{}\t{}\t{}\n", kind_word(m.kind), m.path, h);
+  }
+  return out;
+}
+
+// Replaces the manifest with `entries`, making its directories (and listing
+// those it made) as needed.
+Status write_manifest(const Root& root, std::string_view tuple, std::vector<Made> entries) {
+  std::vector<Made> dirs;
+  auto fd = open_dir_creating(root, std::string(kManifestDir), &dirs);
+  if (!fd) return fd.error();
+  entries.insert(entries.end(), dirs.begin(), dirs.end());
+  if (int err = write_at(fd->fd, std::string(tuple), manifest_text(entries), true))
+    return io_error(root.host_path(manifest_path(tuple)), "write", err);
+  ::fsync(fd->fd);
+  return {};
+}
+
+bool is_below(const std::string& path, const std::string& dir) {
+  return path.size() > dir.size() && path.starts_with(dir) && path[dir.size()] == '/';
+}
+
+}  // namespace
+
+Status create_item(const Root& root, const SetupItem& item, std::vector<Made>* made) {
+  if (item.state != SetupItem::State::Missing) return {};
+  const std::string host = root.host_path(item.path);
+  auto fd = open_dir_creating(root, dirname_of(item.path), made);
+  if (!fd) return fd.error();
   const std::string name = basename_of(item.path);
   if (item.symlink) {
-    if (::symlinkat(item.content.c_str(), fd, name.c_str()) != 0) return fail("symlink", errno);
-  } else {
-    const std::string tmp = fmt::format(".{}.xpatch-{}-{}", name, ::getpid(), g_tmp_counter++);
-    int out = ::openat(fd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (out < 0) return fail("create " + tmp, errno);
-    std::size_t done = 0;
-    int err = 0;
-    while (done < item.content.size() && err == 0) {
-      ssize_t n = ::write(out, item.content.data() + done, item.content.size() - done);
-      if (n < 0 && errno != EINTR) err = errno;
-      if (n > 0) done += static_cast<std::size_t>(n);
-    }
-    if (err == 0 && ::fsync(out) != 0) err = errno;
-    if (::close(out) != 0 && err == 0) err = errno;
-    // Never replaces: a file that appeared meanwhile stays.
-    if (err == 0 && ::renameat2(fd, tmp.c_str(), fd, name.c_str(), RENAME_NOREPLACE) != 0) err = errno;
-    if (err != 0) {
-      ::unlinkat(fd, tmp.c_str(), 0);
-      return fail("write", err);
-    }
+    if (::symlinkat(item.content.c_str(), fd->fd, name.c_str()) != 0) return io_error(host, "symlink", errno);
+  } else if (int err = write_at(fd->fd, name, item.content, false)) {  // never replaces: a file that appeared meanwhile stays
+    return io_error(host, "write", err);
   }
-  ::fsync(fd);
+  ::fsync(fd->fd);
+  if (made) made->push_back({item.symlink ? Made::Kind::Link : Made::Kind::File, item.path, item.content});
   return {};
+}
+
+std::string manifest_path(std::string_view tuple) { return fmt::format("{}/{}", kManifestDir, tuple); }
+
+Expected<std::vector<Made>> read_manifest(const Root& root, std::string_view tuple) {
+  const std::string path = manifest_path(tuple);
+  std::vector<Made> out;
+  Lookup l = root.resolve(path);
+  if (l.status == Lookup::Status::Missing) return out;
+  std::string text;
+  int rc = l.found() && !l.is_dir ? root.read_file(l.path, text, 1 << 20) : -EISDIR;
+  if (rc != 0) return io_error(root.host_path(path), "read", l.found() ? -rc : ENOENT);
+  std::size_t line = 0;
+  for (std::size_t at = 0; at < text.size();) {
+    std::size_t nl = text.find('\n', at);
+    if (nl == std::string::npos) nl = text.size();
+    const std::string_view row(text.data() + at, nl - at);
+    at = nl + 1;
+    ++line;
+    const auto t1 = row.find('\t'), t2 = t1 == std::string_view::npos ? t1 : row.find('\t', t1 + 1);
+    bool ok = t2 != std::string_view::npos;
+    Made m{Made::Kind::Dir, {}, {}};
+    if (ok) {
+      const std::string_view kind = row.substr(0, t1);
+      m.path = std::string(row.substr(t1 + 1, t2 - t1 - 1));
+      m.content = unhex(row.substr(t2 + 1), ok);
+      if (kind == "file") m.kind = Made::Kind::File;
+      else if (kind == "link") m.kind = Made::Kind::Link;
+      else ok &= kind == "dir";
+      ok &= m.path.starts_with('/') && m.path.find('\t') == std::string::npos;
+    }
+    if (!ok)
+      return Error{Error::Kind::Malformed,
+                   fmt::format("{}: line {}: not a setup manifest entry (KIND<TAB>PATH<TAB>HEX, KIND dir, file or "
+                               "link): \"{}\"",
+                               root.host_path(path), line, first_line(std::string(row)))};
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+Status record_made(const Root& root, std::string_view tuple, const std::vector<Made>& made) {
+  if (made.empty()) return {};
+  auto entries = read_manifest(root, tuple);
+  if (!entries) return entries.error();
+  for (const Made& m : made) {
+    std::erase_if(*entries, [&](const Made& e) { return e.path == m.path; });
+    entries->push_back(m);
+  }
+  return write_manifest(root, tuple, std::move(*entries));
+}
+
+Expected<Removal> remove_setup(const Root& root, std::string_view tuple) {
+  auto entries = read_manifest(root, tuple);
+  if (!entries) return entries.error();
+  const std::string manifest = manifest_path(tuple);
+  auto of_manifest = [&](const Made& m) { return m.kind == Made::Kind::Dir && is_below(manifest, m.path); };
+  Removal r;
+  std::vector<Made> left;  // newest first
+  for (auto it = entries->rbegin(); it != entries->rend(); ++it) {
+    const Made& m = *it;
+    if (of_manifest(m)) continue;
+    Lookup parent = root.resolve(dirname_of(m.path));
+    Fd dir(parent.found() && parent.is_dir ? root.open_file(parent.path) : -ENOENT);
+    const std::string name = basename_of(m.path);
+    struct stat st{};
+    if (dir.fd < 0 || ::fstatat(dir.fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // gone already
+    std::string why;
+    if (m.kind == Made::Kind::Dir) {
+      if (::unlinkat(dir.fd, name.c_str(), AT_REMOVEDIR) != 0) {
+        left.push_back(m);  // not empty: someone else's files live there too
+        continue;
+      }
+    } else if (m.kind == Made::Kind::Link) {
+      if (!S_ISLNK(st.st_mode) || link_text(root, parent.path, name) != m.content)
+        why = fmt::format("changed since setup made it (a link to {})", m.content);
+    } else {
+      std::string now;
+      const bool same = S_ISREG(st.st_mode) && root.read_file(join(parent.path, name), now, 1 << 20) == 0 &&
+                        now == m.content;
+      if (!same) why = "changed since setup made it";
+    }
+    if (why.empty() && m.kind != Made::Kind::Dir && ::unlinkat(dir.fd, name.c_str(), 0) != 0)
+      why = fmt::format("cannot remove it: {}", std::strerror(errno));
+    if (!why.empty()) {
+      r.kept.emplace_back(m.path, why);
+      left.push_back(m);
+      continue;
+    }
+    r.removed.push_back(m.path);
+  }
+  // What stays listed: what was kept, and the directories that hold it.
+  std::vector<Made> keep;
+  for (const Made& m : *entries) {
+    if (of_manifest(m)) continue;
+    const bool stays = std::any_of(left.begin(), left.end(), [&](const Made& l) { return l.path == m.path; });
+    const bool holds = std::any_of(r.kept.begin(), r.kept.end(), [&](const auto& k) { return is_below(k.first, m.path); });
+    if (stays && (m.kind != Made::Kind::Dir || holds)) keep.push_back(m);
+  }
+  if (entries->empty()) return r;
+  if (!keep.empty()) {
+    for (const Made& m : *entries)
+      if (of_manifest(m)) keep.push_back(m);
+    if (auto e = write_manifest(root, tuple, std::move(keep)); !e) return e.error();
+    return r;
+  }
+  // Nothing left: the manifest goes, then its directories if empty.
+  Lookup dir = root.resolve(std::string(kManifestDir));
+  Fd d(dir.found() ? root.open_file(dir.path) : -ENOENT);
+  if (d.fd < 0 || ::unlinkat(d.fd, std::string(tuple).c_str(), 0) != 0)
+    return io_error(root.host_path(manifest), "remove", d.fd < 0 ? -d.fd : errno);
+  for (auto it = entries->rbegin(); it != entries->rend(); ++it) {
+    if (!of_manifest(*it)) continue;
+    Lookup parent = root.resolve(dirname_of(it->path));
+    Fd p(parent.found() ? root.open_file(parent.path) : -ENOENT);
+    if (p.fd >= 0) ::unlinkat(p.fd, basename_of(it->path).c_str(), AT_REMOVEDIR);
+  }
+  return r;
 }
 
 }  // namespace xpatch::retarget

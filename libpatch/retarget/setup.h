@@ -24,7 +24,8 @@ struct SetupItem {
   };
   enum class State {
     Missing,  // nothing there yet
-    Present,  // already what it would be (same bytes, or a link to the same file)
+    Present,  // already what it would be (same bytes, or a link to the same file or with the same
+              // target text: a link of ours left dangling when the tuple's libc went is still right)
     Differs,  // something else is there: left alone
   };
   What what;
@@ -68,6 +69,40 @@ std::string binfmt_line(const elf::TupleInfo& t, const std::string& qemu);
 // Creates one Missing item inside the root: parent directories as needed,
 // a file written to a temporary name and renamed without replacing, or a
 // symlink. Every step is confined to the root. Does nothing for other states.
-Status create_item(const resolve::Root& root, const SetupItem& item);
+// `made`, when given, gets what was created: each new directory (canonical
+// path, outermost first), then the item itself.
+struct Made {
+  enum class Kind { Dir, File, Link };
+  Kind kind;
+  std::string path;     // absolute in the root
+  std::string content;  // the file's bytes or the link's target; empty for a directory
+  bool operator==(const Made&) const = default;
+};
+Status create_item(const resolve::Root& root, const SetupItem& item, std::vector<Made>* made = nullptr);
+
+// The manifest: what `setup --write` created for a tuple, kept in the root at
+// manifest_path(tuple), one line per entry ("dir|file|link TAB PATH TAB
+// HEX(content)"), so that remove_setup takes back exactly that and nothing
+// that was there before or changed since.
+std::string manifest_path(std::string_view tuple);
+// The entries, in the order they were made; empty when there is no manifest.
+// Malformed (naming the line) when a line is not an entry.
+Expected<std::vector<Made>> read_manifest(const resolve::Root& root, std::string_view tuple);
+// Adds entries to the tuple's manifest (creating it and its directories,
+// which it records as well); an entry for a path already listed replaces it.
+Status record_made(const resolve::Root& root, std::string_view tuple, const std::vector<Made>& made);
+
+struct Removal {
+  std::vector<std::string> removed;                       // paths, as removed
+  std::vector<std::pair<std::string, std::string>> kept;  // path, why (changed since made)
+};
+// Removes what the manifest lists, newest first: a file only while it holds
+// the bytes setup wrote, a link only while it points where setup pointed it,
+// a directory only when empty (a non-empty one is left without comment: other
+// packages use /etc/binfmt.d too). The manifest keeps the entries left behind
+// for a reason and goes (with its own empty directories) when none are.
+// A tuple without a manifest removes nothing. The root must not have been
+// looked up since it changed (open a new Root).
+Expected<Removal> remove_setup(const resolve::Root& root, std::string_view tuple);
 
 }  // namespace xpatch::retarget

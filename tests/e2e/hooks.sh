@@ -78,7 +78,7 @@ for path in sys.argv[1:]:
     assert keys["When"][0] in ("PreTransaction", "PostTransaction"), path
     assert "NeedsTargets" in keys and keys["Type"] == ["Path"], path
     assert "AbortOnFail" not in keys or keys["When"][0] == "PreTransaction", path
-    assert keys["Exec"][0].startswith("/usr/share/xpatch/hooks/xpatch-hook "), path
+    assert keys["Exec"][0].startswith("/usr/bin/xpatch-hook "), path
 PY
 
 # ---- apt: Pre-Install-Pkgs in protocols 1, 2, 3, dpkg unpacks, Post-Invoke ----
@@ -120,10 +120,10 @@ printf '%s\n' /nonexistent/x.deb | XPATCH_ROOT=$R "$HOOK" pre >/dev/null 2>"$W/e
 check "apt pre: a .deb that is not there: exit 2, named ($rc)" test "$rc" = 2 -a -n "$(grep -F /nonexistent/x.deb "$W/err")"
 if command -v apt-config >/dev/null; then
   conf=$(apt-config -c "$HOOKS/apt/80xpatch" dump 2>&1)
-  check "apt-config parses 80xpatch: Pre-Install-Pkgs" grep -qF 'DPkg::Pre-Install-Pkgs:: "/usr/share/xpatch/hooks/xpatch-hook pre";' <<<"$conf"
+  check "apt-config parses 80xpatch: Pre-Install-Pkgs" grep -qF 'DPkg::Pre-Install-Pkgs:: "/usr/bin/xpatch-hook pre";' <<<"$conf"
   check "apt-config parses 80xpatch: protocol version 3 for the hook" \
-    grep -qF 'DPkg::Tools::Options::/usr/share/xpatch/hooks/xpatch-hook::Version "3";' <<<"$conf"
-  check "apt-config parses 80xpatch: Post-Invoke" grep -qF 'DPkg::Post-Invoke:: "/usr/share/xpatch/hooks/xpatch-hook post </dev/null";' <<<"$conf"
+    grep -qF 'DPkg::Tools::Options::/usr/bin/xpatch-hook::Version "3";' <<<"$conf"
+  check "apt-config parses 80xpatch: Post-Invoke" grep -qF 'DPkg::Post-Invoke:: "/usr/bin/xpatch-hook post </dev/null";' <<<"$conf"
 else
   skip "apt-config parses 80xpatch: apt-config is not installed"
 fi
@@ -131,8 +131,14 @@ fi
 # ---- a builder's DESTDIR, then installed ----
 D=$W/destdir; cp -a "$PKG" "$D"
 R=$W/stage; new_root "$R"
+SUM_STAGED=$(sha256sum <"$D/usr/$T/bin/hello")
 XPATCH_ROOT=$R "$HOOK" stage "$D" >"$W/stage.out" 2>&1; rc=$?
-check "stage: exit 0 ($rc)" test "$rc" = 0
+check "stage, root not set up: exit 1 ($rc)" test "$rc" = 1
+check "stage, root not set up: names the step" grep -qF "run \`xpatch setup --tuple $T --root $R --write\` (or pass --setup)" "$W/stage.out"
+check "stage, root not set up: nothing written" test "$(sha256sum <"$D/usr/$T/bin/hello")" = "$SUM_STAGED"
+XPATCH_ROOT=$R "$HOOK" stage --setup "$D" >"$W/stage.out" 2>&1; rc=$?
+check "stage --setup: exit 0 ($rc)" test "$rc" = 0
+check "stage --setup: the root was set up" test -L "$R/usr/lib/ld-musl-aarch64.so.1"
 check "stage: runpath points where the library will be installed" \
   grep -q "/usr/$T/lib/hello" <(readelf -dW "$D/usr/$T/bin/hello")
 cp -a "$D/usr" "$R/"

@@ -99,7 +99,7 @@ int run_patchelf(const std::string& name, const std::vector<std::string>& args);
 struct SetupOptions {
   std::string tuple, root = "/";
   std::optional<std::string> prefix, qemu;
-  bool write = false, json = false;
+  bool write = false, remove = false, json = false;
   ColorMode color = ColorMode::Auto;
 };
 int run_setup(const SetupOptions& opt);

@@ -266,7 +266,8 @@ Examples:
 
 Exit codes:
   0  everything is in place (after --write: everything missing was created)
-  1  something is missing (without --write), or differs and was left alone
+  1  something is missing (without --write), or differs and was left alone;
+     --remove: something setup made was changed since, and kept
   2  usage or I/O error (ROOT cannot be opened, a write failed))");
   su_cmd->add_option("--tuple", su.tuple, "the GNU tuple: aarch64-linux-musl, arm-linux-gnueabihf, ...")->required();
   su_cmd->add_option("--root", su.root, "the shared root, taken as / (default: /)");
@@ -274,6 +275,9 @@ Exit codes:
   su_cmd->add_option("--qemu", su.qemu,
                      "the interpreter for the binfmt line (default: /usr/bin/qemu-ARCH-static or qemu-ARCH in ROOT)");
   su_cmd->add_flag("-w,--write", su.write, "create the missing items (never replaces anything)");
+  su_cmd->add_flag("--remove", su.remove,
+                   "remove what --write made here (listed in ROOT/var/lib/xpatch/setup/TUPLE), where unchanged")
+      ->excludes("--write");
   su_cmd->add_flag("--json", su.json, "one JSON object per item (JSON Lines), then a summary object");
   su_cmd->add_option("--color", su.color, "auto (colour on a terminal), always or never")
       ->transform(CLI::CheckedTransformer(color_map, CLI::ignore_case));

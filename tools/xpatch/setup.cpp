@@ -40,6 +40,29 @@ std::string shown(const SetupItem& it) {
   return it.symlink ? fmt::format("{} -> {}", it.path, it.content) : it.path;
 }
 
+// --remove: what the manifest says setup made, taken back where unchanged.
+int run_remove(const resolve::Root& root, const SetupOptions& opt) {
+  auto r = retarget::remove_setup(root, opt.tuple);
+  if (!r) {
+    print_error(r.error().message);
+    return kError;
+  }
+  for (const std::string& p : r->removed)
+    fmt::print("{}\n", opt.json ? ordered_json{{"path", p}, {"state", "removed"}}.dump() : "  [removed] " + p);
+  for (const auto& [p, why] : r->kept)
+    fmt::print("{}\n", opt.json ? ordered_json{{"path", p}, {"state", "kept"}, {"why", why}}.dump()
+                                : fmt::format("  [kept]    {}: {} (left alone)", p, why));
+  if (opt.json)
+    fmt::print("{}\n", ordered_json{{"summary", {{"tuple", opt.tuple}, {"removed", r->removed.size()}, {"kept", r->kept.size()}}}}.dump());
+  else
+    fmt::print("{} removed, {} kept{}.\n", r->removed.size(), r->kept.size(),
+               r->removed.empty() && r->kept.empty()
+                   ? fmt::format(" (no manifest {} in {}: setup --write made nothing here)",
+                                 retarget::manifest_path(opt.tuple), opt.root)
+                   : "");
+  return r->kept.empty() ? kOk : kProblem;
+}
+
 }  // namespace
 
 int run_setup(const SetupOptions& opt) {
@@ -48,6 +71,7 @@ int run_setup(const SetupOptions& opt) {
     print_error(root.error().message);
     return kError;
   }
+  if (opt.remove) return run_remove(**root, opt);
   retarget::SetupRequest req{opt.tuple, opt.prefix, opt.qemu};
   host_identity(req);
   auto plan = retarget::plan_setup(**root, req);
@@ -66,14 +90,15 @@ int run_setup(const SetupOptions& opt) {
   }
   unsigned missing = 0, present = 0, differs = 0, created = 0, failed = 0;
   bool wrote_binfmt = false;
+  std::vector<retarget::Made> made;  // for the manifest, so that --remove can take it back
   for (SetupItem& it : plan->items) {
     std::string state(retarget::state_name(it.state));
     std::string error;
     if (it.state == SetupItem::State::Missing) {
       ++missing;
       if (opt.write) {
-        if (auto made = retarget::create_item(**root, it); !made) {
-          error = made.error().message;
+        if (auto st = retarget::create_item(**root, it, &made); !st) {
+          error = st.error().message;
           state = "failed";
           ++failed;
         } else {
@@ -115,6 +140,10 @@ int run_setup(const SetupOptions& opt) {
     fmt::print("              {}\n", st(fmt::emphasis::faint, it.why));
     if (!it.existing.empty()) fmt::print("              there: {} (left alone)\n", it.existing);
     if (!error.empty()) print_error(error);
+  }
+  if (auto st = retarget::record_made(**root, plan->tuple, made); !st) {
+    print_error(st.error().message);
+    ++failed;
   }
   const bool complete = differs == 0 && failed == 0 && (opt.write || missing == 0);
   if (opt.json) {

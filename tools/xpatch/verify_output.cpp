@@ -16,6 +16,9 @@ using rewrite::Discrepancy;
 Expected<rewrite::DynamicView> lief_view(std::span<const std::byte> bytes) {
   using Describe = char* (*)(const unsigned char*, std::size_t);
   static Describe describe = [] {
+#ifdef XPATCH_STATIC
+    return Describe{nullptr};  // a static program cannot dlopen the LIEF module
+#endif
     char self[PATH_MAX] = {};
     ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
     std::string dir = n > 0 ? std::string(self, static_cast<std::size_t>(n)) : std::string(".");
@@ -26,7 +29,13 @@ Expected<rewrite::DynamicView> lief_view(std::span<const std::byte> bytes) {
     return Describe{nullptr};
   }();
   auto fail = [](std::string why) { return Error{Error::Kind::Io, std::move(why)}; };
+#ifdef XPATCH_STATIC
+  if (!describe)
+    return fail("this xpatch is a static build (XPATCH_STATIC): it cannot load the LIEF module that --verify needs; "
+                "use a shared build for --verify");
+#else
   if (!describe) return fail("the LIEF module (xpatch-lief.so) is not installed next to xpatch");
+#endif
   char* raw = describe(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
   if (!raw) return fail("out of memory");
   std::string text(raw);
