@@ -149,7 +149,7 @@ int main(int argc, char** argv) {
   // ---- rewriting: options on the top-level command ----
   PatchOptions patch;
   auto& e = patch.edits;
-  app.add_option("files", patch.files, "ELF files to rewrite");
+  app.add_option("files", patch.files, "ELF files to rewrite")->type_name("FILE");
   app.add_option("--interp,--set-interpreter", e.interpreter, "set PT_INTERP, the program's loader")->type_name("PATH");
   auto* rp = app.add_option("--runpath,--set-runpath", e.runpath, "set DT_RUNPATH (colon-separated)")->type_name("DIRS");
   auto* arp = app.add_option("--add-runpath", e.add_runpath,
@@ -183,8 +183,6 @@ int main(int argc, char** argv) {
   app.add_flag("-f,--force", patch.force,
                "apply an edit whose result cannot run (a loader of another architecture or libc)");
   add_color(&app, patch.color);
-  rmrp->excludes(rp)->excludes(arp);
-  rp->excludes(arp);
 
   // ---- show ----
   ShowOptions show;
@@ -194,7 +192,7 @@ int main(int argc, char** argv) {
                                "skipped. A file named explicitly that is not ELF is reported (exit 1).\n"
                                "--json prints one object per file per line; see docs/json.md.\n\n") +
                    kExitCodes);
-  show_cmd->add_option("paths", show.paths, "ELF files or directories");
+  show_cmd->add_option("paths", show.paths, "ELF files or directories")->type_name("PATH");
   show_cmd->add_flag("--stdin", show.from_stdin, "also read paths from standard input, one per line");
   show_cmd->add_flag("-0,--null", show.null_sep, "with --stdin: paths are NUL-separated (find -print0)");
   show_cmd->add_flag("--json", show.json, "one JSON object per file (JSON Lines)");
@@ -220,8 +218,14 @@ DF_1_NODEFLIB, $ORIGIN/$LIB/$PLATFORM, wrong-architecture candidates skipped)
 or musl (reserved libc names, every ancestor's runpath, only $ORIGIN,
 <prefix>/etc/ld-musl-ARCH.path). Libraries are checked with their libc's rules.
 
+Findings are grouped by cause ("libjvm.so: needed-missing, in 21 files"), each
+with a line saying what to do; -v lists them per file. A PATH that exists on
+this host under ROOT (./root/bin/x, /srv/root/bin/x) is that file in ROOT;
+otherwise /bin/x is inside ROOT, and bin/x is relative to ROOT.
+
 Examples:
   xpatch check /srv/multiarch-root
+  xpatch check --ignore-missing 'libGL.so*' -q /srv/root
   xpatch check --tree /srv/root /usr/aarch64-linux-musl/bin/app
   find pkg/ -type f -print0 | sed -z 's|^pkg||' | xpatch check --stdin -0 /srv/root
   xpatch check --json /srv/root | jq 'select(.ok == false)'
@@ -237,7 +241,8 @@ Exit codes:
       ->type_name("ROOT");
   check_cmd->add_option("args", check_args,
                         "ROOT (unless --root), then files or directories in it (default: all of ROOT): host paths "
-                        "under ROOT, or paths inside ROOT");
+                        "under ROOT, or paths inside ROOT")
+      ->type_name("PATH");
   check_cmd->add_flag("--stdin", check.from_stdin, "also read paths inside ROOT from standard input, one per line");
   check_cmd->add_flag("-0,--null", check.null_sep, "with --stdin: paths are NUL-separated (find -print0)");
   check_cmd->add_flag("--json", check.json, "one JSON object per file (JSON Lines), then a summary object");
@@ -283,22 +288,22 @@ Exit codes:
   0  every file of the tuple is retargeted and verified, or already right
   1  some file was left as it was: a DT_NEEDED found nowhere, or the check failed
   2  usage or I/O error, or a malformed ELF file (named in the message))");
-  rt_cmd->add_option("--tuple", rt.tuple, "the GNU tuple: aarch64-linux-musl, arm-linux-gnueabihf, ...")->required();
-  rt_cmd->add_option("--root", rt.root, "the shared root, taken as / (default: /)");
-  rt_cmd->add_option("--prefix", rt.prefix, "where the tuple lives in ROOT (default: /usr/<tuple>)");
-  rt_cmd->add_option("--interp", rt.interp, "the interpreter to set (default: PREFIX/lib/<the tuple's loader>)");
-  rt_cmd->add_option("--stage", rt.stages, "DIR=/path/in/root: DIR's files will be installed there (repeatable)")
+  rt_cmd->add_option("--tuple", rt.tuple, "the GNU tuple: aarch64-linux-musl, arm-linux-gnueabihf, ...")->type_name("TUPLE")->required();
+  rt_cmd->add_option("--root", rt.root, "the shared root, taken as / (default: /)")->type_name("ROOT");
+  rt_cmd->add_option("--prefix", rt.prefix, "where the tuple lives in ROOT (default: /usr/<tuple>)")->type_name("PREFIX");
+  rt_cmd->add_option("--interp", rt.interp, "the interpreter to set (default: PREFIX/lib/<the tuple's loader>)")->type_name("PATH");
+  rt_cmd->add_option("--stage", rt.stages, "DIR's files will be installed at /path/in/root (repeatable)")->type_name("DIR=/path/in/root")
       ->allow_extra_args(false);
-  rt_cmd->add_option("--ignore-missing", rt.ignore_missing, "a DT_NEEDED glob that may stay unresolved (repeatable)")
+  rt_cmd->add_option("--ignore-missing", rt.ignore_missing, "a DT_NEEDED glob that may stay unresolved (repeatable)")->type_name("GLOB")
       ->allow_extra_args(false);
-  rt_cmd->add_option("paths", rt.paths, "ELF files or directories");
+  rt_cmd->add_option("paths", rt.paths, "ELF files or directories")->type_name("PATH");
   rt_cmd->add_flag("--stdin", rt.from_stdin,
                    "also read paths from standard input, one per line (a package's file list: files there that "
                    "are not ELF are skipped, as in a directory)");
   rt_cmd->add_flag("-0,--null", rt.null_sep, "with --stdin: paths are NUL-separated (find -print0)");
-  auto* rt_dry = rt_cmd->add_flag("-n,--dry-run", rt.dry_run, "show the plan per file (and verify it); write nothing");
+  rt_cmd->add_flag("-n,--dry-run", rt.dry_run, "show the plan per file (and verify it); write nothing");
   bool rt_write = false;  // the default; accepted so that retarget and setup take the same spellings
-  rt_cmd->add_flag("-w,--write", rt_write, "write the files that pass the check (the default)")->excludes(rt_dry);
+  rt_cmd->add_flag("-w,--write", rt_write, "write the files that pass the check (the default)");
   rt_cmd->add_flag("--json", rt.json, "one JSON object per file (JSON Lines), then a summary object");
   rt_cmd->add_flag("-q,--quiet", rt.quiet, "print only files that change or fail, and the summary");
   rt_cmd->add_flag("-v,--verbose", rt.verbose, "also list each file left unresolved for a cause already said once");
@@ -337,16 +342,17 @@ Exit codes:
   0  everything is in place (after --write: everything missing was created)
   1  something is missing (without --write), or differs and was left alone
   2  usage or I/O error (ROOT cannot be opened, a write failed))");
-  su_cmd->add_option("--tuple", su.tuple, "the GNU tuple: aarch64-linux-musl, arm-linux-gnueabihf, ...")->required();
+  su_cmd->add_option("--tuple", su.tuple, "the GNU tuple: aarch64-linux-musl, arm-linux-gnueabihf, ...")->type_name("TUPLE")->required();
   std::vector<std::string> su_args;
   su_cmd->add_option("--root", su.root, "the shared root, taken as / (default: /; or the argument)")->type_name("ROOT");
   su_cmd->add_option("root", su_args, "ROOT, as --root")->type_name("ROOT")->expected(0, 1);
-  su_cmd->add_option("--prefix", su.prefix, "where the tuple lives in ROOT (default: /usr/<tuple>)");
+  su_cmd->add_option("--prefix", su.prefix, "where the tuple lives in ROOT (default: /usr/<tuple>)")->type_name("PREFIX");
   su_cmd->add_option("--qemu", su.qemu,
-                     "the interpreter for the binfmt line (default: /usr/bin/qemu-ARCH-static or qemu-ARCH in ROOT)");
-  auto* su_write = su_cmd->add_flag("-w,--write", su.write, "create the missing items (never replaces anything)");
+                     "the interpreter for the binfmt line (default: /usr/bin/qemu-ARCH-static or qemu-ARCH in ROOT)")
+      ->type_name("PATH");
+  su_cmd->add_flag("-w,--write", su.write, "create the missing items (never replaces anything)");
   bool su_dry = false;  // the default; accepted so that retarget and setup take the same spellings
-  su_cmd->add_flag("-n,--dry-run", su_dry, "show the items and their state; write nothing (the default)")->excludes(su_write);
+  su_cmd->add_flag("-n,--dry-run", su_dry, "show the items and their state; write nothing (the default)");
   su_cmd->add_flag("--json", su.json, "one JSON object per item (JSON Lines), then a summary object");
   add_color(su_cmd, su.color);
 
@@ -360,6 +366,20 @@ Exit codes:
   for (const CLI::App* sub : {show_cmd, check_cmd, rt_cmd, su_cmd})
     if (*sub && !report_unknown(sub, sub->get_name())) return kError;
   if (!report_unknown(&app, "")) return kError;
+  // Options that exclude each other, said in words (CLI11's excludes() would
+  // print "Excludes: ..." into every help line).
+  auto exclusive = [](std::initializer_list<std::pair<const CLI::Option*, const char*>> opts) {
+    std::vector<std::string> given;
+    for (const auto& [o, name] : opts)
+      if (o->count()) given.push_back(name);
+    if (given.size() < 2) return true;
+    print_error(fmt::format("{} exclude each other: give one", fmt::join(given, " and ")));
+    return false;
+  };
+  if (!exclusive({{rp, "--runpath"}, {arp, "--add-runpath"}, {rmrp, "--remove-runpath"}}) ||
+      !exclusive({{rt_cmd->get_option("--dry-run"), "--dry-run"}, {rt_cmd->get_option("--write"), "--write"}}) ||
+      !exclusive({{su_cmd->get_option("--dry-run"), "--dry-run"}, {su_cmd->get_option("--write"), "--write"}}))
+    return kError;
   if (*show_cmd) {
     if (show.paths.empty() && !show.from_stdin) {
       print_error("show: no files given (FILE|DIR..., or --stdin)");
