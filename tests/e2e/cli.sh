@@ -68,6 +68,7 @@ check "did you mean: --ignore-mising -> --ignore-missing (check)" \
   expect 2 'did you mean `--ignore-missing`' "$XPATCH" check --ignore-mising 'x' /
 check "did you mean: shwo -> show" expect 2 'unknown subcommand `shwo`; did you mean `show`\?' "$XPATCH" shwo "$W/app"
 check "xpatch FILE with no edit says what to do" expect 2 "no edit given for .*xpatch show" "$XPATCH" "$W/app"
+check "-- ends the options (not an unknown option)" expect 0 "" "$XPATCH" --runpath /opt/x -- "$W/app"
 check "--set-rpath is not an alias of --rpath in the main CLI" expect 2 "set-rpath.*--runpath" "$XPATCH" --set-rpath /x "$W/app"
 
 # ---- options that match across subcommands (item 5) ----
@@ -103,6 +104,10 @@ expect 1 . "$XPATCH" check / "$W/g" >/dev/null
 check "check: one cause, one group: libfoo.so in 3 files" grep -q "libfoo.so: needed-missing, in 3 files" "$W/grouped.txt"
 check "check: the group is said once" test "$(grep -c 'libfoo.so' "$W/grouped.txt")" -le 2
 check "check: each group says what to do" grep -q "fix: install the library in ROOT" "$W/grouped.txt"
+mkdir -p "$W/b"
+cp "$FX/x86_64/app-norunpath" "$FX/x86_64/libfoo.so" "$W/b/"
+check "check: a library beside the program that the loader does not search says why" \
+  expect 1 "a libfoo.so is beside it in .*does not search a file's own directory.*--add-runpath '\\\$ORIGIN'" "$XPATCH" check / "$W/b/app-norunpath"
 check "check -v: per file" test "$("$XPATCH" check -v / "$W/g" | grep -c needed-missing)" = 3
 check "check -q: only errors and the summary" bash -c "! \"\$0\" check -q / '$W/g' | grep -q '^warning'" "$XPATCH"
 check "check --ignore-missing: exit 0, counted as ignored" \

@@ -180,6 +180,20 @@ std::string detail_of(const Finding& f) {
   return m.substr(0, at) + fmt::format("{}", fmt::join(seen, ", "));
 }
 
+// A library missing though a file of that name sits beside the requester:
+// say why the loader did not look there, and what makes it look.
+std::string beside_hint(const resolve::Root& root, const Finding& f, const std::string& top) {
+  if (f.code != resolve::code::kNeededMissing || f.subject.find('/') != std::string::npos) return {};
+  const auto slash = f.object.rfind('/');
+  const std::string dir = slash == 0 || slash == std::string::npos ? "/" : f.object.substr(0, slash);
+  if (!root.resolve((dir == "/" ? "" : dir) + "/" + f.subject).found()) return {};
+  const std::string name = f.object.substr(slash + 1);
+  return fmt::format(" (a {} is beside it in {}, but the loader does not search a file's own directory{}, and {} has "
+                     "no $ORIGIN entry; xpatch --add-runpath '$ORIGIN' {} makes it look)",
+                     f.subject, dir, f.object == top ? "" : " (and DT_RUNPATH is not inherited from the program)", name,
+                     name);
+}
+
 // Findings grouped by cause, for the default text output: one cause (a code
 // and what it is about) with every file it affects, each distinct detail
 // (such as a searched list) said once.
@@ -191,13 +205,13 @@ struct Group {
 };
 class Groups {
  public:
-  void add(const std::string& top, const Finding& f) {
+  void add(const std::string& top, const Finding& f, const std::string& hint = {}) {
     auto key = std::make_tuple(f.severity, f.code, f.subject);
     auto [it, fresh] = index_.try_emplace(key, groups_.size());
     if (fresh) groups_.push_back({f.severity, f.code, f.subject, {}, {}});
     Group& g = groups_[it->second];
     if (g.files.empty() || g.files.back() != top) g.files.push_back(top);
-    std::string d = detail_of(f);
+    std::string d = detail_of(f) + hint;
     auto dit = std::find_if(g.details.begin(), g.details.end(), [&](const auto& p) { return p.first == d; });
     if (dit == g.details.end()) g.details.push_back({d, {f.object}});
     else if (dit->second.back() != f.object) dit->second.push_back(f.object);
@@ -265,7 +279,8 @@ std::string list_text(const FileReport& r) {
 }
 
 // -v and --tree: the report of one file.
-std::string to_text(const FileReport& r, const CheckOptions& opt, const Style& st, std::size_t width) {
+std::string to_text(const FileReport& r, const resolve::Root& root, const CheckOptions& opt, const Style& st,
+                    std::size_t width) {
   const Tree& t = r.tree;
   // Info findings (family-unknown) are for --tree and --json; alone they do
   // not make a file worth a line.
@@ -293,7 +308,7 @@ std::string to_text(const FileReport& r, const CheckOptions& opt, const Style& s
     if (opt.quiet && f.severity != Severity::Error) continue;
     if (f.severity == Severity::Info && !opt.tree) continue;
     out += fmt::format("  {} {:<20} {}\n", severity_text(f.severity, st), f.code,
-                       wrap(f.message, width ? width - 31 : 0, 31));
+                       wrap(f.message + beside_hint(root, f, t.nodes.front().path), width ? width - 31 : 0, 31));
   }
   return out;
 }
@@ -375,10 +390,10 @@ int run_check(const CheckOptions& opt) {
         ignored += r.ignored;
         if (r.errors) ++bad_files;
         if (grouped) {
-          for (const Finding& f : r.tree.findings) groups.add(r.path, f);
+          for (const Finding& f : r.tree.findings) groups.add(r.path, f, beside_hint(**root, f, r.tree.nodes.front().path));
           return;
         }
-        std::string out = opt.json ? to_json(r, **root) : opt.list ? list_text(r) : to_text(r, opt, st, width);
+        std::string out = opt.json ? to_json(r, **root) : opt.list ? list_text(r) : to_text(r, **root, opt, st, width);
         if (out.empty()) return;
         clear_progress();
         std::fwrite(out.data(), 1, out.size(), stdout);

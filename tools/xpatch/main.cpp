@@ -112,6 +112,7 @@ std::vector<std::string> option_names(const CLI::App* app) {
 bool report_unknown(const CLI::App* app, const std::string& where) {
   bool clean = true;
   for (const std::string& arg : app->remaining()) {
+    if (arg == "--") continue;  // the end of options, kept in the list by CLI11
     std::string word = arg.substr(0, arg.find('='));
     std::string msg;
     if (word == "--set-rpath" && where.empty()) {
