@@ -108,7 +108,11 @@ mkdir -p "$W/b"
 cp "$FX/x86_64/app-norunpath" "$FX/x86_64/libfoo.so" "$W/b/"
 check "check: a library beside the program that the loader does not search says why" \
   expect 1 "a libfoo.so is beside it in .*does not search a file's own directory.*--add-runpath '\\\$ORIGIN'" "$XPATCH" check / "$W/b/app-norunpath"
-check "check -v: per file" test "$("$XPATCH" check -v / "$W/g" | grep -c needed-missing)" = 3
+check "check -v: per file" test "$("$XPATCH" check -v / "$W/g" | grep -c 'error *needed-missing')" = 3
+check "check -v: the remedy once per code" test "$("$XPATCH" check -v / "$W/g/a" | grep -c '^  fix (needed-missing): install')" = 1
+check "check -v: a searched list names each candidate once" bash -c "
+  out=\$(\"\$0\" check -v / '$W/g/a' | grep 'error *needed-missing') || exit 1
+  ! tr ' ' '\n' <<<\"\$out\" | grep '^/' | sed 's/,\$//' | sort | uniq -d | grep -q ." "$XPATCH"
 check "check -q: only errors and the summary" bash -c "! \"\$0\" check -q / '$W/g' | grep -q '^warning'" "$XPATCH"
 check "check --ignore-missing: exit 0, counted as ignored" \
   expect 0 "3 ignored" "$XPATCH" check --ignore-missing 'libfoo*' / "$W/g"

@@ -163,9 +163,7 @@ std::string some(const std::vector<std::string>& v, std::size_t n = 3) {
 
 // The message without its leading "OBJECT: ", and a searched list without
 // repeats ("searched /a/x, /a/x, /b/x" -> "searched /a/x, /b/x").
-std::string detail_of(const Finding& f) {
-  std::string m = f.message;
-  if (m.starts_with(f.object + ": ")) m.erase(0, f.object.size() + 2);
+std::string without_repeats(std::string m) {
   auto at = m.find(" searched ");
   if (at == std::string::npos) return m;
   at += 10;
@@ -178,6 +176,11 @@ std::string detail_of(const Finding& f) {
     i = j + 2;
   }
   return m.substr(0, at) + fmt::format("{}", fmt::join(seen, ", "));
+}
+std::string detail_of(const Finding& f) {
+  std::string m = f.message;
+  if (m.starts_with(f.object + ": ")) m.erase(0, f.object.size() + 2);
+  return without_repeats(std::move(m));
 }
 
 // A library missing though a file of that name sits beside the requester:
@@ -304,12 +307,19 @@ std::string to_text(const FileReport& r, const resolve::Root& root, const CheckO
     }
     tree_text(t, 0, 0, expanded, out, st);
   }
+  std::vector<std::string> codes;  // each code's remedy once per file, after its findings
   for (const Finding& f : t.findings) {
     if (opt.quiet && f.severity != Severity::Error) continue;
     if (f.severity == Severity::Info && !opt.tree) continue;
     out += fmt::format("  {} {:<20} {}\n", severity_text(f.severity, st), f.code,
-                       wrap(f.message + beside_hint(root, f, t.nodes.front().path), width ? width - 31 : 0, 31));
+                       wrap(without_repeats(f.message) + beside_hint(root, f, t.nodes.front().path),
+                            width ? width - 31 : 0, 31));
+    if (f.severity != Severity::Info && std::find(codes.begin(), codes.end(), f.code) == codes.end())
+      codes.push_back(f.code);
   }
+  for (const std::string& c : codes)
+    out += "  " + st(fmt::emphasis::faint, wrap(fmt::format("fix ({}): {}", c, remedy(c)), width ? width - 2 : 0, 4)) +
+           "\n";
   return out;
 }
 
