@@ -346,7 +346,7 @@ Exit codes:
   su_cmd->add_option("--tuple", su.tuple, "the GNU tuple: aarch64-linux-musl, arm-linux-gnueabihf, ...")->type_name("TUPLE")->required();
   std::vector<std::string> su_args;
   su_cmd->add_option("--root", su.root, "the shared root, taken as / (default: /; or the argument)")->type_name("ROOT");
-  su_cmd->add_option("root", su_args, "ROOT, as --root")->type_name("ROOT")->expected(0, 1);
+  su_cmd->add_option("root", su_args, "ROOT, as --root")->type_name("ROOT");
   su_cmd->add_option("--prefix", su.prefix, "where the tuple lives in ROOT (default: /usr/<tuple>)")->type_name("PREFIX");
   su_cmd->add_option("--qemu", su.qemu,
                      "the interpreter for the binfmt line (default: /usr/bin/qemu-ARCH-static or qemu-ARCH in ROOT)")
@@ -403,6 +403,10 @@ Exit codes:
   }
   if (*rt_cmd) return run_retarget(rt);
   if (*su_cmd) {
+    if (su_args.size() > 1) {
+      print_error(fmt::format("setup takes one ROOT, got {} ({})", su_args.size(), fmt::join(su_args, " ")));
+      return kError;
+    }
     if (!su_args.empty()) {
       if (su.root != "/" && su.root != su_args.front()) {
         print_error("setup: ROOT given twice, as --root and as an argument");

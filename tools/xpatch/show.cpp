@@ -37,6 +37,7 @@ std::string to_json(const ElfFile& f) {
   const elf::Header& h = f.header;
   elf::Target t = elf::describe_target(f);
   Json j = json_object();
+  j.get_ref<Json::object_t&>().reserve(32);  // one allocation for the keys: show is a hot path
   j["file"] = f.path;
   j["ok"] = true;
   j["status"] = "ok";
@@ -65,11 +66,13 @@ std::string to_json(const ElfFile& f) {
   j["dt_flags_names"] = elf::dt_flags_names(f.dt_flags);
   j["dt_flags_1_names"] = elf::dt_flags_1_names(f.dt_flags_1);
   Json& segs = j["segments"] = Json::array();
+  segs.get_ref<Json::array_t&>().reserve(f.segments.size());
   for (const elf::Segment& s : f.segments)
     segs.push_back({{"type", s.type}, {"type_name", or_hex(elf::segment_type_name(s.type), s.type)},
                     {"flags", s.flags}, {"offset", s.offset}, {"vaddr", s.vaddr}, {"paddr", s.paddr},
                     {"filesz", s.filesz}, {"memsz", s.memsz}, {"align", s.align}});
   Json& dyn = j["dynamic"] = Json::array();
+  dyn.get_ref<Json::array_t&>().reserve(f.dynamic.size());
   for (const elf::DynEntry& d : f.dynamic)
     dyn.push_back({{"tag", d.tag}, {"tag_name", or_hex(elf::dynamic_tag_name(d.tag), d.tag)}, {"value", d.value}});
   j["target"] = {{"arch", t.arch},
