@@ -108,6 +108,12 @@ mkdir -p "$W/b"
 cp "$FX/x86_64/app-norunpath" "$FX/x86_64/libfoo.so" "$W/b/"
 check "check: a library beside the program that the loader does not search says why" \
   expect 1 "a libfoo.so is beside it in .*does not search a file's own directory.*--add-runpath '\\\$ORIGIN'" "$XPATCH" check / "$W/b/app-norunpath"
+codes=$(sed -n 's/^| `\([a-z-]*\)` | \(error\|warning\|info\).*/\1/p' "$HERE/../../docs/check.md")
+check "docs/check.md lists the finding codes" test "$(wc -w <<<"$codes")" -ge 20
+for c in $codes; do
+  check "check --explain $c: a remedy of its own" expect 0 "^$c: " "$XPATCH" check --explain "$c"
+done
+check "check --explain of an unknown code: exit 1" expect 1 "see docs/check.md" "$XPATCH" check --explain no-such-code
 check "check -v: per file" test "$("$XPATCH" check -v / "$W/g" | grep -c 'error *needed-missing')" = 3
 check "check -v: the remedy once per code" test "$("$XPATCH" check -v / "$W/g/a" | grep -c '^  fix (needed-missing): install')" = 1
 check "check -v: a searched list names each candidate once" bash -c "

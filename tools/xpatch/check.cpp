@@ -333,6 +333,11 @@ std::size_t terminal_width() {
 }  // namespace
 
 int run_check(const CheckOptions& opt) {
+  if (!opt.explain.empty()) {  // --explain CODE: the remedy, without a root
+    const std::string_view r = remedy(opt.explain);
+    fmt::print("{}: {}\n", opt.explain, r);
+    return r == remedy("") ? kProblem : kOk;
+  }
   const Style st = style_for(stdout, opt.json ? ColorMode::Never : opt.color);
   const std::size_t width = opt.json ? 0 : terminal_width();
   // Without -v, --tree or --list, findings are grouped by cause and printed

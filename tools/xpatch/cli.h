@@ -65,6 +65,7 @@ struct CheckOptions {
   std::string root;
   std::vector<std::string> paths;  // inside the root (check::in_root_path); empty: the whole root
   std::vector<std::string> ignore_missing;  // DT_NEEDED globs whose absence is not an error
+  std::string explain;                      // --explain CODE: print the code's remedy and stop
   bool from_stdin = false, null_sep = false;
   bool json = false, tree = false, list = false, quiet = false, verbose = false;
   ColorMode color = ColorMode::Auto;

@@ -255,6 +255,8 @@ Exit codes:
                         "a DT_NEEDED glob that may stay unresolved: not an error (repeatable)")
       ->type_name("GLOB")
       ->allow_extra_args(false);
+  check_cmd->add_option("--explain", check.explain, "what to do about a finding code (docs/check.md), then stop")
+      ->type_name("CODE");
   add_color(check_cmd, check.color);
   check_cmd->add_option("-j,--jobs", check.jobs, "parallel workers (default: one per core)")->type_name("N");
 
@@ -394,7 +396,7 @@ Exit codes:
       check.root = check_args.front();
       check_args.erase(check_args.begin());
     }
-    if (check.root.empty()) {
+    if (check.root.empty() && check.explain.empty()) {
       print_error("check: no ROOT given (xpatch check ROOT [PATH...], or --root ROOT)");
       return kError;
     }
