@@ -5,6 +5,9 @@
 #include <elf.h>
 
 #include <cstring>
+#include <climits>
+#include <cstdlib>
+#include <sys/stat.h>
 
 namespace xpatch::check {
 namespace {
@@ -40,7 +43,35 @@ void walk(const resolve::Root& root, const std::string& dir, Collected& out, int
   }
 }
 
+// The host directory `p` names, with symlinks resolved ("" when none).
+std::string real_dir(const std::string& p) {
+  char buf[PATH_MAX];
+  return ::realpath(p.c_str(), buf) ? std::string(buf) : std::string();
+}
+
 }  // namespace
+
+std::string in_root_path(const resolve::Root& root, const std::string& p) {
+  // A file that exists on this host under ROOT, however ROOT and the path
+  // are spelled (./root and root/bin/x, or an absolute host path): the
+  // parent directory is resolved on the host, the last component is kept,
+  // so a link there is still followed inside ROOT, not on the host.
+  const std::string root_real = real_dir(root.dir());
+  const auto slash = p.find_last_of('/');
+  const std::string parent = slash == std::string::npos ? "." : slash == 0 ? "/" : p.substr(0, slash);
+  const std::string base = slash == std::string::npos ? p : p.substr(slash + 1);
+  struct stat st {};
+  if (!root_real.empty() && root_real != "/" && ::lstat(p.c_str(), &st) == 0) {
+    std::string dir = real_dir(parent);
+    if (base != "." && base != ".." && !base.empty()) dir = dir == "/" ? "/" + base : dir + "/" + base;
+    else dir = real_dir(p);
+    if (dir == root_real) return "/";
+    if (dir.size() > root_real.size() && dir.starts_with(root_real) && dir[root_real.size()] == '/')
+      return dir.substr(root_real.size());
+  }
+  // Otherwise a path inside ROOT; a relative one is relative to ROOT.
+  return p.starts_with('/') ? p : "/" + p;
+}
 
 Collected collect(const resolve::Root& root, const std::vector<std::string>& paths) {
   Collected out;
@@ -48,10 +79,8 @@ Collected collect(const resolve::Root& root, const std::vector<std::string>& pat
     walk(root, "/", out, 0);
     return out;
   }
-  for (std::string p : paths) {
-    // A host path under the root ("ROOT/usr/bin/x") means the file inside it.
-    const std::string& r = root.dir();
-    if (r != "/" && p.size() > r.size() && p.starts_with(r) && p[r.size()] == '/') p.erase(0, r.size());
+  for (const std::string& given : paths) {
+    const std::string p = in_root_path(root, given);
     resolve::Lookup l = root.resolve(p);
     if (l.found() && l.is_dir) walk(root, l.path, out, 0);
     else out.files.push_back({p.starts_with('/') ? p : "/" + p, true});  // errors are check_file's to report
@@ -65,6 +94,14 @@ void count(const std::vector<Finding>& fs, unsigned& errors, unsigned& warnings,
     else if (f.severity == Severity::Warning) ++warnings;
     else ++infos;
   }
+}
+
+void ignore_missing(FileReport& r, const std::vector<std::string>& globs) {
+  if (globs.empty()) return;
+  r.ignored += static_cast<unsigned>(
+      std::erase_if(r.tree.findings, [&](const Finding& f) { return resolve::ignored_missing(f, globs); }));
+  r.errors = r.warnings = r.infos = 0;
+  count(r.tree.findings, r.errors, r.warnings, r.infos);
 }
 
 FileReport check_file(resolve::Resolver& resolver, const Input& in, resolve::SymbolChecker* symbols) {

@@ -31,16 +31,29 @@ struct Collected {
 // escapes instead.
 Collected collect(const resolve::Root& root, const std::vector<std::string>& paths);
 
+// A path given on the command line, as a path inside ROOT: an existing host
+// file or directory under ROOT (relative to the working directory or
+// absolute, however ROOT is spelled) is that file in ROOT; otherwise an
+// absolute path is already inside ROOT and a relative one is taken from
+// ROOT (docs/check.md).
+std::string in_root_path(const resolve::Root& root, const std::string& p);
+
 struct FileReport {
   std::string path;
   bool skipped = false;  // not ELF, not named: not ours
   resolve::Tree tree;
   unsigned errors = 0, warnings = 0, infos = 0;
+  unsigned ignored = 0;  // findings dropped by ignore_missing
 };
 
 // Thread-safe: the resolver shares parsed objects between calls. With
 // `symbols`, versions and undefined symbols are checked too.
 FileReport check_file(resolve::Resolver& resolver, const Input& in, resolve::SymbolChecker* symbols = nullptr);
+
+// `--ignore-missing GLOB`: drops the needed-missing and needed-host-only
+// findings whose DT_NEEDED matches a glob (resolve::ignored_missing), and
+// counts again.
+void ignore_missing(FileReport& r, const std::vector<std::string>& globs);
 
 void count(const std::vector<Finding>& fs, unsigned& errors, unsigned& warnings, unsigned& infos);
 

@@ -144,6 +144,23 @@ Target describe_target(const ElfFile& f) {
   return t;
 }
 
+LoaderFit loader_fits(const ElfFile& f, std::string_view interp) {
+  const std::string_view base = interp.substr(interp.rfind('/') + 1);
+  const Libc libc = describe_target(f).libc;
+  const bool known = libc == Libc::Glibc || libc == Libc::Musl;  // else only the architecture can be told
+  const Libc other = libc == Libc::Musl ? Libc::Glibc : Libc::Musl;
+  if (base == loader_name(f, known ? libc : Libc::Glibc)) return LoaderFit::Fits;
+  if (base == loader_name(f, other)) return known ? LoaderFit::OtherLibc : LoaderFit::Fits;
+  // Debian's musl loader is libc.so; every musl loader name starts ld-musl-.
+  const bool musl_name = base == "libc.so" || base.starts_with("libc.musl-") || base.starts_with("ld-musl-");
+  if (musl_name && base.starts_with("ld-musl-")) return LoaderFit::OtherArch;  // not this architecture's
+  if (musl_name) return libc == Libc::Glibc ? LoaderFit::OtherLibc : LoaderFit::Fits;
+  // glibc's loader names, of some other architecture or ABI.
+  if (base.starts_with("ld-linux") || base == "ld64.so.1" || base == "ld64.so.2" || base == "ld.so.1")
+    return LoaderFit::OtherArch;
+  return LoaderFit::Unknown;
+}
+
 std::optional<TupleInfo> parse_tuple(std::string_view tuple) {
   // ARCH[-VENDOR]-linux-ENV
   std::vector<std::string_view> parts;

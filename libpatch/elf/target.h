@@ -33,6 +33,14 @@ std::optional<std::string> tuple_for(const ElfFile& f, Libc libc);
 // into PT_INTERP by that libc's toolchain; nullopt when we do not know it.
 std::optional<std::string> loader_name(const ElfFile& f, Libc libc);
 
+// Whether a loader path (a PT_INTERP value) can run `f`, by its file name:
+// Fits (the loader of f's architecture and libc), OtherLibc (musl's loader
+// on a glibc file or the reverse), OtherArch (a loader name of another
+// architecture or ABI: ld-linux-armhf.so.3 on aarch64), Unknown (a name
+// this table does not know: a private loader, say).
+enum class LoaderFit { Fits, OtherLibc, OtherArch, Unknown };
+LoaderFit loader_fits(const ElfFile& f, std::string_view interp);
+
 // What a GNU tuple names, without any file: the ELF identity of its
 // binaries, its libc, the loader its toolchain writes into PT_INTERP, and
 // the qemu-user program that runs it. The same table as describe_target()

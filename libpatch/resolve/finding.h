@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace xpatch::resolve {
 
@@ -20,6 +21,12 @@ struct Finding {
   std::string subject;  // the DT_NEEDED name, runpath entry, interpreter or link concerned
   std::string message;  // one line, names the file, the structure and the value
 };
+
+// The ignore policy of `--ignore-missing GLOB` (check and retarget): a
+// DT_NEEDED found nowhere, or only on the host, whose name matches one of
+// the fnmatch(3) globs, was left out on purpose.
+bool name_ignored(const std::string& name, const std::vector<std::string>& globs);
+bool ignored_missing(const Finding& f, const std::vector<std::string>& globs);
 
 // The codes, in one place.
 namespace code {

@@ -87,6 +87,17 @@ Root::Place Root::place(std::string_view canonical) const {
   return {fd_, rel(canonical), -1, {}};
 }
 
+std::vector<std::string> Root::overlay_child(std::string_view canonical) const {
+  std::vector<std::string> out;
+  const std::string prefix = canonical == "/" ? "/" : std::string(canonical) + "/";
+  for (const Overlay& o : overlays_) {
+    if (o.at.size() <= prefix.size() || !o.at.starts_with(prefix)) continue;
+    std::string_view rest = std::string_view(o.at).substr(prefix.size());
+    out.emplace_back(rest.substr(0, rest.find('/')));
+  }
+  return out;
+}
+
 std::string Root::host_path(std::string_view canonical) const {
   for (const Overlay& o : overlays_) {
     if (canonical == o.at || (canonical.starts_with(o.at) && canonical.size() > o.at.size() &&
@@ -141,6 +152,9 @@ Root::Node Root::stat_node(const std::string& canonical) const {
   } else {
     n.type = S_ISDIR(st.st_mode) ? Node::Dir : Node::File;
   }
+  // A stage may sit where ROOT has nothing yet (--stage pkg=/opt/x with no
+  // /opt in ROOT): the directories above it exist, virtually.
+  if (n.type == Node::Absent && !overlay_child(canonical).empty()) n.type = Node::Dir;
   std::unique_lock lk(mu_);
   return nodes_.emplace(canonical, std::move(n)).first->second;
 }
@@ -334,6 +348,9 @@ std::vector<Root::Entry> Root::list_dir(const std::string& canonical) const {
     }
     ::closedir(d);
   }
+  for (std::string& name : overlay_child(canonical))  // the way down to a stage
+    if (std::none_of(out.begin(), out.end(), [&](const Entry& e) { return e.name == name; }))
+      out.push_back({std::move(name), Kind::Dir});
   {
     std::unique_lock lk(mu_);
     for (auto& [path, type] : learned) nodes_.try_emplace(std::move(path), Node{type, 0, {}});

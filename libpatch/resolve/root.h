@@ -101,6 +101,8 @@ class Root {
     std::string under_rel;
   };
   Place place(std::string_view canonical) const;
+  // The names under `canonical` that lead down to an overlay's mount point.
+  std::vector<std::string> overlay_child(std::string_view canonical) const;
   int open_in(int fd, const std::string& rel) const;
   struct Overlay {
     std::string at;  // canonical, no trailing slash

@@ -1,12 +1,15 @@
 #include "libpatch/retarget/retarget.h"
 
 #include <elf.h>
-#include <fnmatch.h>
 
 #include <algorithm>
+#include <atomic>
+#include <new>
+#include <thread>
 
 #include <fmt/format.h>
 
+#include "libpatch/elf/mapped_file.h"
 #include "libpatch/resolve/loader.h"
 
 namespace xpatch::retarget {
@@ -208,8 +211,7 @@ FilePlan plan_file(const elf::ElfFile& f, const std::string& install_path, const
       entries.push_back(dirs.front());
       continue;
     }
-    if (std::any_of(c.ignore_missing.begin(), c.ignore_missing.end(),
-                    [&](const std::string& g) { return ::fnmatch(g.c_str(), name.c_str(), 0) == 0; }))
+    if (resolve::name_ignored(name, c.ignore_missing))
       p.ignored.push_back(name);
     else
       p.unresolved.push_back(name);
@@ -239,6 +241,153 @@ FilePlan plan_file(const elf::ElfFile& f, const std::string& install_path, const
     p.reason = f.needed.empty() ? "no DT_NEEDED, and no interpreter to change" : "interpreter and runpath are already right";
   }
   return p;
+}
+
+}  // namespace xpatch::retarget
+
+// ---- plan_batch ----
+
+namespace xpatch::retarget {
+namespace {
+
+// Runs fn(i) for i in [0, n) on `jobs` threads; fn must be thread-safe.
+template <typename F>
+void parallel_for(std::size_t n, unsigned jobs, F&& fn) {
+  jobs = std::max(1u, std::min<unsigned>(jobs, static_cast<unsigned>(std::min<std::size_t>(n, 256))));
+  if (jobs <= 1) {
+    for (std::size_t i = 0; i < n; ++i) fn(i);
+    return;
+  }
+  std::atomic<std::size_t> next{0};
+  std::vector<std::thread> pool;
+  for (unsigned t = 0; t < jobs; ++t)
+    pool.emplace_back([&] {
+      for (std::size_t i; (i = next.fetch_add(1)) < n;) fn(i);
+    });
+  for (auto& th : pool) th.join();
+}
+
+// Step 1 for one file: read and parse it.
+void read_one(BatchFile& b) {
+  if (b.error) return;  // the caller already knows it cannot be read
+  auto map = MappedFile::open(b.host);
+  auto f = map ? elf::read_elf(map->bytes(), b.name) : Expected<elf::ElfFile>(map.error());
+  if (f) {
+    b.elf.emplace(std::move(*f));
+  } else if (f.error().kind == Error::Kind::NotElf && !b.explicitly) {
+    b.not_elf = true;
+  } else {
+    b.error = f.error();
+  }
+}
+
+// Step 2 for one file: plan it, apply the plan in memory, read the output
+// back. Returns the parsed output for a Retarget plan.
+std::optional<elf::ElfFile> plan_one(BatchFile& b, const Config& c, const LibraryIndex& idx, const resolve::Root& root,
+                                     const Verifier& verify) {
+  b.plan = plan_file(*b.elf, b.install, c, idx);
+  if (b.plan.verdict != Verdict::Retarget) return std::nullopt;
+  // The mapping lives only while this file is planned, so resident memory
+  // stays at one file per worker, not the batch.
+  auto map = MappedFile::open(b.host);
+  if (!map) {
+    b.error = map.error();
+    return std::nullopt;
+  }
+  auto rw = rewrite::plan_rewrite(*b.elf, map->bytes(), b.plan.edits);
+  if (!rw) {
+    b.error = rw.error();
+    return std::nullopt;
+  }
+  // The check reads the planned output from memory: a copy of the whole
+  // file, which may not fit (a sparse file of many GiB, ulimit -v).
+  std::vector<std::byte> out;
+  try {
+    out = rewrite::apply(*rw, map->bytes());
+  } catch (const std::bad_alloc&) {
+    b.error = Error{Error::Kind::Io, fmt::format("{}: the planned output ({} bytes) does not fit in memory for the check",
+                                                 b.name, rw->new_size)};
+    return std::nullopt;
+  }
+  auto back = elf::read_elf(out, b.name + " (planned output)");
+  if (!back) {
+    b.error = Error{back.error().kind, "the planned output does not read back: " + back.error().message};
+    return std::nullopt;
+  }
+  if (verify)
+    if (auto why = verify(*b.elf, map->bytes(), out, b.plan.edits)) {
+      b.error = Error{Error::Kind::Malformed, std::move(*why)};
+      return std::nullopt;
+    }
+  resolve::Lookup l = root.resolve(b.install);
+  if (!l.found()) {
+    b.error = Error{Error::Kind::Io, fmt::format("{}: {} is not in the root", b.name, b.install)};
+    return std::nullopt;
+  }
+  b.install = l.path;
+  b.rewrite.emplace(std::move(*rw));
+  return std::move(*back);
+}
+
+}  // namespace
+
+BatchResult plan_batch(const std::shared_ptr<resolve::Root>& root, const Config& c, std::vector<BatchFile>& files,
+                       const std::vector<std::string>& extra_dirs, unsigned jobs, const Verifier& verify) {
+  BatchResult result;
+  const auto info = elf::parse_tuple(c.tuple);
+  result.loader = c.interp.value_or(join(c.prefix == "/" ? "/lib" : c.prefix + "/lib", info ? info->loader : ""));
+  result.loader_present = info && root->resolve(result.loader).found();
+
+  // 1. Read; index what a dependency may be found in.
+  parallel_for(files.size(), jobs, [&](std::size_t i) { read_one(files[i]); });
+  for (BatchFile& b : files)
+    if (b.elf && b.install.empty())
+      b.error = Error{Error::Kind::Io,
+                      fmt::format("{}: neither inside the root {} nor under a --stage directory: where would it be installed?",
+                                  b.name, root->dir())};
+  LibraryIndex index;
+  for (const BatchFile& b : files)
+    if (b.elf && !b.error) index.add(b.install, *b.elf);
+  index.add_tree(*root, c.prefix);
+  for (const std::string& d : extra_dirs)
+    if (d != c.prefix) index.add_tree(*root, d);
+
+  // 2. Plans, applied in memory and read back.
+  std::vector<std::optional<elf::ElfFile>> after(files.size());
+  parallel_for(files.size(), jobs, [&](std::size_t i) {
+    if (files[i].elf && !files[i].error) after[i] = plan_one(files[i], c, index, *root, verify);
+  });
+  resolve::Resolver resolver(root);
+  std::vector<std::size_t> planned;
+  for (std::size_t i = 0; i < files.size(); ++i)
+    if (after[i] && !files[i].error) {
+      resolver.assume(files[i].install, *after[i]);
+      planned.push_back(i);
+    }
+
+  // 3. Check every planned file as if written. A refusal puts the original
+  // back in view, which may change what its users resolve to: repeat. Each
+  // round checks in parallel; refusals are applied between rounds.
+  for (bool changed = true; changed;) {
+    changed = false;
+    std::vector<std::vector<resolve::Finding>> problems(planned.size());
+    parallel_for(planned.size(), jobs, [&](std::size_t k) {
+      BatchFile& b = files[planned[k]];
+      if (b.refused) return;
+      for (resolve::Finding& f : resolver.resolve(b.install).findings)
+        if (f.severity == resolve::Severity::Error && !resolve::ignored_missing(f, c.ignore_missing))
+          problems[k].push_back(std::move(f));
+    });
+    for (std::size_t k = 0; k < planned.size(); ++k) {
+      if (problems[k].empty()) continue;
+      BatchFile& b = files[planned[k]];
+      b.refused = true;
+      b.problems = std::move(problems[k]);
+      resolver.assume(b.install, *b.elf);
+      changed = true;
+    }
+  }
+  return result;
 }
 
 }  // namespace xpatch::retarget

@@ -7,7 +7,9 @@
 
 #include <cstdint>
 #include <map>
+#include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -15,6 +17,8 @@
 #include "libpatch/elf/model.h"
 #include "libpatch/elf/target.h"
 #include "libpatch/rewrite/edits.h"
+#include "libpatch/rewrite/plan.h"
+#include "libpatch/resolve/finding.h"
 #include "libpatch/resolve/root.h"
 
 namespace xpatch::retarget {
@@ -78,5 +82,50 @@ struct FilePlan {
 
 // Plans one file that will live at `install_path` (canonical, in the root).
 FilePlan plan_file(const elf::ElfFile& f, const std::string& install_path, const Config& c, const LibraryIndex& idx);
+
+// ---- A batch: every file of a package, planned and checked together ----
+
+// One file of a batch. The caller fills the first four fields (and may set
+// `error` for a file it could not even name); plan_batch fills the rest.
+struct BatchFile {
+  std::string name;         // as named (messages)
+  std::string host;         // the file read, and later written (symlinks followed)
+  std::string install;      // where it lives in ROOT ("": nowhere, an error); made canonical
+  bool explicitly = false;  // named by the user: a file that is not ELF is an error, not a skip
+
+  bool not_elf = false;                 // met in a walk or a list, not ELF: not ours
+  std::optional<Error> error;           // I/O, malformed, or a plan that cannot apply
+  std::optional<elf::ElfFile> elf;      // the input, parsed
+  FilePlan plan;                        // meaningful when elf is set and error is not
+  std::optional<rewrite::Plan> rewrite; // Verdict::Retarget only: the byte writes
+  bool refused = false;                 // planned, but the loader rules found errors in the result
+  std::vector<resolve::Finding> problems;  // why (the blocking findings)
+  // Verdict::Retarget, not refused, no error: the caller may write it.
+  bool writable() const noexcept { return !error && !refused && plan.verdict == Verdict::Retarget && rewrite; }
+};
+
+struct BatchResult {
+  std::string loader;           // the interpreter files of the tuple get, in ROOT
+  bool loader_present = false;  // ... and whether it is there (in ROOT or a stage)
+};
+
+// Plans every file and checks the planned results with each file's loader
+// rules, as if all were written:
+//   1. read each file; index the shared libraries among them, under PREFIX
+//      in ROOT and under `extra_dirs` (the stages' places);
+//   2. plan each file (plan_file) and its rewrite, apply it in memory and
+//      read the output back; the resolver assumes it is installed;
+//   3. resolve every planned file; one with an error finding that
+//      Config::ignore_missing does not cover is refused, its original put
+//      back in view, and the others are checked again, until no refusal
+//      changes another file's verdict.
+// `jobs` workers plan and check in parallel (0: one). Nothing is written.
+// `verify`, when set, judges each planned output against its input before
+// the loader check (the CLI's --verify: rewrite::verify and LIEF's read); a
+// message it returns makes that file an error, left as it was.
+using Verifier = std::function<std::optional<std::string>(const elf::ElfFile& in, std::span<const std::byte> in_bytes,
+                                                          std::span<const std::byte> out, const rewrite::EditSet& edits)>;
+BatchResult plan_batch(const std::shared_ptr<resolve::Root>& root, const Config& c, std::vector<BatchFile>& files,
+                       const std::vector<std::string>& extra_dirs, unsigned jobs, const Verifier& verify = {});
 
 }  // namespace xpatch::retarget

@@ -32,12 +32,12 @@ for T in aarch64 riscv64 armhf; do
   "$XPATCH" retarget --tuple "$tuple" --stage "$S=$P" --json "$S" >"$W/out-$T.json"
   rc=$?
   check "$T: retarget --stage exits 0" test "$rc" = 0
-  check "$T: the program is retargeted" test "$(json_field "$W/out-$T.json" /bin/app verdict)" = retarget
+  check "$T: the program is retargeted" test "$(json_field "$W/out-$T.json" /bin/app status)" = retarget
   check "$T: its interpreter is the tuple's loader" bash -c "readelf -lW '$S/bin/app' | grep -qF '[Requesting program interpreter: $L]'"
   check "$T: its runpath has the prefix's lib dir and the staged dir where libfoo.so was found" \
     bash -c "readelf -dW '$S/bin/app' | grep -qF 'Library runpath: [$P/lib:$P/lib/priv]'"
   check "$T: the x86_64 program is skipped and unchanged" \
-    bash -c "test '$(json_field "$W/out-$T.json" host-app verdict)' = other-target && cmp -s '$S/bin/host-app' '$W/host-app.orig'"
+    bash -c "test '$(json_field "$W/out-$T.json" host-app status)' = other-target && cmp -s '$S/bin/host-app' '$W/host-app.orig'"
   eu-elflint --gnu-ld "$FX/$T/app-norunpath" 2>&1 | sed 's|^[^:]*: ||' | sort -u >"$W/lint-before"
   eu-elflint --gnu-ld "$S/bin/app" 2>&1 | sed 's|^[^:]*: ||' | sort -u >"$W/lint-after"
   check "$T: eu-elflint finds nothing new in the output" test -z "$(comm -13 "$W/lint-before" "$W/lint-after")"
@@ -48,7 +48,7 @@ for T in aarch64 riscv64 armhf; do
   check "$T: the retargeted program runs under $(qemu_for "$T") without -L" \
     test "$(run_target "$T" "$W/run-$T" 2>&1)" = "xpatch-fixture: foo=42"
   check "$T: running retarget again changes nothing (already right)" \
-    bash -c "'$XPATCH' retarget --tuple '$tuple' --stage '$S=$P' --json '$S/bin/app' | grep -q '\"verdict\":\"already-right\"'"
+    bash -c "'$XPATCH' retarget --tuple '$tuple' --stage '$S=$P' --json '$S/bin/app' | grep -q '\"status\":\"already-right\"'"
 done
 
 # ---- left as it was: unresolved, dry-run, malformed ----

@@ -80,7 +80,7 @@ for t in $TS; do
 import json, sys
 items = [json.loads(l) for l in open(sys.argv[1])]
 s = items.pop()["summary"]
-ok = items and all(i["state"] in ("created", "present") for i in items) and s["complete"] and s["loader_present"]
+ok = items and all(i["status"] in ("created", "present") for i in items) and s["complete"] and s["loader_present"]
 sys.exit(0 if ok else 1)' "$W/write-$t.json"
 done
 check "write: binfmt entries only for foreign tuples" test -f "$R/etc/binfmt.d/qemu-aarch64.conf" -a -f "$R/etc/binfmt.d/qemu-riscv64.conf" -a ! -e "$R/etc/binfmt.d/qemu-x86_64.conf"
@@ -119,7 +119,7 @@ check "conflict: the loader link differs, with what is there" python3 -c '
 import json, sys
 items = [json.loads(l) for l in open(sys.argv[1])][:-1]
 link = [i for i in items if i["what"] == "loader-link"][0]
-sys.exit(0 if link["state"] == "differs" and "file" in link["existing"] else 1)' "$W/conflict.json"
+sys.exit(0 if link["status"] == "differs" and "file" in link["existing"] else 1)' "$W/conflict.json"
 check "conflict: the other loader's file is untouched" test "$(cat "$C/lib/ld-musl-aarch64.so.1")" = "someone else's loader"
 check "conflict: /etc/ld-musl-aarch64.path not written (the /lib loader is not ours)" test ! -e "$C/etc/ld-musl-aarch64.path"
 check "conflict: the prefix's path file was created" test -f "$C/usr/aarch64-linux-musl/etc/ld-musl-aarch64.path"

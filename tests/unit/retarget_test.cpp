@@ -3,6 +3,10 @@
 // left alone. The e2e suite (retarget.sh, the demo) runs the results.
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "elf_builder.h"
 #include "libpatch/retarget/retarget.h"
@@ -148,6 +152,191 @@ TEST(Retarget, MuslReservedNamesAreTheLoader) {
   EXPECT_EQ(plan.interp, "/usr/aarch64-linux-musl/lib/ld-musl-aarch64.so.1");
   EXPECT_EQ(plan.found["libc.so"], "the loader");
   EXPECT_EQ(plan.found["libpthread.so.0"], "the loader");
+}
+
+}  // namespace
+}  // namespace xpatch
+
+// ---- plan_batch: a staged package planned and checked as one batch ----
+
+namespace xpatch {
+namespace {
+
+namespace fs = std::filesystem;
+
+class BatchRoot {
+ public:
+  BatchRoot() {
+    char t[] = "/tmp/xpatch-batch.XXXXXX";
+    dir_ = ::mkdtemp(t);
+    fs::create_directories(dir_ + "/root");
+    fs::create_directories(dir_ + "/stage/bin");
+    fs::create_directories(dir_ + "/stage/lib");
+  }
+  ~BatchRoot() { fs::remove_all(dir_); }
+  std::string root() const { return dir_ + "/root"; }
+  std::string stage() const { return dir_ + "/stage"; }
+  void put(const std::string& host, test::Spec s) const {
+    s.null_phdr = true;  // room for the segment a rewrite may append
+    fs::create_directories(fs::path(host).parent_path());
+    auto img = test::build_elf<elf::Elf64LE>(s);
+    std::ofstream(host, std::ios::binary).write(reinterpret_cast<const char*>(img.bytes.data()),
+                                                static_cast<std::streamsize>(img.bytes.size()));
+  }
+  // The tuple's glibc in ROOT: its loader (whose only system directory is
+  // the prefix's lib) and libc.so.6.
+  void glibc() const {
+    const std::string lib = root() + "/usr/x86_64-linux-gnu/lib";
+    test::Spec ld = library("ld-linux-x86-64.so.2", EM_X86_64);
+    ld.needed = {};
+    put(lib + "/ld-linux-x86-64.so.2", ld);
+    std::ofstream(lib + "/ld-linux-x86-64.so.2", std::ios::binary | std::ios::app)
+        << std::string(1, '\0') << "/usr/x86_64-linux-gnu/lib/" << std::string(2, '\0') << "/etc/ld.so.cache"
+        << std::string(1, '\0');
+    test::Spec libc = library("libc.so.6", EM_X86_64);
+    libc.needed = {"ld-linux-x86-64.so.2"};
+    put(lib + "/libc.so.6", libc);
+  }
+  // Every file of the stage, installed under /usr/x86_64-linux-gnu.
+  std::vector<retarget::BatchFile> files(const std::vector<std::string>& rel) const {
+    std::vector<retarget::BatchFile> out;
+    for (const std::string& r : rel) {
+      retarget::BatchFile b;
+      b.name = b.host = stage() + r;
+      b.install = "/usr/x86_64-linux-gnu" + r;
+      b.explicitly = true;
+      out.push_back(std::move(b));
+    }
+    return out;
+  }
+  retarget::BatchResult run(std::vector<retarget::BatchFile>& files, const retarget::Config& c) const {
+    auto r = resolve::Root::open(root());
+    EXPECT_TRUE(r.ok());
+    EXPECT_FALSE((*r)->add_overlay("/usr/x86_64-linux-gnu", stage()));
+    return retarget::plan_batch(*r, c, files, {}, 2);
+  }
+
+ private:
+  std::string dir_;
+};
+
+test::Spec x86_program(std::vector<std::string> needed) {
+  test::Spec s = program(std::move(needed));
+  s.machine = EM_X86_64;
+  s.interp = "/lib64/ld-linux-x86-64.so.2";
+  s.runpath.reset();
+  return s;
+}
+
+const retarget::BatchFile& named(const std::vector<retarget::BatchFile>& v, const std::string& end) {
+  for (const auto& b : v)
+    if (b.name.ends_with(end)) return b;
+  ADD_FAILURE() << "no file " << end;
+  return v.front();
+}
+
+TEST(RetargetBatch, StagedProgramAndLibraryPassTheCheckTogether) {
+  BatchRoot t;
+  t.glibc();
+  t.put(t.stage() + "/bin/app", x86_program({"libfoo.so", "libc.so.6"}));
+  t.put(t.stage() + "/lib/libfoo.so", library("libfoo.so", EM_X86_64));
+  auto files = t.files({"/bin/app", "/lib/libfoo.so"});
+  auto r = t.run(files, config("x86_64-linux-gnu"));
+  EXPECT_TRUE(r.loader_present);
+  EXPECT_EQ(r.loader, "/usr/x86_64-linux-gnu/lib/ld-linux-x86-64.so.2");
+  const auto& app = named(files, "/bin/app");
+  ASSERT_FALSE(app.error) << app.error->message;
+  EXPECT_EQ(app.plan.verdict, Verdict::Retarget);
+  EXPECT_FALSE(app.refused) << (app.problems.empty() ? "" : app.problems.front().message);
+  EXPECT_TRUE(app.writable());
+  EXPECT_EQ(app.plan.interp, "/usr/x86_64-linux-gnu/lib/ld-linux-x86-64.so.2");
+  EXPECT_EQ(app.install, "/usr/x86_64-linux-gnu/bin/app");  // canonical
+  EXPECT_TRUE(named(files, "/lib/libfoo.so").writable());
+}
+
+TEST(RetargetBatch, AFileWhoseTreeCannotLoadIsRefusedAndSoAreItsUsers) {
+  BatchRoot t;
+  t.glibc();
+  // libbad.so in the prefix needs a library that is nowhere: the index finds
+  // libbad.so, so the plans go through, but the loader rules see the gap.
+  t.put(t.root() + "/usr/x86_64-linux-gnu/lib/libbad.so", [] {
+    test::Spec s = library("libbad.so", EM_X86_64);
+    s.needed = {"libgone.so", "libc.so.6"};
+    return s;
+  }());
+  t.put(t.stage() + "/lib/libmid.so", [] {
+    test::Spec s = library("libmid.so", EM_X86_64);
+    s.needed = {"libbad.so", "libc.so.6"};
+    return s;
+  }());
+  t.put(t.stage() + "/bin/user", x86_program({"libmid.so", "libc.so.6"}));
+  t.put(t.stage() + "/bin/fine", x86_program({"libc.so.6"}));
+  auto files = t.files({"/bin/fine", "/bin/user", "/lib/libmid.so"});
+  t.run(files, config("x86_64-linux-gnu"));
+  const auto& mid = named(files, "/lib/libmid.so");
+  EXPECT_EQ(mid.plan.verdict, Verdict::Retarget);
+  EXPECT_TRUE(mid.refused);
+  ASSERT_FALSE(mid.problems.empty());
+  EXPECT_EQ(mid.problems.front().code, resolve::code::kNeededMissing);
+  EXPECT_EQ(mid.problems.front().subject, "libgone.so");
+  EXPECT_FALSE(mid.writable());
+  EXPECT_EQ(named(files, "/bin/user").plan.verdict, Verdict::Retarget);
+  EXPECT_TRUE(named(files, "/bin/user").refused);
+  EXPECT_TRUE(named(files, "/bin/fine").writable());
+}
+
+TEST(RetargetBatch, IgnoreMissingLetsAFileThroughTheCheck) {
+  BatchRoot t;
+  t.glibc();
+  t.put(t.stage() + "/bin/app", x86_program({"libGL.so.1", "libc.so.6"}));
+  auto strict = t.files({"/bin/app"});
+  t.run(strict, config("x86_64-linux-gnu"));
+  EXPECT_EQ(strict.front().plan.verdict, Verdict::Unresolved);
+  EXPECT_FALSE(strict.front().writable());
+  auto lenient = t.files({"/bin/app"});
+  t.run(lenient, config("x86_64-linux-gnu", {"libGL.so*"}));
+  EXPECT_EQ(lenient.front().plan.verdict, Verdict::Retarget);
+  EXPECT_FALSE(lenient.front().refused);
+  EXPECT_TRUE(lenient.front().writable());
+}
+
+TEST(RetargetBatch, WithoutTheTuplesLibcTheLoaderIsMissing) {
+  BatchRoot t;  // no glibc in ROOT
+  t.put(t.stage() + "/bin/app", x86_program({"libc.so.6"}));
+  auto files = t.files({"/bin/app"});
+  auto r = t.run(files, config("x86_64-linux-gnu"));
+  EXPECT_FALSE(r.loader_present);
+  EXPECT_EQ(files.front().plan.verdict, Verdict::Unresolved);
+}
+
+TEST(RetargetBatch, AStageWhereTheRootHasNoDirectoryYet) {
+  BatchRoot t;
+  t.glibc();
+  t.put(t.stage() + "/bin/app", x86_program({"libc.so.6"}));
+  auto r = resolve::Root::open(t.root());
+  ASSERT_TRUE(r.ok());
+  ASSERT_FALSE((*r)->add_overlay("/opt/vendor/x", t.stage()));  // ROOT has no /opt
+  std::vector<retarget::BatchFile> files(1);
+  files[0].name = files[0].host = t.stage() + "/bin/app";
+  files[0].install = "/opt/vendor/x/bin/app";
+  retarget::plan_batch(*r, config("x86_64-linux-gnu"), files, {"/opt/vendor/x"}, 1);
+  ASSERT_FALSE(files[0].error) << files[0].error->message;
+  EXPECT_TRUE(files[0].writable());
+  EXPECT_EQ(files[0].install, "/opt/vendor/x/bin/app");
+}
+
+TEST(RetargetBatch, FilesThatAreNotElfAreDroppedFromAWalkButNamedOnesAreErrors) {
+  BatchRoot t;
+  t.glibc();
+  std::ofstream(t.stage() + "/bin/script") << "#!/bin/sh\n";
+  auto files = t.files({"/bin/script", "/bin/script"});
+  files[0].explicitly = false;
+  t.run(files, config("x86_64-linux-gnu"));
+  EXPECT_TRUE(files[0].not_elf);
+  EXPECT_FALSE(files[0].error);
+  EXPECT_FALSE(files[1].not_elf);
+  ASSERT_TRUE(files[1].error);
+  EXPECT_EQ(files[1].error->kind, Error::Kind::NotElf);
 }
 
 }  // namespace

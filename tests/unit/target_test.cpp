@@ -155,3 +155,37 @@ TEST(Target, FlagNamesFollowReadelf) {
 
 }  // namespace
 }  // namespace xpatch
+
+namespace xpatch {
+namespace {
+
+// The loader a --interp names, judged against the file (risky edits, issue 18).
+TEST(Target, LoaderFitsByName) {
+  using namespace elf;
+  // A file with its own loader (which tells its libc), or none (a library:
+  // its libc dependency tells).
+  auto fits = [](std::uint16_t machine, std::uint32_t flags, std::vector<std::string> needed, const char* interp) {
+    test::Spec s;
+    s.machine = machine;
+    s.flags = flags;
+    s.interp.reset();
+    s.flags_1 = 0;
+    s.needed = std::move(needed);
+    auto img = test::build_elf<Elf64LE>(s);
+    auto f = read_elf(img.bytes, "t");
+    EXPECT_TRUE(f.ok());
+    return loader_fits(*f, interp);
+  };
+  EXPECT_EQ(fits(EM_AARCH64, 0, {"libc.so.6"}, "/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1"), LoaderFit::Fits);
+  EXPECT_EQ(fits(EM_AARCH64, 0, {"libc.so.6"}, "/lib/ld-musl-aarch64.so.1"), LoaderFit::OtherLibc);
+  EXPECT_EQ(fits(EM_AARCH64, 0, {"libc.so.6"}, "/usr/lib/aarch64-linux-musl/libc.so"), LoaderFit::OtherLibc);
+  EXPECT_EQ(fits(EM_AARCH64, 0, {"libc.so.6"}, "/lib/ld-linux-armhf.so.3"), LoaderFit::OtherArch);
+  EXPECT_EQ(fits(EM_AARCH64, 0, {"libc.so"}, "/lib/ld-musl-aarch64.so.1"), LoaderFit::Fits);
+  EXPECT_EQ(fits(EM_AARCH64, 0, {"libc.so"}, "/lib/ld-musl-x86_64.so.1"), LoaderFit::OtherArch);
+  EXPECT_EQ(fits(EM_AARCH64, 0, {"libc.so"}, "/lib/ld-linux-aarch64.so.1"), LoaderFit::OtherLibc);
+  EXPECT_EQ(fits(EM_X86_64, 0, {"libc.so.6"}, "/opt/private/my-loader"), LoaderFit::Unknown);
+  EXPECT_EQ(fits(EM_X86_64, 0, {"libfoo.so"}, "/lib/ld-musl-x86_64.so.1"), LoaderFit::Fits);  // libc unknown
+}
+
+}  // namespace
+}  // namespace xpatch

@@ -3,6 +3,7 @@
 // -> print each report in input order as soon as it is ready.
 
 #include <fmt/format.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,12 +11,14 @@
 #include <chrono>
 #include <iostream>
 #include <iterator>
+#include <map>
+#include <tuple>
 #include <set>
 #include <thread>
 
 #include "libpatch/check/check.h"
 #include "tools/xpatch/cli.h"
-#include "tools/xpatch/json_writer.h"
+#include "tools/xpatch/json.h"
 #include "tools/xpatch/ordered_pool.h"
 
 namespace xpatch::cli {
@@ -26,58 +29,63 @@ using resolve::Finding;
 using resolve::Severity;
 using resolve::Tree;
 
-void findings_json(JsonWriter& j, const std::vector<Finding>& fs) {
-  j.key("findings").begin_array();
-  for (const Finding& f : fs) {
-    j.begin_object();
-    j.field("severity", resolve::severity_name(f.severity)).field("code", f.code);
-    j.field("object", f.object).field("subject", f.subject).field("message", f.message);
-    j.end_object();
-  }
-  j.end_array();
+Json findings_json(const std::vector<Finding>& fs) {
+  Json out = Json::array();
+  for (const Finding& f : fs)
+    out.push_back({{"severity", resolve::severity_name(f.severity)},
+                   {"code", f.code},
+                   {"object", f.object},
+                   {"subject", f.subject},
+                   {"message", f.message}});
+  return out;
 }
 
-std::string to_json(const FileReport& r) {
+// One object per file, docs/json.md: `file` on the host, `path` in the root.
+std::string to_json(const FileReport& r, const resolve::Root& root) {
   const Tree& t = r.tree;
-  std::string out;
-  JsonWriter j(out);
-  j.begin_object();
-  j.field("file", r.path).field("ok", r.errors == 0);
+  Json j = json_object();
+  j["file"] = root.host_path(r.path);
+  j["path"] = r.path;
+  j["ok"] = r.errors == 0;
+  j["status"] = r.errors ? "errors" : r.warnings ? "warnings" : "ok";
+  j["error"] = nullptr;
   const auto& top = t.nodes.front();
   bool elf = top.obj && top.obj->ok;
-  j.field("elf", elf);
-  if (elf) {
-    j.field("arch", top.obj->arch).field("static", t.is_static);
-    j.field("family", t.config ? std::string(resolve::family_name(t.family)) : std::string());
-    j.field("interpreter", top.obj->interpreter);
-  }
-  j.field("errors", std::uint64_t{r.errors}).field("warnings", std::uint64_t{r.warnings});
-  findings_json(j, t.findings);
+  j["elf"] = elf;
+  j["arch"] = elf ? Json(top.obj->arch) : Json(nullptr);
+  j["static"] = elf ? Json(t.is_static) : Json(nullptr);
+  j["family"] = elf && t.config ? Json(resolve::family_name(t.family)) : Json(nullptr);
+  j["interpreter"] = elf ? json_or_null(top.obj->interpreter) : Json(nullptr);
+  j["errors"] = r.errors;
+  j["warnings"] = r.warnings;
+  j["findings"] = findings_json(t.findings);
   if (const auto& c = t.config) {
-    j.key("loader").begin_object();
-    j.field("path", c->interp).field("found", c->interp_found).field("defaults", c->origin_note);
+    Json l{{"path", c->interp}, {"found", c->interp_found}, {"defaults", c->origin_note}};
     if (c->family == resolve::Family::Glibc) {
-      j.field("system_dirs", c->system_dirs).field("ld_so_conf", c->ld_so_conf).field("conf_dirs", c->conf_dirs);
-      j.field("ld_so_cache", c->cache_path).field("cache", c->cache_state);
+      l["system_dirs"] = c->system_dirs;
+      l["ld_so_conf"] = c->ld_so_conf;
+      l["conf_dirs"] = c->conf_dirs;
+      l["ld_so_cache"] = c->cache_path;
+      l["cache"] = c->cache_state;
     } else {
-      j.field("path_file", c->path_file).field("path_file_exists", c->path_file_exists);
-      j.field("search_dirs", c->musl_dirs);
+      l["path_file"] = c->path_file;
+      l["path_file_exists"] = c->path_file_exists;
+      l["search_dirs"] = c->musl_dirs;
     }
-    j.end_object();
+    j["loader"] = std::move(l);
+  } else {
+    j["loader"] = nullptr;
   }
-  j.key("resolved").begin_array();
+  Json& res = j["resolved"] = Json::array();
   for (const auto& e : t.edges) {
-    j.begin_object();
-    j.field("requester", t.nodes[static_cast<std::size_t>(e.from)].path).field("needed", e.name);
     std::optional<std::string> path;
     if (e.to >= 0) path = t.nodes[static_cast<std::size_t>(e.to)].path;
-    j.field("path", path).field("via", e.via);
-    j.end_object();
+    res.push_back({{"requester", t.nodes[static_cast<std::size_t>(e.from)].path},
+                   {"needed", e.name},
+                   {"path", json_or_null(path)},
+                   {"via", e.via}});
   }
-  j.end_array();
-  j.end_object();
-  out += '\n';
-  return out;
+  return json_line(j);
 }
 
 std::string severity_text(Severity s, const Style& st) {
@@ -89,23 +97,205 @@ std::string severity_text(Severity s, const Style& st) {
   return st(fmt::emphasis::faint, "info   ");
 }
 
+// One line per finding code: what to do about it (docs/check.md has the same).
+std::string_view remedy(std::string_view code) {
+  using namespace resolve::code;
+  static const std::pair<std::string_view, std::string_view> kRemedies[] = {
+      {kNeededMissing,
+       "install the library in ROOT, or add its directory to the requester's runpath (xpatch --add-runpath DIR; "
+       "DT_RUNPATH is not inherited, so a library needs its own, or $ORIGIN); left out on purpose: --ignore-missing GLOB"},
+      {kNeededHostOnly, "copy or install the library into ROOT: the host's copy is not there when ROOT is /"},
+      {kNeededInvalid, "replace the first file found (a linker script, another byte order, not ET_DYN) or put the real "
+                       "library earlier on the search path"},
+      {kNeededWrongArch, "musl takes the first file it finds: remove the foreign file from the search path, or put "
+                         "the right one earlier (xpatch --runpath)"},
+      {kInterpMissing, "install the tuple's libc in ROOT, or point PT_INTERP at the loader there (xpatch retarget, "
+                       "or xpatch --interp PATH)"},
+      {kInterpWrongArch, "set PT_INTERP to the loader of the file's own architecture (xpatch retarget --tuple ...)"},
+      {kInterpRelative, "set an absolute PT_INTERP (xpatch --interp /usr/TUPLE/lib/LOADER)"},
+      {kSymlinkLoop, "fix or remove the link"},
+      {kUnreadable, "make it readable (permissions), or leave it out of the paths checked"},
+      {kMalformed, "the file is damaged: reinstall it from its package (a damaged ld.so.cache: run the tuple's "
+                   "ldconfig -r ROOT)"},
+      {kVersionMissing, "install the library version the program was built against (a newer package), or rebuild "
+                        "the program against ROOT's library"},
+      {kVersionMissingWeak, "nothing needed (ld.so goes on); install the newer library to be sure"},
+      {kVersionFileUnloaded, "make .gnu.version_r name a library in DT_NEEDED (xpatch --replace-needed rewrites "
+                             "both), or restore the old DT_NEEDED name"},
+      {kSymbolMissing, "install the library version that defines the symbol, or rebuild against ROOT's libraries"},
+      {kSymbolMissingLazy, "as for symbol-missing: the program runs until its first call of the symbol"},
+      {kCopySizeChanged, "rebuild the program against ROOT's library: the copied object is truncated"},
+      {kCacheStale, "run the ldconfig the message names, so that ld.so.cache matches the libraries"},
+      {kWrongArchSkipped, "harmless, but slower: remove the foreign library from that directory"},
+      {kHwcapsOnly, "install a baseline copy outside glibc-hwcaps/ unless every CPU it runs on has that level"},
+      {kRunpathEmpty, "remove the empty entry (a stray ':'): xpatch --runpath with the entries you mean"},
+      {kRunpathRelative, "use $ORIGIN/... or an absolute directory (xpatch --runpath)"},
+      {kRunpathMissing, "create the directory in ROOT, or drop the entry (xpatch --runpath)"},
+      {kRunpathOutside, "use a directory inside ROOT: $ORIGIN/.. must not climb above /"},
+      {kRunpathIgnored, "musl ignores the whole list: use only $ORIGIN and absolute directories"},
+      {kSymlinkEscape, "make the link relative, or absolute inside ROOT"},
+      {kNotElf, "nothing to do, or name only ELF files"},
+      {kNoLoader, "install the libc of the library's architecture in ROOT (xpatch setup shows what is missing)"},
+      {kFamilyUnknown, "nothing to do: a file with no libc dependency"},
+  };
+  for (const auto& [c, r] : kRemedies)
+    if (c == code) return r;
+  return "see docs/check.md";
+}
+
+// Wraps `text` to `width` columns (0: no wrapping), later lines indented by `indent`.
+std::string wrap(const std::string& text, std::size_t width, std::size_t indent) {
+  if (width == 0 || width <= indent + 20 || text.size() <= width) return text;
+  std::string out, line;
+  std::size_t limit = width;
+  for (std::size_t i = 0; i < text.size();) {
+    std::size_t j = text.find(' ', i);
+    if (j == std::string::npos) j = text.size();
+    std::string word = text.substr(i, j - i);
+    if (!line.empty() && line.size() + 1 + word.size() > limit) {
+      out += line + "\n";
+      line = std::string(indent, ' ');
+      limit = width;
+    } else if (!line.empty() && line.find_first_not_of(' ') != std::string::npos) {
+      line += ' ';
+    }
+    line += word;
+    i = j + 1;
+  }
+  return out + line;
+}
+
+// Lists are shortened for people: the first few, then how many more.
+std::string some(const std::vector<std::string>& v, std::size_t n = 3) {
+  std::string out;
+  for (std::size_t i = 0; i < v.size() && i < n; ++i) out += (i ? ", " : "") + v[i];
+  if (v.size() > n) out += fmt::format(" and {} more", v.size() - n);
+  return out;
+}
+
+// The message without its leading "OBJECT: ", and a searched list without
+// repeats ("searched /a/x, /a/x, /b/x" -> "searched /a/x, /b/x").
+std::string without_repeats(std::string m) {
+  auto at = m.find(" searched ");
+  if (at == std::string::npos) return m;
+  at += 10;
+  std::vector<std::string> seen;
+  for (std::size_t i = at; i <= m.size();) {
+    std::size_t j = m.find(", ", i);
+    if (j == std::string::npos) j = m.size();
+    std::string item = m.substr(i, j - i);
+    if (std::find(seen.begin(), seen.end(), item) == seen.end()) seen.push_back(std::move(item));
+    i = j + 2;
+  }
+  return m.substr(0, at) + fmt::format("{}", fmt::join(seen, ", "));
+}
+std::string detail_of(const Finding& f) {
+  std::string m = f.message;
+  if (m.starts_with(f.object + ": ")) m.erase(0, f.object.size() + 2);
+  return without_repeats(std::move(m));
+}
+
+// A library missing though a file of that name sits beside the requester:
+// say why the loader did not look there, and what makes it look.
+std::string beside_hint(const resolve::Root& root, const Finding& f, const std::string& top) {
+  if (f.code != resolve::code::kNeededMissing || f.subject.find('/') != std::string::npos) return {};
+  const auto slash = f.object.rfind('/');
+  const std::string dir = slash == 0 || slash == std::string::npos ? "/" : f.object.substr(0, slash);
+  if (!root.resolve((dir == "/" ? "" : dir) + "/" + f.subject).found()) return {};
+  const std::string name = f.object.substr(slash + 1);
+  return fmt::format(" (a {} is beside it in {}, but the loader does not search a file's own directory{}, and {} has "
+                     "no $ORIGIN entry; xpatch --add-runpath '$ORIGIN' {} makes it look)",
+                     f.subject, dir, f.object == top ? "" : " (and DT_RUNPATH is not inherited from the program)", name,
+                     name);
+}
+
+// Findings grouped by cause, for the default text output: one cause (a code
+// and what it is about) with every file it affects, each distinct detail
+// (such as a searched list) said once.
+struct Group {
+  Severity severity;
+  std::string code, subject;
+  std::vector<std::string> files;                                      // tops, in order
+  std::vector<std::pair<std::string, std::vector<std::string>>> details;  // detail -> objects
+};
+class Groups {
+ public:
+  void add(const std::string& top, const Finding& f, const std::string& hint = {}) {
+    auto key = std::make_tuple(f.severity, f.code, f.subject);
+    auto [it, fresh] = index_.try_emplace(key, groups_.size());
+    if (fresh) groups_.push_back({f.severity, f.code, f.subject, {}, {}});
+    Group& g = groups_[it->second];
+    if (g.files.empty() || g.files.back() != top) g.files.push_back(top);
+    std::string d = detail_of(f) + hint;
+    auto dit = std::find_if(g.details.begin(), g.details.end(), [&](const auto& p) { return p.first == d; });
+    if (dit == g.details.end()) g.details.push_back({d, {f.object}});
+    else if (dit->second.back() != f.object) dit->second.push_back(f.object);
+  }
+  std::string text(const Style& st, bool quiet, std::size_t width) const {
+    std::vector<const Group*> order;
+    for (const Group& g : groups_)
+      if (!(quiet && g.severity != Severity::Error) && g.severity != Severity::Info) order.push_back(&g);
+    std::stable_sort(order.begin(), order.end(), [](const Group* a, const Group* b) {
+      if (a->severity != b->severity) return a->severity > b->severity;
+      return a->files.size() > b->files.size();
+    });
+    std::string out;
+    for (const Group* g : order) {
+      std::string head = fmt::format("{}: {}, in {} file{}: {}", g->subject, g->code, g->files.size(),
+                                     g->files.size() == 1 ? "" : "s", some(g->files));
+      out += fmt::format("{} {}\n", severity_text(g->severity, st), wrap(head, width ? width - 8 : 0, 10));
+      for (const auto& [d, objs] : g->details) {
+        std::string line = g->details.size() > 1 ? fmt::format("{} ({}: {})", d, objs.size() == 1 ? "in" : fmt::format("in {}", objs.size()), some(objs, 2)) : d;
+        out += "        " + wrap(line, width ? width - 8 : 0, 10) + "\n";
+      }
+      out += "        " + st(fmt::emphasis::faint, wrap("fix: " + std::string(remedy(g->code)), width ? width - 8 : 0, 10)) + "\n";
+    }
+    return out;
+  }
+
+ private:
+  std::map<std::tuple<Severity, std::string, std::string>, std::size_t> index_;
+  std::vector<Group> groups_;
+};
+
+// --tree: what each DT_NEEDED resolved to, each object expanded once; a
+// reference to an object already shown (libc, the loader) is one short line.
 void tree_text(const Tree& t, int node, int depth, std::set<int>& expanded, std::string& out, const Style& st) {
   if (!expanded.insert(node).second) return;
+  std::string indent(static_cast<std::size_t>(depth) * 4 + 4, ' ');
+  std::vector<std::string> again;
   for (const auto& e : t.edges) {
     if (e.from != node) continue;
-    std::string indent(static_cast<std::size_t>(depth) * 4 + 4, ' ');
     if (e.to < 0) {
       out += fmt::format("{}{} => {}\n", indent, e.name, st(fg(fmt::terminal_color::red), "not found (" + e.via + ")"));
       continue;
     }
     const auto& n = t.nodes[static_cast<std::size_t>(e.to)];
     bool first = !expanded.count(e.to) && n.loader == node;
+    if (!first && (expanded.count(e.to) || e.to == t.interp_node || e.via == "loaded" || e.via == "loader")) {
+      again.push_back(e.name);
+      continue;
+    }
     out += fmt::format("{}{} => {} {}\n", indent, e.name, n.path, st(fmt::emphasis::faint, "[" + e.via + "]"));
     if (first) tree_text(t, e.to, depth + 1, expanded, out, st);
   }
+  if (!again.empty())
+    out += fmt::format("{}{}\n", indent, st(fmt::emphasis::faint, fmt::format("also {} (above)", fmt::join(again, ", "))));
 }
 
-std::string to_text(const FileReport& r, const CheckOptions& opt, const Style& st) {
+// --list: like lddtree -l, every file the program loads, once, one per line.
+std::string list_text(const FileReport& r) {
+  const Tree& t = r.tree;
+  std::string out = r.path + "\n";
+  for (std::size_t i = 1; i < t.nodes.size(); ++i) out += t.nodes[i].path + "\n";
+  for (const auto& e : t.edges)
+    if (e.to < 0) out += fmt::format("{} => not found ({})\n", e.name, e.via);
+  return out;
+}
+
+// -v and --tree: the report of one file.
+std::string to_text(const FileReport& r, const resolve::Root& root, const CheckOptions& opt, const Style& st,
+                    std::size_t width) {
   const Tree& t = r.tree;
   // Info findings (family-unknown) are for --tree and --json; alone they do
   // not make a file worth a line.
@@ -122,24 +312,49 @@ std::string to_text(const FileReport& r, const CheckOptions& opt, const Style& s
   out += '\n';
   if (opt.tree) {
     std::set<int> expanded;
-    if (t.interp_node >= 0)
+    if (t.interp_node >= 0) {
       out += fmt::format("    {} {}\n", t.nodes[static_cast<std::size_t>(t.interp_node)].path,
                          st(fmt::emphasis::faint, "[interpreter]"));
+      expanded.insert(t.interp_node);
+    }
     tree_text(t, 0, 0, expanded, out, st);
   }
+  std::vector<std::string> codes;  // each code's remedy once per file, after its findings
   for (const Finding& f : t.findings) {
     if (opt.quiet && f.severity != Severity::Error) continue;
     if (f.severity == Severity::Info && !opt.tree) continue;
-    out += fmt::format("  {} {:<20} {}\n", severity_text(f.severity, st), f.code, f.message);
+    out += fmt::format("  {} {:<20} {}\n", severity_text(f.severity, st), f.code,
+                       wrap(without_repeats(f.message) + beside_hint(root, f, t.nodes.front().path),
+                            width ? width - 31 : 0, 31));
+    if (f.severity != Severity::Info && std::find(codes.begin(), codes.end(), f.code) == codes.end())
+      codes.push_back(f.code);
   }
+  for (const std::string& c : codes)
+    out += "  " + st(fmt::emphasis::faint, wrap(fmt::format("fix ({}): {}", c, remedy(c)), width ? width - 2 : 0, 4)) +
+           "\n";
   return out;
 }
 
+std::size_t terminal_width() {
+  if (::isatty(STDOUT_FILENO) != 1) return 0;
+  winsize ws{};
+  if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 40) return ws.ws_col;
+  return 80;
+}
 
 }  // namespace
 
 int run_check(const CheckOptions& opt) {
+  if (!opt.explain.empty()) {  // --explain CODE: the remedy, without a root
+    const std::string_view r = remedy(opt.explain);
+    fmt::print("{}: {}\n", opt.explain, r);
+    return r == remedy("") ? kProblem : kOk;
+  }
   const Style st = style_for(stdout, opt.json ? ColorMode::Never : opt.color);
+  const std::size_t width = opt.json ? 0 : terminal_width();
+  // Without -v, --tree or --list, findings are grouped by cause and printed
+  // after the walk; otherwise each file's report as soon as it is ready.
+  const bool grouped = !opt.json && !opt.tree && !opt.list && !opt.verbose;
   auto root = resolve::Root::open(opt.root);
   if (!root) {
     print_error(root.error().message);
@@ -158,17 +373,20 @@ int run_check(const CheckOptions& opt) {
   resolve::SymbolChecker symbols(**root);
   check::Collected in = check::collect(**root, paths);
 
-  unsigned errors = 0, warnings = 0, infos = 0, files = 0, bad_files = 0;
+  Groups groups;
+  unsigned errors = 0, warnings = 0, infos = 0, files = 0, bad_files = 0, ignored = 0;
   check::count(in.findings, errors, warnings, infos);
   for (const Finding& f : in.findings) {
     if (opt.quiet && f.severity != Severity::Error) continue;
     if (opt.json) {
-      std::string out;
-      JsonWriter j(out);
-      j.begin_object().field("file", f.object).field("walk", true);
-      findings_json(j, {f});
-      j.end_object();
-      fmt::print("{}\n", out);
+      Json j = json_object();
+      j["file"] = (*root)->host_path(f.object);
+      j["path"] = f.object;
+      j["walk"] = true;
+      j["findings"] = findings_json({f});
+      print_json(j);
+    } else if (grouped) {
+      groups.add(f.object, f);
     } else {
       fmt::print("{}\n  {} {:<20} {}\n", st(fmt::emphasis::bold, f.object), severity_text(f.severity, st), f.code,
                  f.message);
@@ -184,15 +402,26 @@ int run_check(const CheckOptions& opt) {
   };
   unsigned jobs = opt.jobs ? opt.jobs : std::max(1u, std::thread::hardware_concurrency());
   ordered_pool<FileReport>(
-      in.files.size(), jobs, 1024, [&](std::size_t i) { return check::check_file(resolver, in.files[i], opt.symbols ? &symbols : nullptr); },
+      in.files.size(), jobs, 1024,
+      [&](std::size_t i) {
+        FileReport r = check::check_file(resolver, in.files[i], opt.symbols ? &symbols : nullptr);
+        check::ignore_missing(r, opt.ignore_missing);
+        return r;
+      },
       [&](FileReport&& r) {
         if (r.skipped) return;
-        ++files;
+        const auto& top = r.tree.nodes.front();
+        if (top.obj && top.obj->ok) ++files;  // a missing or unreadable file was not checked
         errors += r.errors;
         warnings += r.warnings;
         infos += r.infos;
+        ignored += r.ignored;
         if (r.errors) ++bad_files;
-        std::string out = opt.json ? to_json(r) : to_text(r, opt, st);
+        if (grouped) {
+          for (const Finding& f : r.tree.findings) groups.add(r.path, f, beside_hint(**root, f, r.tree.nodes.front().path));
+          return;
+        }
+        std::string out = opt.json ? to_json(r, **root) : opt.list ? list_text(r) : to_text(r, **root, opt, st, width);
         if (out.empty()) return;
         clear_progress();
         std::fwrite(out.data(), 1, out.size(), stdout);
@@ -206,17 +435,19 @@ int run_check(const CheckOptions& opt) {
       });
   clear_progress();
   if (opt.json) {
-    std::string out;
-    JsonWriter j(out);
-    j.begin_object().key("summary").begin_object();
-    j.field("root", opt.root).field("files", std::uint64_t{files}).field("files_with_errors", std::uint64_t{bad_files});
-    j.field("errors", std::uint64_t{errors}).field("warnings", std::uint64_t{warnings});
-    j.end_object().end_object();
-    fmt::print("{}\n", out);
+    Json j = json_object();
+    j["summary"] = {{"root", opt.root},     {"files", files},       {"files_with_errors", bad_files},
+                    {"errors", errors},     {"warnings", warnings}, {"ignored", ignored}};
+    print_json(j);
   } else {
+    if (grouped) {
+      std::string out = groups.text(st, opt.quiet, width);
+      std::fwrite(out.data(), 1, out.size(), stdout);
+    }
     auto summary = fmt::format("checked {} ELF file{} in {}: {} error{} in {} file{}, {} warning{}", files,
                                files == 1 ? "" : "s", opt.root, errors, errors == 1 ? "" : "s", bad_files,
                                bad_files == 1 ? "" : "s", warnings, warnings == 1 ? "" : "s");
+    if (ignored) summary += fmt::format(", {} ignored (--ignore-missing)", ignored);
     fmt::print("{}\n", errors ? st(fg(fmt::terminal_color::red), summary) : st(fg(fmt::terminal_color::green), summary));
   }
   std::fflush(stdout);

@@ -34,6 +34,8 @@ Style style_for(std::FILE* stream, ColorMode mode);
 
 // Prints "xpatch: message" to stderr, the message in red on a terminal.
 void print_error(const std::string& message);
+// Prints "xpatch: warning: message" to stderr, in yellow on a terminal.
+void print_warning(const std::string& message);
 
 // Paths from standard input, one per line (CR LF too) or NUL-separated, as
 // package managers and find -print0 pass them; empty items are dropped.
@@ -52,6 +54,9 @@ void walk(const std::vector<std::string>& args, const std::function<void(Walked)
 
 struct ShowOptions {
   std::vector<std::string> paths;
+  bool from_stdin = false, null_sep = false;
+  std::string format;  // --format (scanelf -F style); -1 sets a default one
+  bool oneline = false, quiet = false;
   bool json = false;
   ColorMode color = ColorMode::Auto;
   unsigned jobs = 0;  // 0: one per core
@@ -60,9 +65,11 @@ int run_show(const ShowOptions& opt);
 
 struct CheckOptions {
   std::string root;
-  std::vector<std::string> paths;  // inside the root; empty: the whole root
+  std::vector<std::string> paths;  // inside the root (check::in_root_path); empty: the whole root
+  std::vector<std::string> ignore_missing;  // DT_NEEDED globs whose absence is not an error
+  std::string explain;                      // --explain CODE: print the code's remedy and stop
   bool from_stdin = false, null_sep = false;
-  bool json = false, tree = false, quiet = false;
+  bool json = false, tree = false, list = false, quiet = false, verbose = false;
   bool symbols = true;  // --no-symbols: only find the files, do not check versions and symbols
   ColorMode color = ColorMode::Auto;
   unsigned jobs = 0;
@@ -75,6 +82,7 @@ struct PatchOptions {
   std::string output;  // -o: write here instead of in place (one input only)
   bool dry_run = false, verify = false, json = false, verbose = false;
   bool no_sync = false;  // --no-sync: skip fsync (staging trees that a crash would rebuild anyway)
+  bool force = false;    // --force: apply an edit whose result cannot run
   ColorMode color = ColorMode::Auto;
 };
 int run_patch(const PatchOptions& opt);
@@ -86,9 +94,10 @@ struct RetargetOptions {
   std::vector<std::string> stages;  // DIR=/usr/<tuple>: DIR's files will be installed there
   std::vector<std::string> paths;
   bool from_stdin = false, null_sep = false;
-  bool dry_run = false, json = false, quiet = false, no_sync = false;
+  bool dry_run = false, json = false, quiet = false, verbose = false, no_sync = false;
   bool verify = true;  // --verify (the default) / --no-verify
   ColorMode color = ColorMode::Auto;
+  unsigned jobs = 0;  // 0: one per core
 };
 int run_retarget(const RetargetOptions& opt);
 

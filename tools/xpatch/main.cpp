@@ -5,9 +5,15 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <optional>
+#include <string_view>
+#include <vector>
 
 #include "tools/xpatch/cli.h"
 
@@ -49,6 +55,83 @@ Moving packages into the shared root:
 )";
 
 int run(int argc, char** argv);
+// --color auto|always|never: a plain word, checked here, so that the help
+// shows the three words and nothing of the parser's internals.
+void add_color(CLI::App* app, xpatch::cli::ColorMode& mode) {
+  using xpatch::cli::ColorMode;
+  app->add_option_function<std::string>(
+         "--color",
+         [&mode](const std::string& v) {
+           mode = v == "always" ? ColorMode::Always : v == "never" ? ColorMode::Never : ColorMode::Auto;
+         },
+         "colour: auto (on a terminal, unless NO_COLOR is set), always or never")
+      ->type_name("auto|always|never")
+      ->check(CLI::Validator(
+          [](const std::string& v) {
+            return v == "auto" || v == "always" || v == "never"
+                       ? std::string()
+                       : "--color takes auto, always or never, not \"" + v + "\"";
+          },
+          ""));
+}
+
+// Optimal string alignment distance: typos, one swap counting as one.
+std::size_t distance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i)
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[a.size()][b.size()];
+}
+
+// The closest of `names` to `word`, if it is close enough to be a typo.
+std::optional<std::string> closest(const std::string& word, const std::vector<std::string>& names) {
+  std::optional<std::string> best;
+  std::size_t best_d = std::max<std::size_t>(2, word.size() / 3) + 1;
+  for (const std::string& n : names) {
+    std::size_t d = distance(word, n);
+    if (d < best_d) best_d = d, best = n;
+  }
+  return best;
+}
+
+// Every option name of `app`, spelled as on the command line.
+std::vector<std::string> option_names(const CLI::App* app) {
+  std::vector<std::string> out;
+  for (const CLI::Option* o : app->get_options()) {
+    for (const auto& n : o->get_lnames()) out.push_back("--" + n);
+    for (const auto& n : o->get_snames()) out.push_back("-" + n);
+  }
+  return out;
+}
+
+// Arguments the parser did not take: "unknown option `--jsn`; did you mean
+// `--json`?". Returns false when there were any.
+bool report_unknown(const CLI::App* app, const std::string& where) {
+  bool clean = true;
+  for (const std::string& arg : app->remaining()) {
+    if (arg == "--") continue;  // the end of options, kept in the list by CLI11
+    std::string word = arg.substr(0, arg.find('='));
+    std::string msg;
+    if (word == "--set-rpath" && where.empty()) {
+      msg = "unknown option `--set-rpath`: patchelf's --set-rpath writes DT_RUNPATH, which is xpatch's --runpath "
+            "(xpatch's --rpath writes the legacy DT_RPATH)";
+    } else if (word.starts_with("-")) {
+      msg = fmt::format("unknown option `{}`{}", word, where.empty() ? "" : " for " + where);
+      if (auto s = closest(word, option_names(app))) msg += fmt::format("; did you mean `{}`?", *s);
+    } else {
+      msg = fmt::format("unexpected argument `{}`{}", arg, where.empty() ? "" : " for " + where);
+    }
+    xpatch::cli::print_error(msg + fmt::format(" (xpatch {}--help)", where.empty() ? "" : where + " "));
+    clean = false;
+  }
+  return clean;
+}
 
 }  // namespace
 
@@ -86,13 +169,14 @@ int run(int argc, char** argv) {
   app.require_subcommand(0, 1);
   app.set_version_flag("--version", std::string("xpatch ") + kVersion);
 
-  std::map<std::string, ColorMode> color_map{
-      {"auto", ColorMode::Auto}, {"always", ColorMode::Always}, {"never", ColorMode::Never}};
+  // Unknown options are collected, not thrown, so that each gets a
+  // "did you mean" (report_unknown).
+  app.allow_extras();
 
   // ---- rewriting: options on the top-level command ----
   PatchOptions patch;
   auto& e = patch.edits;
-  app.add_option("files", patch.files, "ELF files to rewrite");
+  app.add_option("files", patch.files, "ELF files to rewrite")->type_name("FILE");
   app.add_option("--interp,--set-interpreter", e.interpreter, "set PT_INTERP, the program's loader")->type_name("PATH");
   auto* rp = app.add_option("--runpath,--set-runpath", e.runpath, "set DT_RUNPATH (colon-separated), converting a DT_RPATH")->type_name("DIRS");
   auto* arp = app.add_option("--add-runpath", e.add_runpath,
@@ -101,7 +185,7 @@ int run(int argc, char** argv) {
                   ->delimiter(':')
                   ->allow_extra_args(false);
   auto* rmrp = app.add_flag("--remove-runpath", e.remove_runpath, "remove DT_RUNPATH and DT_RPATH");
-  app.add_option("--rpath,--set-rpath", e.rpath, "set DT_RPATH, converting a DT_RUNPATH (legacy; inherited by dependencies in glibc)")
+  app.add_option("--rpath", e.rpath, "set DT_RPATH, converting a DT_RUNPATH (legacy; inherited by dependencies in glibc)")
       ->type_name("DIRS");
   std::vector<std::string> replace_raw;
   app.add_option("--replace-needed", replace_raw, "replace DT_NEEDED OLD with NEW; repeatable")
@@ -123,10 +207,9 @@ int run(int argc, char** argv) {
   app.add_flag("--verify", patch.verify, "re-read the output with libpatch and LIEF before writing it");
   app.add_flag("--json", patch.json, "print the plan of each file as a JSON object per line");
   app.add_flag("-v,--verbose", patch.verbose, "say what was done to each file");
-  app.add_option("--color", patch.color, "auto (colour on a terminal), always or never")
-      ->transform(CLI::CheckedTransformer(color_map, CLI::ignore_case));
-  rmrp->excludes(rp)->excludes(arp);
-  rp->excludes(arp);
+  app.add_flag("-f,--force", patch.force,
+               "apply an edit whose result cannot run (a loader of another architecture or libc)");
+  add_color(&app, patch.color);
 
   // ---- show ----
   ShowOptions show;
@@ -136,11 +219,18 @@ int run(int argc, char** argv) {
                                "skipped. A file named explicitly that is not ELF is reported (exit 1).\n"
                                "--json prints one object per file per line; see docs/json.md.\n\n") +
                    kExitCodes);
-  show_cmd->add_option("paths", show.paths, "ELF files or directories")->required();
+  show_cmd->add_option("paths", show.paths, "ELF files or directories")->type_name("PATH");
+  show_cmd->add_flag("--stdin", show.from_stdin, "also read paths from standard input, one per line");
+  show_cmd->add_flag("-0,--null", show.null_sep, "with --stdin: paths are NUL-separated (find -print0)");
   show_cmd->add_flag("--json", show.json, "one JSON object per file (JSON Lines)");
-  show_cmd->add_option("--color", show.color, "auto (colour on a terminal), always or never")
-      ->transform(CLI::CheckedTransformer(color_map, CLI::ignore_case));
-  show_cmd->add_option("-j,--jobs", show.jobs, "parallel readers (default: one per core)");
+  show_cmd->add_option("-F,--format", show.format,
+                       "one line per file, like scanelf -F: %F path, %f file name, %i interpreter, %n needed, "
+                       "%r runpath (else rpath), %S soname, %a arch, %t tuple, %l libc, %o type, %M class, %%")
+      ->type_name("FORMAT");
+  show_cmd->add_flag("-1,--oneline", show.oneline, "one line per file: --format '%F %t %i %r %n'");
+  show_cmd->add_flag("-q,--quiet", show.quiet, "say nothing about named files that are not ELF (exit 1 still)");
+  add_color(show_cmd, show.color);
+  show_cmd->add_option("-j,--jobs", show.jobs, "parallel readers (default: one per core)")->type_name("N");
 
   // ---- check ----
   CheckOptions check;
@@ -158,8 +248,14 @@ Then, unless --no-symbols: every symbol version (glibc DT_VERNEED) and every
 symbol a relocation needs must be defined in the load set, as the loader
 looks them up (a lazy PLT slot that would fail at its first call: a warning).
 
+Findings are grouped by cause ("libjvm.so: needed-missing, in 21 files"), each
+with a line saying what to do; -v lists them per file. A PATH that exists on
+this host under ROOT (./root/bin/x, /srv/root/bin/x) is that file in ROOT;
+otherwise /bin/x is inside ROOT, and bin/x is relative to ROOT.
+
 Examples:
   xpatch check /srv/multiarch-root
+  xpatch check --ignore-missing 'libGL.so*' -q /srv/root
   xpatch check --tree /srv/root /usr/aarch64-linux-musl/bin/app
   find pkg/ -type f -print0 | sed -z 's|^pkg||' | xpatch check --stdin -0 /srv/root
   xpatch check --json /srv/root | jq 'select(.ok == false)'
@@ -170,18 +266,30 @@ Exit codes:
   0  no finding of error severity (warnings may remain)
   1  at least one error: something would fail to load
   2  usage or I/O error (ROOT cannot be opened))");
-  check_cmd->add_option("root", check.root, "the root directory, taken as /")->required();
-  check_cmd->add_option("paths", check.paths, "files or directories inside ROOT (default: all of ROOT)");
+  std::vector<std::string> check_args;
+  check_cmd->add_option("--root", check.root, "the root directory, taken as / (or the first argument)")
+      ->type_name("ROOT");
+  check_cmd->add_option("args", check_args,
+                        "ROOT (unless --root), then files or directories in it (default: all of ROOT): host paths "
+                        "under ROOT, or paths inside ROOT")
+      ->type_name("PATH");
   check_cmd->add_flag("--stdin", check.from_stdin, "also read paths inside ROOT from standard input, one per line");
   check_cmd->add_flag("-0,--null", check.null_sep, "with --stdin: paths are NUL-separated (find -print0)");
   check_cmd->add_flag("--json", check.json, "one JSON object per file (JSON Lines), then a summary object");
   check_cmd->add_flag("--tree", check.tree, "print each file's resolution tree: what each DT_NEEDED resolved to and why");
-  check_cmd->add_flag("-q,--quiet", check.quiet, "print only errors and the summary");
+  check_cmd->add_flag("-l,--list", check.list, "print each file and every file it loads, one per line (like lddtree -l)");
+  check_cmd->add_flag("-v,--verbose", check.verbose, "findings per file, instead of grouped by cause");
+  check_cmd->add_flag("-q,--quiet", check.quiet, "print only errors (grouped) and the summary");
+  check_cmd->add_option("--ignore-missing", check.ignore_missing,
+                        "a DT_NEEDED glob that may stay unresolved: not an error (repeatable)")
+      ->type_name("GLOB")
+      ->allow_extra_args(false);
+  check_cmd->add_option("--explain", check.explain, "what to do about a finding code (docs/check.md), then stop")
+      ->type_name("CODE");
+  add_color(check_cmd, check.color);
+  check_cmd->add_option("-j,--jobs", check.jobs, "parallel workers (default: one per core)")->type_name("N");
   check_cmd->add_flag("!--no-symbols", check.symbols,
                       "only resolve DT_NEEDED: skip the symbol-version and undefined-symbol checks");
-  check_cmd->add_option("--color", check.color, "auto (colour on a terminal), always or never")
-      ->transform(CLI::CheckedTransformer(color_map, CLI::ignore_case));
-  check_cmd->add_option("-j,--jobs", check.jobs, "parallel workers (default: one per core)");
 
   // ---- retarget ----
   RetargetOptions rt;
@@ -214,28 +322,31 @@ Exit codes:
   0  every file of the tuple is retargeted and verified, or already right
   1  some file was left as it was: a DT_NEEDED found nowhere, or the check failed
   2  usage or I/O error, or a malformed ELF file (named in the message))");
-  rt_cmd->add_option("--tuple", rt.tuple, "the GNU tuple: aarch64-linux-musl, arm-linux-gnueabihf, ...")->required();
-  rt_cmd->add_option("--root", rt.root, "the shared root, taken as / (default: /)");
-  rt_cmd->add_option("--prefix", rt.prefix, "where the tuple lives in ROOT (default: /usr/<tuple>)");
-  rt_cmd->add_option("--interp", rt.interp, "the interpreter to set (default: PREFIX/lib/<the tuple's loader>)");
-  rt_cmd->add_option("--stage", rt.stages, "DIR=/path/in/root: DIR's files will be installed there (repeatable)")
+  rt_cmd->add_option("--tuple", rt.tuple, "the GNU tuple: aarch64-linux-musl, arm-linux-gnueabihf, ...")->type_name("TUPLE")->required();
+  rt_cmd->add_option("--root", rt.root, "the shared root, taken as / (default: /)")->type_name("ROOT");
+  rt_cmd->add_option("--prefix", rt.prefix, "where the tuple lives in ROOT (default: /usr/<tuple>)")->type_name("PREFIX");
+  rt_cmd->add_option("--interp", rt.interp, "the interpreter to set (default: PREFIX/lib/<the tuple's loader>)")->type_name("PATH");
+  rt_cmd->add_option("--stage", rt.stages, "DIR's files will be installed at /path/in/root (repeatable)")->type_name("DIR=/path/in/root")
       ->allow_extra_args(false);
-  rt_cmd->add_option("--ignore-missing", rt.ignore_missing, "a DT_NEEDED glob that may stay unresolved (repeatable)")
+  rt_cmd->add_option("--ignore-missing", rt.ignore_missing, "a DT_NEEDED glob that may stay unresolved (repeatable)")->type_name("GLOB")
       ->allow_extra_args(false);
-  rt_cmd->add_option("paths", rt.paths, "ELF files or directories");
+  rt_cmd->add_option("paths", rt.paths, "ELF files or directories")->type_name("PATH");
   rt_cmd->add_flag("--stdin", rt.from_stdin,
                    "also read paths from standard input, one per line (a package's file list: files there that "
                    "are not ELF are skipped, as in a directory)");
   rt_cmd->add_flag("-0,--null", rt.null_sep, "with --stdin: paths are NUL-separated (find -print0)");
   rt_cmd->add_flag("-n,--dry-run", rt.dry_run, "show the plan per file (and verify it); write nothing");
+  bool rt_write = false;  // the default; accepted so that retarget and setup take the same spellings
+  rt_cmd->add_flag("-w,--write", rt_write, "write the files that pass the check (the default)");
   rt_cmd->add_flag("--json", rt.json, "one JSON object per file (JSON Lines), then a summary object");
   rt_cmd->add_flag("-q,--quiet", rt.quiet, "print only files that change or fail, and the summary");
+  rt_cmd->add_flag("-v,--verbose", rt.verbose, "also list each file left unresolved for a cause already said once");
+  rt_cmd->add_option("-j,--jobs", rt.jobs, "parallel workers (default: one per core)")->type_name("N");
   rt_cmd->add_flag("--no-sync", rt.no_sync, "skip fsync (staging trees that a crash would rebuild anyway)");
   rt_cmd->add_flag("--verify,!--no-verify", rt.verify,
                    "compare each planned output with its input, structure by structure, and read it with LIEF, "
                    "before writing (the default; --no-verify skips it)");
-  rt_cmd->add_option("--color", rt.color, "auto (colour on a terminal), always or never")
-      ->transform(CLI::CheckedTransformer(color_map, CLI::ignore_case));
+  add_color(rt_cmd, rt.color);
 
   // ---- setup ----
   SetupOptions su;
@@ -269,29 +380,82 @@ Exit codes:
   1  something is missing (without --write), or differs and was left alone;
      --remove: something setup made was changed since, and kept
   2  usage or I/O error (ROOT cannot be opened, a write failed))");
-  su_cmd->add_option("--tuple", su.tuple, "the GNU tuple: aarch64-linux-musl, arm-linux-gnueabihf, ...")->required();
-  su_cmd->add_option("--root", su.root, "the shared root, taken as / (default: /)");
-  su_cmd->add_option("--prefix", su.prefix, "where the tuple lives in ROOT (default: /usr/<tuple>)");
+  su_cmd->add_option("--tuple", su.tuple, "the GNU tuple: aarch64-linux-musl, arm-linux-gnueabihf, ...")->type_name("TUPLE")->required();
+  std::vector<std::string> su_args;
+  su_cmd->add_option("--root", su.root, "the shared root, taken as / (default: /; or the argument)")->type_name("ROOT");
+  su_cmd->add_option("root", su_args, "ROOT, as --root")->type_name("ROOT");
+  su_cmd->add_option("--prefix", su.prefix, "where the tuple lives in ROOT (default: /usr/<tuple>)")->type_name("PREFIX");
   su_cmd->add_option("--qemu", su.qemu,
-                     "the interpreter for the binfmt line (default: /usr/bin/qemu-ARCH-static or qemu-ARCH in ROOT)");
+                     "the interpreter for the binfmt line (default: /usr/bin/qemu-ARCH-static or qemu-ARCH in ROOT)")
+      ->type_name("PATH");
   su_cmd->add_flag("-w,--write", su.write, "create the missing items (never replaces anything)");
   su_cmd->add_flag("--remove", su.remove,
                    "remove what --write made here (listed in ROOT/var/lib/xpatch/setup/TUPLE), where unchanged")
       ->excludes("--write");
+  bool su_dry = false;  // the default; accepted so that retarget and setup take the same spellings
+  su_cmd->add_flag("-n,--dry-run", su_dry, "show the items and their state; write nothing (the default)");
   su_cmd->add_flag("--json", su.json, "one JSON object per item (JSON Lines), then a summary object");
-  su_cmd->add_option("--color", su.color, "auto (colour on a terminal), always or never")
-      ->transform(CLI::CheckedTransformer(color_map, CLI::ignore_case));
+  add_color(su_cmd, su.color);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& err) {
-    int rc = app.exit(err);
-    return rc == 0 ? kOk : kError;
+    if (err.get_exit_code() == 0) return app.exit(err);  // --help, --version
+    print_error(fmt::format("{} (xpatch --help)", err.what()));
+    return kError;
   }
-  if (*show_cmd) return run_show(show);
-  if (*check_cmd) return run_check(check);
+  for (const CLI::App* sub : {show_cmd, check_cmd, rt_cmd, su_cmd})
+    if (*sub && !report_unknown(sub, sub->get_name())) return kError;
+  if (!report_unknown(&app, "")) return kError;
+  // Options that exclude each other, said in words (CLI11's excludes() would
+  // print "Excludes: ..." into every help line).
+  auto exclusive = [](std::initializer_list<std::pair<const CLI::Option*, const char*>> opts) {
+    std::vector<std::string> given;
+    for (const auto& [o, name] : opts)
+      if (o->count()) given.push_back(name);
+    if (given.size() < 2) return true;
+    print_error(fmt::format("{} exclude each other: give one", fmt::join(given, " and ")));
+    return false;
+  };
+  if (!exclusive({{rp, "--runpath"}, {arp, "--add-runpath"}, {rmrp, "--remove-runpath"}}) ||
+      !exclusive({{rt_cmd->get_option("--dry-run"), "--dry-run"}, {rt_cmd->get_option("--write"), "--write"}}) ||
+      !exclusive({{su_cmd->get_option("--dry-run"), "--dry-run"}, {su_cmd->get_option("--write"), "--write"}}))
+    return kError;
+  if (*show_cmd) {
+    if (show.paths.empty() && !show.from_stdin) {
+      print_error("show: no files given (FILE|DIR..., or --stdin)");
+      return kError;
+    }
+    return run_show(show);
+  }
+  if (*check_cmd) {
+    // ROOT is --root, or else the first argument.
+    if (check.root.empty() && !check_args.empty()) {
+      check.root = check_args.front();
+      check_args.erase(check_args.begin());
+    }
+    if (check.root.empty() && check.explain.empty()) {
+      print_error("check: no ROOT given (xpatch check ROOT [PATH...], or --root ROOT)");
+      return kError;
+    }
+    check.paths = std::move(check_args);
+    return run_check(check);
+  }
   if (*rt_cmd) return run_retarget(rt);
-  if (*su_cmd) return run_setup(su);
+  if (*su_cmd) {
+    if (su_args.size() > 1) {
+      print_error(fmt::format("setup takes one ROOT, got {} ({})", su_args.size(), fmt::join(su_args, " ")));
+      return kError;
+    }
+    if (!su_args.empty()) {
+      if (su.root != "/" && su.root != su_args.front()) {
+        print_error("setup: ROOT given twice, as --root and as an argument");
+        return kError;
+      }
+      su.root = su_args.front();
+    }
+    return run_setup(su);
+  }
   for (const std::string& r : replace_raw) {
     auto eq = r.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == r.size()) {
@@ -303,6 +467,20 @@ Exit codes:
   if (patch.files.empty()) {
     fmt::print(stderr, "{}\nxpatch: no files given; run 'xpatch --help' for how to use it\n",
                "Usage: xpatch [EDITS] FILE...   or   xpatch show FILE|DIR...   or   xpatch check ROOT");
+    return kError;
+  }
+  if (e.empty()) {
+    // `xpatch shwo app` (a subcommand misspelt) or `xpatch app` (no edit).
+    const std::string& first = patch.files.front();
+    if (::access(first.c_str(), F_OK) != 0)
+      if (auto s = closest(first, {"show", "check", "retarget", "setup"})) {
+        print_error(fmt::format("unknown subcommand `{}`; did you mean `{}`?", first, *s));
+        return kError;
+      }
+    print_error(fmt::format(
+        "no edit given for {}: to see what it holds, xpatch show {}; to change it, add an edit (--interp, "
+        "--runpath, --add-needed, ...: xpatch --help)",
+        first, first));
     return kError;
   }
   return run_patch(patch);

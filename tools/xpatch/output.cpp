@@ -26,6 +26,12 @@ void print_error(const std::string& message) {
   fmt::print(stderr, "{}: {}\n", st(fmt::emphasis::bold, "xpatch"), st(fg(fmt::terminal_color::red), message));
 }
 
+void print_warning(const std::string& message) {
+  static const Style st = style_for(stderr, ColorMode::Auto);
+  fmt::print(stderr, "{}: {} {}\n", st(fmt::emphasis::bold, "xpatch"), st(fg(fmt::terminal_color::yellow), "warning:"),
+             message);
+}
+
 std::vector<std::string> read_stdin_list(bool null_sep) {
   std::string all((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
   std::vector<std::string> out;

@@ -9,34 +9,40 @@
 
 #include <new>
 
-#include <nlohmann/json.hpp>
-
 #include "libpatch/elf/mapped_file.h"
 #include "libpatch/elf/model.h"
+#include "libpatch/elf/target.h"
 #include "libpatch/rewrite/plan.h"
 #include "libpatch/rewrite/write_file.h"
 #include "tools/xpatch/cli.h"
 #include "tools/xpatch/verify_output.h"
+#include "tools/xpatch/json.h"
 
 namespace xpatch::cli {
 namespace {
 
-using nlohmann::ordered_json;
-
-ordered_json plan_json(const std::string& file, const rewrite::Plan& p) {
-  ordered_json steps = ordered_json::array();
-  for (const auto& s : p.steps) steps.push_back({{"what", s.what}, {"strategy", s.strategy}, {"detail", s.detail}});
-  return {{"file", file}, {"changed", p.changes()}, {"old_size", p.old_size}, {"new_size", p.new_size},
-          {"growth", p.growth()}, {"steps", steps}};
+// One object per file, docs/json.md. `plan` is null when the file failed.
+Json plan_json(const std::string& file, const rewrite::Plan* p, const Error* err, bool dry_run) {
+  Json j = json_object();
+  j["file"] = file;
+  j["ok"] = err == nullptr;
+  j["status"] = err ? "error" : !p->changes() ? "unchanged" : dry_run ? "would-change" : "changed";
+  j["error"] = err ? json_error(*err) : Json(nullptr);
+  j["changed"] = p ? Json(p->changes()) : Json(nullptr);
+  j["old_size"] = p ? Json(p->old_size) : Json(nullptr);
+  j["new_size"] = p ? Json(p->new_size) : Json(nullptr);
+  j["growth"] = p ? Json(p->growth()) : Json(nullptr);
+  Json steps = Json::array();
+  if (p)
+    for (const auto& s : p->steps) steps.push_back({{"what", s.what}, {"strategy", s.strategy}, {"detail", s.detail}});
+  j["steps"] = std::move(steps);
+  return j;
 }
 
 int patch_one(const std::string& path, const PatchOptions& opt, const Style& st) {
   auto fail = [&](const Error& e) {
     print_error(e.message);
-    if (opt.json)
-      fmt::print("{}\n", ordered_json{{"file", path}, {"ok", false},
-                                      {"error", {{"kind", kind_name(e.kind)}, {"message", e.message}}}}
-                             .dump());
+    if (opt.json) print_json(plan_json(path, nullptr, &e, opt.dry_run));
     return kError;  // for a rewrite every failure is an error: nothing was written
   };
   auto src = rewrite::resolve_destination(path);
@@ -45,12 +51,30 @@ int patch_one(const std::string& path, const PatchOptions& opt, const Style& st)
   if (!map) return fail(map.error());
   auto f = elf::read_elf(map->bytes(), path);
   if (!f) return fail(f.error());
+  // Risky interpreters: a relative one works only from one directory; one of
+  // another libc or architecture (the target table decides) cannot run.
+  if (const auto& interp = opt.edits.interpreter) {
+    if (!interp->starts_with('/'))
+      print_warning(fmt::format("{}: PT_INTERP \"{}\" is relative: the kernel resolves it from the working directory "
+                                "at each start (check reports interp-relative); give an absolute path",
+                                path, *interp));
+    const elf::LoaderFit fit = elf::loader_fits(*f, *interp);
+    if (fit == elf::LoaderFit::OtherLibc || fit == elf::LoaderFit::OtherArch) {
+      const elf::Target t = elf::describe_target(*f);
+      std::string why = fmt::format(
+          "{}: PT_INTERP \"{}\" is {}, but the file is {} {} (its loader is {}): the result cannot run", path, *interp,
+          fit == elf::LoaderFit::OtherLibc ? "the other libc's loader" : "the loader of another architecture",
+          t.arch, elf::libc_name(t.libc), elf::loader_name(*f, t.libc == elf::Libc::Musl ? elf::Libc::Musl : elf::Libc::Glibc).value_or("unknown"));
+      if (!opt.force) return fail({Error::Kind::Unsupported, why + "; --force to write it anyway"});
+      print_warning(why + " (--force)");
+    }
+  }
   auto plan = rewrite::plan_rewrite(*f, map->bytes(), opt.edits);
   if (!plan) return fail(plan.error());
 
   if (opt.dry_run) {
     if (opt.json) {
-      fmt::print("{}\n", plan_json(path, *plan).dump());
+      print_json(plan_json(path, &*plan, nullptr, opt.dry_run));
       return kOk;
     }
     fmt::print("{}: {}\n", st(fmt::emphasis::bold, path),
@@ -64,7 +88,7 @@ int patch_one(const std::string& path, const PatchOptions& opt, const Style& st)
 
   std::string dest = opt.output.empty() ? *src : opt.output;
   if (!plan->changes() && opt.output.empty()) {
-    if (opt.json) fmt::print("{}\n", plan_json(path, *plan).dump());
+    if (opt.json) print_json(plan_json(path, &*plan, nullptr, opt.dry_run));
     return kOk;  // nothing written: same bytes, same inode, same mtime
   }
   if (opt.verify) {
@@ -80,7 +104,7 @@ int patch_one(const std::string& path, const PatchOptions& opt, const Style& st)
       return fail({Error::Kind::Malformed, verify_message(path, found)});
   }
   if (auto wrote = rewrite::write_plan_atomically(dest, *src, *plan, !opt.no_sync); !wrote) return fail(wrote.error());
-  if (opt.json) fmt::print("{}\n", plan_json(path, *plan).dump());
+  if (opt.json) print_json(plan_json(path, &*plan, nullptr, opt.dry_run));
   else if (opt.verbose)
     fmt::print("{}: patched, {:+} bytes\n", path, plan->growth());
   return kOk;

@@ -10,17 +10,15 @@
 
 #include <array>
 
-#include <nlohmann/json.hpp>
-
 #include "libpatch/elf/format.h"
 #include "libpatch/resolve/root.h"
 #include "libpatch/retarget/setup.h"
 #include "tools/xpatch/cli.h"
+#include "tools/xpatch/json.h"
 
 namespace xpatch::cli {
 namespace {
 
-using nlohmann::ordered_json;
 using retarget::SetupItem;
 
 // The host's ELF identity, from this very program's header.
@@ -113,14 +111,19 @@ int run_setup(const SetupOptions& opt) {
       ++differs;
     }
     if (opt.json) {
-      ordered_json j{{"what", retarget::what_name(it.what)}, {"path", it.path}, {"host_path", (*root)->host_path(it.path)},
-                     {"kind", it.symlink ? "symlink" : "file"}};
-      j[it.symlink ? "target" : "content"] = it.content;
-      j["state"] = state;
+      Json j = json_object();
+      j["file"] = (*root)->host_path(it.path);
+      j["path"] = it.path;
+      j["ok"] = state == "present" || state == "created";
+      j["status"] = state;
+      j["error"] = error.empty() ? Json(nullptr) : json_error({Error::Kind::Io, error});
+      j["what"] = retarget::what_name(it.what);
+      j["kind"] = it.symlink ? "symlink" : "file";
+      j["target"] = it.symlink ? Json(it.content) : Json(nullptr);
+      j["content"] = it.symlink ? Json(nullptr) : Json(it.content);
       j["why"] = it.why;
-      if (!it.existing.empty()) j["existing"] = it.existing;
-      if (!error.empty()) j["error"] = error;
-      fmt::print("{}\n", j.dump());
+      j["existing"] = it.existing.empty() ? Json(nullptr) : Json(it.existing);
+      print_json(j);
       continue;
     }
     auto color = state == "present" || state == "created" ? fg(fmt::terminal_color::green)
@@ -147,19 +150,12 @@ int run_setup(const SetupOptions& opt) {
   }
   const bool complete = differs == 0 && failed == 0 && (opt.write || missing == 0);
   if (opt.json) {
-    fmt::print("{}\n", ordered_json{{"summary",
-                                     {{"tuple", plan->tuple},
-                                      {"prefix", plan->prefix},
-                                      {"loader", plan->loader},
-                                      {"loader_present", plan->loader_present},
-                                      {"native", plan->native},
-                                      {"missing", missing - created},
-                                      {"created", created},
-                                      {"present", present},
-                                      {"differs", differs},
-                                      {"failed", failed},
-                                      {"complete", complete}}}}
-                           .dump());
+    Json j = json_object();
+    j["summary"] = {{"tuple", plan->tuple},       {"prefix", plan->prefix},   {"loader", plan->loader},
+                    {"loader_present", plan->loader_present},               {"native", plan->native},
+                    {"missing", missing - created}, {"created", created},     {"present", present},
+                    {"differs", differs},         {"failed", failed},         {"complete", complete}};
+    print_json(j);
   } else {
     fmt::print("\n{} present, {} differ{}", present, differs,
                opt.write ? fmt::format(", {} created, {} failed", created, failed) : fmt::format(", {} missing", missing));

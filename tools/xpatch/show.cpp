@@ -14,7 +14,7 @@
 #include "libpatch/elf/target.h"
 #include "tools/xpatch/cli.h"
 #include "tools/xpatch/ordered_pool.h"
-#include "tools/xpatch/json_writer.h"
+#include "tools/xpatch/json.h"
 
 namespace xpatch::cli {
 namespace {
@@ -25,49 +25,72 @@ std::string or_hex(std::string_view name, std::uint64_t v) {
   return name.empty() ? fmt::format("{:#x}", v) : std::string(name);
 }
 
+// The ELF keys of a show object, every one present (null when the file
+// could not be read), in the order docs/json.md lists them.
+constexpr const char* kElfKeys[] = {"class", "endian", "osabi", "abiversion", "type", "type_name", "machine",
+                                    "machine_name", "flags", "entry", "phoff", "shoff", "phnum", "shnum",
+                                    "interpreter", "needed", "runpath", "rpath", "soname", "dt_flags", "dt_flags_1",
+                                    "dt_flags_names", "dt_flags_1_names", "segments", "dynamic", "target"};
+
 // One line of JSON Lines, schema in docs/json.md.
 std::string to_json(const ElfFile& f) {
   const elf::Header& h = f.header;
   elf::Target t = elf::describe_target(f);
-  std::string out;
-  out.reserve(1024);
-  JsonWriter j(out);
-  j.begin_object();
-  j.field("file", f.path).field("ok", true);
-  j.field("class", h.elf_class).field("endian", h.big_endian ? "big" : "little");
-  j.field("osabi", unsigned{h.osabi}).field("abiversion", unsigned{h.abiversion});
-  j.field("type", unsigned{h.type}).field("type_name", or_hex(elf::elf_type_name(h.type), h.type));
-  j.field("machine", unsigned{h.machine}).field("machine_name", elf::machine_name(h.machine));
-  j.field("flags", h.flags).field("entry", h.entry).field("phoff", h.phoff).field("shoff", h.shoff);
-  j.field("phnum", h.phnum).field("shnum", h.shnum);
-  j.field("interpreter", f.interpreter).field("needed", f.needed);
-  j.field("runpath", f.runpath).field("rpath", f.rpath).field("soname", f.soname);
-  j.field("dt_flags", f.dt_flags).field("dt_flags_1", f.dt_flags_1);
-  j.field("dt_flags_names", elf::dt_flags_names(f.dt_flags));
-  j.field("dt_flags_1_names", elf::dt_flags_1_names(f.dt_flags_1));
-  j.key("segments").begin_array();
-  for (const elf::Segment& s : f.segments) {
-    j.begin_object();
-    j.field("type", s.type).field("type_name", or_hex(elf::segment_type_name(s.type), s.type));
-    j.field("flags", s.flags).field("offset", s.offset).field("vaddr", s.vaddr).field("paddr", s.paddr);
-    j.field("filesz", s.filesz).field("memsz", s.memsz).field("align", s.align);
-    j.end_object();
-  }
-  j.end_array();
-  j.key("dynamic").begin_array();
-  for (const elf::DynEntry& d : f.dynamic) {
-    j.begin_object();
-    j.field("tag", d.tag).field("tag_name", or_hex(elf::dynamic_tag_name(d.tag), d.tag)).field("value", d.value);
-    j.end_object();
-  }
-  j.end_array();
-  j.key("target").begin_object();
-  j.field("arch", t.arch).field("abi", t.abi).field("libc", elf::libc_name(t.libc));
-  j.field("tuple", t.tuple).field("loader", t.loader);
-  j.end_object();
-  j.end_object();
-  out += '\n';
-  return out;
+  Json j = json_object();
+  j.get_ref<Json::object_t&>().reserve(32);  // one allocation for the keys: show is a hot path
+  j["file"] = f.path;
+  j["ok"] = true;
+  j["status"] = "ok";
+  j["error"] = nullptr;
+  j["class"] = h.elf_class;
+  j["endian"] = h.big_endian ? "big" : "little";
+  j["osabi"] = h.osabi;
+  j["abiversion"] = h.abiversion;
+  j["type"] = h.type;
+  j["type_name"] = or_hex(elf::elf_type_name(h.type), h.type);
+  j["machine"] = h.machine;
+  j["machine_name"] = elf::machine_name(h.machine);
+  j["flags"] = h.flags;
+  j["entry"] = h.entry;
+  j["phoff"] = h.phoff;
+  j["shoff"] = h.shoff;
+  j["phnum"] = h.phnum;
+  j["shnum"] = h.shnum;
+  j["interpreter"] = json_or_null(f.interpreter);
+  j["needed"] = f.needed;
+  j["runpath"] = json_or_null(f.runpath);
+  j["rpath"] = json_or_null(f.rpath);
+  j["soname"] = json_or_null(f.soname);
+  j["dt_flags"] = f.dt_flags;
+  j["dt_flags_1"] = f.dt_flags_1;
+  j["dt_flags_names"] = elf::dt_flags_names(f.dt_flags);
+  j["dt_flags_1_names"] = elf::dt_flags_1_names(f.dt_flags_1);
+  Json& segs = j["segments"] = Json::array();
+  segs.get_ref<Json::array_t&>().reserve(f.segments.size());
+  for (const elf::Segment& s : f.segments)
+    segs.push_back({{"type", s.type}, {"type_name", or_hex(elf::segment_type_name(s.type), s.type)},
+                    {"flags", s.flags}, {"offset", s.offset}, {"vaddr", s.vaddr}, {"paddr", s.paddr},
+                    {"filesz", s.filesz}, {"memsz", s.memsz}, {"align", s.align}});
+  Json& dyn = j["dynamic"] = Json::array();
+  dyn.get_ref<Json::array_t&>().reserve(f.dynamic.size());
+  for (const elf::DynEntry& d : f.dynamic)
+    dyn.push_back({{"tag", d.tag}, {"tag_name", or_hex(elf::dynamic_tag_name(d.tag), d.tag)}, {"value", d.value}});
+  j["target"] = {{"arch", t.arch},
+                 {"abi", t.abi},
+                 {"libc", elf::libc_name(t.libc)},
+                 {"tuple", json_or_null(t.tuple)},
+                 {"loader", json_or_null(t.loader)}};
+  return json_line(j);
+}
+
+std::string error_json(const std::string& path, const Error& e) {
+  Json j = json_object();
+  j["file"] = path;
+  j["ok"] = false;
+  j["status"] = kind_name(e.kind);
+  j["error"] = json_error(e);
+  for (const char* k : kElfKeys) j[k] = nullptr;
+  return json_line(j);
 }
 
 template <typename S>  // std::string or std::string_view
@@ -105,6 +128,36 @@ std::string to_text(const ElfFile& f, const Style& st) {
   return out;
 }
 
+// --format: one line per file, like scanelf -F. A value the file does not
+// have prints as "-", so every line has the same number of fields.
+std::string to_line(const ElfFile& f, const std::string& format) {
+  elf::Target t = elf::describe_target(f);
+  auto opt = [](const std::optional<std::string>& v) { return v ? *v : std::string("-"); };
+  std::string out;
+  for (std::size_t i = 0; i < format.size(); ++i) {
+    if (format[i] != '%' || i + 1 == format.size()) {
+      out += format[i];
+      continue;
+    }
+    switch (format[++i]) {
+      case 'F': out += f.path; break;
+      case 'f': out += f.path.substr(f.path.rfind('/') + 1); break;
+      case 'i': out += opt(f.interpreter); break;
+      case 'n': out += f.needed.empty() ? "-" : join(f.needed, ","); break;
+      case 'r': out += opt(f.runpath ? f.runpath : f.rpath); break;
+      case 'S': out += opt(f.soname); break;
+      case 'a': out += t.arch; break;
+      case 't': out += opt(t.tuple); break;
+      case 'l': out += elf::libc_name(t.libc); break;
+      case 'o': out += or_hex(elf::elf_type_name(f.header.type), f.header.type); break;
+      case 'M': out += fmt::format("ELF{}", f.header.elf_class); break;
+      case '%': out += '%'; break;
+      default: out += '%'; out += format[i];
+    }
+  }
+  return out + "\n";
+}
+
 struct Outcome {
   std::string out;    // text for stdout
   std::string error;  // message for stderr
@@ -114,25 +167,25 @@ struct Outcome {
 Outcome show_one(const Walked& w, const ShowOptions& opt, const Style& st) {
   // show never looks at sections, so their headers are bounds-checked only.
   auto f = elf::read_elf_file(w.path, {.sections = false});
-  if (f) return {opt.json ? to_json(*f) : to_text(*f, st) + "\n", {}, kOk};
+  if (f) return {opt.json ? to_json(*f) : !opt.format.empty() ? to_line(*f, opt.format) : to_text(*f, st) + "\n", {}, kOk};
   const Error& e = f.error();
   // Inside a directory walk, files that are not ELF are simply not ours.
   if (e.kind == Error::Kind::NotElf && !w.explicitly) return {};
   int code = e.kind == Error::Kind::NotElf ? kProblem : kError;
-  std::string out;
-  if (opt.json) {
-    JsonWriter j(out);
-    j.begin_object().field("file", w.path).field("ok", false);
-    j.key("error").begin_object().field("kind", kind_name(e.kind)).field("message", e.message).end_object();
-    j.end_object();
-    out += '\n';
-  }
+  std::string out = opt.json ? error_json(w.path, e) : std::string();
+  if (opt.quiet && e.kind == Error::Kind::NotElf) return {out, {}, code};  // -q: said by the exit code only
   return {out, e.message, code};
 }
 
 }  // namespace
 
-int run_show(const ShowOptions& opt) {
+int run_show(const ShowOptions& options) {
+  ShowOptions opt = options;
+  if (opt.oneline && opt.format.empty()) opt.format = "%F %t %i %r %n";
+  if (opt.from_stdin) {
+    auto more = read_stdin_list(opt.null_sep);
+    opt.paths.insert(opt.paths.end(), more.begin(), more.end());
+  }
   const Style st = style_for(stdout, opt.json ? ColorMode::Never : opt.color);
   int code = kOk;
   std::vector<Walked> files;
