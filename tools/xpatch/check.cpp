@@ -154,7 +154,7 @@ int run_check(const CheckOptions& opt) {
     }
   }
   resolve::Resolver resolver(*root);
-  check::Collected in = check::collect(**root, paths);
+  check::Collected in = check::collect(**root, paths, opt.walk);
 
   unsigned errors = 0, warnings = 0, infos = 0, files = 0, bad_files = 0;
   check::count(in.findings, errors, warnings, infos);

@@ -88,11 +88,14 @@ int main(int argc, char** argv) {
       ->type_name("LIB")
       ->allow_extra_args(false);
   app.add_option("--soname,--set-soname", e.soname, "set DT_SONAME")->type_name("NAME");
-  app.add_option("-o,--output", patch.output, "write the result to OUT instead of in place (one input file)")
+  app.add_option("-o,--output", patch.output,
+                 "write the result to OUT instead of in place (one input file); OUT must be a regular file or a new name")
       ->type_name("OUT");
   app.add_flag("-n,--dry-run", patch.dry_run, "print the plan (strategy per edit, growth) and write nothing");
   app.add_flag("--no-sync", patch.no_sync,
                "skip fsync: faster, still atomic for readers, but not guaranteed on disk after a crash");
+  app.add_flag("-f,--force", patch.force,
+               "replace a file even when its owner cannot be kept (another user's file in a directory you may write)");
   app.add_flag("--verify", patch.verify, "re-read the output with libpatch and LIEF before writing it");
   app.add_flag("--json", patch.json, "print the plan of each file as a JSON object per line");
   app.add_flag("-v,--verbose", patch.verbose, "say what was done to each file");
@@ -100,6 +103,15 @@ int main(int argc, char** argv) {
       ->transform(CLI::CheckedTransformer(color_map, CLI::ignore_case));
   rmrp->excludes(rp)->excludes(arp);
   rp->excludes(arp);
+
+  // The one walk's choice (resolve::WalkOptions), the same in show, check and retarget.
+  auto walk_flags = [](CLI::App* cmd, xpatch::resolve::WalkOptions& w) {
+    CLI::Option* cross = cmd->add_flag("--cross-filesystems", w.cross_filesystems,
+                                       "descend into other filesystems too (never /proc, /sys or the like)");
+    cmd->add_flag_callback("--one-file-system", [&w] { w.cross_filesystems = false; },
+                           "stay on each directory's own filesystem, as find -xdev (the default)")
+        ->excludes(cross);
+  };
 
   // ---- show ----
   ShowOptions show;
@@ -114,6 +126,7 @@ int main(int argc, char** argv) {
   show_cmd->add_option("--color", show.color, "auto (colour on a terminal), always or never")
       ->transform(CLI::CheckedTransformer(color_map, CLI::ignore_case));
   show_cmd->add_option("-j,--jobs", show.jobs, "parallel readers (default: one per core)");
+  walk_flags(show_cmd, show.walk);
 
   // ---- check ----
   CheckOptions check;
@@ -150,6 +163,7 @@ Exit codes:
   check_cmd->add_option("--color", check.color, "auto (colour on a terminal), always or never")
       ->transform(CLI::CheckedTransformer(color_map, CLI::ignore_case));
   check_cmd->add_option("-j,--jobs", check.jobs, "parallel workers (default: one per core)");
+  walk_flags(check_cmd, check.walk);
 
   // ---- retarget ----
   RetargetOptions rt;
@@ -199,6 +213,7 @@ Exit codes:
   rt_cmd->add_flag("--json", rt.json, "one JSON object per file (JSON Lines), then a summary object");
   rt_cmd->add_flag("-q,--quiet", rt.quiet, "print only files that change or fail, and the summary");
   rt_cmd->add_flag("--no-sync", rt.no_sync, "skip fsync (staging trees that a crash would rebuild anyway)");
+  walk_flags(rt_cmd, rt.walk);
   rt_cmd->add_option("--color", rt.color, "auto (colour on a terminal), always or never")
       ->transform(CLI::CheckedTransformer(color_map, CLI::ignore_case));
 

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <new>
@@ -84,7 +85,13 @@ ordered_json plan_json(const std::string& file, const rewrite::Plan& p) {
           {"growth", p.growth()}, {"steps", steps}};
 }
 
-int patch_one(const std::string& path, const PatchOptions& opt, const Style& st) {
+// A file staged in the batch: what to print once it is in place.
+struct Pending {
+  std::string path, dest, done;  // `done`: the JSON plan or the verbose line
+};
+
+int patch_one(const std::string& path, const PatchOptions& opt, const Style& st, rewrite::WriteBatch& batch,
+              std::vector<Pending>& pending) {
   auto fail = [&](const Error& e) {
     print_error(e.message);
     if (opt.json)
@@ -135,10 +142,13 @@ int patch_one(const std::string& path, const PatchOptions& opt, const Style& st)
     if (auto why = check_readback(*back, opt.edits)) return fail({Error::Kind::Malformed, path + ": --verify: " + *why});
     if (auto why = lief_readback(out, *back)) return fail({Error::Kind::Malformed, path + ": --verify: " + *why});
   }
-  if (auto err = rewrite::write_plan_atomically(dest, *src, *plan, !opt.no_sync)) return fail(*err);
-  if (opt.json) fmt::print("{}\n", plan_json(path, *plan).dump());
-  else if (opt.verbose)
-    fmt::print("{}: patched, {:+} bytes\n", path, plan->growth());
+  // Written unnamed and read back now; made durable and renamed into place
+  // with the rest of the batch (run_patch).
+  if (auto err = batch.add(dest, *src, *plan)) return fail(*err);
+  pending.push_back({path, dest,
+                     opt.json      ? plan_json(path, *plan).dump() + "\n"
+                     : opt.verbose ? fmt::format("{}: patched, {:+} bytes\n", path, plan->growth())
+                                   : std::string()});
   return kOk;
 }
 
@@ -154,8 +164,33 @@ int run_patch(const PatchOptions& opt) {
     print_error("nothing to do: give at least one edit (--interp, --runpath, --add-needed, ...); see xpatch --help");
     return kError;
   }
+  // One batch: every file written and read back unnamed, then all made
+  // durable together (one syncfs per filesystem), then each renamed.
   int code = kOk;
-  for (const std::string& f : opt.files) code = std::max(code, patch_one(f, opt, st));
+  rewrite::WriteBatch batch({.durable = !opt.no_sync, .force_owner = opt.force});
+  std::vector<Pending> pending;
+  auto commit = [&] {
+    auto errors = batch.commit();
+    for (const Pending& p : pending) {
+      auto e = std::find_if(errors.begin(), errors.end(), [&](const auto& x) { return x.first == p.dest; });
+      if (e == errors.end()) {
+        std::fwrite(p.done.data(), 1, p.done.size(), stdout);
+        continue;
+      }
+      print_error(e->second.message);
+      if (opt.json)
+        fmt::print("{}\n", ordered_json{{"file", p.path}, {"ok", false},
+                                        {"error", {{"kind", kind_name(e->second.kind)}, {"message", e->second.message}}}}
+                               .dump());
+      code = kError;
+    }
+    pending.clear();
+  };
+  for (const std::string& f : opt.files) {
+    code = std::max(code, patch_one(f, opt, st, batch, pending));
+    if (batch.full()) commit();
+  }
+  commit();
   return code;
 }
 

@@ -211,7 +211,7 @@ int run_retarget(const RetargetOptions& opt) {
   const std::vector<std::string> lists[2] = {{paths.begin(), paths.begin() + static_cast<std::ptrdiff_t>(named)},
                                              {paths.begin() + static_cast<std::ptrdiff_t>(named), paths.end()}};
   for (int from_stdin = 0; from_stdin < 2; ++from_stdin)
-    walk(lists[from_stdin],
+    walk(lists[from_stdin], opt.walk,
          [&](Walked w) {
            Item& it = items.emplace_back();
            it.path = std::move(w.path);
@@ -220,7 +220,8 @@ int run_retarget(const RetargetOptions& opt) {
          [&](const std::string& msg) {
            print_error(msg);
            code = kError;
-         });
+         },
+         opt.root);
   retarget::LibraryIndex index;
   for (Item& it : items) {
     auto dest = rewrite::resolve_destination(it.path);
@@ -334,13 +335,30 @@ int run_retarget(const RetargetOptions& opt) {
     }
   }
 
-  // 5. Write what was verified; report every file.
+  // 5. Write what was verified, as one batch: each file written unnamed and
+  //    read back, all made durable together, then each renamed into place.
+  rewrite::WriteBatch batch({.durable = !opt.no_sync});
+  std::vector<Item*> staged;
+  auto commit = [&] {
+    auto errors = batch.commit();
+    for (Item* it : staged) {
+      auto e = std::find_if(errors.begin(), errors.end(), [&](const auto& x) { return x.first == it->real; });
+      if (e != errors.end()) it->error = e->second.message;
+      else it->written = true;
+    }
+    staged.clear();
+  };
+  for (Item& it : items) {
+    if (!it.error.empty() || it.plan.verdict != Verdict::Retarget || it.refused || opt.dry_run) continue;
+    if (auto err = batch.add(it.real, it.real, *it.rw)) it.error = err->message;
+    else staged.push_back(&it);
+    if (batch.full()) commit();
+  }
+  commit();
+
+  // 6. Report every file.
   unsigned n_done = 0, n_right = 0, n_skipped = 0, n_left = 0, n_errors = 0;
   for (Item& it : items) {
-    if (it.error.empty() && it.plan.verdict == Verdict::Retarget && !it.refused && !opt.dry_run) {
-      if (auto err = rewrite::write_plan_atomically(it.real, it.real, *it.rw, !opt.no_sync)) it.error = err->message;
-      else it.written = true;
-    }
     if (!it.error.empty()) {
       print_error(it.error);
       ++n_errors;
