@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <limits>
 #include <type_traits>
 #include <vector>
@@ -78,8 +79,8 @@ class Bytes {
 
  private:
   struct Chunk {
-    std::uint64_t off;
-    std::vector<std::byte> data;
+    std::uint64_t off, size;
+    std::unique_ptr<std::byte[]> data;  // not zeroed first: pread fills it (zeroing was 17% of show's instructions)
   };
   std::span<const std::byte> mem_;
   int fd_ = -1;
@@ -91,21 +92,21 @@ class Bytes {
   const std::byte* fetch(std::uint64_t off, std::uint64_t len) const {
     if (fd_ < 0) return mem_.data() + off;
     for (const Chunk& c : chunks_)
-      if (off >= c.off && off + len <= c.off + c.data.size()) return c.data.data() + (off - c.off);
+      if (off >= c.off && off + len <= c.off + c.size) return c.data.get() + (off - c.off);
     constexpr std::uint64_t kBlock = 16384;
     std::uint64_t from = off / kBlock * kBlock;
     std::uint64_t to = std::min(size_, (off + len + kBlock - 1) / kBlock * kBlock);
-    Chunk& c = chunks_.emplace_back(Chunk{from, std::vector<std::byte>(to - from)});
-    for (std::uint64_t done = 0; done < c.data.size();) {
-      ssize_t r = ::pread(fd_, c.data.data() + done, c.data.size() - done, static_cast<off_t>(from + done));
+    Chunk& c = chunks_.emplace_back(Chunk{from, to - from, std::unique_ptr<std::byte[]>(new std::byte[to - from])});
+    for (std::uint64_t done = 0; done < c.size;) {
+      ssize_t r = ::pread(fd_, c.data.get() + done, c.size - done, static_cast<off_t>(from + done));
       if (r < 0 && errno == EINTR) continue;
       if (r <= 0)
         throw ErrorException{{Error::Kind::Io, fmt::format("{}: cannot read {:#x} bytes at offset {:#x}: {}", name_,
-                                                           c.data.size() - done, from + done,
+                                                           c.size - done, from + done,
                                                            r < 0 ? std::strerror(errno) : "file shrank")}};
       done += static_cast<std::uint64_t>(r);
     }
-    return c.data.data() + (off - c.off);
+    return c.data.get() + (off - c.off);
   }
 };
 
