@@ -87,18 +87,15 @@ FileReport check_file(resolve::Resolver& resolver, const Input& in) {
     r.skipped = true;
     return r;
   }
-  // A file the walk met that is gone now (a live system's temp files) was
-  // removed while we walked: not a finding.
-  struct stat st {};
-  if (top.obj && !top.obj->ok && top.obj->error_code == resolve::code::kUnreadable && !in.explicitly &&
-      ::lstat(resolver.root().host_path(in.path).c_str(), &st) != 0 && errno == ENOENT) {
-    r.skipped = true;
-    return r;
-  }
   if (top.obj && top.obj->ok && top.obj->type != ET_EXEC && top.obj->type != ET_DYN) {  // ET_REL, ET_CORE: nothing loads them
     r.skipped = !in.explicitly;
   }
   count(r.tree.findings, r.errors, r.warnings, r.infos);
+  // A file the walk met that is gone now (a live system's temp files) was
+  // removed while we walked: not a finding.
+  struct stat st {};
+  if (r.errors && !in.explicitly && ::lstat(resolver.root().host_path(in.path).c_str(), &st) != 0 && errno == ENOENT)
+    r.skipped = true;
   return r;
 }
 
