@@ -180,7 +180,7 @@ int run_check(const CheckOptions& opt) {
     if (progress_shown) fmt::print(stderr, "\r\033[K");
     progress_shown = false;
   };
-  unsigned jobs = opt.jobs ? opt.jobs : std::max(1u, std::thread::hardware_concurrency());
+  unsigned jobs = workers_for(in.files.size(), opt.jobs);
   ordered_pool<FileReport>(
       in.files.size(), jobs, 1024, [&](std::size_t i) { return check::check_file(resolver, in.files[i]); },
       [&](FileReport&& r) {

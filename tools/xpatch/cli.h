@@ -54,6 +54,11 @@ void walk(const std::vector<std::string>& args, const resolve::WalkOptions& opti
           const std::function<void(Walked)>& visit, const std::function<void(const std::string&)>& on_error,
           const std::string& root = "/");
 
+// Worker threads for `files` files: `requested` (-j; 0: one per core), but
+// one per 32 files at most, so a short list runs on the calling thread and
+// starts no thread at all.
+unsigned workers_for(std::size_t files, unsigned requested);
+
 struct ShowOptions {
   std::vector<std::string> paths;
   bool json = false;

@@ -150,7 +150,7 @@ int run_show(const ShowOptions& opt) {
        });
 
   // Parsed in parallel, printed in input order; memory stays bounded.
-  unsigned jobs = opt.jobs ? opt.jobs : std::max(1u, std::thread::hardware_concurrency());
+  unsigned jobs = workers_for(files.size(), opt.jobs);
   ordered_pool<Outcome>(
       files.size(), jobs, 1024, [&](std::size_t i) { return show_one(files[i], opt, st); },
       [&](Outcome&& r) {

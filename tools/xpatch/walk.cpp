@@ -2,7 +2,9 @@
 // visited as named, named directories are walked.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstring>
+#include <thread>
 
 #include "tools/xpatch/cli.h"
 
@@ -36,6 +38,11 @@ void walk(const std::vector<std::string>& args, const resolve::WalkOptions& opti
       // twice or leave the tree.
     });
   }
+}
+
+unsigned workers_for(std::size_t files, unsigned requested) {
+  unsigned want = requested ? requested : std::max(1u, std::thread::hardware_concurrency());
+  return static_cast<unsigned>(std::clamp<std::size_t>(files / 32, 1, want));
 }
 
 }  // namespace xpatch::cli
