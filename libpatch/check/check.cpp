@@ -3,28 +3,38 @@
 #include <fmt/format.h>
 
 #include <elf.h>
+#include <sys/stat.h>
+
+#include <cerrno>
 
 #include <cstring>
 #include <climits>
 #include <cstdlib>
 #include <sys/stat.h>
 
+#include "libpatch/resolve/walk.h"
+
 namespace xpatch::check {
 namespace {
 
-std::string join(const std::string& dir, const std::string& name) {
-  return dir == "/" ? "/" + name : dir + "/" + name;
-}
-
-void walk(const resolve::Root& root, const std::string& dir, Collected& out, int depth) {
-  using Kind = resolve::Root::Kind;
-  if (depth > 256) return;  // deeper than any real tree; a bind-mount cycle would end here
-  for (const resolve::Root::Entry& e : root.list_dir(dir)) {
-    std::string p = join(dir, e.name);
+// Walks a directory of the root with the one walk (regular files and
+// directories only; links are judged, not followed).
+void walk(const resolve::Root& root, const std::string& dir, Collected& out, resolve::WalkOptions opt) {
+  opt.top_is_root = dir == "/";
+  int fd = root.open_file(dir);
+  if (fd < 0) {
+    out.findings.push_back({Severity::Error, resolve::code::kUnreadable, dir, dir,
+                            fmt::format("{}: cannot read directory: {}", dir, std::strerror(-fd))});
+    return;
+  }
+  resolve::walk_dir(fd, dir, opt, [&](const resolve::WalkEntry& e) {
+    std::string p(e.path);
     switch (e.kind) {
-      case Kind::Dir: walk(root, p, out, depth + 1); break;
-      case Kind::File: out.files.push_back({p, false}); break;
-      case Kind::Link: {
+      case resolve::WalkEntry::Kind::File:
+        root.remember_file(p);
+        out.files.push_back({std::move(p), false});
+        break;
+      case resolve::WalkEntry::Kind::Link: {
         resolve::Lookup l = root.resolve(p);
         if (l.status == resolve::Lookup::Status::Loop)
           out.findings.push_back({Severity::Warning, resolve::code::kSymlinkLoop, p, p,
@@ -35,12 +45,12 @@ void walk(const resolve::Root& root, const std::string& dir, Collected& out, int
                                               l.escaping_link)});
         break;
       }
-      case Kind::Error:
-        out.findings.push_back({Severity::Error, resolve::code::kUnreadable, p, p, fmt::format("{}: cannot stat", p)});
+      case resolve::WalkEntry::Kind::Unreadable:
+        out.findings.push_back({Severity::Error, resolve::code::kUnreadable, p, p,
+                                fmt::format("{}: cannot read directory: {}", p, std::strerror(e.error))});
         break;
-      case Kind::Absent: break;  // removed while we walked
     }
-  }
+  });
 }
 
 // The host directory `p` names, with symlinks resolved ("" when none).
@@ -73,16 +83,17 @@ std::string in_root_path(const resolve::Root& root, const std::string& p) {
   return p.starts_with('/') ? p : "/" + p;
 }
 
-Collected collect(const resolve::Root& root, const std::vector<std::string>& paths) {
+Collected collect(const resolve::Root& root, const std::vector<std::string>& paths,
+                  const resolve::WalkOptions& walk_options) {
   Collected out;
   if (paths.empty()) {
-    walk(root, "/", out, 0);
+    walk(root, "/", out, walk_options);
     return out;
   }
   for (const std::string& given : paths) {
     const std::string p = in_root_path(root, given);
     resolve::Lookup l = root.resolve(p);
-    if (l.found() && l.is_dir) walk(root, l.path, out, 0);
+    if (l.found() && l.is_dir) walk(root, l.path, out, walk_options);
     else out.files.push_back({p.starts_with('/') ? p : "/" + p, true});  // errors are check_file's to report
   }
   return out;
@@ -118,6 +129,11 @@ FileReport check_file(resolve::Resolver& resolver, const Input& in, resolve::Sym
   }
   if (symbols && !r.skipped) symbols->check(r.tree);
   count(r.tree.findings, r.errors, r.warnings, r.infos);
+  // A file the walk met that is gone now (a live system's temp files) was
+  // removed while we walked: not a finding.
+  struct stat st {};
+  if (r.errors && !in.explicitly && ::lstat(resolver.root().host_path(in.path).c_str(), &st) != 0 && errno == ENOENT)
+    r.skipped = true;
   return r;
 }
 

@@ -8,6 +8,7 @@
 
 #include "libpatch/resolve/loader.h"
 #include "libpatch/resolve/symbols.h"
+#include "libpatch/resolve/walk.h"
 
 namespace xpatch::check {
 
@@ -28,8 +29,11 @@ struct Collected {
 // empty; otherwise each path, taken inside the root (a directory is walked;
 // a host path under the root is taken as the file inside it).
 // Symlinks met in a walk are not followed; each is checked for loops and
-// escapes instead.
-Collected collect(const resolve::Root& root, const std::vector<std::string>& paths);
+// escapes instead. The walk is resolve::walk_dir: regular files only, never
+// a device, FIFO or socket, not /proc, /sys, /dev or /run below the root,
+// one filesystem unless `walk_options` say otherwise.
+Collected collect(const resolve::Root& root, const std::vector<std::string>& paths,
+                  const resolve::WalkOptions& walk_options = {});
 
 // A path given on the command line, as a path inside ROOT: an existing host
 // file or directory under ROOT (relative to the working directory or

@@ -31,7 +31,13 @@ Error io_error(const std::string& path, const char* what, int err) {
 }  // namespace
 
 Expected<OpenFile> OpenFile::open(const std::string& path) {
-  // O_NONBLOCK: opening a FIFO named on the command line must not hang.
+  // stat first: a device, FIFO or socket named on the command line is
+  // refused without being opened (opening /dev/watchdog arms it). Then
+  // O_NONBLOCK and O_NOCTTY in case it was swapped since, and adopt's fstat
+  // confirms what was opened.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+    return Error{Error::Kind::NotElf, path + ": not a regular file (a FIFO, socket or device)"};
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) return io_error(path, "cannot open", errno);
   return adopt(fd, path);

@@ -114,7 +114,10 @@ std::shared_ptr<const Object> Resolver::object(const std::string& canonical) {
   auto o = std::make_shared<Object>();
   o->path = canonical;
   int fd = root_->open_file(canonical);
-  if (fd < 0) {
+  if (fd == -ENXIO) {  // a device, FIFO or socket: Root refuses to open it
+    o->error_code = code::kNotElf;
+    o->error_message = fmt::format("{}: not a regular file (a FIFO, socket or device)", canonical);
+  } else if (fd < 0) {
     o->error_code = code::kUnreadable;
     o->error_message = fmt::format("{}: cannot open: {}", canonical, std::strerror(-fd));
   } else {

@@ -150,7 +150,7 @@ Root::Node Root::stat_node(const std::string& canonical) const {
       buf.resize(buf.size() * 2);
     }
   } else {
-    n.type = S_ISDIR(st.st_mode) ? Node::Dir : Node::File;
+    n.type = S_ISDIR(st.st_mode) ? Node::Dir : S_ISREG(st.st_mode) ? Node::File : Node::Special;
   }
   // A stage may sit where ROOT has nothing yet (--stage pkg=/opt/x with no
   // /opt in ROOT): the directories above it exist, virtually.
@@ -220,6 +220,7 @@ Lookup Root::resolve(std::string_view path) const {
         continue;
       }
       case Node::File:
+      case Node::Special:  // found; open_file refuses to open it
         if (!todo.empty()) {
           out.status = Lookup::Status::NotDir;
           out.path = here;
@@ -239,6 +240,7 @@ Lookup Root::resolve(std::string_view path) const {
 }
 
 int Root::open_file(const std::string& canonical) const {
+  if (stat_node(canonical).type == Node::Special) return -ENXIO;  // fstatat first, as the walk does
   Place pl = place(canonical);
   int fd = open_in(pl.fd, pl.rel);
   if ((fd == -ENOENT || fd == -ENOTDIR) && pl.under_fd >= 0) fd = open_in(pl.under_fd, pl.under_rel);
@@ -310,6 +312,11 @@ int Root::read_file(const std::string& canonical, std::string& out, std::size_t 
   return 0;
 }
 
+void Root::remember_file(std::string canonical) const {
+  std::unique_lock lk(mu_);
+  nodes_.try_emplace(std::move(canonical), Node{Node::File, 0, {}});
+}
+
 std::vector<Root::Entry> Root::list_dir(const std::string& canonical) const {
   std::vector<Entry> out;
   // Under an overlay: the staged directory's entries, then the root's that
@@ -340,7 +347,7 @@ std::vector<Root::Entry> Root::list_dir(const std::string& canonical) const {
         case DT_DIR: k = Kind::Dir; break;
         case DT_LNK: k = Kind::Link; break;  // its target is read when it is followed
         case DT_UNKNOWN: k = kind(prefix + e->d_name); break;
-        default: k = Kind::File; break;  // FIFOs, devices, sockets: not directories, not links
+        default: k = Kind::Special; break;  // FIFOs, devices, sockets: never opened
       }
       if (e->d_type == DT_REG || e->d_type == DT_DIR)
         learned.emplace_back(prefix + e->d_name, e->d_type == DT_DIR ? Node::Dir : Node::File);
@@ -368,6 +375,7 @@ Root::Kind Root::kind(const std::string& canonical) const {
     case Node::Dir: return Kind::Dir;
     case Node::File: return Kind::File;
     case Node::Link: return Kind::Link;
+    case Node::Special: return Kind::Special;
     case Node::Error: break;
   }
   return Kind::Error;

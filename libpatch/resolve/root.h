@@ -57,11 +57,13 @@ class Root {
   // Opens the file at a canonical path from resolve(), read-only. With
   // openat2 (Linux 5.6+) the kernel refuses any path that leaves the root or
   // meets a symlink; without it, each component is opened with O_NOFOLLOW.
-  // Returns the descriptor or -errno.
+  // Returns the descriptor or -errno. A device, FIFO or socket is never
+  // opened (-ENXIO): opening one can block or act (a watchdog arms).
   int open_file(const std::string& canonical) const;
 
-  // What a canonical path is, without following a final symlink.
-  enum class Kind { Absent, Dir, File, Link, Error };
+  // What a canonical path is, without following a final symlink. Special:
+  // a device, FIFO or socket.
+  enum class Kind { Absent, Dir, File, Link, Special, Error };
   Kind kind(const std::string& canonical) const;
 
   // The host path of a canonical path, for messages ("<root>/usr/lib/x").
@@ -82,11 +84,14 @@ class Root {
     Kind kind;
   };
   std::vector<Entry> list_dir(const std::string& canonical) const;
+  // Records what a walk learned from its directory entries (a regular file
+  // at `canonical`), so that looking it up later costs no fstatat.
+  void remember_file(std::string canonical) const;
 
  private:
   Root(std::string dir, int fd, bool host_root) : dir_(std::move(dir)), fd_(fd), host_root_(host_root) {}
   struct Node {
-    enum Type : unsigned char { Absent, Dir, File, Link, Error } type = Absent;
+    enum Type : unsigned char { Absent, Dir, File, Link, Special, Error } type = Absent;
     int error = 0;
     std::string target;  // for Link
   };

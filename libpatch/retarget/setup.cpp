@@ -118,6 +118,8 @@ void assess(const Root& root, SetupItem& item) {
     item.existing = here.found() ? fmt::format("a symlink to {}", here.path) : "a symlink to nothing";
   else if (kind == Root::Kind::Dir)
     item.existing = "a directory";
+  else if (kind == Root::Kind::Special)
+    item.existing = "a device, FIFO or socket";
   else
     item.existing = "a file";
 }

@@ -33,7 +33,7 @@ std::string dir_of(const std::string& p) {
 // fchown, which clears it.
 Status copy_xattrs(int from, int to, const std::string& dest) {
   ssize_t len = ::flistxattr(from, nullptr, 0);
-  if (len < 0) return errno == ENOTSUP ? Status{} : Status{io(dest, "cannot list extended attributes", errno)};
+  if (len < 0) return errno == ENOTSUP ? Status{} : Status(io(dest, "cannot list extended attributes", errno));
   std::vector<char> names(static_cast<std::size_t>(len));
   len = ::flistxattr(from, names.data(), names.size());
   if (len < 0) return io(dest, "cannot list extended attributes", errno);
@@ -95,95 +95,187 @@ int link_unnamed(int fd, const std::string& dest, std::string& name) {
   return EEXIST;
 }
 
-// Creates a temp file next to `dest`, lets `fill` write the contents (it
-// gets the temp fd and an fd of `metadata_from`; returns 0 or an errno),
-// copies owner, mode and xattrs, syncs, and renames it over `dest`.
-//
-// The temp file is unnamed (O_TMPFILE) while it is written, and gets its
-// temporary name only once it is complete, just before the rename: a crash
-// or a signal during the write leaves nothing behind. Where the filesystem
-// has no O_TMPFILE, or the file cannot be named afterwards, it is a named
-// temp file from the start.
-template <typename Fill>
-Status replace_file(const std::string& dest, const std::string& metadata_from, bool durable, Fill&& fill) {
+// What rename may replace: a regular file or nothing. Anything else at
+// `dest` (a device, FIFO, socket, directory or symlink) is named in the
+// refusal; nothing is written into it either.
+Status replaceable(const std::string& dest) {
   struct stat st {};
-  int src = ::open(metadata_from.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (::lstat(dest.c_str(), &st) != 0) {
+    if (errno == ENOENT) return {};
+    return io(dest, "cannot stat the destination", errno);
+  }
+  const char* what = S_ISREG(st.st_mode)    ? nullptr
+                     : S_ISCHR(st.st_mode)  ? "a character device"
+                     : S_ISBLK(st.st_mode)  ? "a block device"
+                     : S_ISFIFO(st.st_mode) ? "a FIFO"
+                     : S_ISSOCK(st.st_mode) ? "a socket"
+                     : S_ISDIR(st.st_mode)  ? "a directory"
+                     : S_ISLNK(st.st_mode)  ? "a symbolic link"
+                                            : "not a regular file";
+  if (!what) return {};
+  return Error{Error::Kind::Io, dest + ": is " + what +
+                                    "; only a regular file or a new name is replaced (by rename), so nothing was written"};
+}
+
+// Owner first (it clears set-id bits and capabilities), then mode, then
+// extended attributes, from `st`/`from` onto `to`. Not being root only
+// matters if the owner differs: then the new file would be ours, not its
+// owner's, and that is refused unless forced.
+Status copy_metadata(int from, const struct stat& st, int to, const std::string& dest, bool force_owner) {
+  if (::fchown(to, st.st_uid, st.st_gid) != 0) {
+    if (errno != EPERM) return io(dest, "cannot keep owner", errno);
+    struct stat now {};
+    if (::fstat(to, &now) != 0) return io(dest, "cannot keep owner", errno);
+    if ((now.st_uid != st.st_uid || now.st_gid != st.st_gid) && !force_owner)
+      return Error{Error::Kind::Io,
+                   dest + ": owned by uid " + std::to_string(st.st_uid) + " gid " + std::to_string(st.st_gid) +
+                       ", and uid " + std::to_string(::geteuid()) +
+                       " cannot give the new file that owner (it would become uid " + std::to_string(now.st_uid) +
+                       " gid " + std::to_string(now.st_gid) + "), so nothing was written; --force replaces it anyway"};
+  }
+  if (::fchmod(to, st.st_mode & 07777) != 0) return io(dest, "cannot keep mode", errno);
+  return copy_xattrs(from, to, dest);
+}
+
+int copy_range(int src, int fd, std::uint64_t from, std::uint64_t to);
+
+}  // namespace
+
+WriteBatch::WriteBatch(WriteOptions options) : opt_(options) {}
+
+WriteBatch::~WriteBatch() {
+  for (Staged& s : staged_) {  // never committed: nothing replaced
+    ::close(s.fd);
+    if (!s.tmp.empty()) ::unlink(s.tmp.c_str());
+  }
+}
+
+template <typename Fill>
+Status WriteBatch::stage(const std::string& dest, const std::string& metadata_from, Fill&& fill) {
+  if (auto ok = replaceable(dest); !ok) return ok;
+  struct stat st {};
+  int src = ::open(metadata_from.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (src < 0 || ::fstat(src, &st) != 0) {
     int err = errno;
     if (src >= 0) ::close(src);
     return io(metadata_from, "cannot read file attributes", err);
   }
+  Staged s;
+  s.dest = dest;
+  s.fd = ::open(dir_of(dest).c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (s.fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {  // no O_TMPFILE here
+    std::string tmpl = temp_prefix(dest) + "XXXXXX";
+    std::vector<char> name(tmpl.begin(), tmpl.end());
+    name.push_back('\0');
+    s.fd = ::mkostemp(name.data(), O_CLOEXEC);
+    if (s.fd >= 0) s.tmp = name.data();
+  }
+  if (s.fd < 0) {
+    int err = errno;
+    ::close(src);
+    return io(dest, "cannot create a temporary file in " + dir_of(dest), err);
+  }
+  Status e;
+  if (int err = fill(s.fd, src)) e = io(dest, "cannot write", err);
+  if (e) e = copy_metadata(src, st, s.fd, dest, opt_.force_owner);
+  struct stat tst {};
+  if (e && ::fstat(s.fd, &tst) != 0) e = io(dest, "cannot write", errno);
+  ::close(src);
+  if (!e) {
+    ::close(s.fd);
+    if (!s.tmp.empty()) ::unlink(s.tmp.c_str());
+    return e;
+  }
+  s.dev = tst.st_dev;
+  staged_.push_back(std::move(s));
+  return {};
+}
 
-  for (bool unnamed : {true, false}) {
-    int fd = -1;
-    std::string tmp;
-    if (unnamed) {
-      fd = ::open(dir_of(dest).c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-      if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) continue;  // no O_TMPFILE here
-    } else {
-      std::string tmpl = temp_prefix(dest) + "XXXXXX";
-      std::vector<char> name(tmpl.begin(), tmpl.end());
-      name.push_back('\0');
-      fd = ::mkostemp(name.data(), O_CLOEXEC);
-      tmp = name.data();
-    }
-    if (fd < 0) {
-      int err = errno;
-      ::close(src);
-      return io(dest, "cannot create a temporary file in " + dir_of(dest), err);
-    }
-    auto discard = [&] {
-      ::close(fd);
-      ::close(src);
-      if (!tmp.empty()) ::unlink(tmp.c_str());
-    };
-    auto fail = [&](const std::string& what, int err) {
-      discard();
-      return io(dest, what, err);
-    };
+namespace {
+// Where the unnamed file cannot be named (no /proc, and AT_EMPTY_PATH
+// needs CAP_DAC_READ_SEARCH before Linux 6.10): its bytes and metadata go
+// into a named temp file, which is synced on its own. Returns 0 or an errno.
+int name_by_copy(int fd, const std::string& dest, std::string& name, bool durable) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return errno;
+  std::string tmpl = temp_prefix(dest) + "XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  int out = ::mkostemp(buf.data(), O_CLOEXEC);
+  if (out < 0) return errno;
+  name = buf.data();
+  int err = copy_range(fd, out, 0, static_cast<std::uint64_t>(st.st_size));
+  if (!err && !copy_metadata(fd, st, out, dest, true)) err = EPERM;  // the owner was already checked
+  if (!err && durable && ::fsync(out) != 0) err = errno;
+  if (::close(out) != 0 && !err) err = errno;
+  return err;
+}
+}  // namespace
 
-    if (int err = fill(fd, src)) return fail("cannot write", err);
-    // Owner first (it clears set-id bits and capabilities), then mode, then
-    // extended attributes. Not being root only matters if the owner differs.
-    if (::fchown(fd, st.st_uid, st.st_gid) != 0 && errno != EPERM) return fail("cannot keep owner", errno);
-    if (::fchmod(fd, st.st_mode & 07777) != 0) return fail("cannot keep mode", errno);
-    if (auto kept = copy_xattrs(src, fd, dest); !kept) {
-      discard();
-      return kept;
+std::vector<std::pair<std::string, Error>> WriteBatch::commit() {
+  std::vector<std::pair<std::string, Error>> errors;
+  std::vector<Staged> todo = std::move(staged_);
+  staged_.clear();
+  auto drop = [&](Staged& s, Error e) {
+    ::close(s.fd);
+    s.fd = -1;
+    if (!s.tmp.empty()) ::unlink(s.tmp.c_str());
+    errors.emplace_back(s.dest, std::move(e));
+  };
+  // 1. Durable together: one file is fsync'd; a batch costs one syncfs per
+  //    filesystem (it returns the writeback errors of the files on it).
+  if (opt_.durable) {
+    std::vector<std::pair<unsigned long, int>> synced;  // per filesystem: 0 or the errno
+    for (Staged& s : todo) {
+      auto it = std::find_if(synced.begin(), synced.end(), [&](const auto& d) { return d.first == s.dev; });
+      if (it == synced.end()) {
+        int rc = todo.size() == 1 ? ::fsync(s.fd) : ::syncfs(s.fd);
+        synced.emplace_back(s.dev, rc == 0 ? 0 : errno);
+        it = synced.end() - 1;
+      }
+      if (it->second) drop(s, io(s.dest, "cannot sync", it->second));
     }
-    if (durable && ::fsync(fd) != 0) return fail("cannot sync", errno);
-    if (unnamed) {
-      int err = link_unnamed(fd, dest, tmp);
-      if (err == ENOENT) {  // cannot be named: start again with a named one
-        ::close(fd);
+  }
+  // 2. Each file gets its temporary name, then replaces its destination.
+  std::vector<std::string> dirs;
+  for (Staged& s : todo) {
+    if (s.fd < 0) continue;
+    if (s.tmp.empty()) {
+      int err = link_unnamed(s.fd, s.dest, s.tmp);
+      if (err == ENOENT) err = name_by_copy(s.fd, s.dest, s.tmp, opt_.durable);
+      if (err) {
+        drop(s, io(s.dest, "cannot name the temporary file in " + dir_of(s.dest), err));
         continue;
       }
-      if (err) return fail("cannot name the temporary file in " + dir_of(dest), err);
     }
-    if (::close(fd) != 0) {
+    if (::close(s.fd) != 0) {
+      s.fd = -1;
       int err = errno;
-      ::close(src);
-      ::unlink(tmp.c_str());
-      return io(dest, "cannot write", err);
+      ::unlink(s.tmp.c_str());
+      errors.emplace_back(s.dest, io(s.dest, "cannot write", err));
+      continue;
     }
-    ::close(src);
-    if (::rename(tmp.c_str(), dest.c_str()) != 0) {
+    s.fd = -1;
+    if (::rename(s.tmp.c_str(), s.dest.c_str()) != 0) {
       int err = errno;
-      ::unlink(tmp.c_str());
-      return io(dest, "cannot replace", err);
+      ::unlink(s.tmp.c_str());
+      errors.emplace_back(s.dest, io(s.dest, "cannot replace", err));
+      continue;
     }
-    // Make the rename itself durable.
-    int dfd = durable ? ::open(dir_of(dest).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    if (std::find(dirs.begin(), dirs.end(), dir_of(s.dest)) == dirs.end()) dirs.push_back(dir_of(s.dest));
+  }
+  // 3. The renames themselves durable: each directory once.
+  for (const std::string& d : dirs) {
+    int dfd = opt_.durable ? ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
     if (dfd >= 0) {
       ::fsync(dfd);
       ::close(dfd);
     }
-    return {};
   }
-  ::close(src);  // not reached: the second (named) pass always returns
-  return io(dest, "cannot create a temporary file in " + dir_of(dest), ENOTSUP);
+  return errors;
 }
 
+namespace {
 int write_all(int fd, const std::byte* p, std::size_t n, std::uint64_t at) {
   for (std::size_t done = 0; done < n;) {
     ssize_t w = ::pwrite(fd, p + done, n - done, static_cast<off_t>(at + done));
@@ -217,10 +309,10 @@ int copy_range(int src, int fd, std::uint64_t from, std::uint64_t to) {
 }
 }  // namespace
 
-Status write_plan_atomically(const std::string& dest, const std::string& source, const Plan& plan, bool durable,
-                             bool reread) {
-  std::optional<Error> unreadable;  // set by the read-back, reported instead of the errno it returns
-  auto result = replace_file(dest, source, durable, [&](int fd, int src) -> int {
+Status WriteBatch::add(const std::string& dest, const std::string& source, const Plan& plan) {
+  const bool reread = opt_.reread;
+  std::optional<Error> unreadable;
+  auto result = stage(dest, source, [&](int fd, int src) -> int {
     // The unchanged bytes are copied by the kernel (no trip through user
     // space; a reflink where the filesystem has them), then the plan's few
     // writes land on top. Only the data ranges are copied (SEEK_DATA /
@@ -260,6 +352,15 @@ Status write_plan_atomically(const std::string& dest, const std::string& source,
   });
   if (unreadable) return *unreadable;
   return result;
+}
+
+Status write_plan_atomically(const std::string& dest, const std::string& source, const Plan& plan,
+                             const WriteOptions& opt) {
+  WriteBatch one(opt);
+  if (auto added = one.add(dest, source, plan); !added) return added;
+  auto errors = one.commit();
+  if (errors.empty()) return {};
+  return errors.front().second;
 }
 
 }  // namespace xpatch::rewrite

@@ -70,6 +70,24 @@ for sync in sync --no-sync; do
   echo "# three quarters of a whole batch ($sync): $ms ms; kills after 0..${SPAN[$sync]} ms"
 done
 
+# The batch path, watched with strace: the files are made durable together
+# (one syncfs for the one filesystem, no fsync per file), every new file
+# is unnamed until then, and the directory is synced once after the renames.
+rm -rf "$W/ref" && cp -a "$W/orig" "$W/ref"
+(cd "$W/ref" && traced -f -qq -e trace=fsync,fdatasync,syncfs,sync_file_range,rename,linkat -o "$W/batch.trace" \
+   "$XPATCH" --runpath "$SHORT" -- "${names[@]}")
+n_syncfs=$(grep -c '^[0-9]* *syncfs(' "$W/batch.trace" || true)
+n_fsync=$(grep -cE '^[0-9]* *f(data)?sync\(' "$W/batch.trace" || true)
+n_rename=$(grep -cE '^[0-9]* *rename\(.* = 0' "$W/batch.trace" || true)
+check "batch of $NFILES: one syncfs ($n_syncfs), one fsync (the directory: $n_fsync), $NFILES renames ($n_rename)" \
+  test "$n_syncfs" = 1 -a "$n_fsync" = 1 -a "$n_rename" = "$NFILES"
+last_sync=$(grep -nE 'syncfs\(' "$W/batch.trace" | head -1 | cut -d: -f1)
+first_link=$(grep -nE 'linkat\(' "$W/batch.trace" | head -1 | cut -d: -f1)
+before=no
+[ -n "$last_sync" ] && [ -n "$first_link" ] && [ "$last_sync" -lt "$first_link" ] && before=yes
+check "batch: every file is durable before the first is named (syncfs line ${last_sync:-none} < linkat line ${first_link:-none})" \
+  test "$before" = yes
+
 # ---- the rounds ----
 total_old=0 total_new=0 total_other=0 total_temps=0 mixed=0 all_old=0 all_new=0
 temp_bad=0 recover_bad=0 stray=0

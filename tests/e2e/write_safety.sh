@@ -162,4 +162,42 @@ else
   skip "full disk on a small tmpfs: needs root and mount -t tmpfs"
 fi
 
+# -o onto anything but a regular file or a new name is refused (exit 2),
+# naming what is there; nothing there is replaced or written into. As
+# root, -o /dev/null would otherwise have replaced /dev/null.
+if [ "$(id -u)" = 0 ]; then
+  cp "$SRC" "$W/in2"
+  mknod "$W/null-node" c 1 3; mkfifo "$W/fifo-out"; mkdir "$W/dir-out"
+  for node in null-node:character fifo-out:FIFO dir-out:directory; do
+    n=${node%%:*} what=${node#*:}
+    set +e; msg=$(timeout 20 "$XPATCH" --runpath /opt/dev -o "$W/$n" "$W/in2" 2>&1); rc=$?; set -e
+    check "-o onto a $what: exit 2 ($rc), says so ($msg)" test "$rc" = 2 -a -n "$(grep -F "$W/$n" <<<"$msg" | grep -i "$what")"
+  done
+  check "-o onto a device: still the device node" test -c "$W/null-node"
+  check "-o onto a FIFO: still the FIFO" test -p "$W/fifo-out"
+  check "-o onto a device/FIFO: no temporary file left" test -z "$(find "$W" -name '.null-node.xpatch-*' -o -name '.fifo-out.xpatch-*')"
+fi
+
+# The owner promise: as another user (nobody), a root-owned 0444 file in a
+# world-writable directory without the sticky bit could be replaced by
+# rename, and would become nobody's. Refused (exit 2, saying why) unless
+# --force.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+  mkdir "$W/open"; chmod 0777 "$W/open"; chmod o+rx "$W"
+  cp "$SRC" "$W/open/rootfile"; chown 0:0 "$W/open/rootfile"; chmod 0444 "$W/open/rootfile"; s=$(sum "$W/open/rootfile")
+  as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$XPATCH" "$@"; }
+  set +e; msg=$(as_nobody --runpath /opt/owner "$W/open/rootfile" 2>&1); rc=$?; set -e
+  check "owner cannot be kept: exit 2 ($rc), says why ($msg)" test "$rc" = 2 -a -n "$(grep -F "$W/open/rootfile" <<<"$msg" | grep -i owner)"
+  check "owner cannot be kept: file unchanged, still root's" test "$(sum "$W/open/rootfile")" = "$s" -a "$(stat -c %u:%g "$W/open/rootfile")" = 0:0
+  check "owner cannot be kept: no temporary file left" test -z "$(find "$W/open" -name '.*.xpatch-*')"
+  set +e; as_nobody --force --runpath /opt/owner "$W/open/rootfile"; rc=$?; set -e
+  check "owner cannot be kept, --force: replaced ($rc), now nobody's" \
+    test "$rc" = 0 -a "$(stat -c %u "$W/open/rootfile")" = 65534
+  check "owner cannot be kept, --force: patched" grep -q "/opt/owner" <(readelf -dW "$W/open/rootfile")
+  # nobody's own file in the same directory: the owner is kept, no --force needed.
+  cp "$SRC" "$W/open/mine"; chown 65534:65534 "$W/open/mine"
+  set +e; as_nobody --runpath /opt/mine "$W/open/mine"; rc=$?; set -e
+  check "own file: patched without --force ($rc)" test "$rc" = 0 -a "$(stat -c %u:%g "$W/open/mine")" = 65534:65534
+fi
+
 finish

@@ -58,7 +58,7 @@ TEST(WriteFile, SparseFileKeepsItsHolesAndData) {
   plan.new_size = static_cast<std::uint64_t>(kSize) + 16;
   plan.writes.push_back({16, bytes("xyz")});
   plan.writes.push_back({static_cast<std::uint64_t>(kSize), bytes("appended-bytes!!")});
-  auto err = rewrite::write_plan_atomically(path, path, plan, false, /*reread=*/false);  // not ELF
+  auto err = rewrite::write_plan_atomically(path, path, plan, {.durable = false, .reread = false});  // not ELF
   ASSERT_TRUE(err) << err.error().message;
 
   struct stat after {};
@@ -116,7 +116,7 @@ TEST(WriteFile, AnOutputThatWouldNotReadBackReplacesNothing) {
   rewrite::Plan bad;
   bad.old_size = bad.new_size = img.bytes.size();
   bad.writes.push_back({offsetof(elf::Ehdr<elf::Elf64LE>, e_phoff), bytes(std::string(8, '\xff'))});
-  auto err = rewrite::write_plan_atomically(path, path, bad, false);
+  auto err = rewrite::write_plan_atomically(path, path, bad, {.durable = false});
   ASSERT_FALSE(err);
   EXPECT_EQ(err.error().kind, Error::Kind::Malformed);
   EXPECT_NE(err.error().message.find("would not read back"), std::string::npos) << err.error().message;
@@ -126,7 +126,7 @@ TEST(WriteFile, AnOutputThatWouldNotReadBackReplacesNothing) {
   rewrite::Plan good;
   good.old_size = good.new_size = img.bytes.size();
   good.writes.push_back({img.interp_off + 1, bytes("L")});  // /Lib/ld-test.so.1
-  err = rewrite::write_plan_atomically(path, path, good, false);
+  err = rewrite::write_plan_atomically(path, path, good, {.durable = false});
   EXPECT_TRUE(err) << err.error().message;
   EXPECT_NE(contents(), before);
 

@@ -371,7 +371,7 @@ int run_check(const CheckOptions& opt) {
   }
   resolve::Resolver resolver(*root);
   resolve::SymbolChecker symbols(**root);
-  check::Collected in = check::collect(**root, paths);
+  check::Collected in = check::collect(**root, paths, opt.walk);
 
   Groups groups;
   unsigned errors = 0, warnings = 0, infos = 0, files = 0, bad_files = 0, ignored = 0;
@@ -400,7 +400,7 @@ int run_check(const CheckOptions& opt) {
     if (progress_shown) fmt::print(stderr, "\r\033[K");
     progress_shown = false;
   };
-  unsigned jobs = opt.jobs ? opt.jobs : std::max(1u, std::thread::hardware_concurrency());
+  unsigned jobs = workers_for(in.files.size(), opt.jobs);
   ordered_pool<FileReport>(
       in.files.size(), jobs, 1024,
       [&](std::size_t i) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "libpatch/resolve/walk.h"
 #include "libpatch/rewrite/edits.h"
 
 namespace xpatch::cli {
@@ -41,16 +42,26 @@ void print_warning(const std::string& message);
 // package managers and find -print0 pass them; empty items are dropped.
 std::vector<std::string> read_stdin_list(bool null_sep);
 
-// Visits the files named by `args`: a regular file (or a symlink to one) is
-// visited as named; a directory is walked recursively in sorted order,
-// symlinks inside it are not followed. `explicitly` tells the visitor whether
-// the user named the file. Problems reading a directory go to on_error.
+// Visits the files named by `args`: anything not a directory is visited as
+// named (not opened here); a directory is walked with the one walk
+// (resolve::walk_dir: regular files only, links not followed, one
+// filesystem unless `options` say otherwise; `/` and `root` count as roots,
+// so their proc, sys, dev and run are left out). `explicitly` tells the
+// visitor whether the user named the file; a walked file is opened with
+// resolve::open_walked_file. Problems reading a directory go to on_error.
 struct Walked {
   std::string path;
   bool explicitly;
+  bool regular = true;  // a walked file, or a name stat() found to be a regular file
 };
-void walk(const std::vector<std::string>& args, const std::function<void(Walked)>& visit,
-          const std::function<void(const std::string&)>& on_error);
+void walk(const std::vector<std::string>& args, const resolve::WalkOptions& options,
+          const std::function<void(Walked)>& visit, const std::function<void(const std::string&)>& on_error,
+          const std::string& root = "/");
+
+// Worker threads for `files` files: `requested` (-j; 0: one per core), but
+// one per 32 files at most, so a short list runs on the calling thread and
+// starts no thread at all.
+unsigned workers_for(std::size_t files, unsigned requested);
 
 struct ShowOptions {
   std::vector<std::string> paths;
@@ -60,6 +71,7 @@ struct ShowOptions {
   bool json = false;
   ColorMode color = ColorMode::Auto;
   unsigned jobs = 0;  // 0: one per core
+  resolve::WalkOptions walk;
 };
 int run_show(const ShowOptions& opt);
 
@@ -73,6 +85,7 @@ struct CheckOptions {
   bool symbols = true;  // --no-symbols: only find the files, do not check versions and symbols
   ColorMode color = ColorMode::Auto;
   unsigned jobs = 0;
+  resolve::WalkOptions walk;
 };
 int run_check(const CheckOptions& opt);
 
@@ -82,7 +95,7 @@ struct PatchOptions {
   std::string output;  // -o: write here instead of in place (one input only)
   bool dry_run = false, verify = false, json = false, verbose = false;
   bool no_sync = false;  // --no-sync: skip fsync (staging trees that a crash would rebuild anyway)
-  bool force = false;    // --force: apply an edit whose result cannot run
+  bool force = false;    // --force: apply an edit whose result cannot run; replace a file whose owner cannot be kept
   ColorMode color = ColorMode::Auto;
 };
 int run_patch(const PatchOptions& opt);
@@ -98,6 +111,7 @@ struct RetargetOptions {
   bool verify = true;  // --verify (the default) / --no-verify
   ColorMode color = ColorMode::Auto;
   unsigned jobs = 0;  // 0: one per core
+  resolve::WalkOptions walk;
 };
 int run_retarget(const RetargetOptions& opt);
 

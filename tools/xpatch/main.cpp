@@ -199,7 +199,8 @@ int run(int argc, char** argv) {
       ->type_name("LIB")
       ->allow_extra_args(false);
   app.add_option("--soname,--set-soname", e.soname, "set DT_SONAME")->type_name("NAME");
-  app.add_option("-o,--output", patch.output, "write the result to OUT instead of in place (one input file)")
+  app.add_option("-o,--output", patch.output,
+                 "write the result to OUT instead of in place (one input file); OUT must be a regular file or a new name")
       ->type_name("OUT");
   app.add_flag("-n,--dry-run", patch.dry_run, "print the plan (strategy per edit, growth) and write nothing");
   app.add_flag("--no-sync", patch.no_sync,
@@ -208,8 +209,18 @@ int run(int argc, char** argv) {
   app.add_flag("--json", patch.json, "print the plan of each file as a JSON object per line");
   app.add_flag("-v,--verbose", patch.verbose, "say what was done to each file");
   app.add_flag("-f,--force", patch.force,
-               "apply an edit whose result cannot run (a loader of another architecture or libc)");
+               "apply an edit whose result cannot run (a loader of another architecture or libc), or replace a "
+               "file whose owner cannot be kept");
   add_color(&app, patch.color);
+
+  // The one walk's choice (resolve::WalkOptions), the same in show, check and retarget.
+  auto walk_flags = [](CLI::App* cmd, xpatch::resolve::WalkOptions& w) {
+    CLI::Option* cross = cmd->add_flag("--cross-filesystems", w.cross_filesystems,
+                                       "descend into other filesystems too (never /proc, /sys or the like)");
+    cmd->add_flag_callback("--one-file-system", [&w] { w.cross_filesystems = false; },
+                           "stay on each directory's own filesystem, as find -xdev (the default)")
+        ->excludes(cross);
+  };
 
   // ---- show ----
   ShowOptions show;
@@ -231,6 +242,7 @@ int run(int argc, char** argv) {
   show_cmd->add_flag("-q,--quiet", show.quiet, "say nothing about named files that are not ELF (exit 1 still)");
   add_color(show_cmd, show.color);
   show_cmd->add_option("-j,--jobs", show.jobs, "parallel readers (default: one per core)")->type_name("N");
+  walk_flags(show_cmd, show.walk);
 
   // ---- check ----
   CheckOptions check;
@@ -290,6 +302,7 @@ Exit codes:
   check_cmd->add_option("-j,--jobs", check.jobs, "parallel workers (default: one per core)")->type_name("N");
   check_cmd->add_flag("!--no-symbols", check.symbols,
                       "only resolve DT_NEEDED: skip the symbol-version and undefined-symbol checks");
+  walk_flags(check_cmd, check.walk);
 
   // ---- retarget ----
   RetargetOptions rt;
@@ -347,6 +360,7 @@ Exit codes:
                    "compare each planned output with its input, structure by structure, and read it with LIEF, "
                    "before writing (the default; --no-verify skips it)");
   add_color(rt_cmd, rt.color);
+  walk_flags(rt_cmd, rt.walk);
 
   // ---- setup ----
   SetupOptions su;

@@ -7,6 +7,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
 #include <new>
 
 #include "libpatch/elf/mapped_file.h"
@@ -39,7 +42,13 @@ Json plan_json(const std::string& file, const rewrite::Plan* p, const Error* err
   return j;
 }
 
-int patch_one(const std::string& path, const PatchOptions& opt, const Style& st) {
+// A file staged in the batch: what to print once it is in place.
+struct Pending {
+  std::string path, dest, done;  // `done`: the JSON plan or the verbose line
+};
+
+int patch_one(const std::string& path, const PatchOptions& opt, const Style& st, rewrite::WriteBatch& batch,
+              std::vector<Pending>& pending) {
   auto fail = [&](const Error& e) {
     print_error(e.message);
     if (opt.json) print_json(plan_json(path, nullptr, &e, opt.dry_run));
@@ -103,10 +112,13 @@ int patch_one(const std::string& path, const PatchOptions& opt, const Style& st)
     if (auto found = verify_output(*f, map->bytes(), out, opt.edits); !found.empty())
       return fail({Error::Kind::Malformed, verify_message(path, found)});
   }
-  if (auto wrote = rewrite::write_plan_atomically(dest, *src, *plan, !opt.no_sync); !wrote) return fail(wrote.error());
-  if (opt.json) print_json(plan_json(path, &*plan, nullptr, opt.dry_run));
-  else if (opt.verbose)
-    fmt::print("{}: patched, {:+} bytes\n", path, plan->growth());
+  // Written unnamed and read back now; made durable and renamed into place
+  // with the rest of the batch (run_patch).
+  if (auto added = batch.add(dest, *src, *plan); !added) return fail(added.error());
+  pending.push_back({path, dest,
+                     opt.json      ? json_line(plan_json(path, &*plan, nullptr, opt.dry_run))
+                     : opt.verbose ? fmt::format("{}: patched, {:+} bytes\n", path, plan->growth())
+                                   : std::string()});
   return kOk;
 }
 
@@ -122,8 +134,30 @@ int run_patch(const PatchOptions& opt) {
     print_error("nothing to do: give at least one edit (--interp, --runpath, --add-needed, ...); see xpatch --help");
     return kError;
   }
+  // One batch: every file written and read back unnamed, then all made
+  // durable together (one syncfs per filesystem), then each renamed.
   int code = kOk;
-  for (const std::string& f : opt.files) code = std::max(code, patch_one(f, opt, st));
+  rewrite::WriteBatch batch({.durable = !opt.no_sync, .force_owner = opt.force});
+  std::vector<Pending> pending;
+  auto commit = [&] {
+    auto errors = batch.commit();
+    for (const Pending& p : pending) {
+      auto e = std::find_if(errors.begin(), errors.end(), [&](const auto& x) { return x.first == p.dest; });
+      if (e == errors.end()) {
+        std::fwrite(p.done.data(), 1, p.done.size(), stdout);
+        continue;
+      }
+      print_error(e->second.message);
+      if (opt.json) print_json(plan_json(p.path, nullptr, &e->second, opt.dry_run));
+      code = kError;
+    }
+    pending.clear();
+  };
+  for (const std::string& f : opt.files) {
+    code = std::max(code, patch_one(f, opt, st, batch, pending));
+    if (batch.full()) commit();
+  }
+  commit();
   return code;
 }
 

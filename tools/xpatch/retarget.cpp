@@ -205,8 +205,8 @@ int run_retarget(const RetargetOptions& opt) {
     print_error(msg);
     code = kError;
   };
-  walk(opt.paths, [&](Walked w) { add(std::move(w), false); }, walk_error);
-  walk(listed, [&](Walked w) { add(std::move(w), true); }, walk_error);
+  walk(opt.paths, opt.walk, [&](Walked w) { add(std::move(w), false); }, walk_error, opt.root);
+  walk(listed, opt.walk, [&](Walked w) { add(std::move(w), true); }, walk_error, opt.root);
 
   // 3. Plan and check the batch.
   const unsigned jobs = opt.jobs ? opt.jobs : std::max(1u, std::thread::hardware_concurrency());
@@ -224,15 +224,36 @@ int run_retarget(const RetargetOptions& opt) {
 
   const auto info = elf::parse_tuple(cfg->tuple);
   const bool libc_missing = !batch.loader_present && !opt.interp;
-  unsigned n_done = 0, n_right = 0, n_skipped = 0, n_left = 0, n_errors = 0;
-  for (BatchFile& b : files) {
-    // 4. Write what was verified.
-    bool written = false;
-    if (b.writable() && !opt.dry_run) {
-      if (auto err = rewrite::write_plan_atomically(b.host, b.host, *b.rewrite, !opt.no_sync)) b.error = *err;
-      else written = true;
+
+  // 4. Write what was verified, as one batch: each file written unnamed and
+  //    read back, all made durable together, then each renamed into place.
+  std::vector<char> written(files.size(), 0);
+  {
+    rewrite::WriteBatch writes({.durable = !opt.no_sync});
+    std::vector<std::size_t> staged;
+    auto commit = [&] {
+      auto errors = writes.commit();
+      for (std::size_t i : staged) {
+        auto e = std::find_if(errors.begin(), errors.end(), [&](const auto& x) { return x.first == files[i].host; });
+        if (e != errors.end()) files[i].error = e->second;
+        else written[i] = 1;
+      }
+      staged.clear();
+    };
+    for (std::size_t i = 0; i < files.size(); ++i) {
+      BatchFile& b = files[i];
+      if (!b.writable() || opt.dry_run) continue;
+      if (auto added = writes.add(b.host, b.host, *b.rewrite); !added) b.error = added.error();
+      else staged.push_back(i);
+      if (writes.full()) commit();
     }
-    // 5. Report.
+    commit();
+  }
+
+  // 5. Report every file.
+  unsigned n_done = 0, n_right = 0, n_skipped = 0, n_left = 0, n_errors = 0;
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    BatchFile& b = files[i];
     if (b.error) {
       print_error(b.error->message);
       ++n_errors;
@@ -247,7 +268,7 @@ int run_retarget(const RetargetOptions& opt) {
     } else {
       ++n_skipped;
     }
-    if (opt.json) print_json(item_json(b, written));
+    if (opt.json) print_json(item_json(b, written[i] != 0));
     else print_text(b, opt, st, libc_missing);
   }
   std::string verb = opt.dry_run ? "would retarget" : "retargeted";

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <thread>
 
 #include "libpatch/elf/model.h"
@@ -166,7 +167,14 @@ struct Outcome {
 
 Outcome show_one(const Walked& w, const ShowOptions& opt, const Style& st) {
   // show never looks at sections, so their headers are bounds-checked only.
-  auto f = elf::read_elf_file(w.path, {.sections = false});
+  // A walked file is opened without following links; a named one was
+  // stat'ed by the walk, so a device or FIFO is never opened.
+  auto f = [&]() -> Expected<elf::ElfFile> {
+    if (!w.regular) return elf::read_elf_file(w.path, {.sections = false});  // says what it is, unopened
+    int fd = resolve::open_walked_file(w.path, w.explicitly);
+    if (fd < 0) return Error{Error::Kind::Io, w.path + ": cannot open: " + std::strerror(-fd)};
+    return elf::read_elf_fd(fd, w.path, {.sections = false});
+  }();
   if (f) return {opt.json ? to_json(*f) : !opt.format.empty() ? to_line(*f, opt.format) : to_text(*f, st) + "\n", {}, kOk};
   const Error& e = f.error();
   // Inside a directory walk, files that are not ELF are simply not ours.
@@ -189,14 +197,14 @@ int run_show(const ShowOptions& options) {
   const Style st = style_for(stdout, opt.json ? ColorMode::Never : opt.color);
   int code = kOk;
   std::vector<Walked> files;
-  walk(opt.paths, [&](Walked w) { files.push_back(std::move(w)); },
+  walk(opt.paths, opt.walk, [&](Walked w) { files.push_back(std::move(w)); },
        [&](const std::string& msg) {
          print_error(msg);
          code = kError;
        });
 
   // Parsed in parallel, printed in input order; memory stays bounded.
-  unsigned jobs = opt.jobs ? opt.jobs : std::max(1u, std::thread::hardware_concurrency());
+  unsigned jobs = workers_for(files.size(), opt.jobs);
   ordered_pool<Outcome>(
       files.size(), jobs, 1024, [&](std::size_t i) { return show_one(files[i], opt, st); },
       [&](Outcome&& r) {

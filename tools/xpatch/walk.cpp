@@ -1,53 +1,48 @@
-#include <dirent.h>
+// The CLI's side of the one walk (libpatch/resolve/walk.h): named files are
+// visited as named, named directories are walked.
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
+#include <thread>
 
 #include "tools/xpatch/cli.h"
 
 namespace xpatch::cli {
-namespace {
 
-void walk_dir(const std::string& dir, const std::function<void(Walked)>& visit,
-              const std::function<void(const std::string&)>& on_error) {
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) {
-    on_error(dir + ": cannot read directory: " + std::strerror(errno));
-    return;
-  }
-  std::vector<std::pair<std::string, unsigned char>> entries;
-  while (dirent* e = ::readdir(d)) {
-    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
-    entries.emplace_back(e->d_name, e->d_type);
-  }
-  ::closedir(d);
-  std::sort(entries.begin(), entries.end());
-  std::string prefix = dir.ends_with('/') ? dir : dir + "/";
-  for (auto& [name, type] : entries) {
-    std::string path = prefix + name;
-    if (type == DT_UNKNOWN) {  // some filesystems do not fill d_type
-      struct stat st {};
-      if (::lstat(path.c_str(), &st) != 0) continue;
-      type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_LNK;
+void walk(const std::vector<std::string>& args, const resolve::WalkOptions& options,
+          const std::function<void(Walked)>& visit, const std::function<void(const std::string&)>& on_error,
+          const std::string& root) {
+  struct stat slash {}, top_root {};
+  const bool have_slash = ::stat("/", &slash) == 0, have_root = ::stat(root.c_str(), &top_root) == 0;
+  for (const std::string& a : args) {
+    struct stat st {};
+    if (::stat(a.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      // Errors (missing, FIFO, device, ...) are the visitor's to report, without opening it.
+      visit({a, true, S_ISREG(st.st_mode)});
+      continue;
     }
-    if (type == DT_DIR) walk_dir(path, visit, on_error);
-    else if (type == DT_REG) visit({path, false});
-    // Symlinks, FIFOs, sockets and devices inside a walk are skipped:
-    // following links would visit files twice or leave the tree.
+    auto same = [&](bool have, const struct stat& r) { return have && r.st_dev == st.st_dev && r.st_ino == st.st_ino; };
+    resolve::WalkOptions o = options;
+    o.top_is_root = o.top_is_root || same(have_slash, slash) || same(have_root, top_root);
+    int fd = resolve::open_walk_top(a);
+    if (fd < 0) {
+      on_error(a + ": cannot read directory: " + std::strerror(-fd));
+      continue;
+    }
+    resolve::walk_dir(fd, a, o, [&](const resolve::WalkEntry& e) {
+      if (e.kind == resolve::WalkEntry::Kind::File) visit({std::string(e.path), false, true});
+      else if (e.kind == resolve::WalkEntry::Kind::Unreadable)
+        on_error(std::string(e.path) + ": cannot read directory: " + std::strerror(e.error));
+      // Symlinks inside a walk are not followed: that would visit files
+      // twice or leave the tree.
+    });
   }
 }
 
-}  // namespace
-
-void walk(const std::vector<std::string>& args, const std::function<void(Walked)>& visit,
-          const std::function<void(const std::string&)>& on_error) {
-  for (const std::string& a : args) {
-    struct stat st {};
-    if (::stat(a.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) walk_dir(a, visit, on_error);
-    else visit({a, true});  // errors (missing, FIFO, ...) are the visitor's to report
-  }
+unsigned workers_for(std::size_t files, unsigned requested) {
+  unsigned want = requested ? requested : std::max(1u, std::thread::hardware_concurrency());
+  return static_cast<unsigned>(std::clamp<std::size_t>(files / 32, 1, want));
 }
 
 }  // namespace xpatch::cli
