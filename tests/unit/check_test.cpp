@@ -634,6 +634,63 @@ TEST(Musl, TheFirstFileFoundIsTakenWhateverItsArchitecture) {
   Tree t = r.tree("/bin/app");
   EXPECT_EQ(resolved(t, "libfoo.so"), "");
   EXPECT_TRUE(has(t, "needed-wrong-arch")) << codes(t);
+  // The path in --json is the file musl opened.
+  ASSERT_EQ(t.edges.size(), 1u);
+  EXPECT_EQ(t.edges[0].stopped_at, "/opt/x/libfoo.so");
+}
+
+// A symlink loop stops musl, with a reason (path_open: any error but
+// ENOENT/ENOTDIR/EACCES/ENAMETOOLONG ends the search).
+TEST(Musl, ALoopStopsTheSearchWithAReason) {
+  TempRoot r;
+  musl_base(r);
+  r.library("/opt/a/libfoo.so", {});
+  r.link("/opt/l/libfoo.so", "libfoo.so");
+  r.program("/bin/loop", {"libfoo.so"}, std::string("/opt/l:/opt/a"), {}, kMuslLd);
+  Tree u = r.tree("/bin/loop");
+  EXPECT_EQ(resolved(u, "libfoo.so"), "");
+  bool reason = false;
+  for (const auto& f : u.findings)
+    if (f.code == "needed-invalid") reason = f.message.find("symbolic links") != std::string::npos;
+  EXPECT_TRUE(reason) << codes(u);
+}
+
+// open_verify: a directory at the name opens, then cannot be read (glibc:
+// "cannot read file data: Error 21"; musl: "Is a directory"): an error.
+TEST(Glibc, ADirectoryAtTheNameStopsBothLoaders) {
+  for (bool musl : {false, true}) {
+    TempRoot r;
+    if (musl) musl_base(r);
+    else r.debian_base();
+    r.mkdir("/opt/d/libfoo.so");
+    r.library("/opt/a/libfoo.so", {});
+    r.program("/bin/app", {"libfoo.so"}, std::string("/opt/d:/opt/a"), {}, musl ? kMuslLd : kGlibcLd);
+    Tree t = r.tree("/bin/app");
+    EXPECT_EQ(resolved(t, "libfoo.so"), "") << musl;
+    EXPECT_TRUE(has(t, "needed-invalid")) << musl << " " << codes(t);
+    EXPECT_EQ(t.edges[0].stopped_at, "/opt/d/libfoo.so");
+  }
+}
+
+// open_path: a runpath directory that loops is a directory that does not
+// exist (skipped); a loop at the library's name ends that search list.
+TEST(Glibc, ALoopingDirectoryIsMissingALoopAtTheNameEndsTheList) {
+  TempRoot r;
+  r.debian_base();
+  r.link("/loopA", "loopB");
+  r.link("/loopB", "loopA");
+  r.library("/opt/a/libfoo.so", {});
+  r.program("/bin/app", {"libfoo.so"}, std::string("/loopA:/opt/a"));
+  Tree t = r.tree("/bin/app");
+  EXPECT_EQ(resolved(t, "libfoo.so"), "/opt/a/libfoo.so");
+  for (const auto& f : t.findings) EXPECT_NE(f.severity, resolve::Severity::Error) << f.code << ": " << f.message;
+  r.link("/opt/l/libfoo.so", "libfoo.so");
+  r.program("/bin/name", {"libfoo.so"}, std::string("/opt/l:/opt/a"));
+  EXPECT_EQ(resolved(r.tree("/bin/name"), "libfoo.so"), "") << "the RUNPATH list ends at the loop";
+  r.library("/usr/lib/x86_64-linux-gnu/libfoo.so", {});
+  Tree u = r.tree("/bin/name");
+  EXPECT_EQ(resolved(u, "libfoo.so"), "/usr/lib/x86_64-linux-gnu/libfoo.so") << "the next list still counts";
+  EXPECT_EQ(via(u, "libfoo.so"), "system directory");
 }
 
 TEST(Musl, EmptyEntriesAreSkippedNotTheWorkingDirectory) {

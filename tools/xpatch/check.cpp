@@ -71,6 +71,7 @@ std::string to_json(const FileReport& r) {
     j.field("requester", t.nodes[static_cast<std::size_t>(e.from)].path).field("needed", e.name);
     std::optional<std::string> path;
     if (e.to >= 0) path = t.nodes[static_cast<std::size_t>(e.to)].path;
+    else if (!e.stopped_at.empty()) path = e.stopped_at;  // the file the loader opened and stopped at
     j.field("path", path).field("via", e.via);
     j.end_object();
   }
