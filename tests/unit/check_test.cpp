@@ -110,6 +110,7 @@ class TempRoot {
 struct CacheSpec {
   std::string name, path;
   std::int32_t flags = 0x303;  // FLAG_X8664_LIB64 | FLAG_ELF_LIBC6
+  std::string hwcaps = {};     // a glibc-hwcaps entry for this subdirectory
 };
 std::string cache_bytes(const std::vector<CacheSpec>& es, bool compat = false, bool big = false) {
   std::string f;
@@ -146,7 +147,29 @@ std::string cache_bytes(const std::vector<CacheSpec>& es, bool compat = false, b
       put(16 + i * 12 + 8, value - old_end, 4);
     }
   }
+  // glibc-hwcaps entries: their names in the strings, an array of their
+  // offsets (from the file's start), and the extension directory.
+  std::vector<std::size_t> names;
+  for (std::size_t i = 0; i < n; ++i)
+    if (!es[i].hwcaps.empty()) {
+      put(at + 48 + i * 24 + 16, (1ull << 62) | names.size(), 8);
+      names.push_back(f.size());
+      f += es[i].hwcaps + std::string(1, '\0');
+    }
   put(at + 24, f.size() - at - 48 - n * 24, 4);
+  if (!names.empty()) {
+    while (f.size() % 4) f += '\0';
+    const std::size_t array = f.size();
+    for (std::size_t k = 0; k < names.size(); ++k) put(array + 4 * k, names[k], 4);
+    const std::size_t ext = f.size();
+    put(ext, 0xeaa42174u, 4);
+    put(ext + 4, 1, 4);
+    put(ext + 8, 1, 4);  // cache_extension_tag_glibc_hwcaps
+    put(ext + 12, 0, 4);
+    put(ext + 16, array, 4);
+    put(ext + 20, 4 * names.size(), 4);
+    put(at + 32, ext, 4);
+  }
   return f;
 }
 
@@ -350,6 +373,29 @@ TEST(Glibc, TheRealCacheIsTheCacheStep) {
               std::string::npos)
         << t.config->cache_state;
   }
+}
+
+// search_cache: glibc-hwcaps entries come first and win on a CPU with the
+// level; without one, the plain entry. A library cached only for a level
+// loads only on such CPUs (hwcaps-only).
+TEST(Glibc, CacheHwcapsEntries) {
+  TempRoot r;
+  r.debian_base();
+  r.library("/opt/h/glibc-hwcaps/x86-64-v3/libh.so", {});
+  r.library("/opt/p/glibc-hwcaps/x86-64-v3/libp.so", {});
+  r.library("/opt/p/libp.so", {});
+  r.text("/etc/ld.so.cache", cache_bytes({{"libh.so", "/opt/h/glibc-hwcaps/x86-64-v3/libh.so", 0x303, "x86-64-v3"},
+                                          {"libp.so", "/opt/p/glibc-hwcaps/x86-64-v3/libp.so", 0x303, "x86-64-v3"},
+                                          {"libp.so", "/opt/p/libp.so"}}));
+  r.program("/bin/app", {"libh.so", "libp.so", "libc.so.6"});
+  Tree t = r.tree("/bin/app");
+  EXPECT_EQ(resolved(t, "libh.so"), "/opt/h/glibc-hwcaps/x86-64-v3/libh.so");
+  EXPECT_EQ(via(t, "libh.so"), "ld.so.cache, glibc-hwcaps/x86-64-v3");
+  EXPECT_EQ(resolved(t, "libp.so"), "/opt/p/libp.so");
+  int hw = 0;
+  for (const auto& f : t.findings) hw += f.code == "hwcaps-only";
+  EXPECT_EQ(hw, 1) << codes(t);
+  EXPECT_FALSE(has(t, "malformed")) << codes(t);
 }
 
 TEST(Glibc, DamagedCacheIsMalformedAndSkipped) {
