@@ -235,7 +235,8 @@ class GlibcRules final : public LoaderRules {
         return TreeEdge{req, name, static_cast<int>(j),
                         j == static_cast<std::size_t>(s.tree.interp_node) ? "loader"
                         : j == static_cast<std::size_t>(s.libc_node)      ? "the program's libc, beside the loader"
-                                                                          : "loaded"};
+                                                                          : "loaded",
+                        {}};
     }
     return std::nullopt;
   }
@@ -254,22 +255,24 @@ class GlibcRules final : public LoaderRules {
     if (!ro.runpath) {
       // DT_RPATH of the requester, then of whoever loaded it, up to the
       // program; an object's DT_RPATH is void when it also has DT_RUNPATH.
+      int list = 0;
       for (int l = req; l >= 0; l = s.node(l).loader) {
         const Object& o = *s.node(l).obj;
         if (!o.rpath || o.runpath) continue;
         std::string via = l == req ? "RPATH" : "RPATH of " + s.node(l).path;
+        ++list;  // each object's DT_RPATH is searched as its own list
         for (const std::string& entry : split(*o.rpath))
-          if (auto d = expand(entry, s.origin(l), s.config)) dirs.push_back({*d, via});
+          if (auto d = expand(entry, s.origin(l), s.config)) dirs.push_back({*d, via, false, false, list});
       }
     } else {
       for (const std::string& entry : split(*ro.runpath))
-        if (auto d = expand(entry, s.origin(req), s.config)) dirs.push_back({*d, "RUNPATH"});
+        if (auto d = expand(entry, s.origin(req), s.config)) dirs.push_back({*d, "RUNPATH", false, false, -1});
     }
     const bool nodeflib = (ro.flags_1 & DF_1_NODEFLIB) != 0;
     const auto& sys = s.config.system_dirs;
-    if (!s.config.cache_path.empty()) dirs.push_back({{}, "ld.so.cache", true, nodeflib});
+    if (!s.config.cache_path.empty()) dirs.push_back({{}, "ld.so.cache", true, nodeflib, -2});
     if (!nodeflib)
-      for (const std::string& d : sys) dirs.push_back({d, "system directory"});
+      for (const std::string& d : sys) dirs.push_back({d, "system directory", false, false, -3});
     return dirs;
   }
 
@@ -300,17 +303,22 @@ class GlibcRules final : public LoaderRules {
   }
 
   // open_verify: another class, machine or ABI is skipped; other byte
-  // order, not ELF or not ET_DYN stops the search. A symlink loop moves on.
+  // order, not ELF, not ET_DYN or a directory ("cannot read file data")
+  // stops the search. open_path: a directory that cannot be stat'ed (a
+  // loop) does not exist, so it is skipped; any other error than ENOENT or
+  // EACCES in an existing directory (a loop at the name) ends that list.
   Action accept(Fit fit, const std::string& via) const override {
     switch (fit) {
       case Fit::Ok: return Action::Take;
       case Fit::Unreadable:
-      case Fit::Loop: return Action::Skip;
+      case Fit::DirLoop: return Action::Skip;
+      case Fit::Loop: return Action::EndList;
       case Fit::Foreign:
         // ld.so.cache keeps entries per architecture: a foreign file there
         // is never even tried, so it is not worth a warning.
         return via == "ld.so.cache" ? Action::Skip : Action::SkipWarn;
       case Fit::ByteOrder:
+      case Fit::Directory:
       case Fit::Executable:
       case Fit::Invalid: return Action::StopInvalid;
     }

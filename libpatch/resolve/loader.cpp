@@ -213,13 +213,15 @@ class TreeBuilder {
   struct Stop {
     const char* code = nullptr;  // null: not stopped
     std::string reason;
+    std::string at;          // the file it stopped at, if one was opened
+    bool end_list = false;   // only this search list ends (glibc, a loop at the name)
   };
 
   const Object& top() const { return *t_.nodes[0].obj; }
   LoadState state() const { return LoadState{t_, *cfg_, interp_, libc_node_}; }
   Fit fit(const Object& o, std::string* why) const;
   bool host_candidate_fits(const std::string& path) const;
-  void note_lookup(const Lookup& l, const std::string& object);
+  void note_lookup(const Lookup& l, const std::string& object, Severity loop = Severity::Error);
   void check_search_list(int node);
   void check_interp();
   std::string find_library_loader();
@@ -279,14 +281,13 @@ bool TreeBuilder::host_candidate_fits(const std::string& path) const {
   return true;
 }
 
-void TreeBuilder::note_lookup(const Lookup& l, const std::string& object) {
+void TreeBuilder::note_lookup(const Lookup& l, const std::string& object, Severity loop) {
   if (!l.escaping_link.empty())
     add(Severity::Warning, code::kSymlinkEscape, object, l.escaping_link,
         fmt::format("{}: symbolic link climbs above the root; it was resolved as if the root were /",
                     l.escaping_link));
   if (l.status == Lookup::Status::Loop)
-    add(Severity::Error, code::kSymlinkLoop, object, l.path,
-        fmt::format("{}: too many levels of symbolic links (a loop)", l.path));
+    add(loop, code::kSymlinkLoop, object, l.path, fmt::format("{}: too many levels of symbolic links (a loop)", l.path));
 }
 
 // Runpath entries of one object, checked once when it joins the tree.
@@ -320,7 +321,7 @@ void TreeBuilder::check_search_list(int node) {
       continue;
     }
     Lookup l = root_.resolve(*exp);
-    note_lookup(l, n.path);
+    note_lookup(l, n.path, Severity::Warning);  // a looping entry is a missing one
     if (l.climbed)
       add(Severity::Warning, code::kRunpathOutside, n.path, entry,
           fmt::format("{}: {} entry \"{}\" ({}) climbs above the root", n.path, tag, entry, *exp));
@@ -394,18 +395,22 @@ std::optional<TreeBuilder::Found> TreeBuilder::try_path(int req, const std::stri
                                                         Stop& stop) {
   const std::string& object = t_.nodes[static_cast<std::size_t>(req)].path;
   Lookup l = root_.resolve(cand);
-  note_lookup(l, object);
+  note_lookup(l, object, Severity::Warning);  // what the loop means is the family's to say
   Fit f = Fit::Ok;
   std::string why;
   std::shared_ptr<const Object> o;
   if (l.status == Lookup::Status::Loop) {
-    f = Fit::Loop;
+    f = root_.resolve(dirname_of(cand)).status == Lookup::Status::Loop ? Fit::DirLoop : Fit::Loop;
+    why = fmt::format("{}: too many levels of symbolic links", f == Fit::DirLoop ? dirname_of(cand) : cand);
   } else if (l.status == Lookup::Status::Denied) {
     add(Severity::Error, code::kUnreadable, object, l.path,
         fmt::format("{}: cannot search: {}", l.path, std::strerror(l.error)));
     return std::nullopt;
-  } else if (!l.found() || l.is_dir) {
+  } else if (!l.found()) {
     return std::nullopt;
+  } else if (l.is_dir) {
+    f = Fit::Directory;
+    why = fmt::format("{} is a directory: it opens, then cannot be read (EISDIR)", l.path);
   } else {
     o = r_.object(l.path);
     f = fit(*o, &why);
@@ -419,13 +424,18 @@ std::optional<TreeBuilder::Found> TreeBuilder::try_path(int req, const std::stri
       add(Severity::Warning, code::kWrongArchSkipped, object, l.path,
           fmt::format("{}: {} skips {} ({}) and searches on", object, family_name(t_.family), cand, why));
       return std::nullopt;
+    case Action::EndList:
+      stop.end_list = true;
+      return std::nullopt;
     case Action::StopInvalid:
       stop.code = code::kNeededInvalid;
-      if (f != Fit::Loop) stop.reason = fmt::format("{} would stop at {} ({})", family_name(t_.family), cand, why);
+      stop.reason = fmt::format("{} would stop at {} ({})", family_name(t_.family), cand, why);
+      if (f != Fit::Loop && f != Fit::DirLoop) stop.at = l.path;
       return std::nullopt;
     case Action::StopForeign:
       stop.code = code::kNeededWrongArch;
       stop.reason = fmt::format("{} would load {}, which does not fit: {}", family_name(t_.family), cand, why);
+      stop.at = l.path;
       return std::nullopt;
   }
   return std::nullopt;
@@ -433,11 +443,12 @@ std::optional<TreeBuilder::Found> TreeBuilder::try_path(int req, const std::stri
 
 TreeEdge TreeBuilder::finish(int req, const std::string& name, std::optional<Found> f,
                              const std::vector<std::string>& tried, const Stop& stop) {
-  TreeEdge e{req, name, -1, {}};
+  TreeEdge e{req, name, -1, {}, {}};
   const std::string& object = t_.nodes[static_cast<std::size_t>(req)].path;
   if (!f) {
     if (stop.code) {
       e.via = "invalid";
+      e.stopped_at = stop.at;
       add(Severity::Error, stop.code, object, name, fmt::format("{}: DT_NEEDED {}: {}", object, name, stop.reason));
       return e;
     }
@@ -537,7 +548,9 @@ TreeEdge TreeBuilder::resolve_needed(int req, const std::string& name) {
     return finish(req, name, std::move(f), tried, stop);
   }
   if (rules_->refuses_name(name)) return finish(req, name, std::nullopt, tried, stop);
+  std::optional<int> ended;  // a search list given up
   for (const SearchDir& d : rules_->search_order(s, req)) {
+    if (ended && d.list == *ended) continue;
     const std::vector<Candidate> cands = rules_->candidates(*cfg_, d, name);
     if (d.cache) note_cache(req, name, cands);
     for (const Candidate& c : cands) {
@@ -555,6 +568,11 @@ TreeEdge TreeBuilder::resolve_needed(int req, const std::string& name) {
                         name, c.path, c.hwcaps_level));
       }
       if (f || stop.code) return finish(req, name, std::move(f), tried, stop);
+      if (stop.end_list) {
+        ended = d.list;
+        stop.end_list = false;
+        break;
+      }
     }
   }
   return finish(req, name, std::nullopt, tried, stop);

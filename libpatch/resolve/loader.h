@@ -82,6 +82,7 @@ struct TreeEdge {
   std::string name;   // the DT_NEEDED string
   int to = -1;        // node, or -1 when missing
   std::string via;    // "RUNPATH", "RPATH of /x", "ld.so.cache", "system dir", "loaded", "loader", ...
+  std::string stopped_at;  // to == -1: the file the loader opened and stopped at (invalid, foreign)
 };
 
 struct Tree {

@@ -84,10 +84,10 @@ class MuslRules final : public LoaderRules {
   // already loaded when a search found a file under that base name.
   std::optional<TreeEdge> already_loaded(const LoadState& s, int req, const std::string& name) const override {
     if (name.empty()) return std::nullopt;
-    if (musl_reserved_name(name) || name == s.interp) return TreeEdge{req, name, s.tree.interp_node, "loader"};
+    if (musl_reserved_name(name) || name == s.interp) return TreeEdge{req, name, s.tree.interp_node, "loader", {}};
     if (name.find('/') != std::string::npos) return std::nullopt;
     for (std::size_t j = 0; j < s.tree.nodes.size(); ++j)
-      if (s.tree.nodes[j].shortname == name) return TreeEdge{req, name, static_cast<int>(j), "loaded"};
+      if (s.tree.nodes[j].shortname == name) return TreeEdge{req, name, static_cast<int>(j), "loaded", {}};
     return std::nullopt;
   }
 
@@ -125,7 +125,9 @@ class MuslRules final : public LoaderRules {
       case Fit::Unreadable: return Action::Skip;
       case Fit::Foreign:
       case Fit::ByteOrder: return Action::StopForeign;
-      case Fit::Loop:
+      case Fit::Directory:  // opens, then read() fails: "Is a directory"
+      case Fit::Loop:       // ELOOP ends path_open's search
+      case Fit::DirLoop:
       case Fit::Invalid: return Action::StopInvalid;
     }
     return Action::StopInvalid;

@@ -46,6 +46,7 @@ struct SearchDir {
   std::string dir, via;  // via: "RUNPATH", "RPATH of /x", "ld.so.cache", "system directory", ...
   bool cache = false;    // glibc's ld.so.cache step (no directory): candidates come from the cache
   bool nodeflib = false; // ... without entries in system directories (DF_1_NODEFLIB)
+  int list = 0;          // which search list it belongs to (glibc's open_path ends one list at a time)
 };
 
 // One path to try for a name in a search directory.
@@ -62,11 +63,14 @@ enum class Fit {
   Foreign,       // another class, machine or float ABI
   ByteOrder,     // the other byte order (same machine)
   Executable,    // ET_EXEC
-  Loop,          // a symlink loop on the way to it
+  Directory,     // a directory with the library's name: it opens, then cannot be read
+  Loop,          // a symlink loop at the library's name
+  DirLoop,       // a symlink loop in the directory it is looked for in
 };
 
 // What the loader does with a candidate.
-enum class Action { Take, Skip, SkipWarn, StopInvalid, StopForeign };
+// EndList: give up this search list (the next one is still searched).
+enum class Action { Take, Skip, SkipWarn, EndList, StopInvalid, StopForeign };
 
 class LoaderRules {
  public:

@@ -148,9 +148,44 @@ PY
       test "$(codes "$D/app")" = needed-wrong-arch
     check "$T: ... and the real musl loader does fail on it" \
       bash -c "! env -u QEMU_LD_PREFIX $(qemu_for "$T") '$D/app' >/dev/null 2>&1"
+    check "$T: ... and --json names the file musl opened as the path" \
+      bash -c "'$XPATCH' check --json / '$D/app' | grep -qF '\"needed\":\"libfoo.so\",\"path\":\"$D/x/libfoo.so\"'"
   else
     agree "$T: glibc skips a wrong-architecture candidate" "$T" "$D/app"
     check "$T: ... reported as wrong-arch-skipped" test "$(codes "$D/app")" = wrong-arch-skipped
+  fi
+
+  # A directory named like the library, first on the path: both loaders
+  # open it and fail to read it (glibc "cannot read file data", musl "Is a directory").
+  D=$W/rule-dir-$T && mkdir -p "$D/d/libfoo.so" "$D/a"
+  cp "$FX/$T/libfoo.so" "$D/a/libfoo.so"
+  cp "$FX/$T/app-norunpath" "$D/app"
+  "$XPATCH" --interp "$L" --runpath "$LIBDIR:$D/d:$D/a" "$D/app"
+  list_of "$T" "$D/app" >"$W/dir.txt"
+  check "$T: a directory at the library's name stops the real loader: $(grep -oE 'cannot read file data[^\n]*|Is a directory' "$W/dir.txt" | head -1)" \
+    grep -qE 'cannot read file data|Is a directory' "$W/dir.txt"
+  check "$T: ... and xpatch check says needed-invalid" test "$(codes "$D/app")" = needed-invalid
+
+  # A DT_RUNPATH directory that loops is a missing one (glibc loads the
+  # program); a loop at the library's name ends glibc's list, stops musl.
+  D=$W/rule-loop-$T && mkdir -p "$D/a" "$D/l"
+  ln -s loopB "$D/loopA" && ln -s loopA "$D/loopB" && ln -s libfoo.so "$D/l/libfoo.so"
+  cp "$FX/$T/libfoo.so" "$D/a/libfoo.so"
+  cp "$FX/$T/app-norunpath" "$D/app" && cp "$FX/$T/app-norunpath" "$D/app-name"
+  "$XPATCH" --interp "$L" --runpath "$LIBDIR:$D/loopA:$D/a" "$D/app"
+  "$XPATCH" --interp "$L" --runpath "$LIBDIR:$D/l:$D/a" "$D/app-name"
+  if $musl; then
+    check "$T: a looping directory: the real musl loader stops" bash -c "! env -u QEMU_LD_PREFIX $(qemu_for "$T") '$D/app' >/dev/null 2>&1"
+    check "$T: ... xpatch says needed-invalid, with the reason" \
+      bash -c "'$XPATCH' check / '$D/app' | grep -q 'needed-invalid.*too many levels of symbolic links'"
+    check "$T: a loop at the name: the real musl loader stops" bash -c "! env -u QEMU_LD_PREFIX $(qemu_for "$T") '$D/app-name' >/dev/null 2>&1"
+    check "$T: ... xpatch says needed-invalid, with the reason" \
+      bash -c "'$XPATCH' check / '$D/app-name' | grep -q 'needed-invalid.*too many levels of symbolic links'"
+  else
+    agree "$T: a looping DT_RUNPATH directory is skipped" "$T" "$D/app"
+    check "$T: ... and is no error for xpatch check (exit 0)" "$XPATCH" check -q / "$D/app"
+    agree "$T: a loop at the library's name ends the DT_RUNPATH list" "$T" "$D/app-name"
+    check "$T: ... libfoo.so is missing for xpatch check" test "$(codes "$D/app-name")" = "needed-missing symlink-loop"
   fi
 done
 

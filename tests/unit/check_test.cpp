@@ -110,6 +110,7 @@ class TempRoot {
 struct CacheSpec {
   std::string name, path;
   std::int32_t flags = 0x303;  // FLAG_X8664_LIB64 | FLAG_ELF_LIBC6
+  std::string hwcaps = {};     // a glibc-hwcaps entry for this subdirectory
 };
 std::string cache_bytes(const std::vector<CacheSpec>& es, bool compat = false, bool big = false) {
   std::string f;
@@ -146,7 +147,29 @@ std::string cache_bytes(const std::vector<CacheSpec>& es, bool compat = false, b
       put(16 + i * 12 + 8, value - old_end, 4);
     }
   }
+  // glibc-hwcaps entries: their names in the strings, an array of their
+  // offsets (from the file's start), and the extension directory.
+  std::vector<std::size_t> names;
+  for (std::size_t i = 0; i < n; ++i)
+    if (!es[i].hwcaps.empty()) {
+      put(at + 48 + i * 24 + 16, (1ull << 62) | names.size(), 8);
+      names.push_back(f.size());
+      f += es[i].hwcaps + std::string(1, '\0');
+    }
   put(at + 24, f.size() - at - 48 - n * 24, 4);
+  if (!names.empty()) {
+    while (f.size() % 4) f += '\0';
+    const std::size_t array = f.size();
+    for (std::size_t k = 0; k < names.size(); ++k) put(array + 4 * k, names[k], 4);
+    const std::size_t ext = f.size();
+    put(ext, 0xeaa42174u, 4);
+    put(ext + 4, 1, 4);
+    put(ext + 8, 1, 4);  // cache_extension_tag_glibc_hwcaps
+    put(ext + 12, 0, 4);
+    put(ext + 16, array, 4);
+    put(ext + 20, 4 * names.size(), 4);
+    put(at + 32, ext, 4);
+  }
   return f;
 }
 
@@ -354,6 +377,29 @@ TEST(Glibc, TheRealCacheIsTheCacheStep) {
               std::string::npos)
         << t.config->cache_state;
   }
+}
+
+// search_cache: glibc-hwcaps entries come first and win on a CPU with the
+// level; without one, the plain entry. A library cached only for a level
+// loads only on such CPUs (hwcaps-only).
+TEST(Glibc, CacheHwcapsEntries) {
+  TempRoot r;
+  r.debian_base();
+  r.library("/opt/h/glibc-hwcaps/x86-64-v3/libh.so", {});
+  r.library("/opt/p/glibc-hwcaps/x86-64-v3/libp.so", {});
+  r.library("/opt/p/libp.so", {});
+  r.text("/etc/ld.so.cache", cache_bytes({{"libh.so", "/opt/h/glibc-hwcaps/x86-64-v3/libh.so", 0x303, "x86-64-v3"},
+                                          {"libp.so", "/opt/p/glibc-hwcaps/x86-64-v3/libp.so", 0x303, "x86-64-v3"},
+                                          {"libp.so", "/opt/p/libp.so"}}));
+  r.program("/bin/app", {"libh.so", "libp.so", "libc.so.6"});
+  Tree t = r.tree("/bin/app");
+  EXPECT_EQ(resolved(t, "libh.so"), "/opt/h/glibc-hwcaps/x86-64-v3/libh.so");
+  EXPECT_EQ(via(t, "libh.so"), "ld.so.cache, glibc-hwcaps/x86-64-v3");
+  EXPECT_EQ(resolved(t, "libp.so"), "/opt/p/libp.so");
+  int hw = 0;
+  for (const auto& f : t.findings) hw += f.code == "hwcaps-only";
+  EXPECT_EQ(hw, 1) << codes(t);
+  EXPECT_FALSE(has(t, "malformed")) << codes(t);
 }
 
 TEST(Glibc, DamagedCacheIsMalformedAndSkipped) {
@@ -638,6 +684,63 @@ TEST(Musl, TheFirstFileFoundIsTakenWhateverItsArchitecture) {
   Tree t = r.tree("/bin/app");
   EXPECT_EQ(resolved(t, "libfoo.so"), "");
   EXPECT_TRUE(has(t, "needed-wrong-arch")) << codes(t);
+  // The path in --json is the file musl opened.
+  ASSERT_EQ(t.edges.size(), 1u);
+  EXPECT_EQ(t.edges[0].stopped_at, "/opt/x/libfoo.so");
+}
+
+// A symlink loop stops musl, with a reason (path_open: any error but
+// ENOENT/ENOTDIR/EACCES/ENAMETOOLONG ends the search).
+TEST(Musl, ALoopStopsTheSearchWithAReason) {
+  TempRoot r;
+  musl_base(r);
+  r.library("/opt/a/libfoo.so", {});
+  r.link("/opt/l/libfoo.so", "libfoo.so");
+  r.program("/bin/loop", {"libfoo.so"}, std::string("/opt/l:/opt/a"), {}, kMuslLd);
+  Tree u = r.tree("/bin/loop");
+  EXPECT_EQ(resolved(u, "libfoo.so"), "");
+  bool reason = false;
+  for (const auto& f : u.findings)
+    if (f.code == "needed-invalid") reason = f.message.find("symbolic links") != std::string::npos;
+  EXPECT_TRUE(reason) << codes(u);
+}
+
+// open_verify: a directory at the name opens, then cannot be read (glibc:
+// "cannot read file data: Error 21"; musl: "Is a directory"): an error.
+TEST(Glibc, ADirectoryAtTheNameStopsBothLoaders) {
+  for (bool musl : {false, true}) {
+    TempRoot r;
+    if (musl) musl_base(r);
+    else r.debian_base();
+    r.mkdir("/opt/d/libfoo.so");
+    r.library("/opt/a/libfoo.so", {});
+    r.program("/bin/app", {"libfoo.so"}, std::string("/opt/d:/opt/a"), {}, musl ? kMuslLd : kGlibcLd);
+    Tree t = r.tree("/bin/app");
+    EXPECT_EQ(resolved(t, "libfoo.so"), "") << musl;
+    EXPECT_TRUE(has(t, "needed-invalid")) << musl << " " << codes(t);
+    EXPECT_EQ(t.edges[0].stopped_at, "/opt/d/libfoo.so");
+  }
+}
+
+// open_path: a runpath directory that loops is a directory that does not
+// exist (skipped); a loop at the library's name ends that search list.
+TEST(Glibc, ALoopingDirectoryIsMissingALoopAtTheNameEndsTheList) {
+  TempRoot r;
+  r.debian_base();
+  r.link("/loopA", "loopB");
+  r.link("/loopB", "loopA");
+  r.library("/opt/a/libfoo.so", {});
+  r.program("/bin/app", {"libfoo.so"}, std::string("/loopA:/opt/a"));
+  Tree t = r.tree("/bin/app");
+  EXPECT_EQ(resolved(t, "libfoo.so"), "/opt/a/libfoo.so");
+  for (const auto& f : t.findings) EXPECT_NE(f.severity, resolve::Severity::Error) << f.code << ": " << f.message;
+  r.link("/opt/l/libfoo.so", "libfoo.so");
+  r.program("/bin/name", {"libfoo.so"}, std::string("/opt/l:/opt/a"));
+  EXPECT_EQ(resolved(r.tree("/bin/name"), "libfoo.so"), "") << "the RUNPATH list ends at the loop";
+  r.library("/usr/lib/x86_64-linux-gnu/libfoo.so", {});
+  Tree u = r.tree("/bin/name");
+  EXPECT_EQ(resolved(u, "libfoo.so"), "/usr/lib/x86_64-linux-gnu/libfoo.so") << "the next list still counts";
+  EXPECT_EQ(via(u, "libfoo.so"), "system directory");
 }
 
 TEST(Musl, EmptyEntriesAreSkippedNotTheWorkingDirectory) {

@@ -80,6 +80,7 @@ std::string to_json(const FileReport& r, const resolve::Root& root) {
   for (const auto& e : t.edges) {
     std::optional<std::string> path;
     if (e.to >= 0) path = t.nodes[static_cast<std::size_t>(e.to)].path;
+    else if (!e.stopped_at.empty()) path = e.stopped_at;  // the file the loader opened and stopped at
     res.push_back({{"requester", t.nodes[static_cast<std::size_t>(e.from)].path},
                    {"needed", e.name},
                    {"path", json_or_null(path)},
