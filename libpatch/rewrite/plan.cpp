@@ -168,6 +168,7 @@ class Planner {
 
   // Final layout.
   std::uint64_t seg_off_ = 0, seg_vaddr_ = 0, seg_end_ = 0;
+  std::uint64_t table_off_ = 0, table_vaddr_ = 0;  // a moved program header table
   std::uint64_t interp_slot_ = 0;  // bytes writable in place at PT_INTERP's offset
   std::uint64_t interp_off_ = 0, interp_vaddr_ = 0, interp_size_ = 0;
   std::uint64_t dyn_off_ = 0, dyn_vaddr_ = 0, dyn_slots_ = 0;
@@ -191,6 +192,7 @@ class Planner {
   void write(std::uint64_t off, std::vector<std::byte> bytes) {
     // Skip writes that would not change anything, so an unchanged file
     // produces no plan and is never rewritten.
+    if (bytes.empty()) return;
     if (off + bytes.size() <= in_.size() && std::memcmp(in_.data() + off, bytes.data(), bytes.size()) == 0) return;
     plan_.writes.push_back({off, std::move(bytes)});
   }
@@ -684,10 +686,9 @@ class Planner {
     }
     if (cursor < need && unowned(cursor, need)) cursor = need;
     if (cursor < need)
-      refuse(f_, "program header table",
-             fmt::format("no room for one more entry: there is no PT_NULL entry, and the {:#x} bytes after the "
-                         "table at {:#x} that can move (interpreter, notes, hash tables) are too few",
-                         cursor - table_end, table_end));
+      return move_table(fmt::format("there is no PT_NULL entry, and the {:#x} bytes after the table at {:#x} that "
+                                    "can move (interpreter, notes, hash tables) are too few",
+                                    cursor - table_end, table_end));
     // With section headers we can prove that nothing else lives in the
     // freed range; without them, only padding was allowed above.
     for (const elf::Section& sec : f_.sections) {
@@ -697,9 +698,7 @@ class Planner {
         return sec.offset >= m.offset && sec.offset + sec.size <= m.offset + m.size;
       });
       if (!covered)
-        refuse(f_, "program header table",
-               fmt::format("no room for one more entry: section {} at {:#x} follows the table and cannot move",
-                           sec.name, sec.offset));
+        return move_table(fmt::format("section {} at {:#x} follows the table and cannot move", sec.name, sec.offset));
     }
     moved_ = std::move(take);
     std::string names;
@@ -713,6 +712,50 @@ class Planner {
              ? fmt::format("over {:#x} bytes after the table at {:#x} that nothing owns", cursor - table_end, table_end)
              : fmt::format("{} move to the new segment, freeing {:#x} bytes after the table at {:#x}", names,
                            cursor - table_end, table_end));
+  }
+
+  // No room where the table is: it moves to the start of the new segment,
+  // mapped so that AT_PHDR as qemu-user and kernels before 5.18 compute it
+  // (the first PT_LOAD's p_vaddr - p_offset, plus e_phoff; qemu takes the
+  // smallest p_vaddr - p_offset of all) still finds it. The new PT_LOAD
+  // gets that same p_vaddr - p_offset, so its file offset must lie where
+  // that address is above every segment: the file is padded up to it.
+  // Refused, saying why, when no such layout exists or the padding is large.
+  void move_table(const std::string& no_room) {
+    const Segment* first = nullptr;
+    for (const Segment& s : f_.segments)
+      if (s.type == PT_LOAD) {
+        first = &s;
+        break;
+      }
+    auto cannot = [&](const std::string& why) {
+      refuse(f_, "program header table", fmt::format("no room for one more entry: {}; and it cannot move: {}", no_room, why));
+    };
+    if (!first || first->vaddr < first->offset) cannot("the first PT_LOAD maps no file offset 0 (p_vaddr < p_offset)");
+    const std::uint64_t delta = first->vaddr - first->offset, a = load_alignment();
+    if (delta % a) cannot(fmt::format("the first PT_LOAD's p_vaddr - p_offset {:#x} is not a multiple of {:#x}", delta, a));
+    std::uint64_t top = 0, end = 0;
+    for (const Segment& s : f_.segments) {
+      if (s.type == PT_LOAD && (s.vaddr < s.offset || s.vaddr - s.offset < delta))
+        cannot(fmt::format("a PT_LOAD at p_vaddr {:#x} maps below the first one, so qemu-user and the kernel would "
+                           "disagree on where the table is", s.vaddr));
+      if (__builtin_add_overflow(s.vaddr, s.memsz, &end)) cannot("a segment wraps the address space");
+      top = std::max(top, end);
+    }
+    const auto page_top = align_up(top, a);
+    if (!page_top || *page_top > kAddressLimit) cannot("no address space left above the segments");
+    const std::uint64_t at = std::max(checked_align_up(in_.size(), kWord), *page_top > delta ? *page_top - delta : 0);
+    constexpr std::uint64_t kMaxPadding = 16 << 20;
+    if (at - in_.size() > kMaxPadding)
+      cannot(fmt::format("the file would need {:#x} bytes of padding to reach offset {:#x}", at - in_.size(), at));
+    if (delta > kAddressLimit - at) cannot("no address space left above the segments");
+    table_off_ = at;
+    table_vaddr_ = at + delta;
+    layout_.table_room = Layout::TableRoom::TableMoved;
+    step("program header table", "move",
+         fmt::format("{}: moves to offset {:#x} (vaddr {:#x}) at the start of the new segment, where load base + "
+                     "e_phoff still finds it; the file is padded by {:#x} bytes",
+                     no_room, at, at + delta, at - in_.size()));
   }
 
   // ---- 5. layout -------------------------------------------------------
@@ -740,6 +783,12 @@ class Planner {
                fmt::format("segments reach {:#x}: no address space left above them for a new PT_LOAD aligned to {:#x}",
                            top, a));
       seg_vaddr_ = *base + seg_off_ % a;
+    }
+    if (layout_.table_room == Layout::TableRoom::TableMoved) {
+      // The table, one entry longer, opens the new segment.
+      seg_off_ = off = table_off_;
+      seg_vaddr_ = table_vaddr_;
+      off += (std::uint64_t{f_.header.phnum} + 1) * sizeof(Phdr<E>);
     }
     auto place = [&](std::uint64_t size, std::uint64_t align) {
       off = checked_align_up(off, align);
@@ -943,6 +992,12 @@ class Planner {
       if (layout_.table_room != Layout::TableRoom::PtNullReused)
         for (Segment& s : segs)
           if (s.type == PT_PHDR) s.filesz = s.memsz = segs.size() * sizeof(Phdr<E>);
+      if (layout_.table_room == Layout::TableRoom::TableMoved)
+        for (Segment& s : segs)
+          if (s.type == PT_PHDR) {
+            s.offset = table_off_;
+            s.vaddr = s.paddr = table_vaddr_;
+          }
     }
 
     std::vector<std::byte> table;
@@ -960,7 +1015,14 @@ class Planner {
       table.insert(table.end(), e.begin(), e.end());
     }
     const std::uint64_t table_end = f_.header.phoff + table.size();
-    write(f_.header.phoff, std::move(table));
+    if (layout_.table_room == Layout::TableRoom::TableMoved) {
+      typename E::Addr phoff;
+      phoff = n(table_off_);
+      write(offsetof(Ehdr<E>, e_phoff), bytes_of(phoff));
+      write(table_off_, std::move(table));
+    } else {
+      write(f_.header.phoff, std::move(table));
+    }
     // Clear what is left of the moved items' old places, after the table.
     for (const Movable& m : moved_) {
       std::uint64_t from = std::max(m.offset, table_end), to = m.offset + m.size;

@@ -10,10 +10,13 @@
 //    last PT_LOAD that ends the file, or else to the end of the file in one
 //    new PT_LOAD above every other segment, its p_vaddr congruent to p_offset
 //    modulo the largest alignment, so no padding pages are needed;
-//  - the program header table never moves: qemu-user (and kernels before
-//    5.18) compute AT_PHDR as load base + e_phoff. When it needs one more
+//  - the program header table stays where qemu-user (and kernels before
+//    5.18) look for it: AT_PHDR = load base + e_phoff. When it needs one more
 //    entry, a PT_NULL entry is reused, or the small movable items right after
-//    it (.interp, notes, .gnu.hash/.hash, .dynsym) move to the new segment.
+//    it (.interp, notes, .gnu.hash/.hash, .dynsym) move to the new segment,
+//    or free bytes after it are taken; else the table moves to the start of
+//    the new segment, which is mapped with the first PT_LOAD's
+//    p_vaddr - p_offset, so load base + the new e_phoff is its address.
 //  - a file whose structures overlap in ways that make the writes collide is
 //    refused as malformed; nothing is written.
 #pragma once
@@ -53,6 +56,7 @@ struct Layout {
     PtNullReused,  // a PT_NULL entry becomes it
     ItemsMoved,    // the small items right after the table move to the new segment
     FreeBytes,     // it grows over bytes right after it that nothing owns (an old interpreter slot)
+    TableMoved,    // no room: it moves to the new segment, at the address load base + e_phoff gives
   };
   // The items that can move out of the table's way.
   enum class Item { Interp, Note, GnuHash, Hash, DynSym };

@@ -34,7 +34,8 @@ Rewriting (the default command):
 
 All edits in one call are planned together. Values that fit are written in
 place (zero growth); the rest is appended in one new segment. The program
-header table never moves, so output keeps working under qemu-user. Files are
+header table stays where load base + e_phoff finds it, so output keeps
+working under qemu-user. Files are
 replaced atomically (temp file + fsync + rename; --no-sync skips the fsync),
 keeping mode, owner and
 extended attributes; a symlink argument patches its target; other hard links
