@@ -1,5 +1,7 @@
 #include "libpatch/check/check.h"
 
+#include "libpatch/elf/paths.h"
+
 #include <fmt/format.h>
 
 #include <elf.h>
@@ -9,9 +11,7 @@
 namespace xpatch::check {
 namespace {
 
-std::string join(const std::string& dir, const std::string& name) {
-  return dir == "/" ? "/" + name : dir + "/" + name;
-}
+using paths::join;
 
 void walk(const resolve::Root& root, const std::string& dir, Collected& out, int depth) {
   using Kind = resolve::Root::Kind;

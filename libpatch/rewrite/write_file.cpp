@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "libpatch/elf/model.h"
+#include "libpatch/elf/paths.h"
 
 namespace xpatch::rewrite {
 namespace {
@@ -23,11 +24,7 @@ Error io(const std::string& path, const std::string& what, int err) {
   return {Error::Kind::Io, path + ": " + what + ": " + std::strerror(err)};
 }
 
-std::string dir_of(const std::string& p) {
-  auto slash = p.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : p.substr(0, slash);
-}
+using paths::dirname_of;
 
 // Copies every extended attribute; security.capability must be set after
 // fchown, which clears it.
@@ -61,7 +58,7 @@ namespace {
 // Temporary files are hidden names next to `dest`, .NAME.xpatch-XXXXXX, so
 // a leftover one says which file it belongs to.
 std::string temp_prefix(const std::string& dest) {
-  return dir_of(dest) + "/." + dest.substr(dest.rfind('/') == std::string::npos ? 0 : dest.rfind('/') + 1) +
+  return dirname_of(dest) + "/." + dest.substr(dest.rfind('/') == std::string::npos ? 0 : dest.rfind('/') + 1) +
          ".xpatch-";
 }
 
@@ -118,7 +115,7 @@ Status replace_file(const std::string& dest, const std::string& metadata_from, b
     int fd = -1;
     std::string tmp;
     if (unnamed) {
-      fd = ::open(dir_of(dest).c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+      fd = ::open(dirname_of(dest).c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
       if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) continue;  // no O_TMPFILE here
     } else {
       std::string tmpl = temp_prefix(dest) + "XXXXXX";
@@ -130,7 +127,7 @@ Status replace_file(const std::string& dest, const std::string& metadata_from, b
     if (fd < 0) {
       int err = errno;
       ::close(src);
-      return io(dest, "cannot create a temporary file in " + dir_of(dest), err);
+      return io(dest, "cannot create a temporary file in " + dirname_of(dest), err);
     }
     auto discard = [&] {
       ::close(fd);
@@ -158,7 +155,7 @@ Status replace_file(const std::string& dest, const std::string& metadata_from, b
         ::close(fd);
         continue;
       }
-      if (err) return fail("cannot name the temporary file in " + dir_of(dest), err);
+      if (err) return fail("cannot name the temporary file in " + dirname_of(dest), err);
     }
     if (::close(fd) != 0) {
       int err = errno;
@@ -173,7 +170,7 @@ Status replace_file(const std::string& dest, const std::string& metadata_from, b
       return io(dest, "cannot replace", err);
     }
     // Make the rename itself durable.
-    int dfd = durable ? ::open(dir_of(dest).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    int dfd = durable ? ::open(dirname_of(dest).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
     if (dfd >= 0) {
       ::fsync(dfd);
       ::close(dfd);
@@ -181,7 +178,7 @@ Status replace_file(const std::string& dest, const std::string& metadata_from, b
     return {};
   }
   ::close(src);  // not reached: the second (named) pass always returns
-  return io(dest, "cannot create a temporary file in " + dir_of(dest), ENOTSUP);
+  return io(dest, "cannot create a temporary file in " + dirname_of(dest), ENOTSUP);
 }
 
 int write_all(int fd, const std::byte* p, std::size_t n, std::uint64_t at) {
