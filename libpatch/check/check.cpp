@@ -1,5 +1,7 @@
 #include "libpatch/check/check.h"
 
+#include "libpatch/elf/paths.h"
+
 #include <fmt/format.h>
 
 #include <elf.h>

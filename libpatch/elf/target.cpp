@@ -1,8 +1,13 @@
 #include "libpatch/elf/target.h"
 
+#include "libpatch/elf/paths.h"
+
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
+#include <cstddef>
+#include <cstring>
 #include <vector>
 #include <utility>
 
@@ -20,25 +25,32 @@ std::string_view libc_name(Libc l) noexcept {
 
 namespace {
 
-std::string_view basename(std::string_view p) {
-  auto slash = p.rfind('/');
-  return slash == std::string_view::npos ? p : p.substr(slash + 1);
+// The architecture part of a tuple as users type it -> the canonical one;
+// "" when unknown.
+std::string_view canonical_arch(std::string_view a) {
+  if (a == "x86-64" || a == "amd64") return "x86_64";
+  if (a == "i386" || a == "i486" || a == "i586") return "i686";
+  if (a == "arm64") return "aarch64";
+  if (a == "ppc64el" || a == "ppc64le") return "powerpc64le";
+  if (a == "ppc64") return "powerpc64";
+  if (a == "ppc") return "powerpc";
+  if (a.starts_with("armeb")) return "armeb";
+  if (a.starts_with("arm")) return "arm";  // armv7l, armhf, armel, armv5te, ...
+  return a;
 }
 
-// The libc family. The interpreter decides for programs; a library without
-// one is judged by its libc dependency; no interpreter and no dynamic
-// section (or a static-pie without DT_NEEDED) means static.
+
+bool musl_name(std::string_view n) {
+  return n == "libc.so" || n.starts_with("libc.musl-") || n.starts_with("ld-musl-");
+}
+bool glibc_name(std::string_view n) {
+  return n == "libc.so.6" || n.starts_with("ld-linux") || n == "ld64.so.1" || n == "ld64.so.2";
+}
+
+// The libc family of a file; no interpreter and no dynamic section (or a
+// static-pie without DT_NEEDED) means static.
 Libc detect_libc(const ElfFile& f) {
-  if (f.interpreter) {
-    auto base = basename(*f.interpreter);
-    if (base.starts_with("ld-musl-")) return Libc::Musl;
-    if (base.starts_with("ld-linux") || base.starts_with("ld64.so") || base.starts_with("ld.so")) return Libc::Glibc;
-    return Libc::Unknown;
-  }
-  for (std::string_view n : f.needed) {
-    if (n == "libc.so.6" || n.starts_with("ld-linux") || n == "ld64.so.1" || n == "ld64.so.2") return Libc::Glibc;
-    if (n == "libc.so" || n.starts_with("libc.musl-") || n.starts_with("ld-musl-")) return Libc::Musl;
-  }
+  if (Libc l = libc_of(f.interpreter, f.needed); l != Libc::Unknown || f.interpreter) return l;
   if (f.header.type == ET_EXEC && f.needed.empty()) return Libc::Static;
   if (f.header.type == ET_DYN && f.needed.empty() && (f.dt_flags_1 & DF_1_PIE)) return Libc::Static;  // static-pie
   return Libc::Unknown;
@@ -113,6 +125,19 @@ Arch classify(const ElfFile& f) {
 
 }  // namespace
 
+Libc libc_of(const std::optional<std::string>& interpreter, const std::vector<std::string_view>& needed) {
+  const bool needs_musl = std::any_of(needed.begin(), needed.end(), musl_name);
+  if (interpreter) {
+    const std::string base = paths::basename_of(*interpreter);
+    if (musl_name(base) || needs_musl) return Libc::Musl;
+    if (base.starts_with("ld-linux") || base.starts_with("ld64.so") || base.starts_with("ld.so")) return Libc::Glibc;
+    return Libc::Unknown;
+  }
+  if (needs_musl) return Libc::Musl;
+  if (std::any_of(needed.begin(), needed.end(), glibc_name)) return Libc::Glibc;
+  return Libc::Unknown;
+}
+
 std::optional<std::string> loader_name(const ElfFile& f, Libc libc) {
   Arch a = classify(f);
   if (a.name.empty()) return std::nullopt;
@@ -170,8 +195,14 @@ std::optional<TupleInfo> parse_tuple(std::string_view tuple) {
     parts.push_back(tuple.substr(at, dash - at));
     at = dash + 1;
   }
+  // "x86-64" is one part with a dash: joined back before the split counts.
+  if (parts.size() >= 2 && parts[0] == "x86" && parts[1] == "64") {
+    parts.erase(parts.begin() + 1);
+    parts[0] = "x86-64";
+  }
   if (parts.size() < 3 || parts.size() > 4 || parts[parts.size() - 2] != "linux") return std::nullopt;
-  const std::string_view arch = parts.front(), env = parts.back();
+  const std::string_view arch = canonical_arch(parts.front()), env = parts.back();
+  if (arch.empty()) return std::nullopt;
   TupleInfo t;
   t.arch = std::string(arch);
   if (env.starts_with("gnu")) t.libc = Libc::Glibc;
@@ -223,8 +254,87 @@ std::optional<TupleInfo> parse_tuple(std::string_view tuple) {
     set(EM_SH, 32, arch == "sh4eb", "ld-linux.so.2", "/lib", arch == "sh4eb" ? "sheb" : "sh", std::string(arch));
   else
     return std::nullopt;
-  if (glibc) t.multiarch = fmt::format("{}-linux-gnu{}", t.machine == EM_386 ? "i386" : t.arch, abi);
+  t.tuple = fmt::format("{}-linux-{}", arch, env);
+  if (glibc) t.multiarch = multiarch(t.tuple);
+  // The e_flags ABI its binaries carry, for abi_compatible().
+  if (t.machine == EM_ARM) t.abi_flags = abi == "eabihf" ? EF_ARM_ABI_FLOAT_HARD : EF_ARM_ABI_FLOAT_SOFT;
+  if (t.machine == EM_RISCV) t.abi_flags = EF_RISCV_FLOAT_ABI_DOUBLE;
+  if (t.machine == EM_PPC64) t.abi_flags = t.big_endian ? 1 : 2;
   return t;
+}
+
+bool abi_compatible(std::uint16_t machine, std::uint32_t fa, std::uint32_t fb) noexcept {
+  switch (machine) {
+    case EM_ARM: {
+      constexpr std::uint32_t kFloat = EF_ARM_ABI_FLOAT_HARD | EF_ARM_ABI_FLOAT_SOFT;
+      return !((fa & kFloat) && (fb & kFloat) && (fa & kFloat) != (fb & kFloat));
+    }
+    case EM_RISCV: return (fa & EF_RISCV_FLOAT_ABI) == (fb & EF_RISCV_FLOAT_ABI);
+    case EM_MIPS: return (fa & EF_MIPS_ABI2) == (fb & EF_MIPS_ABI2);
+    case EM_PPC64: return !((fa & 3) && (fb & 3) && (fa & 3) != (fb & 3));
+    default: return true;
+  }
+}
+
+bool built_for(const TupleInfo& t, const ElfFile& f) noexcept {
+  const Header& h = f.header;
+  return h.machine == t.machine && h.elf_class == t.elf_class && h.big_endian == t.big_endian &&
+         abi_compatible(h.machine, t.abi_flags, h.flags);
+}
+
+std::string multiarch(std::string_view tuple) {
+  std::string t(tuple);
+  if (t.starts_with("i686-")) t.replace(0, 4, "i386");
+  if (t.ends_with("-linux-musl")) t.replace(t.size() - 4, 4, "gnu");
+  return t;
+}
+
+std::string_view platform(std::uint16_t machine, unsigned elf_class, bool big_endian) noexcept {
+  switch (machine) {
+    case EM_X86_64: return elf_class == 64 ? "x86_64" : "";
+    case EM_386: return "i686";
+    case EM_AARCH64: return big_endian ? "aarch64_be" : "aarch64";
+    case EM_ARM: return big_endian ? "v7b" : "v7l";
+    default: return "";  // riscv and others have none
+  }
+}
+
+std::vector<std::string> hwcaps(std::uint16_t machine, unsigned elf_class, bool big_endian) {
+  switch (machine) {
+    case EM_X86_64: return elf_class == 64 ? std::vector<std::string>{"x86-64-v4", "x86-64-v3", "x86-64-v2"}
+                                           : std::vector<std::string>{};
+    case EM_PPC64: return big_endian ? std::vector<std::string>{} : std::vector<std::string>{"power10", "power9"};
+    case EM_S390: return {"z16", "z15", "z14", "z13"};
+    default: return {};
+  }
+}
+
+BinfmtBytes binfmt_bytes(const TupleInfo& t) {
+  const Variant v = t.elf_class == 64 ? (t.big_endian ? Variant::k64BE : Variant::k64LE)
+                                      : (t.big_endian ? Variant::k32BE : Variant::k32LE);
+  return dispatch(v, [&](auto e) {
+    using E = decltype(e);
+    Ehdr<E> magic{}, mask{};
+    std::memcpy(magic.e_ident, ELFMAG, SELFMAG);
+    magic.e_ident[EI_CLASS] = E::is64 ? ELFCLASS64 : ELFCLASS32;
+    magic.e_ident[EI_DATA] = E::endian == std::endian::big ? ELFDATA2MSB : ELFDATA2LSB;
+    magic.e_ident[EI_VERSION] = EV_CURRENT;
+    magic.e_type = ET_EXEC;
+    magic.e_machine = t.machine;
+    // Every e_ident byte must match but EI_OSABI (GNU/Linux binaries say 3,
+    // others 0); e_type without bit 0 (ET_EXEC 2, ET_DYN 3); e_machine.
+    std::memset(mask.e_ident, 0xff, sizeof mask.e_ident);
+    mask.e_ident[EI_OSABI] = 0;
+    mask.e_type = 0xfffe;
+    mask.e_machine = 0xffff;
+    constexpr std::size_t n = offsetof(Ehdr<E>, e_version);
+    BinfmtBytes b;
+    b.magic.resize(n);
+    b.mask.resize(n);
+    std::memcpy(b.magic.data(), &magic, n);
+    std::memcpy(b.mask.data(), &mask, n);
+    return b;
+  });
 }
 
 std::string_view machine_name(std::uint16_t m) noexcept {

@@ -1,5 +1,9 @@
-// What a binary was built for: architecture, ABI details, libc family, and
-// the GNU tuple and loader name that follow from them.
+// The one target table: what a binary was built for (architecture, ABI
+// details, libc family, and the GNU tuple and loader name that follow from
+// them), what a tuple names (parse_tuple, with the aliases users type), ABI
+// compatibility from e_flags, each loader's multiarch directory, platform
+// and hwcaps, and the binfmt_misc bytes. show, check, retarget and setup
+// all ask here, so they cannot disagree.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +33,12 @@ Target describe_target(const ElfFile& f);
 // Musl): "arm-linux-gnueabihf", "aarch64-linux-musl"; nullopt when unknown.
 std::optional<std::string> tuple_for(const ElfFile& f, Libc libc);
 
+// The libc family from the interpreter (glibc's ld-linux*, ld64.so*, ld.so*;
+// musl's ld-musl-* and Debian's /usr/lib/<triplet>/libc.so) or, without one
+// or besides it, a libc dependency (libc.so.6; musl's libc.so). A program
+// linked against musl's libc.so is musl whatever its interpreter's name.
+Libc libc_of(const std::optional<std::string>& interpreter, const std::vector<std::string_view>& needed);
+
 // Loader file name (no directory) for an architecture and libc, as written
 // into PT_INTERP by that libc's toolchain; nullopt when we do not know it.
 std::optional<std::string> loader_name(const ElfFile& f, Libc libc);
@@ -56,10 +66,42 @@ struct TupleInfo {
   std::string musl_arch;         // ARCH of ld-musl-ARCH.so.1 (musl only)
   std::string multiarch;         // Debian's multiarch directory name (glibc only): i386-linux-gnu
   std::string qemu;              // qemu-user's name for it: qemu-<qemu>
+  std::string tuple;             // the canonical name: "x86_64-linux-gnu" for "x86-64-linux-gnu" or "amd64-linux-gnu"
+  std::uint32_t abi_flags = 0;   // the e_flags ABI bits its binaries carry (abi_compatible): EABI float, RISC-V float ABI, ...
 };
 // nullopt for a tuple this table does not know (or whose binaries the ELF
-// header alone cannot tell apart, like MIPS n32).
+// header alone cannot tell apart, like MIPS n32). The architecture may be
+// given as users type it: x86-64 or amd64 (x86_64), i386..i686, arm64
+// (aarch64), armhf/armel/armv7* (arm), ppc64el/ppc64le (powerpc64le), ppc64,
+// ppc; the environment as gnu*/musl*, e.g. "arm64-linux-musl".
 std::optional<TupleInfo> parse_tuple(std::string_view tuple);
+
+// Whether objects with e_flags `a` and `b` of `machine` can be loaded
+// together, as the loaders decide: ARM EABI hard- against soft-float (when
+// both say), RISC-V float ABI, MIPS n32 against o32, PowerPC64 ELFv1
+// against ELFv2 (when both say).
+bool abi_compatible(std::uint16_t machine, std::uint32_t a, std::uint32_t b) noexcept;
+
+// A file's ELF identity is the tuple's: machine, class, byte order, and an
+// e_flags ABI compatible with the tuple's (the libc is a separate question).
+bool built_for(const TupleInfo& t, const ElfFile& f) noexcept;
+
+// Debian's multiarch directory name for a tuple ("i386-linux-gnu" for
+// i686-linux-gnu; musl tuples map to their gnu one); "" for none.
+std::string multiarch(std::string_view tuple);
+// AT_PLATFORM as the kernel (and qemu-user) report it, for $PLATFORM; ""
+// when there is none (glibc then drops the entries that use it).
+std::string_view platform(std::uint16_t machine, unsigned elf_class, bool big_endian) noexcept;
+// glibc-hwcaps subdirectories glibc's loader tries, best first.
+std::vector<std::string> hwcaps(std::uint16_t machine, unsigned elf_class, bool big_endian);
+
+// The binfmt_misc magic and mask (16 bytes of e_ident, e_type and e_machine,
+// written through Ehdr<E> in the tuple's byte order): EI_OSABI is masked out,
+// and e_type's mask drops bit 0, so ET_EXEC and ET_DYN both match.
+struct BinfmtBytes {
+  std::vector<unsigned char> magic, mask;
+};
+BinfmtBytes binfmt_bytes(const TupleInfo& t);
 
 std::string_view machine_name(std::uint16_t e_machine) noexcept;
 std::string_view segment_type_name(std::uint32_t p_type) noexcept;  // "" when unknown

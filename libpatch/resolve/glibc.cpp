@@ -31,26 +31,9 @@ std::size_t dst_len(std::string_view s, std::string_view name) {
   return name.size() + 1;
 }
 
-// AT_PLATFORM as the kernel (and qemu-user) report it, for $PLATFORM.
-std::string platform_of(const Object& o) {
-  switch (o.machine) {
-    case EM_X86_64: return o.elf_class == 64 ? "x86_64" : "";
-    case EM_386: return "i686";
-    case EM_AARCH64: return o.big_endian ? "aarch64_be" : "aarch64";
-    case EM_ARM: return o.big_endian ? "v7b" : "v7l";
-    default: return "";  // riscv and others have none: glibc drops entries that use it
-  }
-}
-
-std::vector<std::string> hwcaps_of(const Object& o) {
-  switch (o.machine) {
-    case EM_X86_64: return o.elf_class == 64 ? std::vector<std::string>{"x86-64-v4", "x86-64-v3", "x86-64-v2"}
-                                             : std::vector<std::string>{};
-    case EM_PPC64: return o.big_endian ? std::vector<std::string>{} : std::vector<std::string>{"power10", "power9"};
-    case EM_S390: return {"z16", "z15", "z14", "z13"};
-    default: return {};
-  }
-}
+// AT_PLATFORM and the glibc-hwcaps levels: the target table's (libpatch/elf/target.h).
+std::string platform_of(const Object& o) { return std::string(elf::platform(o.machine, o.elf_class, o.big_endian)); }
+std::vector<std::string> hwcaps_of(const Object& o) { return elf::hwcaps(o.machine, o.elf_class, o.big_endian); }
 
 // glibc's ld.so carries its search defaults as strings: the system
 // directories as consecutive NUL-terminated "/.../" strings, and the path of

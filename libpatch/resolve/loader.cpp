@@ -13,25 +13,13 @@
 
 #include "libpatch/elf/model.h"
 #include "libpatch/resolve/rules.h"
+#include "libpatch/elf/paths.h"
 
 namespace xpatch::resolve {
 
-std::string dirname_of(std::string_view p) {
-  auto slash = p.rfind('/');
-  if (slash == std::string_view::npos) return ".";
-  if (slash == 0) return "/";
-  return std::string(p.substr(0, slash));
-}
-std::string basename_of(std::string_view p) {
-  auto slash = p.rfind('/');
-  return std::string(slash == std::string_view::npos ? p : p.substr(slash + 1));
-}
-std::string join(std::string_view dir, std::string_view name) {
-  if (dir.empty()) return std::string(name);  // glibc: an empty entry is the working directory
-  std::string s(dir);
-  if (s.back() != '/') s += '/';
-  return s + std::string(name);
-}
+using paths::basename_of;
+using paths::dirname_of;
+using paths::join;
 
 // Splits a search list. glibc splits DT_RPATH/DT_RUNPATH on ':' and keeps
 // empty entries (the working directory); musl splits on ':' and '\n' and
@@ -49,28 +37,11 @@ std::vector<std::string> split_list(std::string_view s, std::string_view seps, b
   return out;
 }
 
+// The target table's facts for an object (libpatch/elf/target.h).
 bool abi_compatible(std::uint16_t machine, std::uint32_t fa, std::uint32_t fb) {
-  switch (machine) {
-    case EM_ARM: {
-      constexpr std::uint32_t kFloat = EF_ARM_ABI_FLOAT_HARD | EF_ARM_ABI_FLOAT_SOFT;
-      return !((fa & kFloat) && (fb & kFloat) && (fa & kFloat) != (fb & kFloat));
-    }
-    case EM_RISCV: return (fa & EF_RISCV_FLOAT_ABI) == (fb & EF_RISCV_FLOAT_ABI);
-    case EM_MIPS: return (fa & EF_MIPS_ABI2) == (fb & EF_MIPS_ABI2);
-    case EM_PPC64: return !((fa & 3) && (fb & 3) && (fa & 3) != (fb & 3));
-    default: return true;
-  }
+  return elf::abi_compatible(machine, fa, fb);
 }
-
-
-// Debian's multiarch directory name for a tuple (i686 libraries live in i386-linux-gnu).
-std::string multiarch(const Object& o) {
-  if (!o.tuple) return {};
-  std::string t = *o.tuple;
-  if (t.starts_with("i686-")) t.replace(0, 4, "i386");
-  if (t.ends_with("-linux-musl")) t.replace(t.size() - 4, 4, "gnu");
-  return t;
-}
+std::string multiarch(const Object& o) { return o.tuple ? elf::multiarch(*o.tuple) : std::string(); }
 
 namespace {
 
@@ -604,17 +575,11 @@ void TreeBuilder::run(const std::string& path) {
     t_.is_static = true;
     return;
   }
-  // The family: from the interpreter's name, else from the libc it needs
-  // (Debian's musl loader is /usr/lib/<triplet>/libc.so).
-  auto musl_libc = [](const std::string& n) { return n == "libc.so" || n.starts_with("libc.musl-"); };
-  const bool needs_musl = std::any_of(m.needed.begin(), m.needed.end(), musl_libc);
-  if (m.interpreter) {
-    std::string base = basename_of(*m.interpreter);
-    t_.family = base.starts_with("ld-musl-") || musl_libc(base) || needs_musl ? Family::Musl : Family::Glibc;
-  } else if (needs_musl) {
-    t_.family = Family::Musl;
-  } else {
-    t_.family = m.libc == elf::Libc::Musl ? Family::Musl : Family::Glibc;
+  // The family, as the target table says (elf::libc_of: the interpreter's
+  // name, else the libc it needs; Debian's musl loader is
+  // /usr/lib/<triplet>/libc.so). An unknown interpreter gets glibc's rules.
+  t_.family = m.libc == elf::Libc::Musl ? Family::Musl : Family::Glibc;
+  if (!m.interpreter) {
     if (m.libc != elf::Libc::Musl && m.libc != elf::Libc::Glibc)
       add(Severity::Info, code::kFamilyUnknown, m.path, "",
           fmt::format("{}: no interpreter and no libc among its DT_NEEDED; glibc's rules are used", m.path));

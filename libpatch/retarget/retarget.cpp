@@ -11,38 +11,15 @@
 
 #include "libpatch/elf/mapped_file.h"
 #include "libpatch/resolve/loader.h"
+#include "libpatch/elf/paths.h"
 
 namespace xpatch::retarget {
 namespace {
 
-std::string dirname_of(const std::string& p) {
-  auto s = p.rfind('/');
-  return s == std::string::npos || s == 0 ? std::string("/") : p.substr(0, s);
-}
-std::string basename_of(const std::string& p) {
-  auto s = p.rfind('/');
-  return s == std::string::npos ? p : p.substr(s + 1);
-}
-std::string join(const std::string& d, const std::string& n) { return d == "/" ? "/" + n : d + "/" + n; }
-
-// "/usr/t/bin/../lib/" -> "/usr/t/lib" (lexically; `..` stops at /).
-std::string normalize(const std::string& p) {
-  std::vector<std::string> parts;
-  for (std::size_t i = 0; i <= p.size();) {
-    std::size_t j = p.find('/', i);
-    if (j == std::string::npos) j = p.size();
-    std::string c = p.substr(i, j - i);
-    if (c == "..") {
-      if (!parts.empty()) parts.pop_back();
-    } else if (!c.empty() && c != ".") {
-      parts.push_back(std::move(c));
-    }
-    i = j + 1;
-  }
-  std::string out;
-  for (const auto& c : parts) out += "/" + c;
-  return out.empty() ? "/" : out;
-}
+using paths::basename_of;
+using paths::dirname_of;
+using paths::join;
+using paths::normalize;
 
 std::vector<std::string> split_colon(const std::string& s) {
   std::vector<std::string> out;
@@ -85,14 +62,18 @@ std::string_view verdict_name(Verdict v) noexcept {
 Expected<Config> make_config(std::string tuple, std::optional<std::string> prefix, std::optional<std::string> interp,
                              std::vector<std::string> ignore_missing) {
   Config c;
-  if (tuple.find("-linux-musl") != std::string::npos) c.libc = elf::Libc::Musl;
-  else if (tuple.find("-linux-gnu") != std::string::npos) c.libc = elf::Libc::Glibc;
-  else
+  // The target table decides, as for setup: aliases (x86-64, arm64, ...)
+  // give the canonical tuple, and an unknown tuple is an error, not a run
+  // that matches no file.
+  auto info = elf::parse_tuple(tuple);
+  if (!info)
     return Error{Error::Kind::Unsupported,
-                 fmt::format("--tuple {}: not a Linux tuple with a libc (ARCH-linux-gnu[SUFFIX] or ARCH-linux-musl[SUFFIX], "
+                 fmt::format("--tuple {}: not a tuple this tool knows (ARCH-linux-gnu[ABI] or ARCH-linux-musl[ABI], "
                              "for example aarch64-linux-musl, arm-linux-gnueabihf)",
                              tuple)};
-  c.tuple = std::move(tuple);
+  c.info = *info;
+  c.libc = info->libc;
+  c.tuple = info->tuple;
   c.prefix = prefix.value_or("/usr/" + c.tuple);
   if (!c.prefix.starts_with('/'))
     return Error{Error::Kind::Unsupported, fmt::format("--prefix {}: must be an absolute path inside the root", c.prefix)};
@@ -165,15 +146,16 @@ FilePlan plan_file(const elf::ElfFile& f, const std::string& install_path, const
     return p;
   }
   const elf::Target t = elf::describe_target(f);
-  const auto mine = elf::tuple_for(f, c.libc);
   const elf::Libc other = c.libc == elf::Libc::Glibc ? elf::Libc::Musl : elf::Libc::Glibc;
-  if (!mine || *mine != c.tuple || t.libc == other) {
+  // Machine, class, byte order and the e_flags ABI (an armel program is not
+  // arm-linux-gnueabihf's, a soft-float riscv64 one not riscv64-linux-gnu's).
+  if (!elf::built_for(c.info, f) || t.libc == other) {
     p.verdict = Verdict::OtherTarget;
     p.reason = t.tuple ? fmt::format("built for {}, not {}", *t.tuple, c.tuple)
                        : fmt::format("{} ({}), not {}", t.arch, t.abi.empty() ? elf::libc_name(t.libc) : t.abi, c.tuple);
     return p;
   }
-  const std::string loader = elf::loader_name(f, c.libc).value_or("");
+  const std::string loader = c.info.loader;
   const std::string libdir = c.prefix == "/" ? "/lib" : c.prefix + "/lib";
   if (f.interpreter) p.interp = c.interp.value_or(join(libdir, loader));
   const std::string origin = normalize(dirname_of(install_path));

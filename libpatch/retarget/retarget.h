@@ -24,15 +24,16 @@
 namespace xpatch::retarget {
 
 struct Config {
-  std::string tuple;                   // "aarch64-linux-musl"
-  elf::Libc libc = elf::Libc::Glibc;   // from the tuple: *-musl* is musl, *-gnu* glibc
+  std::string tuple;                   // "aarch64-linux-musl", canonical (from the target table)
+  elf::TupleInfo info;                 // what the table says about it
+  elf::Libc libc = elf::Libc::Glibc;   // from the tuple: *-musl* is musl, *-gnu* glibc (info.libc)
   std::string prefix;                  // "/usr/<tuple>" unless given
   std::optional<std::string> interp;   // --interp: instead of prefix/lib/<loader>
   std::vector<std::string> ignore_missing;  // globs (fnmatch) of DT_NEEDED names that may stay unresolved
 };
 
-// Validates the tuple (an Unsupported error for one that names no libc, or a prefix
-// that is not absolute).
+// Validates the tuple with the target table (an Unsupported error for one it
+// does not know, or a prefix that is not absolute).
 Expected<Config> make_config(std::string tuple, std::optional<std::string> prefix,
                              std::optional<std::string> interp, std::vector<std::string> ignore_missing);
 

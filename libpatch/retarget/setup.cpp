@@ -1,5 +1,7 @@
 #include "libpatch/retarget/setup.h"
 
+#include "libpatch/elf/paths.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -21,12 +23,9 @@ namespace {
 using resolve::Lookup;
 using resolve::Root;
 
-std::string dirname_of(const std::string& p) {
-  auto s = p.rfind('/');
-  return s == 0 || s == std::string::npos ? "/" : p.substr(0, s);
-}
-std::string basename_of(const std::string& p) { return p.substr(p.rfind('/') + 1); }
-std::string join(const std::string& dir, const std::string& name) { return dir == "/" ? "/" + name : dir + "/" + name; }
+using paths::basename_of;
+using paths::dirname_of;
+using paths::join;
 
 std::vector<std::string> components(const std::string& path) {
   std::vector<std::string> out;
@@ -154,29 +153,8 @@ std::string_view state_name(SetupItem::State s) noexcept {
 }
 
 std::string binfmt_line(const elf::TupleInfo& t, const std::string& qemu) {
-  // e_ident: magic, class, data, version; EI_OSABI (byte 7) is masked out
-  // (GNU/Linux binaries set 3), the rest of e_ident must be zero. Then
-  // e_type (ET_EXEC or ET_DYN: the mask drops bit 0) and e_machine.
-  std::vector<unsigned char> magic = {0x7f, 'E', 'L', 'F', static_cast<unsigned char>(t.elf_class == 64 ? 2 : 1),
-                                      static_cast<unsigned char>(t.big_endian ? 2 : 1), 1};
-  std::vector<unsigned char> mask(7, 0xff);
-  magic.resize(16, 0);
-  mask.push_back(0x00);
-  mask.resize(16, 0xff);
-  auto half = [&](std::uint16_t v, std::uint16_t m) {
-    unsigned char hi = static_cast<unsigned char>(v >> 8), lo = static_cast<unsigned char>(v & 0xff);
-    unsigned char mhi = static_cast<unsigned char>(m >> 8), mlo = static_cast<unsigned char>(m & 0xff);
-    if (t.big_endian) {
-      magic.insert(magic.end(), {hi, lo});
-      mask.insert(mask.end(), {mhi, mlo});
-    } else {
-      magic.insert(magic.end(), {lo, hi});
-      mask.insert(mask.end(), {mlo, mhi});
-    }
-  };
-  half(ET_EXEC, 0xfffe);
-  half(t.machine, 0xffff);
-  return fmt::format(":qemu-{}:M::{}:{}:{}:F", t.qemu, hex(magic), hex(mask), qemu);
+  const elf::BinfmtBytes b = elf::binfmt_bytes(t);
+  return fmt::format(":qemu-{}:M::{}:{}:{}:F", t.qemu, hex(b.magic), hex(b.mask), qemu);
 }
 
 Expected<SetupPlan> plan_setup(const Root& root, const SetupRequest& req) {
@@ -189,8 +167,8 @@ Expected<SetupPlan> plan_setup(const Root& root, const SetupRequest& req) {
                              req.tuple)};
   SetupPlan p;
   p.info = *info;
-  p.tuple = req.tuple;
-  p.prefix = req.prefix.value_or("/usr/" + req.tuple);
+  p.tuple = info->tuple;  // canonical: arm64-linux-musl is aarch64-linux-musl
+  p.prefix = req.prefix.value_or("/usr/" + p.tuple);
   while (p.prefix.size() > 1 && p.prefix.back() == '/') p.prefix.pop_back();
   if (!p.prefix.starts_with('/') || p.prefix == "/")
     return Error{Error::Kind::Unsupported, fmt::format("--prefix {}: must be an absolute directory below /", p.prefix)};

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "libpatch/elf/model.h"
+#include "libpatch/elf/paths.h"
 
 namespace xpatch::rewrite {
 namespace {
@@ -23,11 +24,7 @@ Error io(const std::string& path, const std::string& what, int err) {
   return {Error::Kind::Io, path + ": " + what + ": " + std::strerror(err)};
 }
 
-std::string dir_of(const std::string& p) {
-  auto slash = p.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : p.substr(0, slash);
-}
+using paths::dirname_of;
 
 // Copies every extended attribute; security.capability must be set after
 // fchown, which clears it.
@@ -61,7 +58,7 @@ namespace {
 // Temporary files are hidden names next to `dest`, .NAME.xpatch-XXXXXX, so
 // a leftover one says which file it belongs to.
 std::string temp_prefix(const std::string& dest) {
-  return dir_of(dest) + "/." + dest.substr(dest.rfind('/') == std::string::npos ? 0 : dest.rfind('/') + 1) +
+  return dirname_of(dest) + "/." + dest.substr(dest.rfind('/') == std::string::npos ? 0 : dest.rfind('/') + 1) +
          ".xpatch-";
 }
 
@@ -162,7 +159,7 @@ Status WriteBatch::stage(const std::string& dest, const std::string& metadata_fr
   }
   Staged s;
   s.dest = dest;
-  s.fd = ::open(dir_of(dest).c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  s.fd = ::open(dirname_of(dest).c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (s.fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {  // no O_TMPFILE here
     std::string tmpl = temp_prefix(dest) + "XXXXXX";
     std::vector<char> name(tmpl.begin(), tmpl.end());
@@ -173,7 +170,7 @@ Status WriteBatch::stage(const std::string& dest, const std::string& metadata_fr
   if (s.fd < 0) {
     int err = errno;
     ::close(src);
-    return io(dest, "cannot create a temporary file in " + dir_of(dest), err);
+    return io(dest, "cannot create a temporary file in " + dirname_of(dest), err);
   }
   Status e;
   if (int err = fill(s.fd, src)) e = io(dest, "cannot write", err);
@@ -244,7 +241,7 @@ std::vector<std::pair<std::string, Error>> WriteBatch::commit() {
       int err = link_unnamed(s.fd, s.dest, s.tmp);
       if (err == ENOENT) err = name_by_copy(s.fd, s.dest, s.tmp, opt_.durable);
       if (err) {
-        drop(s, io(s.dest, "cannot name the temporary file in " + dir_of(s.dest), err));
+        drop(s, io(s.dest, "cannot name the temporary file in " + dirname_of(s.dest), err));
         continue;
       }
     }
@@ -262,7 +259,7 @@ std::vector<std::pair<std::string, Error>> WriteBatch::commit() {
       errors.emplace_back(s.dest, io(s.dest, "cannot replace", err));
       continue;
     }
-    if (std::find(dirs.begin(), dirs.end(), dir_of(s.dest)) == dirs.end()) dirs.push_back(dir_of(s.dest));
+    if (std::find(dirs.begin(), dirs.end(), dirname_of(s.dest)) == dirs.end()) dirs.push_back(dirname_of(s.dest));
   }
   // 3. The renames themselves durable: each directory once.
   for (const std::string& d : dirs) {

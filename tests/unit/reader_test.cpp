@@ -86,6 +86,45 @@ TYPED_TEST(ReaderTest, NeededNameLongerThanPathMaxIsRejected) {
   EXPECT_NE(f.error().message.find("PATH_MAX (4096)"), std::string::npos) << f.error().message;
 }
 
+// e_shstrndx SHN_XINDEX: the index of the section name table is in section
+// header 0's sh_link (gABI). Without that resolution the names would be
+// refused (0xffff is no section) or read from the wrong table.
+TYPED_TEST(ReaderTest, ShstrndxEscapeIsResolvedThroughSectionZero) {
+  using E = TypeParam;
+  using N = typename E::Native;
+  auto img = build_elf<E>(base());
+  std::vector<std::byte>& b = img.bytes;
+  const std::string names("\0.shstrtab\0.other\0", 18);
+  const std::uint64_t names_off = b.size();
+  for (char c : names) b.push_back(static_cast<std::byte>(c));
+  while (b.size() % 8) b.push_back(std::byte{0});
+  const std::uint64_t shoff = b.size();
+  Shdr<E> sh[3]{};
+  sh[0].sh_link = 2;  // where SHN_XINDEX sends the reader
+  sh[1].sh_name = 11;  // ".other"
+  sh[1].sh_type = SHT_PROGBITS;
+  sh[2].sh_name = 1;  // ".shstrtab"
+  sh[2].sh_type = SHT_STRTAB;
+  sh[2].sh_offset = static_cast<N>(names_off);
+  sh[2].sh_size = static_cast<N>(names.size());
+  const auto* raw = reinterpret_cast<const std::byte*>(sh);
+  b.insert(b.end(), raw, raw + sizeof sh);
+  Ehdr<E> eh;
+  std::memcpy(&eh, b.data(), sizeof eh);
+  eh.e_shoff = static_cast<N>(shoff);
+  eh.e_shnum = 3;
+  eh.e_shentsize = sizeof(Shdr<E>);
+  eh.e_shstrndx = SHN_XINDEX;
+  std::memcpy(b.data(), &eh, sizeof eh);
+
+  auto f = read_elf(b, "t");
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  EXPECT_EQ(f->header.shstrndx, 2u);
+  ASSERT_EQ(f->sections.size(), 3u);
+  EXPECT_EQ(f->sections[1].name, ".other");
+  EXPECT_EQ(f->sections[2].name, ".shstrtab");
+}
+
 // Every prefix of a valid file must give a clean error, never a crash or a
 // read past the buffer (the sanitizer build makes the latter fatal).
 TYPED_TEST(ReaderTest, EveryTruncationIsAnError) {

@@ -63,6 +63,46 @@ TEST(Retarget, TuplesNameTheirLibcAndPrefixesAreAbsolute) {
   EXPECT_EQ(config("arm-linux-gnueabihf").prefix, "/usr/arm-linux-gnueabihf");
 }
 
+// The target table decides what --tuple names: an alias a user types is the
+// canonical tuple (once, x86-64-linux-gnu matched no file and retarget did
+// nothing, exit 0), and a tuple it does not know is an error.
+TEST(Retarget, TupleAliasesAreTheCanonicalTuple) {
+  retarget::Config c = config("x86-64-linux-gnu");
+  EXPECT_EQ(c.tuple, "x86_64-linux-gnu");
+  EXPECT_EQ(c.prefix, "/usr/x86_64-linux-gnu");
+  EXPECT_EQ(config("arm64-linux-musl").tuple, "aarch64-linux-musl");
+  EXPECT_FALSE(retarget::make_config("vax-linux-gnu", {}, {}, {}).ok());
+  Spec s = program({"libc.so.6"});
+  s.machine = EM_X86_64;
+  s.interp = "/lib64/ld-linux-x86-64.so.2";
+  retarget::LibraryIndex idx;
+  Spec libc = library("libc.so.6", EM_X86_64);
+  idx.add("/usr/x86_64-linux-gnu/lib/libc.so.6", parse(libc).f);
+  auto plan = retarget::plan_file(parse(s).f, "/usr/x86_64-linux-gnu/bin/app", c, idx);
+  EXPECT_EQ(plan.verdict, Verdict::Retarget) << plan.reason;
+  EXPECT_EQ(plan.interp, "/usr/x86_64-linux-gnu/lib/ld-linux-x86-64.so.2");
+}
+
+// The e_flags ABI counts, as it does for check: a soft-float riscv64 program
+// cannot load riscv64-linux-gnu's (lp64d) libc, nor an ELFv1 ppc64le one
+// the ELFv2 libc.
+TEST(Retarget, AnEFlagsAbiMismatchIsAnotherTarget) {
+  auto other = [](std::uint16_t machine, std::uint32_t flags, const char* interp, const char* tuple) {
+    Spec s = program({"libc.so.6"});
+    s.machine = machine;
+    s.flags = flags;
+    s.interp = interp;
+    return retarget::plan_file(parse(s).f, std::string("/usr/") + tuple + "/bin/app", config(tuple), {});
+  };
+  auto soft = other(EM_RISCV, EF_RISCV_RVC, "/lib/ld-linux-riscv64-lp64.so.1", "riscv64-linux-gnu");
+  EXPECT_EQ(soft.verdict, Verdict::OtherTarget) << soft.reason;
+  auto v1 = other(EM_PPC64, 1, "/lib64/ld64.so.2", "powerpc64le-linux-gnu");
+  EXPECT_EQ(v1.verdict, Verdict::OtherTarget) << v1.reason;
+  auto hard = other(EM_RISCV, EF_RISCV_RVC | EF_RISCV_FLOAT_ABI_DOUBLE, "/lib/ld-linux-riscv64-lp64d.so.1",
+                    "riscv64-linux-gnu");
+  EXPECT_EQ(hard.verdict, Verdict::Unresolved) << hard.reason;  // ours: only libc.so.6 is missing
+}
+
 TEST(Retarget, InterpreterIsTheTuplesLoaderAndDependenciesAddTheirDirectories) {
   retarget::LibraryIndex idx;
   idx.add("/usr/aarch64-linux-gnu/lib/libc.so.6", parse(library("libc.so.6")).f);

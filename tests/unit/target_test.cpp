@@ -1,6 +1,7 @@
 // Target description: tuple, ABI details and loader name from e_machine,
 // e_flags, class, byte order and the interpreter.
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "libpatch/elf/model.h"
@@ -95,6 +96,9 @@ void expect_tuple_agrees(std::uint16_t machine, std::uint32_t flags, const char*
   EXPECT_EQ(info->loader, t.loader.value_or("?")) << *t.tuple;
   // The conventional PT_INTERP is the table's loader_dir + loader.
   EXPECT_EQ(info->loader_dir + "/" + info->loader, std::string(interp)) << *t.tuple;
+  // The same tuple back, and the file is the tuple's, e_flags ABI included.
+  EXPECT_EQ(info->tuple, *t.tuple);
+  EXPECT_TRUE(elf::built_for(*info, *f)) << *t.tuple;
 }
 
 TEST(Target, ParseTupleAgreesWithBinaries) {
@@ -151,6 +155,67 @@ TEST(Target, LibcFamily) {
 TEST(Target, FlagNamesFollowReadelf) {
   EXPECT_EQ(elf::dt_flags_1_names(DF_1_NOW | DF_1_PIE), (std::vector<std::string>{"NOW", "PIE"}));
   EXPECT_EQ(elf::dt_flags_names(DF_BIND_NOW | 0x100), (std::vector<std::string>{"BIND_NOW", "0x100"}));
+}
+
+// The aliases users type name the canonical tuple; the rest is refused.
+TEST(Target, TupleAliasesParse) {
+  const std::pair<const char*, const char*> aliases[] = {
+      {"x86-64-linux-gnu", "x86_64-linux-gnu"},     {"amd64-linux-gnu", "x86_64-linux-gnu"},
+      {"x86_64-pc-linux-gnu", "x86_64-linux-gnu"},  {"i386-linux-gnu", "i686-linux-gnu"},
+      {"arm64-linux-musl", "aarch64-linux-musl"},   {"aarch64-unknown-linux-gnu", "aarch64-linux-gnu"},
+      {"armv7l-linux-gnueabihf", "arm-linux-gnueabihf"}, {"ppc64el-linux-gnu", "powerpc64le-linux-gnu"},
+      {"ppc64le-linux-musl", "powerpc64le-linux-musl"},  {"ppc-linux-gnu", "powerpc-linux-gnu"},
+  };
+  for (auto [alias, canonical] : aliases) {
+    auto t = elf::parse_tuple(alias);
+    ASSERT_TRUE(t) << alias;
+    EXPECT_EQ(t->tuple, canonical) << alias;
+    EXPECT_EQ(elf::parse_tuple(canonical)->tuple, canonical);
+  }
+  EXPECT_EQ(elf::parse_tuple("i386-linux-gnu")->multiarch, "i386-linux-gnu");
+  for (const char* bad : {"x86-64", "vax-linux-gnu", "x86_64-linux-android", "x86-64-linux", ""})
+    EXPECT_FALSE(elf::parse_tuple(bad)) << bad;
+}
+
+// Debian's musl loader is /usr/lib/<triplet>/libc.so: a program with that
+// PT_INTERP is musl to show as it is to check (once "libc unknown").
+TEST(Target, MuslLibcSoAsInterpreterIsMusl) {
+  using namespace elf;
+  Target t = describe<Elf64LE>(EM_X86_64, 0, "/usr/lib/x86_64-linux-musl/libc.so", {"libc.so"});
+  EXPECT_EQ(t.libc, Libc::Musl);
+  EXPECT_EQ(t.tuple.value_or(""), "x86_64-linux-musl");
+  EXPECT_EQ(libc_of(std::string("/usr/lib/x86_64-linux-musl/libc.so"), {}), Libc::Musl);
+  EXPECT_EQ(libc_of(std::string("/lib/ld-linux-aarch64.so.1"), {"libc.so.6"}), Libc::Glibc);
+  EXPECT_EQ(libc_of(std::nullopt, {"libc.so"}), Libc::Musl);
+  EXPECT_EQ(libc_of(std::nullopt, {"libz.so.1"}), Libc::Unknown);
+}
+
+// binfmt_misc bytes through Ehdr<E>: what the kernel compares, in each byte
+// order (aarch64 and s390x as registered by Debian's qemu-user-binfmt).
+TEST(Target, BinfmtMagicAndMask) {
+  auto hex = [](const std::vector<unsigned char>& v) {
+    std::string s;
+    for (unsigned char c : v) s += fmt::format("{:02x}", c);
+    return s;
+  };
+  auto a64 = elf::binfmt_bytes(*elf::parse_tuple("aarch64-linux-gnu"));
+  EXPECT_EQ(hex(a64.magic), "7f454c460201010000000000000000000200b700");
+  EXPECT_EQ(hex(a64.mask), "ffffffffffffff00fffffffffffffffffeffffff");
+  auto s390x = elf::binfmt_bytes(*elf::parse_tuple("s390x-linux-gnu"));
+  EXPECT_EQ(hex(s390x.magic), "7f454c4602020100000000000000000000020016");
+  EXPECT_EQ(hex(s390x.mask), "ffffffffffffff00fffffffffffffffffffeffff");
+}
+
+// ABI compatibility, from e_flags: what check and retarget both ask.
+TEST(Target, AbiCompatibility) {
+  using namespace elf;
+  EXPECT_FALSE(abi_compatible(EM_ARM, EF_ARM_ABI_FLOAT_HARD, EF_ARM_ABI_FLOAT_SOFT));
+  EXPECT_TRUE(abi_compatible(EM_ARM, EF_ARM_ABI_FLOAT_HARD, 0));  // unspecified: either
+  EXPECT_FALSE(abi_compatible(EM_RISCV, EF_RISCV_FLOAT_ABI_DOUBLE, 0));
+  EXPECT_FALSE(abi_compatible(EM_PPC64, 1, 2));
+  EXPECT_TRUE(abi_compatible(EM_PPC64, 0, 2));
+  EXPECT_FALSE(abi_compatible(EM_MIPS, EF_MIPS_ABI2, 0));
+  EXPECT_TRUE(abi_compatible(EM_X86_64, 1, 2));
 }
 
 }  // namespace
