@@ -63,7 +63,7 @@ bool under(const std::string& path, const std::string& dir, std::string& rest) {
     return true;
   }
   if (path == dir) {
-    rest = "/";
+    rest.assign(1, '/');  // not rest = "/": GCC 12's -Wrestrict misfires on it at -O2 and above
     return true;
   }
   if (path.size() > dir.size() && path.starts_with(dir) && path[dir.size()] == '/') {
