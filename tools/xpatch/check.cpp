@@ -308,7 +308,9 @@ std::string to_text(const FileReport& r, const resolve::Root& root, const CheckO
     std::string what = top.obj->arch;
     if (t.is_static) what += ", static";
     else if (t.config) what += fmt::format(", {}, loader {}", resolve::family_name(t.family), t.config->interp);
-    out += " " + st(fmt::emphasis::faint, "(" + what + ")");
+    // fmt, not "(" + what + ")": GCC 12's -Wrestrict misfires on
+    // operator+(const char*, std::string&&) at -O2 and above.
+    out += fmt::format(" {}", st(fmt::emphasis::faint, fmt::format("({})", what)));
   }
   out += '\n';
   if (opt.tree) {
