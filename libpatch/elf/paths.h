@@ -16,6 +16,20 @@ inline std::string_view strip_trailing_slashes(std::string_view p) {
   return p;
 }
 
+// `s` cut at every character of `seps`: a search list on ':' (glibc keeps
+// empty entries, the working directory; musl drops them), a path into its
+// components on '/' (empty ones dropped), a tuple on '-'. Views into `s`.
+inline std::vector<std::string_view> split(std::string_view s, std::string_view seps, bool keep_empty) {
+  std::vector<std::string_view> out;
+  for (std::size_t i = 0;;) {
+    const std::size_t j = s.find_first_of(seps, i);
+    const std::string_view part = s.substr(i, j == std::string_view::npos ? std::string_view::npos : j - i);
+    if (keep_empty || !part.empty()) out.push_back(part);
+    if (j == std::string_view::npos) return out;
+    i = j + 1;
+  }
+}
+
 // As POSIX dirname(1): "/usr/lib/x.so" -> "/usr/lib", "/x" -> "/", "x" ->
 // ".", "" -> ".", "/" -> "/", "a//b" -> "a".
 inline std::string dirname_of(std::string_view p) {

@@ -180,21 +180,22 @@ LoaderFit loader_fits(const ElfFile& f, std::string_view interp) {
   const bool musl_name = base == "libc.so" || base.starts_with("libc.musl-") || base.starts_with("ld-musl-");
   if (musl_name && base.starts_with("ld-musl-")) return LoaderFit::OtherArch;  // not this architecture's
   if (musl_name) return libc == Libc::Glibc ? LoaderFit::OtherLibc : LoaderFit::Fits;
-  // glibc's loader names, of some other architecture or ABI.
-  if (base.starts_with("ld-linux") || base == "ld64.so.1" || base == "ld64.so.2" || base == "ld.so.1")
-    return LoaderFit::OtherArch;
+  // A glibc loader the table knows, of some other architecture or ABI; a
+  // name it does not know may be anything (a vendor's loader): Unknown.
+  static constexpr std::string_view kGlibcTuples[] = {
+      "x86_64-linux-gnu",    "x86_64-linux-gnux32",   "i686-linux-gnu",      "aarch64-linux-gnu",
+      "aarch64_be-linux-gnu", "arm-linux-gnueabihf",  "arm-linux-gnueabi",   "riscv64-linux-gnu",
+      "riscv32-linux-gnu",   "powerpc64le-linux-gnu", "powerpc64-linux-gnu", "powerpc-linux-gnu",
+      "s390x-linux-gnu",     "mips64el-linux-gnuabi64", "mipsel-linux-gnu",  "loongarch64-linux-gnu",
+      "m68k-linux-gnu",      "sh4-linux-gnu"};
+  for (std::string_view t : kGlibcTuples)
+    if (auto info = parse_tuple(t); info && info->loader == base) return LoaderFit::OtherArch;
   return LoaderFit::Unknown;
 }
 
 std::optional<TupleInfo> parse_tuple(std::string_view tuple) {
   // ARCH[-VENDOR]-linux-ENV
-  std::vector<std::string_view> parts;
-  for (std::size_t at = 0; at <= tuple.size();) {
-    std::size_t dash = tuple.find('-', at);
-    if (dash == std::string_view::npos) dash = tuple.size();
-    parts.push_back(tuple.substr(at, dash - at));
-    at = dash + 1;
-  }
+  std::vector<std::string_view> parts = paths::split(tuple, "-", true);
   // "x86-64" is one part with a dash: joined back before the split counts.
   if (parts.size() >= 2 && parts[0] == "x86" && parts[1] == "64") {
     parts.erase(parts.begin() + 1);

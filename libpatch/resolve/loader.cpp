@@ -17,24 +17,12 @@
 
 namespace xpatch::resolve {
 
-using paths::basename_of;
-using paths::dirname_of;
-using paths::join;
-
 // Splits a search list. glibc splits DT_RPATH/DT_RUNPATH on ':' and keeps
 // empty entries (the working directory); musl splits on ':' and '\n' and
 // skips empty ones.
 std::vector<std::string> split_list(std::string_view s, std::string_view seps, bool keep_empty) {
-  std::vector<std::string> out;
-  std::size_t i = 0;
-  for (;;) {
-    std::size_t j = s.find_first_of(seps, i);
-    std::string_view part = s.substr(i, j == std::string_view::npos ? std::string_view::npos : j - i);
-    if (keep_empty || !part.empty()) out.emplace_back(part);
-    if (j == std::string_view::npos) break;
-    i = j + 1;
-  }
-  return out;
+  const auto parts = paths::split(s, seps, keep_empty);
+  return {parts.begin(), parts.end()};
 }
 
 // The target table's facts for an object (libpatch/elf/target.h).

@@ -1,5 +1,7 @@
 #include "libpatch/resolve/root.h"
 
+#include "libpatch/elf/paths.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -33,14 +35,7 @@ std::string rel(std::string_view canonical) {  // "/usr/lib" -> "usr/lib", "/" -
 }
 
 void split_into(std::string_view path, std::deque<std::string>& out, bool front) {
-  std::vector<std::string> parts;
-  std::size_t i = 0;
-  while (i < path.size()) {
-    std::size_t j = path.find('/', i);
-    if (j == std::string_view::npos) j = path.size();
-    if (j > i) parts.emplace_back(path.substr(i, j - i));
-    i = j + 1;
-  }
+  const std::vector<std::string_view> parts = paths::split(path, "/", false);
   if (front) out.insert(out.begin(), parts.begin(), parts.end());
   else out.insert(out.end(), parts.begin(), parts.end());
 }

@@ -12,14 +12,15 @@
 #include <string_view>
 #include <vector>
 
+#include "libpatch/elf/paths.h"
 #include "libpatch/resolve/loader.h"
 
 namespace xpatch::resolve {
 
-// Lexical path helpers of the loader models.
-std::string dirname_of(std::string_view p);
-std::string basename_of(std::string_view p);
-std::string join(std::string_view dir, std::string_view name);  // an empty dir is the working directory
+// Lexical path helpers: the one set (an empty dir is the working directory).
+using paths::basename_of;
+using paths::dirname_of;
+using paths::join;
 // Splits a search list on any of `seps`, keeping empty entries or not.
 std::vector<std::string> split_list(std::string_view s, std::string_view seps, bool keep_empty);
 

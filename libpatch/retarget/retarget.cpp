@@ -22,14 +22,8 @@ using paths::join;
 using paths::normalize;
 
 std::vector<std::string> split_colon(const std::string& s) {
-  std::vector<std::string> out;
-  for (std::size_t i = 0; i <= s.size();) {
-    std::size_t j = s.find(':', i);
-    if (j == std::string::npos) j = s.size();
-    out.push_back(s.substr(i, j - i));
-    i = j + 1;
-  }
-  return out;
+  const auto parts = paths::split(s, ":", true);
+  return {parts.begin(), parts.end()};
 }
 
 bool has_origin(const std::string& e) {

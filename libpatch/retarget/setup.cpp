@@ -28,15 +28,8 @@ using paths::dirname_of;
 using paths::join;
 
 std::vector<std::string> components(const std::string& path) {
-  std::vector<std::string> out;
-  std::size_t at = 0;
-  while (at < path.size()) {
-    std::size_t slash = path.find('/', at);
-    if (slash == std::string::npos) slash = path.size();
-    if (slash > at) out.push_back(path.substr(at, slash - at));
-    at = slash + 1;
-  }
-  return out;
+  const auto parts = paths::split(path, "/", false);
+  return {parts.begin(), parts.end()};
 }
 
 std::string first_line(const std::string& s) {

@@ -222,10 +222,24 @@ class Verifier {
     if (e_.osabi && b.e_ident[EI_OSABI] != *e_.osabi)
       add(Kind::Bytes, "ELF header", fmt::format("EI_OSABI is {}, the edits ask for {}", b.e_ident[EI_OSABI], *e_.osabi));
     b.e_phnum = a.e_phnum;  // grows with a new PT_LOAD; the segments are checked below
+    if (b.e_phoff != a.e_phoff && table_mapped_where_qemu_looks()) b.e_phoff = a.e_phoff;  // the planner's TableMoved
     if (e_.osabi) b.e_ident[EI_OSABI] = a.e_ident[EI_OSABI];
     if (std::memcmp(&a, &b, sizeof a) != 0)
       add(Kind::Bytes, "ELF header", "fields other than e_phnum changed, which no edit changes");
     allowed_.push_back({0, sizeof a});
+  }
+
+  // A moved program header table must be where qemu-user and kernels before
+  // 5.18 compute AT_PHDR: the lowest PT_LOAD's p_vaddr - p_offset + e_phoff
+  // (wrapping as they do), mapped by some PT_LOAD from that very offset.
+  bool table_mapped_where_qemu_looks() const {
+    const elf::Header& h = out_.header;
+    const elf::Segment* first = nullptr;
+    for (const elf::Segment& s : out_.segments)
+      if (s.type == PT_LOAD && (!first || s.vaddr < first->vaddr)) first = &s;
+    if (!first) return false;
+    const std::uint64_t size = std::uint64_t{h.phnum} * sizeof(elf::Phdr<E>);
+    return out_.vaddr_to_offset(first->vaddr - first->offset + h.phoff, size) == h.phoff;
   }
 
   // The k-th segment of each type in the input is the k-th of that type in
@@ -281,7 +295,9 @@ class Verifier {
         return;
       }
       case PT_PHDR:
-        if (o.offset != out_.header.phoff || o.vaddr != s.vaddr || o.filesz != out_.header.phnum * sizeof(elf::Phdr<E>))
+        if (o.offset != out_.header.phoff || o.filesz != out_.header.phnum * sizeof(elf::Phdr<E>) ||
+            (o.vaddr != s.vaddr && !(out_.header.phoff != in_.header.phoff && table_mapped_where_qemu_looks() &&
+                                     out_.vaddr_to_offset(o.vaddr, o.filesz) == o.offset)))
           add(Kind::Segment, label, "does not describe the program header table at e_phoff");
         return;
       case PT_DYNAMIC:  // may move and grow; its entries are compared below
@@ -468,11 +484,17 @@ class Verifier {
   void check_changed_bytes() {
     if (in_.is_dynamic())
       allowed_.push_back({in_.dynamic_offset, in_.dynamic_offset + in_.dynamic_slots * sizeof(elf::Dyn<E>)});
-    // The interpreter's slot in a file without section headers: the string
-    // and the NULs after it, never the rest of the segment.
-    if (const elf::Segment* p = interp_segment(); p && e_.interpreter && in_.sections.empty() && p->filesz) {
-      std::uint64_t end = p->offset + std::min<std::uint64_t>(p->filesz, in_.interpreter ? in_.interpreter->size() + 1 : 0);
-      while (end < p->offset + p->filesz && ib_[end] == std::byte{0}) ++end;
+    // The interpreter's slot where no .interp section says where it ends:
+    // the string and the NULs after it, up to the next section, never the
+    // rest of the segment.
+    const bool interp_section = std::any_of(in_.sections.begin(), in_.sections.end(),
+                                            [&](const elf::Section& s) { return is_interp_section(s); });
+    if (const elf::Segment* p = interp_segment(); p && e_.interpreter && !interp_section && p->filesz) {
+      std::uint64_t limit = p->offset + p->filesz;
+      for (const elf::Section& s : in_.sections)
+        if (s.type != SHT_NULL && s.type != SHT_NOBITS && s.size && s.offset > p->offset) limit = std::min(limit, s.offset);
+      std::uint64_t end = p->offset + std::min<std::uint64_t>(limit - p->offset, in_.interpreter ? in_.interpreter->size() + 1 : 0);
+      while (end < limit && ib_[end] == std::byte{0}) ++end;
       allowed_.push_back({p->offset, end});
     }
     std::sort(allowed_.begin(), allowed_.end(), [](const Range& a, const Range& b) { return a.from < b.from; });

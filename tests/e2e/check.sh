@@ -177,10 +177,10 @@ PY
   if $musl; then
     check "$T: a looping directory: the real musl loader stops" bash -c "! env -u QEMU_LD_PREFIX $(qemu_for "$T") '$D/app' >/dev/null 2>&1"
     check "$T: ... xpatch says needed-invalid, with the reason" \
-      bash -c "'$XPATCH' check / '$D/app' | grep -q 'needed-invalid.*too many levels of symbolic links'"
+      bash -c "'$XPATCH' check -v / '$D/app' | grep -q 'needed-invalid.*too many levels of symbolic links'"
     check "$T: a loop at the name: the real musl loader stops" bash -c "! env -u QEMU_LD_PREFIX $(qemu_for "$T") '$D/app-name' >/dev/null 2>&1"
     check "$T: ... xpatch says needed-invalid, with the reason" \
-      bash -c "'$XPATCH' check / '$D/app-name' | grep -q 'needed-invalid.*too many levels of symbolic links'"
+      bash -c "'$XPATCH' check -v / '$D/app-name' | grep -q 'needed-invalid.*too many levels of symbolic links'"
   else
     agree "$T: a looping DT_RUNPATH directory is skipped" "$T" "$D/app"
     check "$T: ... and is no error for xpatch check (exit 0)" "$XPATCH" check -q / "$D/app"

@@ -56,7 +56,7 @@ if [ "$PART" = host ]; then
   check "no cache: xpatch says needed-missing, and cache-stale with the ldconfig to run" \
     test "$(codes "$R" /app)" = "cache-stale needed-missing"
   check "... the warning names ldconfig -r ROOT" \
-    bash -c "'$XPATCH' check '$R' /app | grep -q 'ldconfig -r $R'"
+    bash -c "'$XPATCH' check -v '$R' /app | grep -q 'ldconfig -r $R'"
 
   for fmt in new compat old; do
     ldconfig -r "$R" -c $fmt
@@ -80,7 +80,7 @@ if [ "$PART" = host ]; then
     real_has "$R" $T $L 'libfoo.so(: cannot open| => not found)'
   check "damaged cache: xpatch reports it malformed, libfoo.so missing" \
     test "$(codes "$R" /app)" = "malformed needed-missing"
-  check "... naming the file" bash -c "'$XPATCH' check '$R' /app | grep -q '/etc/ld.so.cache: ld.so.cache:'"
+  check "... naming the file" bash -c "'$XPATCH' check -v '$R' /app | grep -q '/etc/ld.so.cache: ld.so.cache:'"
 
   # The host's own /etc/ld.so.cache: a program without a runpath finds libc through it.
   check "the host's /etc/ld.so.cache: /bin/true's libc.so.6 comes from the cache" \
@@ -108,7 +108,7 @@ check "the host's ldconfig leaves arm64 libraries out: the real loader does not 
   real_has "$R" $T $L 'libfoo.so(: cannot open| => not found)'
 check "... xpatch agrees (needed-missing), and cache-stale names arm64's ldconfig under qemu" \
   test "$(codes "$R" /app)" = "cache-stale needed-missing"
-check "... the hint names qemu-aarch64" bash -c "'$XPATCH' check '$R' /app | grep -q 'qemu-aarch64'"
+check "... the hint names qemu-aarch64" bash -c "'$XPATCH' check -v '$R' /app | grep -q 'qemu-aarch64'"
 
 env -u QEMU_LD_PREFIX qemu-aarch64 "$LDC" -r "$R"
 check "arm64's ldconfig cached it (flags libc6,AArch64)" bash -c "ldconfig -p -C '$R/etc/ld.so.cache' | grep -q 'libfoo.so (libc6,AArch64) => /opt/lib/libfoo.so'"

@@ -282,7 +282,7 @@ TYPED_TEST(RewriteTest, RpathReplacesARunpath) {
   EXPECT_EQ(r.file.rpath, "/opt/lib");
   EXPECT_FALSE(r.file.runpath) << "DT_RUNPATH beside the new DT_RPATH would make the loader ignore it";
   EXPECT_TRUE(has_step(r.plan, "DT_RPATH", "convert"));
-  EXPECT_EQ(r.file.needed, (std::vector<std::string>{"libfoo.so.1", "libc.so.6"}));
+  EXPECT_EQ(r.file.needed, (std::vector<std::string_view>{"libfoo.so.1", "libc.so.6"}));
 }
 
 // A file whose search path is DT_RPATH "/old", with a spare PT_NULL.
@@ -376,7 +376,7 @@ TYPED_TEST(RewriteTest, ReplaceNeededRenamesTheVersionNeed) {
   EditSet e;
   e.replace_needed = {{"libfoo.so.1", "libc.so.6"}};  // an existing string: in place
   auto r = patch(img.bytes, e);
-  EXPECT_EQ(r.file.needed, (std::vector<std::string>{"libc.so.6", "libc.so.6"}));
+  EXPECT_EQ(r.file.needed, (std::vector<std::string_view>{"libc.so.6", "libc.so.6"}));
   EXPECT_TRUE(has_step(r.plan, "DT_VERNEED", "set"));
   elf::Verneed<TypeParam> vn;
   std::memcpy(&vn, r.bytes.data() + img.verneed_off, sizeof vn);

@@ -216,11 +216,10 @@ int run(int argc, char** argv) {
 
   // The one walk's choice (resolve::WalkOptions), the same in show, check and retarget.
   auto walk_flags = [](CLI::App* cmd, xpatch::resolve::WalkOptions& w) {
-    CLI::Option* cross = cmd->add_flag("--cross-filesystems", w.cross_filesystems,
-                                       "descend into other filesystems too (never /proc, /sys or the like)");
+    cmd->add_flag("--cross-filesystems", w.cross_filesystems,
+                  "descend into other filesystems too (never /proc, /sys or the like)");
     cmd->add_flag_callback("--one-file-system", [&w] { w.cross_filesystems = false; },
-                           "stay on each directory's own filesystem, as find -xdev (the default)")
-        ->excludes(cross);
+                           "stay on each directory's own filesystem, as find -xdev (the default)");
   };
 
   // ---- show ----
@@ -405,8 +404,7 @@ Exit codes:
       ->type_name("PATH");
   su_cmd->add_flag("-w,--write", su.write, "create the missing items (never replaces anything)");
   su_cmd->add_flag("--remove", su.remove,
-                   "remove what --write made here (listed in ROOT/var/lib/xpatch/setup/TUPLE), where unchanged")
-      ->excludes("--write");
+                   "remove what --write made here (listed in ROOT/var/lib/xpatch/setup/TUPLE), where unchanged");
   bool su_dry = false;  // the default; accepted so that retarget and setup take the same spellings
   su_cmd->add_flag("-n,--dry-run", su_dry, "show the items and their state; write nothing (the default)");
   su_cmd->add_flag("--json", su.json, "one JSON object per item (JSON Lines), then a summary object");
@@ -434,8 +432,13 @@ Exit codes:
   };
   if (!exclusive({{rp, "--runpath"}, {arp, "--add-runpath"}, {rmrp, "--remove-runpath"}}) ||
       !exclusive({{rt_cmd->get_option("--dry-run"), "--dry-run"}, {rt_cmd->get_option("--write"), "--write"}}) ||
-      !exclusive({{su_cmd->get_option("--dry-run"), "--dry-run"}, {su_cmd->get_option("--write"), "--write"}}))
+      !exclusive({{su_cmd->get_option("--dry-run"), "--dry-run"}, {su_cmd->get_option("--write"), "--write"}}) ||
+      !exclusive({{su_cmd->get_option("--remove"), "--remove"}, {su_cmd->get_option("--write"), "--write"}}))
     return kError;
+  for (const CLI::App* sub : {show_cmd, check_cmd, rt_cmd})
+    if (!exclusive({{sub->get_option("--cross-filesystems"), "--cross-filesystems"},
+                    {sub->get_option("--one-file-system"), "--one-file-system"}}))
+      return kError;
   if (*show_cmd) {
     if (show.paths.empty() && !show.from_stdin) {
       print_error("show: no files given (FILE|DIR..., or --stdin)");

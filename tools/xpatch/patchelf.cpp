@@ -381,7 +381,7 @@ void patch_file(const std::string& path, const Args& a) {
     if (auto found = verify_output(*f, map->bytes(), out, e, false); !found.empty())
       throw Error{Error::Kind::Malformed, verify_message(path, found)};
   }
-  if (auto err = rewrite::write_plan_atomically(dest, *src, *plan)) throw *err;
+  if (auto wrote = rewrite::write_plan_atomically(dest, *src, *plan); !wrote) throw wrote.error();
 }
 
 }  // namespace

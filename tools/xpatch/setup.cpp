@@ -45,13 +45,33 @@ int run_remove(const resolve::Root& root, const SetupOptions& opt) {
     print_error(r.error().message);
     return kError;
   }
-  for (const std::string& p : r->removed)
-    fmt::print("{}\n", opt.json ? ordered_json{{"path", p}, {"state", "removed"}}.dump() : "  [removed] " + p);
-  for (const auto& [p, why] : r->kept)
-    fmt::print("{}\n", opt.json ? ordered_json{{"path", p}, {"state", "kept"}, {"why", why}}.dump()
-                                : fmt::format("  [kept]    {}: {} (left alone)", p, why));
-  if (opt.json)
-    fmt::print("{}\n", ordered_json{{"summary", {{"tuple", opt.tuple}, {"removed", r->removed.size()}, {"kept", r->kept.size()}}}}.dump());
+  for (const std::string& p : r->removed) {
+    if (!opt.json) {
+      fmt::print("  [removed] {}\n", p);
+      continue;
+    }
+    Json j = json_object();
+    j["path"] = p;
+    j["status"] = "removed";
+    j["why"] = nullptr;
+    print_json(j);
+  }
+  for (const auto& [p, why] : r->kept) {
+    if (!opt.json) {
+      fmt::print("  [kept]    {}: {} (left alone)\n", p, why);
+      continue;
+    }
+    Json j = json_object();
+    j["path"] = p;
+    j["status"] = "kept";
+    j["why"] = why;
+    print_json(j);
+  }
+  if (opt.json) {
+    Json j = json_object();
+    j["summary"] = {{"tuple", opt.tuple}, {"removed", r->removed.size()}, {"kept", r->kept.size()}};
+    print_json(j);
+  }
   else
     fmt::print("{} removed, {} kept{}.\n", r->removed.size(), r->kept.size(),
                r->removed.empty() && r->kept.empty()
@@ -95,8 +115,8 @@ int run_setup(const SetupOptions& opt) {
     if (it.state == SetupItem::State::Missing) {
       ++missing;
       if (opt.write) {
-        if (auto st = retarget::create_item(**root, it, &made); !st) {
-          error = st.error().message;
+        if (auto made_it = retarget::create_item(**root, it, &made); !made_it) {
+          error = made_it.error().message;
           state = "failed";
           ++failed;
         } else {
@@ -144,8 +164,8 @@ int run_setup(const SetupOptions& opt) {
     if (!it.existing.empty()) fmt::print("              there: {} (left alone)\n", it.existing);
     if (!error.empty()) print_error(error);
   }
-  if (auto st = retarget::record_made(**root, plan->tuple, made); !st) {
-    print_error(st.error().message);
+  if (auto recorded = retarget::record_made(**root, plan->tuple, made); !recorded) {
+    print_error(recorded.error().message);
     ++failed;
   }
   const bool complete = differs == 0 && failed == 0 && (opt.write || missing == 0);
