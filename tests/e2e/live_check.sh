@@ -2,7 +2,7 @@
 # `check /` on the live test machine (issue 12 section 4): it ends, reports
 # nothing under /proc, /sys, /dev or /run, calls no file `unreadable`, exits
 # 1 exactly when it reports errors, and the host's own loader (ld.so
-# --list) agrees that each host (x86_64 glibc) file it calls broken is
+# traced as ldd -r traces) agrees that each host (x86_64 glibc) file it calls broken is
 # broken: on a machine where nothing is broken it exits 0.
 # Usage: live_check.sh XPATCH
 . "$(dirname "$0")/lib.sh"
@@ -43,12 +43,15 @@ while IFS=$'\t' read -r f interp interp_missing; do
     [ -e "$interp" ] && { disagree=$((disagree + 1)); echo "  $f: its interpreter $interp exists"; }
     continue
   fi
-  out=$(timeout 10 "$LDSO" --list "$f" 2>&1) && ! grep -q "not found" <<<"$out" && {
+  # Traced as ldd -r traces (the loader given the file, LD_WARN and
+  # LD_BIND_NOW set; --list alone reports no symbols): versions and symbols too.
+  out=$(timeout 10 env LD_TRACE_LOADED_OBJECTS=1 LD_WARN=yes LD_BIND_NOW=yes "$LDSO" "$f" 2>&1) &&
+    ! grep -qE "not found|undefined symbol" <<<"$out" && {
     disagree=$((disagree + 1)); echo "  the real loader loads $f"; }
 done < "$W/broken"
 check "check /: the real loader agrees on each of $judged host files with an error ($disagree disagree)" test "$disagree" = 0
 errors=$(jq -r 'select(.summary != null) | .summary.errors' "$LIVE" 2>/dev/null | tail -1)
 check "check /: exit 1 exactly when it reports errors (exit $rc, ${errors:-?} errors)" \
   test "$([ "${errors:-0}" -gt 0 ] && echo 1 || echo 0)" = "$rc"
-echo "# check /: $(wc -l < "$W/broken") host files with errors, each confirmed by $LDSO --list; summary: $(tail -1 "$LIVE")"
+echo "# check /: $(wc -l < "$W/broken") host files with errors, each confirmed by $LDSO traced as ldd -r; summary: $(tail -1 "$LIVE")"
 finish

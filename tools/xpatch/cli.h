@@ -109,6 +109,9 @@ struct RetargetOptions {
   bool from_stdin = false, null_sep = false;
   bool dry_run = false, json = false, quiet = false, verbose = false, no_sync = false;
   bool verify = true;  // --verify (the default) / --no-verify
+  // --verify given: LIEF's half is required too; by default it runs only where
+  // the LIEF module is installed (not in a static build or a bare chroot).
+  bool verify_lief_required = false;
   ColorMode color = ColorMode::Auto;
   unsigned jobs = 0;  // 0: one per core
   resolve::WalkOptions walk;

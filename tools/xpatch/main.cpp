@@ -357,8 +357,9 @@ Exit codes:
   rt_cmd->add_option("-j,--jobs", rt.jobs, "parallel workers (default: one per core)")->type_name("N");
   rt_cmd->add_flag("--no-sync", rt.no_sync, "skip fsync (staging trees that a crash would rebuild anyway)");
   rt_cmd->add_flag("--verify,!--no-verify", rt.verify,
-                   "compare each planned output with its input, structure by structure, and read it with LIEF, "
-                   "before writing (the default; --no-verify skips it)");
+                   "compare each planned output with its input, structure by structure, before writing (the "
+                   "default; with LIEF's read where its module is installed; --verify requires LIEF's read too; "
+                   "--no-verify skips both)");
   add_color(rt_cmd, rt.color);
   walk_flags(rt_cmd, rt.walk);
 
@@ -439,6 +440,7 @@ Exit codes:
     if (!exclusive({{sub->get_option("--cross-filesystems"), "--cross-filesystems"},
                     {sub->get_option("--one-file-system"), "--one-file-system"}}))
       return kError;
+  rt.verify_lief_required = rt.verify && rt_cmd->get_option("--verify")->count() > 0;
   if (*show_cmd) {
     if (show.paths.empty() && !show.from_stdin) {
       print_error("show: no files given (FILE|DIR..., or --stdin)");

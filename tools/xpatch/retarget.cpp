@@ -212,10 +212,11 @@ int run_retarget(const RetargetOptions& opt) {
   const unsigned jobs = opt.jobs ? opt.jobs : std::max(1u, std::thread::hardware_concurrency());
   const retarget::BatchResult batch = retarget::plan_batch(
       *root, *cfg, files, stage_places, jobs,
-      opt.verify ? retarget::Verifier([](const elf::ElfFile& in, std::span<const std::byte> in_bytes,
+      opt.verify ? retarget::Verifier([with_lief = opt.verify_lief_required || lief_module_available()](
+                                          const elf::ElfFile& in, std::span<const std::byte> in_bytes,
                                          std::span<const std::byte> out,
                                          const rewrite::EditSet& edits) -> std::optional<std::string> {
-        auto found = verify_output(in, in_bytes, out, edits);
+        auto found = verify_output(in, in_bytes, out, edits, with_lief);
         if (found.empty()) return std::nullopt;
         return verify_message(in.path, found);
       })

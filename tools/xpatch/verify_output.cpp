@@ -12,9 +12,10 @@ namespace {
 
 using rewrite::Discrepancy;
 
-// The module's text (see lief_module.cpp) as a view, or why there is none.
-Expected<rewrite::DynamicView> lief_view(std::span<const std::byte> bytes) {
-  using Describe = char* (*)(const unsigned char*, std::size_t);
+using Describe = char* (*)(const unsigned char*, std::size_t);
+
+// The module's entry point, loaded once; null when it is not installed.
+Describe lief_describe() {
   static Describe describe = [] {
 #ifdef XPATCH_STATIC
     return Describe{nullptr};  // a static program cannot dlopen the LIEF module
@@ -28,6 +29,12 @@ Expected<rewrite::DynamicView> lief_view(std::span<const std::byte> bytes) {
         return reinterpret_cast<Describe>(::dlsym(h, "xpatch_lief_describe"));
     return Describe{nullptr};
   }();
+  return describe;
+}
+
+// The module's text (see lief_module.cpp) as a view, or why there is none.
+Expected<rewrite::DynamicView> lief_view(std::span<const std::byte> bytes) {
+  Describe describe = lief_describe();
   auto fail = [](std::string why) { return Error{Error::Kind::Io, std::move(why)}; };
 #ifdef XPATCH_STATIC
   if (!describe)
@@ -85,6 +92,8 @@ std::vector<Discrepancy> verify_output(const elf::ElfFile& in, std::span<const s
   if (!theirs) return {{Discrepancy::Kind::Unreadable, "LIEF", theirs.error().message}};
   return rewrite::compare_views(*ours, *theirs, "LIEF");
 }
+
+bool lief_module_available() { return lief_describe() != nullptr; }
 
 std::string verify_message(const std::string& path, const std::vector<Discrepancy>& found) {
   std::string m = path + ": --verify:";

@@ -18,6 +18,10 @@ std::vector<rewrite::Discrepancy> verify_output(const elf::ElfFile& in, std::spa
                                                 std::span<const std::byte> out_bytes, const rewrite::EditSet& edits,
                                                 bool with_lief = true);
 
+// Whether the LIEF module can be loaded (a static build, or an install
+// without it, has none).
+bool lief_module_available();
+
 // One message for all of them: "FILE: --verify: STRUCTURE: what; ...".
 std::string verify_message(const std::string& path, const std::vector<rewrite::Discrepancy>& found);
 
