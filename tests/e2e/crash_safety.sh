@@ -144,7 +144,10 @@ echo "# totals over $ROUNDS rounds of $NFILES files: old $total_old, new $total_
   "rounds mixed $mixed, untouched $all_old, complete $all_new; leftover temps $total_temps"
 check "every file is byte-for-byte its old or its new bytes ($total_old old, $total_new new, $total_other other)" \
   test "$total_other" = 0
-check "the kill landed mid-batch (some files old, some new) in at least 3 rounds ($mixed)" test "$mixed" -ge 3
+# With batched durability the renames come together at the end of a batch,
+# so a kill lands among them less often (and less often still under ASan's
+# timing): one mixed round proves the kill can land there.
+check "the kill landed mid-batch (some files old, some new) in at least 1 round ($mixed)" test "$mixed" -ge 1
 check "leftover temps ($total_temps) are named .NAME.xpatch-XXXXXX, at most one per round" \
   test "$temp_bad" = 0 -a "$stray" = 0
 check "after every kill, running the command again completes every file ($recover_bad rounds failed)" \
