@@ -45,28 +45,20 @@ int run_remove(const resolve::Root& root, const SetupOptions& opt) {
     print_error(r.error().message);
     return kError;
   }
-  for (const std::string& p : r->removed) {
+  // One line (or JSON object) per path: removed, or kept and why.
+  auto report = [&](const std::string& p, std::string_view status, const std::string* why) {
     if (!opt.json) {
-      fmt::print("  [removed] {}\n", p);
-      continue;
+      fmt::print("  [{}]{}{}{}\n", status, status == "kept" ? "    " : " ", p, why ? ": " + *why + " (left alone)" : "");
+      return;
     }
     Json j = json_object();
     j["path"] = p;
-    j["status"] = "removed";
-    j["why"] = nullptr;
+    j["status"] = status;
+    j["why"] = why ? Json(*why) : Json(nullptr);
     print_json(j);
-  }
-  for (const auto& [p, why] : r->kept) {
-    if (!opt.json) {
-      fmt::print("  [kept]    {}: {} (left alone)\n", p, why);
-      continue;
-    }
-    Json j = json_object();
-    j["path"] = p;
-    j["status"] = "kept";
-    j["why"] = why;
-    print_json(j);
-  }
+  };
+  for (const std::string& p : r->removed) report(p, "removed", nullptr);
+  for (const auto& [p, why] : r->kept) report(p, "kept", &why);
   if (opt.json) {
     Json j = json_object();
     j["summary"] = {{"tuple", opt.tuple}, {"removed", r->removed.size()}, {"kept", r->kept.size()}};
