@@ -115,6 +115,9 @@ for v in 1 2 3; do
   o=$(runs "$R"); check "apt v$v: the program runs after Post-Invoke: $o" test "$o" = "xpatch-fixture: foo=42"
   check "apt v$v post: pending list consumed" test ! -e "$R/var/lib/xpatch/pending"
 done
+out=$(XPATCH_ROOT=$R sh -c "$HOOK post </dev/null" 2>&1); rc=$?
+check "apt post with nothing pending: exit 0, and says so, not silent ($rc: $out)" \
+  test "$rc" = 0 -a -n "$(grep -F "post: no files under usr/<tuple>/ to retarget" <<<"$out")"
 # ---- the pre-install verdict: a package that would not load is refused before dpkg unpacks ----
 if grep -q -- --package <<<"$("$XPATCH" check --help 2>&1)"; then   # (no pipe: grep -q would cut it)
   B=$W/broken-pkg; mkdir -p "$B/DEBIAN" "$B/usr/$T/bin"
