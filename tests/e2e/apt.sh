@@ -39,15 +39,15 @@ mkdir -p "$CACHE/debs" "$CACHE/debootstrap"
 # ---- the root ----
 t0=$SECONDS
 if ! timeout 10 bash -c "exec 3<>/dev/tcp/$(echo "$MIRROR" | sed 's|^[a-z]*://||; s|[/:].*||')/80" 2>/dev/null; then
-  skip "the Debian mirror ($MIRROR) cannot be reached"
+  skip_all "the Debian mirror ($MIRROR) cannot be reached"
 fi
 debootstrap --variant=minbase --cache-dir="$CACHE/debootstrap" bookworm "$R" "$MIRROR" >"$W/debootstrap.log" 2>&1 ||
   { tail -n 20 "$W/debootstrap.log"; grep -q "Failed getting release file\|Couldn't download\|Temporary failure" "$W/debootstrap.log" &&
-      skip "debootstrap could not download from $MIRROR"; bad "debootstrap failed"; finish; exit; }
+      skip_all "debootstrap could not download from $MIRROR"; bad "debootstrap failed"; finish; exit; }
 ok "debootstrap --variant=minbase bookworm from $MIRROR ($((SECONDS - t0)) s)"
 mount --bind /dev "$R/dev"; mount -t proc proc "$R/proc"
 (cd "$CACHE/debs" && apt-get download libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross >/dev/null 2>&1) ||
-  skip "apt-get download of the arm64 cross libraries failed"
+  skip_all "apt-get download of the arm64 cross libraries failed"
 copy_cmds "$R" qemu-aarch64
 in_root() { chroot "$R" env -u QEMU_LD_PREFIX -u XPATCH DEBIAN_FRONTEND=noninteractive "$@" 2>&1; }
 if [ -n "${XPATCH_DEB:-}" ]; then

@@ -1,8 +1,8 @@
 # Helpers for the tests with the real package managers (sourced after lib.sh).
 # A test that cannot run here exits 77 (CTest's SKIP_RETURN_CODE).
-skip() { echo "SKIP: $*"; exit 77; }
-need_root() { [ "$(id -u)" = 0 ] || skip "needs root (chroot, package managers writing a root)"; }
-need_cmd() { local c; for c in "$@"; do command -v "$c" >/dev/null || skip "$c is not installed (scripts/setup installs it)"; done; }
+skip_all() { echo "SKIP: $*"; exit 77; }   # the whole test cannot run here (lib.sh's skip counts one case)
+need_root() { [ "$(id -u)" = 0 ] || skip_all "needs root (chroot, package managers writing a root)"; }
+need_cmd() { local c; for c in "$@"; do command -v "$c" >/dev/null || skip_all "$c is not installed (scripts/setup installs it)"; done; }
 
 # copy_cmds ROOT CMD...: each program (found on PATH) and the shared
 # libraries it loads, at the same paths in ROOT, with the host's loader.
