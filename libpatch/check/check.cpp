@@ -38,6 +38,7 @@ void walk(const resolve::Root& root, const std::string& dir, Collected& out, res
         break;
       case resolve::WalkEntry::Kind::Link: {
         resolve::Lookup l = root.resolve(p);
+        out.links.push_back(p);
         if (l.status == resolve::Lookup::Status::Loop)
           out.findings.push_back({Severity::Warning, resolve::code::kSymlinkLoop, p, p,
                                   fmt::format("{}: too many levels of symbolic links (a loop)", p)});
@@ -134,7 +135,7 @@ FileReport check_file(resolve::Resolver& resolver, const Input& in, resolve::Sym
   // A file the walk met that is gone now (a live system's temp files) was
   // removed while we walked: not a finding.
   struct stat st {};
-  if (r.errors && !in.explicitly && ::lstat(resolver.root().host_path(in.path).c_str(), &st) != 0 && errno == ENOENT)
+  if (r.errors && !in.explicitly && !resolver.root().layer_of(in.path) && ::lstat(resolver.root().host_path(in.path).c_str(), &st) != 0 && errno == ENOENT)
     r.skipped = true;
   return r;
 }

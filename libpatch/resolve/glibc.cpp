@@ -135,6 +135,25 @@ class GlibcRules final : public LoaderRules {
     std::set<std::string> seen;
     parse_ld_so_conf(root, c.ld_so_conf, c.conf_dirs, seen, 0);
     read_cache(root, cache, top, c);
+    cache_layers(root, c);
+  }
+
+  // A package manager runs ldconfig after an install (dpkg's libc-bin
+  // trigger, pacman's hook), so a root that keeps a cache has one that
+  // knows the libraries a package adds to a directory ld.so.conf lists:
+  // each such file or symlink of a layer (Root::add_layer) counts as a
+  // cache entry under its name, unless the cache already has one for that
+  // name (that entry stands). A root without a cache gets none.
+  static void cache_layers(const Root& root, LoaderConfig& c) {
+    if (root.layer_count() == 0 || c.cache_state.find(" entries ") == std::string::npos) return;
+    for (const Root::LayeredPath& p : root.layered_paths()) {
+      if (p.kind == LayerEntry::Kind::Dir) continue;
+      const std::string dir = dirname_of(p.path), name = basename_of(p.path);
+      if (name.find(".so") == std::string::npos || c.cache.count(name) ||
+          std::find(c.conf_dirs.begin(), c.conf_dirs.end(), dir) == c.conf_dirs.end())
+        continue;
+      c.cache[name].push_back({0, name, p.path, {}, false});
+    }
   }
 
   // The real cache file: no file, no cache step; a file that does not

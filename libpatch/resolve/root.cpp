@@ -2,9 +2,12 @@
 
 #include "libpatch/elf/paths.h"
 
+#include <fmt/format.h>
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -70,6 +73,82 @@ xpatch::Status Root::add_overlay(const std::string& at, const std::string& stage
   return {};
 }
 
+void Root::put_layered(const std::string& path, LayerNode node) {
+  const auto slash = path.rfind('/');
+  const std::string parent = slash == 0 ? "/" : path.substr(0, slash);
+  std::vector<std::string>& names = layer_children_[parent];
+  std::string name = path.substr(slash + 1);
+  if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(std::move(name));
+  layered_[path] = std::move(node);
+}
+
+xpatch::Status Root::add_layer(const Layer& layer) {
+  const std::size_t index = layers_.size();
+  layers_.emplace_back(layer.origin, layer.package);
+  for (const LayerEntry& e : layer.entries) {
+    auto bad = [&](std::string_view why) {
+      return Error{Error::Kind::Io, fmt::format("{}: member {}: {}", layer.origin, e.path, why)};
+    };
+    if (!e.path.starts_with('/')) return bad("not an absolute path");
+    std::vector<std::string_view> parts = paths::split(e.path, "/", false);
+    if (parts.empty()) continue;  // "/" itself: the root's
+    for (std::string_view c : parts)
+      if (c == "." || c == "..") return bad("a '.' or '..' component");
+    // The parent as installing would find it: through the root's (and
+    // earlier layers') directory symlinks; directories that do not exist
+    // yet are made, as tar and dpkg make them.
+    std::string parent;
+    for (std::size_t i = 0; i + 1 < parts.size(); ++i) parent += "/" + std::string(parts[i]);
+    std::string at = "/";
+    if (!parent.empty()) {
+      Lookup l = resolve(parent);
+      if (l.status == Lookup::Status::Missing) {
+        for (std::string_view c : paths::split(l.path, "/", false)) {
+          at = at == "/" ? "/" + std::string(c) : at + "/" + std::string(c);
+          if (stat_node(at).type == Node::Absent) put_layered(at, {Node::Dir, {}, nullptr, index, LayerEntry::Kind::Dir});
+        }
+      } else if (l.found() && l.is_dir) {
+        at = l.path;
+      } else {
+        return bad(fmt::format("its directory {} is {}", parent,
+                               l.found() ? "a file" : l.status == Lookup::Status::Loop ? "a symlink loop" : "not a directory"));
+      }
+    }
+    const std::string path = (at == "/" ? "" : at) + "/" + std::string(parts.back());
+    switch (e.kind) {
+      case LayerEntry::Kind::Dir: {
+        const Node::Type t = stat_node(path).type;
+        Lookup l = t == Node::Link ? resolve(path) : Lookup{};
+        if (t == Node::Dir || (l.found() && l.is_dir)) break;  // the root's directory (or link to one) stays
+        put_layered(path, {Node::Dir, {}, nullptr, index, LayerEntry::Kind::Dir});
+        break;
+      }
+      case LayerEntry::Kind::Symlink:
+        put_layered(path, {Node::Link, e.target, nullptr, index, LayerEntry::Kind::Symlink});
+        break;
+      case LayerEntry::Kind::File:
+        put_layered(path, {Node::File, {}, e.bytes, index, LayerEntry::Kind::File});
+        break;
+    }
+  }
+  return {};
+}
+
+std::vector<Root::LayeredPath> Root::layered_paths() const {
+  std::vector<LayeredPath> out;
+  out.reserve(layered_.size());
+  for (const auto& [path, n] : layered_) out.push_back({path, n.kind, n.layer});
+  std::sort(out.begin(), out.end(), [](const LayeredPath& a, const LayeredPath& b) { return a.path < b.path; });
+  return out;
+}
+
+std::optional<std::size_t> Root::layer_of(std::string_view canonical) const {
+  if (layered_.empty()) return std::nullopt;
+  auto it = layered_.find(std::string(canonical));
+  if (it == layered_.end() || it->second.type == Node::Dir) return std::nullopt;
+  return it->second.layer;
+}
+
 Root::Place Root::place(std::string_view canonical) const {
   for (const Overlay& o : overlays_) {
     bool under = o.at == "/" || canonical == o.at ||
@@ -94,6 +173,7 @@ std::vector<std::string> Root::overlay_child(std::string_view canonical) const {
 }
 
 std::string Root::host_path(std::string_view canonical) const {
+  if (auto i = layer_of(canonical)) return layers_[*i].first + ":" + std::string(canonical);  // "pkg.deb:/usr/lib/x"
   for (const Overlay& o : overlays_) {
     if (canonical == o.at || (canonical.starts_with(o.at) && canonical.size() > o.at.size() &&
                               (o.at == "/" || canonical[o.at.size()] == '/'))) {
@@ -110,6 +190,8 @@ std::string Root::host_path(std::string_view canonical) const {
 bool Root::uses_openat2() const noexcept { return g_have_openat2.load() != 0; }
 
 Root::Node Root::stat_node(const std::string& canonical) const {
+  if (!layered_.empty())
+    if (auto it = layered_.find(canonical); it != layered_.end()) return Node{it->second.type, 0, it->second.target};
   {
     std::shared_lock lk(mu_);
     if (auto it = nodes_.find(canonical); it != nodes_.end()) return it->second;
@@ -235,6 +317,15 @@ Lookup Root::resolve(std::string_view path) const {
 }
 
 int Root::open_file(const std::string& canonical) const {
+  if (!layered_.empty())
+    if (auto it = layered_.find(canonical); it != layered_.end() && it->second.type == Node::File) {
+      // A package's file: its descriptor (another open file description
+      // would share the offset, so readers use pread), or, for a member
+      // that is not ELF, an empty file.
+      int fd = it->second.bytes ? ::fcntl(it->second.bytes->get(), F_DUPFD_CLOEXEC, 0)
+                                : ::memfd_create("xpatch-layer-not-elf", MFD_CLOEXEC);
+      return fd < 0 ? -errno : fd;
+    }
   if (stat_node(canonical).type == Node::Special) return -ENXIO;  // fstatat first, as the walk does
   Place pl = place(canonical);
   int fd = open_in(pl.fd, pl.rel);
@@ -288,8 +379,9 @@ int Root::read_file(const std::string& canonical, std::string& out, std::size_t 
   if (fd < 0) return fd;
   out.clear();
   char buf[65536];
+  off_t at = 0;  // pread: a layer's descriptor is shared, and so is its offset
   for (;;) {
-    ssize_t r = ::read(fd, buf, sizeof buf);
+    ssize_t r = ::pread(fd, buf, sizeof buf, at);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) {
       int err = errno;
@@ -302,6 +394,7 @@ int Root::read_file(const std::string& canonical, std::string& out, std::size_t 
       return -E2BIG;
     }
     out.append(buf, static_cast<std::size_t>(r));
+    at += r;
   }
   ::close(fd);
   return 0;
@@ -350,6 +443,11 @@ std::vector<Root::Entry> Root::list_dir(const std::string& canonical) const {
     }
     ::closedir(d);
   }
+  if (auto it = layer_children_.find(canonical); it != layer_children_.end())
+    for (const std::string& name : it->second) {  // a package's entries shadow the root's
+      std::erase_if(out, [&](const Entry& e) { return e.name == name; });
+      out.push_back({name, kind(prefix + name)});
+    }
   for (std::string& name : overlay_child(canonical))  // the way down to a stage
     if (std::none_of(out.begin(), out.end(), [&](const Entry& e) { return e.name == name; }))
       out.push_back({std::move(name), Kind::Dir});

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "libpatch/elf/error.h"
+#include "libpatch/resolve/layer.h"
 
 namespace xpatch::resolve {
 
@@ -48,6 +49,32 @@ class Root {
   // Symlinks inside the stage resolve as they will once installed. Call
   // before any lookup. Fails (Kind::Io) unless `stage` is a directory.
   xpatch::Status add_overlay(const std::string& at, const std::string& stage);
+
+  // Lays a package's files over the root, as installing it would (later
+  // layers over earlier ones, entries in order): its files, symlinks and
+  // directories, and the directories above them, shadow the root's paths
+  // for resolve(), kind(), list_dir(), open_file() (a dup of the entry's
+  // descriptor) and read_file(). As dpkg does, a directory of the package
+  // where the root already has a directory, or a symlink to one, is the
+  // root's: the files below it land where that symlink leads. Nothing is
+  // written. Call before any lookup from another thread. Fails (Kind::Io,
+  // naming the layer's origin and the path) on a path that is not absolute
+  // and canonical, or whose parent is a file in the root.
+  xpatch::Status add_layer(const Layer& layer);
+  // What the layers put where, each installed path once (the top layer's
+  // entry), sorted by path.
+  struct LayeredPath {
+    std::string path;  // canonical, in the root, after the root's directory symlinks
+    LayerEntry::Kind kind;
+    std::size_t layer;  // index in the order add_layer was called
+  };
+  std::vector<LayeredPath> layered_paths() const;
+  // The layer that provides a canonical path, if one does.
+  std::optional<std::size_t> layer_of(std::string_view canonical) const;
+  std::size_t layer_count() const noexcept { return layers_.size(); }
+  // A layer's origin (the archive or directory) and package name ("" unknown).
+  const std::string& layer_origin(std::size_t i) const { return layers_.at(i).first; }
+  const std::string& layer_package(std::size_t i) const { return layers_.at(i).second; }
   Root& operator=(const Root&) = delete;
 
   // Resolves `path` (absolute, or relative to `/`) inside the root, following
@@ -115,6 +142,18 @@ class Root {
     int fd = -1;
   };
   std::vector<Overlay> overlays_;
+  // add_layer's entries: canonical path -> what the layers put there.
+  struct LayerNode {
+    Node::Type type = Node::File;
+    std::string target;  // Link
+    std::shared_ptr<const LayerFd> bytes;  // File; null: not ELF, reads as empty
+    std::size_t layer = 0;
+    LayerEntry::Kind kind = LayerEntry::Kind::File;
+  };
+  std::unordered_map<std::string, LayerNode> layered_;
+  std::unordered_map<std::string, std::vector<std::string>> layer_children_;  // dir -> names the layers add
+  std::vector<std::pair<std::string, std::string>> layers_;  // origin, package
+  void put_layered(const std::string& path, LayerNode node);
 
   std::string dir_;
   int fd_ = -1;

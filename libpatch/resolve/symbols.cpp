@@ -15,6 +15,11 @@
 
 namespace xpatch::resolve {
 
+// s390x and Alpha use 8-byte DT_HASH words (their Elf_Symndx is 64-bit).
+unsigned dt_hash_word_size(std::uint16_t machine, unsigned elf_class) noexcept {
+  return (machine == EM_S390 && elf_class == 64) || machine == EM_ALPHA ? 8 : 4;
+}
+
 const DynSymbols::Version* DynSymbols::version(std::uint16_t index) const noexcept {
   for (const Version& v : versions)
     if (v.index == index) return &v;
@@ -108,10 +113,7 @@ std::uint32_t sysv_hash(std::string_view s) {
   return h;
 }
 
-// s390x and Alpha use 8-byte DT_HASH words (their Elf_Symndx is 64-bit).
-unsigned sysv_word(std::uint16_t machine, unsigned elf_class) {
-  return (machine == EM_S390 && elf_class == 64) || machine == EM_ALPHA ? 8 : 4;
-}
+unsigned sysv_word(std::uint16_t machine, unsigned elf_class) { return dt_hash_word_size(machine, elf_class); }
 
 // The symbol at `idx` of DT_SYMTAB, and its DT_VERSYM entry (0 without
 // one), each checked against the bytes its PT_LOAD maps. `who` says which

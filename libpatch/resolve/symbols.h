@@ -83,6 +83,9 @@ struct DynSymbols {
   const Version* version(std::uint16_t index) const noexcept;
 };
 
+// The size of a DT_HASH word: 8 on s390x (64-bit) and Alpha, else 4.
+unsigned dt_hash_word_size(std::uint16_t machine, unsigned elf_class) noexcept;
+
 // Thread-safe; shared by every tree of a run.
 struct OpenCache;
 

@@ -11,6 +11,8 @@
 # `xpatch check` of the tuple must be clean; `apt-get purge` must leave
 # nothing of setup's behind. Then `dpkg -i` with `xpatch-hook enable dpkg`,
 # and apt with both on: retargeted once, not twice.
+# XPATCH_DEB=xpatch_VERSION_ARCH.deb (scripts/package): xpatch goes into the
+# root as that package, with apt-get, instead of through its install rules.
 # No network (the mirror cannot be reached): exit 77.
 #
 #   apt.sh XPATCH BUILD_DIR
@@ -37,24 +39,45 @@ mkdir -p "$CACHE/debs" "$CACHE/debootstrap"
 # ---- the root ----
 t0=$SECONDS
 if ! timeout 10 bash -c "exec 3<>/dev/tcp/$(echo "$MIRROR" | sed 's|^[a-z]*://||; s|[/:].*||')/80" 2>/dev/null; then
-  skip "the Debian mirror ($MIRROR) cannot be reached"
+  skip_all "the Debian mirror ($MIRROR) cannot be reached"
 fi
 debootstrap --variant=minbase --cache-dir="$CACHE/debootstrap" bookworm "$R" "$MIRROR" >"$W/debootstrap.log" 2>&1 ||
   { tail -n 20 "$W/debootstrap.log"; grep -q "Failed getting release file\|Couldn't download\|Temporary failure" "$W/debootstrap.log" &&
-      skip "debootstrap could not download from $MIRROR"; bad "debootstrap failed"; finish; exit; }
+      skip_all "debootstrap could not download from $MIRROR"; bad "debootstrap failed"; finish; exit; }
 ok "debootstrap --variant=minbase bookworm from $MIRROR ($((SECONDS - t0)) s)"
 mount --bind /dev "$R/dev"; mount -t proc proc "$R/proc"
 (cd "$CACHE/debs" && apt-get download libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross >/dev/null 2>&1) ||
-  skip "apt-get download of the arm64 cross libraries failed"
-install_xpatch "$R" "$B"
+  skip_all "apt-get download of the arm64 cross libraries failed"
 copy_cmds "$R" qemu-aarch64
 in_root() { chroot "$R" env -u QEMU_LD_PREFIX -u XPATCH DEBIAN_FRONTEND=noninteractive "$@" 2>&1; }
+if [ -n "${XPATCH_DEB:-}" ]; then
+  # xpatch's own .deb (scripts/package), through the real apt: its Depends
+  # (libfmt, LIEF, ...) come from the mirror, as for a user.
+  cp "$XPATCH_DEB" "$R/tmp/$(basename "$XPATCH_DEB")"
+  t0=$SECONDS
+  out=$(in_root apt-get update && in_root apt-get install -y "/tmp/$(basename "$XPATCH_DEB")"); rc=$?
+  check "apt-get install of xpatch's own $(basename "$XPATCH_DEB"): exit 0 ($rc, $((SECONDS - t0)) s)" test "$rc" = 0 ||
+    echo "$out" | tail -n 20
+  v=$(in_root xpatch --version)
+  check "the packaged xpatch runs in the root: $v" grep -q "^xpatch " <<<"$v"
+  check "dpkg -L xpatch: the program, xpatch-hook and the apt hook file" \
+    test "$(in_root dpkg -L xpatch | grep -cE '^/usr/bin/xpatch$|^/usr/bin/xpatch-hook$|^/usr/share/xpatch/hooks/apt/80xpatch$')" = 3
+else
+  install_xpatch "$R" "$B"
+fi
 
 # ---- the package: an aarch64 C++ program, built as a cross compiler builds it ----
 P=$W/pkg; mkdir -p "$P/DEBIAN" "$P/usr/$T/bin"
 build_cxx_prog "$W/prog"; cp "$W/prog" "$P/usr/$T/bin/prog"
 printf 'Package: prog-arm64\nVersion: 1.0\nArchitecture: all\nMaintainer: xpatch <dev@xpatch.invalid>\nDepends: libc6-arm64-cross, libstdc++6-arm64-cross\nDescription: an aarch64 C++ program for the xpatch tests\n' >"$P/DEBIAN/control"
 dpkg-deb --root-owner-group -b "$P" "$CACHE/debs/prog-arm64_1.0_all.deb" >/dev/null
+# and one that must be refused: its program needs libgone.so.1, which no package has
+G=$W/gone; mkdir -p "$G/DEBIAN" "$G/usr/$T/bin"
+echo 'int gone(void) { return 0; }' >"$W/gone.c"; echo 'int gone(void); int main(void) { return gone(); }' >"$W/ng.c"
+aarch64-linux-gnu-gcc -shared -fPIC -Wl,-soname,libgone.so.1 -o "$W/libgone.so.1" "$W/gone.c" &&
+  aarch64-linux-gnu-gcc -o "$G/usr/$T/bin/needs-gone" "$W/ng.c" "$W/libgone.so.1"
+printf 'Package: needs-gone-arm64\nVersion: 1.0\nArchitecture: all\nMaintainer: xpatch <dev@xpatch.invalid>\nDepends: libc6-arm64-cross\nDescription: an aarch64 program whose library is in no package\n' >"$G/DEBIAN/control"
+dpkg-deb --root-owner-group -b "$G" "$CACHE/debs/needs-gone-arm64_1.0_all.deb" >/dev/null
 mkdir -p "$R/tmp/debs"; cp "$CACHE"/debs/*.deb "$R/tmp/debs/"
 deb() { echo /tmp/debs/$(cd "$R/tmp/debs" && ls "$1"_*.deb); }   # NAME -> its path inside the root
 SUM_PROG=$(sha256sum <"$W/prog")
@@ -64,6 +87,21 @@ check "xpatch-hook enable apt in the root: exit 0 ($rc: $out)" test "$rc" = 0
 check "apt itself reads the hook: apt-config dump shows Pre-Install-Pkgs" \
   grep -qF '/usr/bin/xpatch-hook pre' <<<"$(in_root apt-config dump)"
 
+# ---- the pre-install verdict: refused before dpkg unpacks anything ----
+if grep -q -- --package <<<"$(in_root xpatch check --help)"; then
+  out=$(in_root apt-get install -y "$(deb needs-gone-arm64)" "$(deb libc6-arm64-cross)"); rc=$?
+  echo "$out" | grep -E "xpatch-hook|^E:" | sed 's/^/    | /'
+  check "apt-get install of a program whose library no package has: refused ($rc)" test "$rc" != 0
+  check "the verdict names the package, the file and libgone.so.1" \
+    test -n "$(grep "REFUSED: installing .*needs-gone-arm64_1.0_all.deb" <<<"$out")" -a \
+         -n "$(grep libgone.so.1 <<<"$out" | grep -F "/usr/$T/bin/needs-gone")"
+  check "refused: nothing unpacked (neither package is installed, no file)" \
+    test ! -e "$R/usr/$T/bin/needs-gone" -a ! -e "$R/usr/$T/lib/libc.so.6" -a \
+         -z "$(in_root dpkg-query -W -f='${Status}\n' needs-gone-arm64 libc6-arm64-cross | grep ' installed')"
+else
+  skip "the pre-install verdict: xpatch has no check --package"
+fi
+
 # ---- apt-get install ----
 t0=$SECONDS
 out=$(in_root apt-get install -y "$(deb prog-arm64)" "$(deb libc6-arm64-cross)" \
@@ -71,6 +109,8 @@ out=$(in_root apt-get install -y "$(deb prog-arm64)" "$(deb libc6-arm64-cross)" 
 echo "$out" | grep -E "xpatch-hook|^E:|Setting up" | sed 's/^/    | /'
 check "apt-get install through the hooks: exit 0 ($rc, $((SECONDS - t0)) s)" test "$rc" = 0
 check "apt: the pre hook set the tuple up" grep -q "xpatch-hook: setup $T in /: .*created" <<<"$out"
+grep -q -- --package <<<"$(in_root xpatch check --help)" &&
+  check "apt: the verdict passed the clean packages" grep -q "xpatch-hook: check --package in /: checked .* 0 errors introduced" <<<"$out"
 check "apt: Post-Invoke retargeted the files" grep -q "xpatch-hook: retarget $T in /: retargeted" <<<"$out"
 check "apt: the program's interpreter is the tuple's" \
   grep -q "interpreter: /usr/$T/lib/ld-linux-aarch64.so.1" <(readelf -lW "$R/usr/$T/bin/prog")

@@ -76,7 +76,7 @@ for path in sys.argv[1:]:
         assert k in allowed[sec], (path, k)
         keys.setdefault(k, []).append(line.split("=", 1)[1].strip() if "=" in line else True)
     assert keys["When"][0] in ("PreTransaction", "PostTransaction"), path
-    assert "NeedsTargets" in keys and keys["Type"] == ["Path"], path
+    assert "NeedsTargets" in keys and "Path" in keys["Type"] and set(keys["Type"]) <= {"Path", "Package"}, path
     assert "AbortOnFail" not in keys or keys["When"][0] == "PreTransaction", path
     assert keys["Exec"][0].startswith("/usr/bin/xpatch-hook "), path
 PY
@@ -115,6 +115,36 @@ for v in 1 2 3; do
   o=$(runs "$R"); check "apt v$v: the program runs after Post-Invoke: $o" test "$o" = "xpatch-fixture: foo=42"
   check "apt v$v post: pending list consumed" test ! -e "$R/var/lib/xpatch/pending"
 done
+out=$(XPATCH_ROOT=$R sh -c "$HOOK post </dev/null" 2>&1); rc=$?
+check "apt post with nothing pending: exit 0, and says so, not silent ($rc: $out)" \
+  test "$rc" = 0 -a -n "$(grep -F "post: no files under usr/<tuple>/ to retarget" <<<"$out")"
+# ---- the pre-install verdict: a package that would not load is refused before dpkg unpacks ----
+if grep -q -- --package <<<"$("$XPATCH" check --help 2>&1)"; then   # (no pipe: grep -q would cut it)
+  B=$W/broken-pkg; mkdir -p "$B/DEBIAN" "$B/usr/$T/bin"
+  cp "$FX/aarch64-musl/app-norunpath" "$B/usr/$T/bin/needs-foo"     # needs libfoo.so, shipped by nobody
+  printf 'Package: needs-foo\nVersion: 1\nArchitecture: all\nMaintainer: xpatch <dev@xpatch.invalid>\nDescription: test\n' \
+    >"$B/DEBIAN/control"
+  BDEB=$W/needs-foo_1_all.deb
+  dpkg-deb --root-owner-group -b "$B" "$BDEB" >/dev/null 2>&1 || dpkg-deb -b "$B" "$BDEB" >/dev/null
+  R=$W/apt-refused; new_root "$R"
+  out=$({ printf 'VERSION 3\nAPT::Architecture=amd64\n\n'
+          printf 'needs-foo - - none < 1 all none %s\n' "$BDEB"; } | XPATCH_ROOT=$R "$HOOK" pre 2>&1); rc=$?
+  check "apt v3 pre, a package whose program needs a library nobody has: exit 1 ($rc)" test "$rc" = 1
+  check "apt pre verdict: names the package, the file and the soname" \
+    test -n "$(grep "REFUSED: installing needs-foo_1_all.deb" <<<"$out")" -a \
+         -n "$(grep "libfoo.so" <<<"$out" | grep -F "/usr/$T/bin/needs-foo")"
+  check "apt pre verdict: nothing left pending for the post hook" test ! -e "$R/var/lib/xpatch/pending"
+  R=$W/apt-refused-ignored; new_root "$R"
+  mkdir -p "$R/etc/xpatch"; echo "ignore-missing = libfoo.so" >"$R/etc/xpatch/hooks.conf"
+  out=$(echo "$BDEB" | XPATCH_ROOT=$R "$HOOK" pre 2>&1); rc=$?
+  check "apt pre verdict with ignore-missing = libfoo.so in hooks.conf: exit 0 ($rc)" test "$rc" = 0
+  echo "check = no" >"$R/etc/xpatch/hooks.conf"
+  out=$(echo "$BDEB" | XPATCH_ROOT=$R "$HOOK" pre 2>&1); rc=$?
+  check "check = no: exit 0, and said ($rc)" test "$rc" = 0 -a -n "$(grep -F "without the pre-install verdict" <<<"$out")"
+else
+  skip "the pre-install verdict: $XPATCH has no check --package"
+fi
+
 R=$W/apt-missing; new_root "$R"
 printf '%s\n' /nonexistent/x.deb | XPATCH_ROOT=$R "$HOOK" pre >/dev/null 2>"$W/err"; rc=$?
 check "apt pre: a .deb that is not there: exit 2, named ($rc)" test "$rc" = 2 -a -n "$(grep -F /nonexistent/x.deb "$W/err")"
@@ -143,6 +173,24 @@ check "stage: runpath points where the library will be installed" \
   grep -q "/usr/$T/lib/hello" <(readelf -dW "$D/usr/$T/bin/hello")
 cp -a "$D/usr" "$R/"
 o=$(runs "$R"); check "stage: installed, the program runs: $o" test "$o" = "xpatch-fixture: foo=42"
+
+# ---- a staged library that drops a symbol a program in the root binds: refused ----
+if grep -q -- --package <<<"$("$XPATCH" check --help 2>&1)"; then   # (no pipe: grep -q would cut it)
+  check "stage: the staged tree checked over the root (check --package)" \
+    grep -q "check --package $W/destdir in $R: checked" "$W/stage.out"
+  R=$W/stage-reverse; new_root "$R"
+  mkdir -p "$R/usr/$T/bin"; cp "$FX/aarch64-musl/libsym.so" "$R/usr/$T/lib/libsym.so"
+  cp "$FX/aarch64-musl/app-sym-now" "$R/usr/$T/bin/symapp"
+  "$XPATCH" setup --tuple $T --root "$R" --write >/dev/null 2>&1
+  "$XPATCH" retarget --tuple $T --root "$R" "$R/usr/$T/bin/symapp" >/dev/null 2>&1
+  D=$W/destdir-lost; mkdir -p "$D/usr/$T/lib"; cp "$FX/aarch64-musl/libsym-lost.so" "$D/usr/$T/lib/libsym.so"
+  XPATCH_ROOT=$R "$HOOK" stage "$D" >"$W/lost.out" 2>&1; rc=$?
+  check "stage, a libsym.so without sym_now over a root whose program binds it: exit 1 ($rc)" test "$rc" = 1
+  check "stage verdict: names the root's program and the symbol" \
+    grep -q "sym_now: symbol-missing, in 1 file: /usr/$T/bin/symapp" "$W/lost.out"
+else
+  skip "the staged tree's verdict: $XPATCH has no check --package"
+fi
 
 # ---- a library found nowhere: exit 1, the program left as it was ----
 D=$W/destdir-broken; cp -a "$PKG" "$D"; rm "$D/usr/$T/lib/hello/libfoo.so"

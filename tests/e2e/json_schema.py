@@ -103,6 +103,15 @@ try:
     check_lines("check", run("check", "--json", root),
                 lambda o: "check_summary" if "summary" in o else "check_walk" if o.get("walk") else "check")
 
+    # check --package: a staged tree (a library replaced under the root's
+    # programs, and a new program) laid over that root.
+    stage = os.path.join(w, "pkg")
+    os.makedirs(os.path.join(stage, "opt", "aarch64"))
+    shutil.copy(os.path.join(FX, "aarch64", "libsym-lost.so"), os.path.join(stage, "opt", "aarch64", "libsym.so"))
+    shutil.copy(os.path.join(FX, "aarch64", "app-ver"), os.path.join(stage, "opt", "aarch64", "app-new"))
+    check_lines("check --package", run("check", "--package", stage, "--json", root),
+                lambda o: "check_package_summary" if "summary" in o else "check_package")
+
     # patch: dry run, a write, nothing to change, an error.
     app = os.path.join(w, "app")
     shutil.copy(os.path.join(FX, "x86_64", "app-pie"), app)

@@ -7,6 +7,9 @@
 # transaction with its reason on screen (setup in the way, no /dev in the
 # root); a missing library leaves the program as built unless hooks.conf
 # names it in ignore-missing; removing the packages takes setup's files back.
+# XPATCH_PKG=xpatch-VERSION-1-ARCH.pkg.tar.zst (scripts/package pacman):
+# xpatch goes into the root as that package, through pacman, instead of
+# through its install rules, so the hooks run from the package.
 #
 #   pacman.sh XPATCH BUILD_DIR FIXTURES_DIR
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -55,11 +58,36 @@ PKG_HELLO=$W/pkgs/aarch64-hello-1-1-any.pkg.tar.zst
 PKG_FOO=$W/pkgs/aarch64-needs-foo-1-1-any.pkg.tar.zst
 
 # ---- a root for pacman -r: its database, /dev, /tmp, what the hooks run ----
+cat >"$W/pacman.conf" <<'CONF'
+[options]
+Architecture = auto
+SigLevel = Never
+LocalFileSigLevel = Never
+CONF
+new_root() { rm -rf "$1"; cp -a "$TPL" "$1"; }
+pm() {  # ROOT ARGS...: the real pacman on ROOT, hooks from ROOT's hook directory
+  local R=$1; shift
+  pacman --config "$W/pacman.conf" -r "$R" --dbpath "$R/var/lib/pacman" --cachedir "$R/var/cache/pacman/pkg" \
+    --logfile "$R/var/log/pacman.log" --hookdir "$R/etc/pacman.d/hooks" --noconfirm "$@" 2>&1
+}
 TPL=$W/template
-mkdir -p "$TPL/var/lib/pacman" "$TPL/var/cache/pacman/pkg" "$TPL/var/log" "$TPL/etc" "$TPL/dev" "$TPL/tmp"
+mkdir -p "$TPL/var/lib/pacman" "$TPL/var/cache/pacman/pkg" "$TPL/var/log" "$TPL/etc" "$TPL/dev" "$TPL/tmp" "$TPL/run"
 chmod 1777 "$TPL/tmp"; mknod -m 666 "$TPL/dev/null" c 1 3
 hook_tools "$TPL"
-install_xpatch "$TPL" "$B"
+if [ -n "${XPATCH_PKG:-}" ]; then
+  # xpatch's own Arch package (scripts/package pacman), through the real
+  # pacman; -dd: the root has no Arch packages for bash, fmt and lief, so
+  # the host's libraries are copied in beside it.
+  out=$(pm "$TPL" -Udd "$(realpath "$XPATCH_PKG")"); rc=$?
+  check "xpatch's own package installed with pacman -U ($rc: $(basename "$XPATCH_PKG"))" test "$rc" = 0 || echo "$out"
+  xpatch_libs "$TPL"
+  v=$(chroot "$TPL" /usr/bin/xpatch --version 2>&1)
+  check "the packaged xpatch runs in the root: $v" grep -q "^xpatch " <<<"$v"
+  check "pacman -Ql xpatch: the program, xpatch-hook and the pacman hooks" \
+    test "$(pm "$TPL" -Qlq xpatch | grep -cE '/usr/bin/xpatch$|/usr/bin/xpatch-hook$|/usr/share/xpatch/hooks/pacman/xpatch-setup.hook$')" = 3
+else
+  install_xpatch "$TPL" "$B"
+fi
 out=$(chroot "$TPL" xpatch-hook enable pacman 2>&1); rc=$?
 check "xpatch-hook enable pacman, chrooted: exit 0 ($rc: $out)" test "$rc" = 0
 check "enable: relative links in etc/pacman.d/hooks to the shipped files" \
@@ -77,27 +105,28 @@ echo "// mine" >"$C/etc/apt/apt.conf.d/99mine"
 check "disable all: exit 0, every link gone, nothing else ($rc)" \
   test "$rc" = 0 -a ! -e "$C/etc/apt/apt.conf.d/80xpatch" -a ! -e "$C/etc/dpkg/dpkg.cfg.d/xpatch" -a \
        ! -e "$C/etc/pacman.d/hooks/xpatch-setup.hook" -a ! -e "$C/var/lib/xpatch" -a -f "$C/etc/apt/apt.conf.d/99mine"
-cat >"$W/pacman.conf" <<'CONF'
-[options]
-Architecture = auto
-SigLevel = Never
-LocalFileSigLevel = Never
-CONF
-new_root() { rm -rf "$1"; cp -a "$TPL" "$1"; }
-pm() {  # ROOT ARGS...: the real pacman on ROOT, hooks from ROOT's hook directory
-  local R=$1; shift
-  pacman --config "$W/pacman.conf" -r "$R" --dbpath "$R/var/lib/pacman" --cachedir "$R/var/cache/pacman/pkg" \
-    --logfile "$R/var/log/pacman.log" --hookdir "$R/etc/pacman.d/hooks" --noconfirm "$@" 2>&1
+# pacman -U from ROOT's CacheDir: the pre hook, chrooted, finds the archives
+# there for its verdict (a file outside the root leaves it nothing to read).
+pmu() {  # ROOT PKG...
+  local R=$1 p; shift
+  local -a in_cache=()
+  for p in "$@"; do cp "$p" "$R/var/cache/pacman/pkg/"; in_cache+=("$R/var/cache/pacman/pkg/${p##*/}"); done
+  pm "$R" -U "${in_cache[@]}"
 }
 runs() { env -u QEMU_LD_PREFIX chroot "$1" /usr/bin/qemu-aarch64 "$2" 2>&1; }
+VERDICT=0; grep -q -- --package <<<"$("$XPATCH" check --help 2>&1)" && VERDICT=1
 
 # ---- installed through pacman: set up before, retargeted after, runs ----
 R=$W/ok; new_root "$R"
 t0=$SECONDS
-out=$(pm "$R" -U "$PKG_LIBC" "$PKG_HELLO"); rc=$?
+out=$(pmu "$R" "$PKG_LIBC" "$PKG_HELLO"); rc=$?
 echo "$out" | sed 's/^/    | /'
 check "pacman -U libc + hello: exit 0 ($rc, $((SECONDS - t0)) s)" test "$rc" = 0
 check "pacman ran the pre hook chrooted: setup's summary on screen" grep -q "xpatch-hook: setup $T in /: .*created" <<<"$out"
+if [ $VERDICT = 1 ]; then
+  check "pre hook: the verdict on the archives found in the cache, clean" \
+    grep -q "xpatch-hook: check --package in /: checked .* 0 errors introduced" <<<"$out"
+fi
 check "pre hook: setup's files and its manifest in the root" \
   test -f "$R/etc/binfmt.d/qemu-aarch64.conf" -a -L "$R/usr/lib/$T" -a -f "$R/var/lib/xpatch/setup/$T"
 check "post hook: the program's interpreter is the tuple's" \
@@ -114,7 +143,7 @@ check "after removal nothing of setup's is left (${left:-none})" test -z "$left"
 
 # ---- an inherited XPATCH that does not exist in the root ----
 R=$W/env; new_root "$R"
-out=$(XPATCH=/nonexistent/xpatch pm "$R" -U "$PKG_LIBC" "$PKG_HELLO"); rc=$?
+out=$(XPATCH=/nonexistent/xpatch pmu "$R" "$PKG_LIBC" "$PKG_HELLO"); rc=$?
 check "XPATCH=/nonexistent in pacman's environment: exit 0 ($rc)" test "$rc" = 0
 check "XPATCH=/nonexistent: said, and xpatch from PATH used" grep -q "XPATCH=/nonexistent/xpatch does not exist here" <<<"$out"
 o=$(runs "$R" "/usr/$T/bin/hello"); check "XPATCH=/nonexistent: the program runs: $o" test "$o" = "xpatch c++ ok"
@@ -122,7 +151,7 @@ o=$(runs "$R" "/usr/$T/bin/hello"); check "XPATCH=/nonexistent: the program runs
 # ---- a pre hook whose setup fails aborts the transaction, with the reason ----
 R=$W/setup-fails; new_root "$R"
 mkdir -p "$R/etc/binfmt.d"; echo ":qemu-aarch64:M::other:" >"$R/etc/binfmt.d/qemu-aarch64.conf"
-out=$(pm "$R" -U "$PKG_LIBC" "$PKG_HELLO"); rc=$?
+out=$(pmu "$R" "$PKG_LIBC" "$PKG_HELLO"); rc=$?
 echo "$out" | sed 's/^/    | /'
 check "setup in the way: pacman fails ($rc)" test "$rc" != 0
 check "setup in the way: setup's own line on screen" grep -q "there: a file that says \":qemu-aarch64:M::other:\" (left alone)" <<<"$out"
@@ -131,29 +160,48 @@ check "setup in the way: pacman aborted the transaction (nothing installed)" \
 
 # ---- no /dev in the root: one clear message, aborted ----
 R=$W/nodev; new_root "$R"; rm -rf "$R/dev"
-out=$(pm "$R" -U "$PKG_LIBC" "$PKG_HELLO"); rc=$?
+out=$(pmu "$R" "$PKG_LIBC" "$PKG_HELLO"); rc=$?
 echo "$out" | sed 's/^/    | /'
 check "no /dev: pacman fails ($rc)" test "$rc" != 0
 check "no /dev: the hook says what is missing" grep -q "xpatch-hook: cannot run in .*missing /dev" <<<"$out"
 check "no /dev: nothing installed" test ! -e "$R/usr/$T/bin/hello"
 
-# ---- a library found nowhere: left as built and named; ignore-missing lets it through ----
+# ---- a library found nowhere: refused before unpacking, naming it ----
+if [ $VERDICT = 1 ]; then
+  R=$W/refused; new_root "$R"
+  out=$(pmu "$R" "$PKG_LIBC" "$PKG_FOO"); rc=$?
+  echo "$out" | sed 's/^/    | /'
+  check "libfoo missing: pacman refuses the transaction ($rc)" test "$rc" != 0
+  check "libfoo missing: the verdict names the package, the file and libfoo.so" \
+    test -n "$(grep "REFUSED: installing .*aarch64-needs-foo-1-1-any.pkg.tar.zst" <<<"$out")" -a \
+         -n "$(grep libfoo.so <<<"$out" | grep -F "/usr/$T/bin/app")"
+  check "libfoo missing: nothing unpacked, nothing in pacman's database" \
+    test ! -e "$R/usr/$T/bin/app" -a -z "$(ls "$R/var/lib/pacman/local" | grep aarch64)"
+  R=$W/not-cached; new_root "$R"
+  out=$(pm "$R" -U "$PKG_LIBC" "$PKG_HELLO"); rc=$?
+  check "pacman -U of archives outside the root's cache: refused, saying so ($rc)" \
+    test "$rc" != 0 -a -n "$(grep "aarch64-hello: no archive in /var/cache/pacman/pkg" <<<"$out")"
+else
+  skip "the pre-install verdict: $XPATCH has no check --package"
+fi
+# ---- without the verdict (check = no): left as built by the post hook, and named ----
 R=$W/missing; new_root "$R"
-out=$(pm "$R" -U "$PKG_LIBC" "$PKG_FOO"); rc=$?
+mkdir -p "$R/etc/xpatch"; echo "check = no" >"$R/etc/xpatch/hooks.conf"
+out=$(pmu "$R" "$PKG_LIBC" "$PKG_FOO"); rc=$?
 echo "$out" | sed 's/^/    | /'
 check "libfoo missing: the post hook's failure is on screen, naming libfoo.so" grep -q "libfoo.so" <<<"$out"
 check "libfoo missing: the hook says it failed" grep -q "xpatch-hook: retarget $T in /: FAILED" <<<"$out"
 check "libfoo missing: the program is byte-for-byte as built" test "$(sha256sum <"$R/usr/$T/bin/app")" = "$SUM_APP"
 R=$W/ignore; new_root "$R"
 mkdir -p "$R/etc/xpatch"; printf '# test\ntuples = %s\nignore-missing = libfoo.so*\n' "$T" >"$R/etc/xpatch/hooks.conf"
-out=$(pm "$R" -U "$PKG_LIBC" "$PKG_FOO"); rc=$?
+out=$(pmu "$R" "$PKG_LIBC" "$PKG_FOO"); rc=$?
 echo "$out" | sed 's/^/    | /'
 check "ignore-missing from hooks.conf: exit 0, no failure ($rc)" test "$rc" = 0 -a -z "$(grep FAILED <<<"$out")"
 check "ignore-missing: the program was retargeted" \
   grep -q "interpreter: /usr/$T/lib/ld-linux-aarch64.so.1" <(readelf -lW "$R/usr/$T/bin/app")
 R=$W/badconf; new_root "$R"
 mkdir -p "$R/etc/xpatch"; printf 'ignore_missing = x\n' >"$R/etc/xpatch/hooks.conf"
-out=$(pm "$R" -U "$PKG_LIBC" "$PKG_HELLO"); rc=$?
+out=$(pmu "$R" "$PKG_LIBC" "$PKG_HELLO"); rc=$?
 check "a bad hooks.conf aborts, naming the file and line ($rc)" \
   test "$rc" != 0 -a -n "$(grep -F "/etc/xpatch/hooks.conf: line 1" <<<"$out")" -a ! -e "$R/usr/$T/bin/hello"
 finish

@@ -1,8 +1,8 @@
 # Helpers for the tests with the real package managers (sourced after lib.sh).
 # A test that cannot run here exits 77 (CTest's SKIP_RETURN_CODE).
-skip() { echo "SKIP: $*"; exit 77; }
-need_root() { [ "$(id -u)" = 0 ] || skip "needs root (chroot, package managers writing a root)"; }
-need_cmd() { local c; for c in "$@"; do command -v "$c" >/dev/null || skip "$c is not installed (scripts/setup installs it)"; done; }
+skip_all() { echo "SKIP: $*"; exit 77; }   # the whole test cannot run here (lib.sh's skip counts one case)
+need_root() { [ "$(id -u)" = 0 ] || skip_all "needs root (chroot, package managers writing a root)"; }
+need_cmd() { local c; for c in "$@"; do command -v "$c" >/dev/null || skip_all "$c is not installed (scripts/setup installs it)"; done; }
 
 # copy_cmds ROOT CMD...: each program (found on PATH) and the shared
 # libraries it loads, at the same paths in ROOT, with the host's loader.
@@ -29,7 +29,12 @@ copy_cmds() {
 install_xpatch() {
   local R=$1 B=$2
   DESTDIR=$R cmake --install "$B" --prefix /usr >/dev/null
-  local lib
+  xpatch_libs "$R"
+}
+# xpatch_libs ROOT: the host's copies of the libraries ROOT/usr/bin/xpatch
+# loads that ROOT lacks (an Arch package built here links Debian's libfmt).
+xpatch_libs() {
+  local R=$1 lib
   while read -r lib; do
     [ -e "$R$lib" ] || { mkdir -p "$R$(dirname "$lib")"; cp -L "$lib" "$R$lib"; }
   done < <(ldd "$R/usr/bin/xpatch" | awk '/=> \//{print $3}')
@@ -37,8 +42,8 @@ install_xpatch() {
 
 # hook_tools ROOT: what xpatch-hook needs to run chrooted in ROOT, and qemu-aarch64.
 hook_tools() {
-  copy_cmds "$1" env bash sort tr cat mktemp find rm mkdir sed dirname basename tail head grep cut readlink ln touch mv rmdir \
-    tar dpkg-deb qemu-aarch64
+  copy_cmds "$1" env bash sort tr cat mktemp find rm mkdir cp sed dirname basename tail head grep cut readlink ln touch mv rmdir \
+    tar dpkg-deb bsdtar qemu-aarch64
 }
 
 # An aarch64 C++ program, as a cross compiler builds it: PT_INTERP

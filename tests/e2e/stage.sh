@@ -62,6 +62,12 @@ check "stage: nothing written" test "$(sha256sum <"$D/usr/$T/bin/hello")" = "$SU
 out=$(XPATCH_ROOT=$R "$HOOK" stage --setup "$D" 2>&1); rc=$?
 echo "$out" | sed 's/^/    | /'
 check "stage --setup: exit 0 ($rc)" test "$rc" = 0
+if grep -q -- --package <<<"$("$XPATCH" check --help 2>&1)"; then
+  check "stage: the staged tree checked over the root, nothing broken (check --package)" \
+    grep -q "check --package $D in $R: checked .* 0 errors introduced" <<<"$out"
+else
+  skip "the staged tree's verdict: $XPATCH has no check --package"
+fi
 check "stage: the program's runpath names where libgreet will be installed" \
   grep -q "/usr/$T/lib/greet" <(readelf -dW "$D/usr/$T/bin/hello")
 cp -a "$D/usr" "$R/"

@@ -3,6 +3,7 @@
 // checks the same rules against the real loaders under qemu-user.
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 
 #include "elf_builder.h"
 #include "libpatch/check/check.h"
+#include "libpatch/check/package.h"
 #include "libpatch/resolve/ld_so_cache.h"
 #include "libpatch/resolve/loader.h"
 #include "libpatch/resolve/root.h"
@@ -789,6 +791,228 @@ TEST(Collect, WalksTheRootReportsLinkLoopsAndEscapesAndSkipsNonElf) {
   }
   EXPECT_EQ(elf, 3u);     // ld.so, libc.so.6, app; not the readme
   EXPECT_EQ(errors, 1u);  // libgone.so
+}
+
+// ---- packages laid over a root (check --package) ----
+
+// A layer entry holding `bytes` in a memfd, as the archive reader gives them.
+resolve::LayerEntry layer_file(const std::string& path, const std::string& bytes) {
+  int fd = ::memfd_create("test-layer", MFD_CLOEXEC);
+  EXPECT_GE(fd, 0);
+  EXPECT_EQ(::pwrite(fd, bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size()));
+  resolve::LayerEntry e;
+  e.path = path;
+  e.bytes = std::make_shared<const resolve::LayerFd>(fd);
+  e.size = bytes.size();
+  return e;
+}
+resolve::LayerEntry layer_link(const std::string& path, const std::string& target) {
+  resolve::LayerEntry e;
+  e.path = path;
+  e.kind = resolve::LayerEntry::Kind::Symlink;
+  e.target = target;
+  return e;
+}
+// The bytes TempRoot would write for an ELF file.
+std::string elf_bytes(const Spec& s) {
+  auto img = build_elf<elf::Elf64LE>(s);
+  return std::string(reinterpret_cast<const char*>(img.bytes.data()), img.bytes.size());
+}
+Spec library_spec(std::vector<std::string> needed, std::optional<std::string> soname) {
+  Spec s;
+  s.interp.reset();
+  s.flags_1 = 0;
+  s.needed = std::move(needed);
+  s.soname = std::move(soname);
+  s.runpath.reset();
+  return s;
+}
+
+TEST(Root, APackageLayerLiesOverTheRootAsIfInstalled) {
+  TempRoot r;
+  r.debian_base();  // /lib -> usr/lib, as on a merged-/usr system
+  r.text("/usr/lib/x86_64-linux-gnu/libold.so", "root");
+  r.text("/usr/lib/x86_64-linux-gnu/keep", "root");
+  auto root = Root::open(r.dir());
+  ASSERT_TRUE(root.ok());
+  resolve::Layer l;
+  l.origin = "/cache/p_1_amd64.deb";
+  l.package = "p";
+  resolve::LayerEntry dir;
+  dir.path = "/lib";
+  dir.kind = resolve::LayerEntry::Kind::Dir;
+  l.entries.push_back(dir);                                                  // the root's link stays
+  l.entries.push_back(layer_file("/lib/x86_64-linux-gnu/libold.so", "new"));  // lands through /lib -> usr/lib
+  l.entries.push_back(layer_file("/opt/p/lib/libz.so.1.2", "z"));              // /opt, /opt/p, /opt/p/lib are made
+  l.entries.push_back(layer_link("/opt/p/lib/libz.so.1", "libz.so.1.2"));
+  resolve::LayerEntry not_elf;
+  not_elf.path = "/opt/p/README";
+  l.entries.push_back(not_elf);
+  ASSERT_TRUE((*root)->add_layer(l));
+  const Root& R = **root;
+  EXPECT_EQ(R.kind("/lib"), Root::Kind::Link);
+  std::string text;
+  ASSERT_EQ(R.read_file("/usr/lib/x86_64-linux-gnu/libold.so", text, 100), 0);
+  EXPECT_EQ(text, "new");
+  EXPECT_EQ(R.resolve("/lib/x86_64-linux-gnu/libold.so").path, "/usr/lib/x86_64-linux-gnu/libold.so");
+  EXPECT_EQ(R.resolve("/opt/p/lib/libz.so.1").path, "/opt/p/lib/libz.so.1.2");
+  EXPECT_EQ(R.kind("/opt/p"), Root::Kind::Dir);
+  EXPECT_EQ(R.kind("/opt/p/lib/libz.so.1"), Root::Kind::Link);
+  ASSERT_EQ(R.read_file("/opt/p/lib/libz.so.1.2", text, 100), 0);
+  EXPECT_EQ(text, "z");
+  ASSERT_EQ(R.read_file("/opt/p/lib/libz.so.1.2", text, 100), 0) << "a second read: the shared offset is not moved";
+  EXPECT_EQ(text, "z");
+  ASSERT_EQ(R.read_file("/opt/p/README", text, 100), 0);
+  EXPECT_EQ(text, "") << "a member that is not ELF reads as an empty file";
+  std::vector<std::string> names;
+  for (const auto& e : R.list_dir("/usr/lib/x86_64-linux-gnu")) names.push_back(e.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"keep", "ld-linux-x86-64.so.2", "libc.so.6", "libold.so"}));
+  names.clear();
+  for (const auto& e : R.list_dir("/")) names.push_back(e.name);
+  EXPECT_NE(std::find(names.begin(), names.end(), "opt"), names.end());
+  std::vector<std::string> placed;
+  for (const auto& p : R.layered_paths())
+    if (p.kind != resolve::LayerEntry::Kind::Dir) placed.push_back(p.path);
+  EXPECT_EQ(placed, (std::vector<std::string>{"/opt/p/README", "/opt/p/lib/libz.so.1", "/opt/p/lib/libz.so.1.2",
+                                              "/usr/lib/x86_64-linux-gnu/libold.so"}));
+  EXPECT_EQ(R.layer_of("/usr/lib/x86_64-linux-gnu/libold.so"), std::optional<std::size_t>(0));
+  EXPECT_FALSE(R.layer_of("/usr/lib/x86_64-linux-gnu/keep"));
+  EXPECT_EQ(R.host_path("/opt/p/lib/libz.so.1.2"), "/cache/p_1_amd64.deb:/opt/p/lib/libz.so.1.2");
+  // Nothing was written.
+  EXPECT_FALSE(fs::exists(r.host("/opt")));
+  std::ifstream in(r.host("/usr/lib/x86_64-linux-gnu/libold.so"));
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "root");
+  // A later layer over an earlier one.
+  resolve::Layer l2;
+  l2.origin = "q.deb";
+  l2.entries.push_back(layer_file("/opt/p/lib/libz.so.1.2", "z2"));
+  ASSERT_TRUE((*root)->add_layer(l2));
+  ASSERT_EQ(R.read_file("/opt/p/lib/libz.so.1.2", text, 100), 0);
+  EXPECT_EQ(text, "z2");
+  EXPECT_EQ(R.layer_of("/opt/p/lib/libz.so.1.2"), std::optional<std::size_t>(1));
+  // Paths that cannot be installed.
+  for (const char* bad : {"opt/x", "/opt/../etc/x", "/usr/lib/x86_64-linux-gnu/keep/x"}) {
+    resolve::Layer b;
+    b.origin = "bad.deb";
+    b.entries.push_back(layer_file(bad, "x"));
+    Status st = (*root)->add_layer(b);
+    ASSERT_FALSE(st) << bad;
+    EXPECT_NE(st.error().message.find("bad.deb"), std::string::npos) << st.error().message;
+  }
+}
+
+// After an install the package manager runs ldconfig: a library a package
+// adds to a directory ld.so.conf lists is in the cache; where the cache
+// already names another file for the name, that entry stands.
+TEST(Glibc, APackagesLibrariesInLdSoConfDirectoriesCountAsCached) {
+  TempRoot r;
+  r.debian_base();
+  r.text("/etc/ld.so.conf", "/opt/first\n/opt/second\n");
+  r.library("/opt/second/libs.so", {});
+  r.text("/etc/ld.so.cache", cache_bytes({{"libs.so", "/opt/second/libs.so"}}));
+  r.program("/bin/app", {"libs.so", "libnew.so", "libc.so.6"});
+  auto root = Root::open(r.dir());
+  resolve::Layer l;
+  l.origin = "new.deb";
+  l.entries.push_back(layer_file("/opt/first/libnew.so", elf_bytes(library_spec({}, {}))));
+  l.entries.push_back(layer_file("/opt/first/libs.so", elf_bytes(library_spec({}, {}))));
+  l.entries.push_back(layer_file("/opt/other/libnew.so", elf_bytes(library_spec({}, {}))));
+  {
+    Resolver before(*root);
+    Tree t = before.resolve("/bin/app");
+    EXPECT_EQ(resolved(t, "libnew.so"), "");
+  }
+  ASSERT_TRUE((*root)->add_layer(l));
+  Resolver after(*root);
+  Tree t = after.resolve("/bin/app");
+  EXPECT_EQ(resolved(t, "libnew.so"), "/opt/first/libnew.so") << codes(t);
+  EXPECT_EQ(via(t, "libnew.so"), "ld.so.cache");
+  EXPECT_EQ(resolved(t, "libs.so"), "/opt/second/libs.so");
+  EXPECT_FALSE(has(t, "cache-stale")) << codes(t);
+}
+
+// The reverse-dependency index and the verdict: a package that replaces a
+// library breaks the programs that need it, directly or through another
+// library; a program already broken stays "before"; one that needs nothing
+// the package touches is not checked at all.
+TEST(PackageCheck, ReplacedLibraryBreaksItsNeedersAndOnlyThem) {
+  TempRoot r;
+  r.debian_base();
+  r.library("/usr/lib/x86_64-linux-gnu/libfoo.so.1", {"libc.so.6"}, {}, std::string("libfoo.so.1"));
+  r.link("/usr/lib/x86_64-linux-gnu/libfoo.so", "libfoo.so.1");
+  r.library("/usr/lib/x86_64-linux-gnu/libbar.so", {"libfoo.so.1", "libc.so.6"}, {}, std::string("libbar.so"));
+  r.program("/usr/bin/direct", {"libfoo.so.1", "libc.so.6", "libgone.so"});
+  r.program("/usr/bin/through", {"libbar.so", "libc.so.6"});
+  r.program("/usr/bin/bylink", {"libfoo.so", "libc.so.6"});
+  r.program("/usr/bin/unrelated", {"libc.so.6"});
+  auto broot = Root::open(r.dir());
+  auto aroot = Root::open(r.dir());
+  resolve::Layer l;
+  l.origin = "foo.deb";
+  l.package = "libfoo1";
+  l.entries.push_back(layer_file("/usr/lib/x86_64-linux-gnu/libfoo.so.1",
+                                 elf_bytes(library_spec({"libmissing.so", "libc.so.6"}, std::string("libfoo.so.1")))));
+  l.entries.push_back(layer_file("/usr/bin/newprog", [] {
+    Spec s;
+    s.interp = kGlibcLd;
+    s.runpath.reset();
+    s.needed = {"libc.so.6", "libnotthere.so"};
+    return elf_bytes(s);
+  }()));
+  ASSERT_TRUE((*aroot)->add_layer(l));
+  Resolver before(*broot), after(*aroot);
+  check::PackageTargets t = check::package_targets(before, after);
+  std::vector<std::string> pkg, aff;
+  for (const auto& i : t.package_files) pkg.push_back(i.path);
+  for (const auto& i : t.affected) aff.push_back(i.path);
+  EXPECT_EQ(pkg, (std::vector<std::string>{"/usr/bin/newprog", "/usr/lib/x86_64-linux-gnu/libfoo.so.1"}));
+  EXPECT_EQ(aff, (std::vector<std::string>{"/usr/bin/bylink", "/usr/bin/direct", "/usr/bin/through",
+                                           "/usr/lib/x86_64-linux-gnu/libbar.so"}));
+  EXPECT_EQ(t.indexed, 8u);
+  auto verdict = [&](const std::string& p) { return check::judge_file(before, after, {p, false}, nullptr, nullptr); };
+  check::Verdict d = verdict("/usr/bin/direct");
+  std::string all;
+  for (const auto& j : d.findings) all += j.finding.code + ":" + j.finding.subject + " ";
+  EXPECT_EQ(all, "needed-missing:libgone.so needed-missing:libmissing.so ");
+  for (const auto& j : d.findings) {
+    if (j.finding.code != "needed-missing") {
+      EXPECT_FALSE(j.introduced) << j.finding.code;
+    } else if (j.finding.subject == "libgone.so") {
+      EXPECT_FALSE(j.introduced);
+    } else {
+      EXPECT_EQ(j.finding.subject, "libmissing.so");
+      EXPECT_TRUE(j.introduced);
+      EXPECT_EQ(j.layers, (std::vector<std::size_t>{0}));
+    }
+  }
+  EXPECT_EQ(d.introduced_errors, 1u);
+  EXPECT_EQ(d.before_errors, 1u);
+  EXPECT_FALSE(d.layer);
+  EXPECT_EQ(verdict("/usr/bin/through").introduced_errors, 1u);
+  check::Verdict n = verdict("/usr/bin/newprog");
+  EXPECT_EQ(n.layer, std::optional<std::size_t>(0));
+  EXPECT_EQ(n.introduced_errors, 1u) << "a new file has no before";
+  // With --ignore-missing, the same finding is gone on both sides.
+  check::Verdict ig = check::judge_file(before, after, {"/usr/bin/direct", false}, nullptr, nullptr, {"libmissing.so"});
+  EXPECT_EQ(ig.introduced_errors, 0u);
+}
+
+// A package that replaces the loader changes every program that names it.
+TEST(PackageCheck, AReplacedLoaderAffectsItsPrograms) {
+  TempRoot r;
+  r.debian_base();
+  r.program("/usr/bin/app", {"libc.so.6"});
+  auto broot = Root::open(r.dir());
+  auto aroot = Root::open(r.dir());
+  resolve::Layer l;
+  l.origin = "libc.deb";
+  l.entries.push_back(layer_file("/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "not a loader"));
+  ASSERT_TRUE((*aroot)->add_layer(l));
+  Resolver before(*broot), after(*aroot);
+  check::PackageTargets t = check::package_targets(before, after);
+  std::vector<std::string> aff;
+  for (const auto& i : t.affected) aff.push_back(i.path);
+  EXPECT_NE(std::find(aff.begin(), aff.end(), "/usr/bin/app"), aff.end());
 }
 
 }  // namespace

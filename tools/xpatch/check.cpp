@@ -4,11 +4,15 @@
 
 #include <fmt/format.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <iostream>
 #include <iterator>
 #include <map>
@@ -17,6 +21,8 @@
 #include <thread>
 
 #include "libpatch/check/check.h"
+#include "libpatch/check/package.h"
+#include "libpatch/resolve/layer_dir.h"
 #include "tools/xpatch/cli.h"
 #include "tools/xpatch/json.h"
 #include "tools/xpatch/ordered_pool.h"
@@ -41,7 +47,7 @@ Json findings_json(const std::vector<Finding>& fs) {
 }
 
 // One object per file, docs/json.md: `file` on the host, `path` in the root.
-std::string to_json(const FileReport& r, const resolve::Root& root) {
+Json file_json(const FileReport& r, const resolve::Root& root) {
   const Tree& t = r.tree;
   Json j = json_object();
   j["file"] = root.host_path(r.path);
@@ -86,8 +92,9 @@ std::string to_json(const FileReport& r, const resolve::Root& root) {
                    {"path", json_or_null(path)},
                    {"via", e.via}});
   }
-  return json_line(j);
+  return j;
 }
+std::string to_json(const FileReport& r, const resolve::Root& root) { return json_line(file_json(r, root)); }
 
 std::string severity_text(Severity s, const Style& st) {
   switch (s) {
@@ -345,9 +352,146 @@ std::size_t terminal_width() {
   return 80;
 }
 
+// A package given to --package: a directory is a staged tree; an archive
+// is read by libpatch/archive once it is built in.
+Expected<resolve::Layer> read_package(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    // One descriptor per file of the tree: allow as many as the hard limit.
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+      rl.rlim_cur = rl.rlim_max;
+      ::setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    return resolve::layer_from_directory(path);
+  }
+  if (::stat(path.c_str(), &st) != 0)
+    return Error{Error::Kind::Io, fmt::format("{}: cannot read the package: {}", path, std::strerror(errno))};
+  return Error{Error::Kind::Io,
+               fmt::format("{}: not a directory, and this xpatch is built without the archive reader", path)};
+}
+
+// "pkg (origin)" for each package a finding comes from.
+std::string packages_text(const resolve::Root& root, const std::vector<std::size_t>& layers) {
+  std::vector<std::string> names;
+  for (std::size_t i : layers)
+    names.push_back(root.layer_package(i).empty() ? root.layer_origin(i) : root.layer_package(i));
+  return names.empty() ? std::string("the packages") : fmt::format("{}", fmt::join(names, ", "));
+}
+
+// check --package: the packages laid over a second view of ROOT; their
+// files and the root's files whose load set they change are checked in
+// both views, and each finding judged (check::judge_file).
+int run_check_packages(const CheckOptions& opt) {
+  const Style st = style_for(stdout, opt.json ? ColorMode::Never : opt.color);
+  const std::size_t width = opt.json ? 0 : terminal_width();
+  auto before_root = resolve::Root::open(opt.root);
+  auto after_root = resolve::Root::open(opt.root);
+  if (!before_root || !after_root) {
+    print_error((before_root ? after_root : before_root).error().message);
+    return kError;
+  }
+  for (const std::string& p : opt.packages) {
+    auto layer = read_package(p);
+    if (!layer) {
+      print_error(layer.error().message);
+      return kError;
+    }
+    if (auto s = (*after_root)->add_layer(*layer); !s) {
+      print_error(s.error().message);
+      return kError;
+    }
+  }
+  resolve::Resolver before(*before_root), after(*after_root);
+  resolve::SymbolChecker sym_before(**before_root), sym_after(**after_root);
+  check::PackageTargets targets = check::package_targets(before, after, opt.walk);
+  std::vector<check::Input> inputs = targets.package_files;
+  inputs.insert(inputs.end(), targets.affected.begin(), targets.affected.end());
+
+  Groups introduced, already;
+  unsigned files = 0, pkg_files = 0, new_errors = 0, old_errors = 0, warnings = 0, bad_files = 0, ignored = 0;
+  const resolve::Root& aroot = **after_root;
+  ordered_pool<check::Verdict>(
+      inputs.size(), workers_for(inputs.size(), opt.jobs), 1024,
+      [&](std::size_t i) {
+        return check::judge_file(before, after, inputs[i], opt.symbols ? &sym_before : nullptr,
+                                 opt.symbols ? &sym_after : nullptr, opt.ignore_missing);
+      },
+      [&](check::Verdict&& v) {
+        const FileReport& r = v.after;
+        if (r.skipped) return;
+        const auto& top = r.tree.nodes.front();
+        if (top.obj && top.obj->ok) {
+          ++files;
+          if (v.layer) ++pkg_files;
+        }
+        new_errors += v.introduced_errors;
+        old_errors += v.before_errors;
+        warnings += r.warnings;
+        ignored += r.ignored;
+        if (v.introduced_errors || (opt.strict && r.errors)) ++bad_files;
+        if (opt.json) {
+          Json j = file_json(r, aroot);
+          j["package"] = v.layer ? Json(aroot.layer_origin(*v.layer)) : Json(nullptr);
+          Json& fs = j["findings"];
+          for (std::size_t k = 0; k < v.findings.size(); ++k) {
+            fs[k]["introduced"] = v.findings[k].introduced;
+            Json by = Json::array();
+            for (std::size_t l : v.findings[k].layers) by.push_back(aroot.layer_origin(l));
+            fs[k]["packages"] = std::move(by);
+          }
+          print_json(j);
+          return;
+        }
+        for (const check::Judged& f : v.findings) {
+          if (f.introduced) introduced.add(r.path, f.finding, fmt::format(" (by {})", packages_text(aroot, f.layers)));
+          else already.add(r.path, f.finding, beside_hint(aroot, f.finding, r.path));
+        }
+      },
+      [](std::size_t) {});
+  const bool failed = new_errors || (opt.strict && old_errors);
+  if (opt.json) {
+    Json j = json_object();
+    Json pkgs = Json::array();
+    for (std::size_t i = 0; i < aroot.layer_count(); ++i)
+      pkgs.push_back({{"origin", aroot.layer_origin(i)}, {"package", json_or_null(aroot.layer_package(i).empty()
+                                                                                       ? std::optional<std::string>()
+                                                                                       : aroot.layer_package(i))}});
+    j["summary"] = {{"root", opt.root},
+                    {"files", files},
+                    {"files_with_errors", bad_files},
+                    {"errors", new_errors + old_errors},
+                    {"warnings", warnings},
+                    {"ignored", ignored},
+                    {"packages", std::move(pkgs)},
+                    {"package_files", targets.package_files.size()},
+                    {"affected_files", targets.affected.size()},
+                    {"indexed_files", targets.indexed},
+                    {"introduced_errors", new_errors},
+                    {"errors_before", old_errors}};
+    print_json(j);
+    std::fflush(stdout);
+    return failed ? kProblem : kOk;
+  }
+  std::string out = introduced.text(st, opt.quiet, width);
+  if (!out.empty()) fmt::print("{}\n{}", st(fmt::emphasis::bold, "broken by this install:"), out);
+  std::string old = already.text(st, opt.quiet, width);
+  if (!old.empty()) fmt::print("{}\n{}", st(fmt::emphasis::bold, "already broken before (not counted without --strict):"), old);
+  auto summary = fmt::format(
+      "checked {} ELF file{} of the package{} and {} of {} affected in {} (of {} indexed): {} error{} introduced, {} "
+      "already there, {} warning{}",
+      pkg_files, pkg_files == 1 ? "" : "s", aroot.layer_count() == 1 ? "" : "s", files - pkg_files,
+      targets.affected.size(), opt.root, targets.indexed, new_errors, new_errors == 1 ? "" : "s", old_errors, warnings,
+      warnings == 1 ? "" : "s");
+  fmt::print("{}\n", failed ? st(fg(fmt::terminal_color::red), summary) : st(fg(fmt::terminal_color::green), summary));
+  std::fflush(stdout);
+  return failed ? kProblem : kOk;
+}
+
 }  // namespace
 
 int run_check(const CheckOptions& opt) {
+  if (!opt.packages.empty() && opt.explain.empty()) return run_check_packages(opt);
   if (!opt.explain.empty()) {  // --explain CODE: the remedy, without a root
     const std::string_view r = remedy(opt.explain);
     fmt::print("{}: {}\n", opt.explain, r);

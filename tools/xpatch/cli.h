@@ -86,6 +86,8 @@ struct CheckOptions {
   ColorMode color = ColorMode::Auto;
   unsigned jobs = 0;
   resolve::WalkOptions walk;
+  std::vector<std::string> packages;  // --package: archives or staged trees laid over ROOT, in order
+  bool strict = false;                // --package --strict: errors already there count too
 };
 int run_check(const CheckOptions& opt);
 

@@ -283,13 +283,26 @@ Examples:
   xpatch check --tree /srv/root /usr/aarch64-linux-musl/bin/app
   find pkg/ -type f -print0 | sed -z 's|^pkg||' | xpatch check --stdin -0 /srv/root
   xpatch check --json /srv/root | jq 'select(.ok == false)'
+  xpatch check --package ./foo_1.2_arm64.deb --package ./libfoo2_1.2_arm64.deb /srv/root
+  xpatch check --package staging/ /srv/root     # a staged tree, laid over /
+
+Before an install, --package PKG (repeatable; an archive, or a directory
+taken as / and laid over ROOT) says what installing the packages, in order,
+would do, without writing anything: each ELF file of the packages is checked
+at its installed path, and so is every file of ROOT whose load set includes
+a file they add or replace (found through an index of who needs which
+soname, not by checking all of ROOT). Each file is checked without and with
+the packages: a finding only in the second is "broken by this install" and
+names its package; one in both is "already broken before".
 
 Finding codes and what to do about each: docs/check.md.
 
 Exit codes:
-  0  no finding of error severity (warnings may remain)
-  1  at least one error: something would fail to load
-  2  usage or I/O error (ROOT cannot be opened))");
+  0  no finding of error severity (warnings may remain); with --package: no
+     error introduced by the packages
+  1  at least one error: something would fail to load; with --package: an
+     error the packages introduce (--strict: or one already there)
+  2  usage or I/O error (ROOT cannot be opened, a package cannot be read))");
   check_cmd->add_option("--root", check.root, "the root directory, taken as / (or the first argument)")
       ->type_name("ROOT");
   check_cmd->add_option("args", check_args,
@@ -313,6 +326,12 @@ Exit codes:
   check_cmd->add_option("-j,--jobs", check.jobs, "parallel workers (default: one per core)")->type_name("N");
   check_cmd->add_flag("!--no-symbols", check.symbols,
                       "only resolve DT_NEEDED: skip the symbol-version and undefined-symbol checks");
+  check_cmd->add_option("--package", check.packages,
+                        "a package about to be installed (archive, or staged directory taken as /): check what "
+                        "installing it over ROOT would break (repeatable, in install order)")
+      ->type_name("PKG")
+      ->allow_extra_args(false);
+  check_cmd->add_flag("--strict", check.strict, "with --package: exit 1 also for errors that were there before");
   walk_flags(check_cmd, check.walk);
   }
 
@@ -474,6 +493,14 @@ Exit codes:
       return kError;
     }
     check.paths = std::move(check_args);
+    if (!check.packages.empty() && (!check.paths.empty() || check.from_stdin || check.tree || check.list)) {
+      print_error("check --package: checks the packages' files and what they affect; no PATH, --stdin, --tree or --list");
+      return kError;
+    }
+    if (check.strict && check.packages.empty()) {
+      print_error("check --strict: only with --package (without it, every error counts)");
+      return kError;
+    }
     return run_check(check);
   }
   if (*rt_cmd) return run_retarget(rt);

@@ -1,0 +1,124 @@
+#include "libpatch/check/package.h"
+
+#include <algorithm>
+#include <set>
+#include <tuple>
+
+#include "libpatch/elf/paths.h"
+
+namespace xpatch::check {
+namespace {
+
+std::string base_name(std::string_view p) {
+  const auto slash = p.rfind('/');
+  return std::string(slash == std::string_view::npos ? p : p.substr(slash + 1));
+}
+
+}  // namespace
+
+ReverseIndex ReverseIndex::build(resolve::Resolver& resolver, const resolve::WalkOptions& walk) {
+  ReverseIndex ix;
+  const resolve::Root& root = resolver.root();
+  Collected all = collect(root, {}, walk);  // the one walk: files, and links judged
+  for (const Input& in : all.files) {
+    std::shared_ptr<const resolve::Object> o = resolver.object(in.path);
+    if (!o->ok) continue;
+    ++ix.elf_files_;
+    for (const std::string& n : o->needed) ix.needers_[base_name(n)].push_back(in.path);
+    if (o->interpreter) ix.interp_users_[*o->interpreter].push_back(in.path);
+    if (o->soname) ix.sonames_[in.path] = *o->soname;
+  }
+  for (const std::string& link : all.links) {  // the names links give to files
+    resolve::Lookup l = root.resolve(link);
+    if (l.found() && !l.is_dir) ix.link_names_[l.path].push_back(base_name(link));
+  }
+  return ix;
+}
+
+std::vector<std::string> ReverseIndex::affected(resolve::Resolver& before, resolve::Resolver& after) const {
+  const resolve::Root& broot = before.root();
+  const resolve::Root& aroot = after.root();
+  std::set<std::string> names, out, done_names;
+  std::vector<std::string> todo;  // files whose names to follow
+  auto add_names_of = [&](const std::string& path) {  // a file's names in the root as it is
+    names.insert(base_name(path));
+    if (auto it = sonames_.find(path); it != sonames_.end()) names.insert(it->second);
+    if (auto it = link_names_.find(path); it != link_names_.end()) names.insert(it->second.begin(), it->second.end());
+  };
+  for (const resolve::Root::LayeredPath& p : aroot.layered_paths()) {
+    if (p.kind == resolve::LayerEntry::Kind::Dir) continue;
+    names.insert(base_name(p.path));
+    if (p.kind == resolve::LayerEntry::Kind::File) {
+      if (auto o = after.object(p.path); o->ok && o->soname) names.insert(*o->soname);
+    }
+    // What was there before (a replaced file, or the file a replaced link led to).
+    resolve::Lookup l = broot.resolve(p.path);
+    if (l.found() && !l.is_dir) add_names_of(l.path);
+  }
+  for (const auto& [interp, users] : interp_users_) {
+    resolve::Lookup b = broot.resolve(interp), a = aroot.resolve(interp);
+    if (b.path != a.path || aroot.layer_of(a.path)) out.insert(users.begin(), users.end());
+    if (aroot.layer_of(a.path)) add_names_of(a.path);
+  }
+  for (;;) {
+    std::vector<std::string> fresh;
+    for (const std::string& n : names) {
+      if (!done_names.insert(n).second) continue;
+      if (auto it = needers_.find(n); it != needers_.end())
+        for (const std::string& f : it->second)
+          if (out.insert(f).second) fresh.push_back(f);
+    }
+    if (fresh.empty()) break;
+    for (const std::string& f : fresh) add_names_of(f);
+  }
+  std::vector<std::string> v;
+  for (const std::string& f : out)
+    if (!aroot.layer_of(f)) v.push_back(f);
+  return v;
+}
+
+PackageTargets package_targets(resolve::Resolver& before, resolve::Resolver& after, const resolve::WalkOptions& walk) {
+  PackageTargets t;
+  for (const resolve::Root::LayeredPath& p : after.root().layered_paths())
+    if (p.kind == resolve::LayerEntry::Kind::File) t.package_files.push_back({p.path, false});
+  ReverseIndex ix = ReverseIndex::build(before, walk);
+  t.indexed = ix.files();
+  for (std::string& f : ix.affected(before, after)) t.affected.push_back({std::move(f), false});
+  return t;
+}
+
+Verdict judge_file(resolve::Resolver& before, resolve::Resolver& after, const Input& in,
+                   resolve::SymbolChecker* symbols_before, resolve::SymbolChecker* symbols_after,
+                   const std::vector<std::string>& ignore) {
+  const resolve::Root& aroot = after.root();
+  Verdict v;
+  v.after = check_file(after, in, symbols_after);
+  ignore_missing(v.after, ignore);
+  v.layer = aroot.layer_of(in.path);
+  if (v.after.skipped) return v;
+  std::set<std::tuple<std::string, std::string, std::string>> was;
+  resolve::Lookup l = before.root().resolve(in.path);
+  if (l.found() && !l.is_dir) {  // a new file of a package has no "before"
+    FileReport b = check_file(before, in, symbols_before);
+    ignore_missing(b, ignore);
+    for (const Finding& f : b.tree.findings) was.insert({f.code, f.object, f.subject});
+  }
+  // The packages in this file's load set, for a finding about a file of none.
+  std::vector<std::size_t> in_load_set;
+  for (const resolve::TreeNode& n : v.after.tree.nodes)
+    if (auto i = aroot.layer_of(n.path); i && std::find(in_load_set.begin(), in_load_set.end(), *i) == in_load_set.end())
+      in_load_set.push_back(*i);
+  std::sort(in_load_set.begin(), in_load_set.end());
+  for (const Finding& f : v.after.tree.findings) {
+    Judged j{f, !was.count({f.code, f.object, f.subject}), {}};
+    if (j.introduced) {
+      if (auto i = aroot.layer_of(f.object)) j.layers = {*i};
+      else j.layers = in_load_set;
+    }
+    if (f.severity == Severity::Error) ++(j.introduced ? v.introduced_errors : v.before_errors);
+    v.findings.push_back(std::move(j));
+  }
+  return v;
+}
+
+}  // namespace xpatch::check

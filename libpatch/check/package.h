@@ -1,0 +1,77 @@
+// `xpatch check --package`: what installing packages would do to a root.
+// The packages are Layers laid over a second Root (Root::add_layer); this
+// picks the files whose load set can change (the packages' own, and the
+// root's that need what the packages add or replace, found through a
+// reverse-dependency index of one walk of the root), and tells, per
+// finding of a file checked with the layers, whether it was there before.
+// Nothing here prints.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "libpatch/check/check.h"
+
+namespace xpatch::check {
+
+// Which files of a root need which names: one walk (resolve::walk_dir)
+// reading DT_NEEDED, DT_SONAME and PT_INTERP of each ELF file.
+class ReverseIndex {
+ public:
+  // `resolver` is over the root as it is (no layers).
+  static ReverseIndex build(resolve::Resolver& resolver, const resolve::WalkOptions& walk = {});
+  std::size_t files() const noexcept { return elf_files_; }
+
+  // The root's files whose load set can change once `after`'s layers are
+  // installed, sorted, without the layers' own paths: every file needing
+  // (by DT_NEEDED's last component) a name a layer adds or replaces (a
+  // path's basename, the DT_SONAME there before and after, the name of any
+  // symlink of the root leading to it), then, transitively, every file
+  // needing a name of one of those; and every program whose PT_INTERP
+  // leads to a layer's path.
+  std::vector<std::string> affected(resolve::Resolver& before, resolve::Resolver& after) const;
+
+ private:
+  std::size_t elf_files_ = 0;
+  std::map<std::string, std::vector<std::string>> needers_;        // needed name -> files
+  std::map<std::string, std::vector<std::string>> interp_users_;   // PT_INTERP -> programs
+  std::map<std::string, std::vector<std::string>> link_names_;     // canonical target -> names of links to it
+  std::map<std::string, std::string> sonames_;                      // file -> DT_SONAME
+};
+
+// The files a package check looks at: the layers' regular files (each at
+// its installed path) and the affected files of the root.
+struct PackageTargets {
+  std::vector<Input> package_files;
+  std::vector<Input> affected;
+  std::size_t indexed = 0;  // ELF files the index read
+};
+PackageTargets package_targets(resolve::Resolver& before, resolve::Resolver& after,
+                               const resolve::WalkOptions& walk = {});
+
+// One finding of a file checked with the layers, judged against the same
+// file checked without them: the same code, object and subject there means
+// it was already broken; otherwise the install introduces it.
+struct Judged {
+  Finding finding;
+  bool introduced = false;
+  std::vector<std::size_t> layers;  // the packages it comes from (Root::layer_of), for an introduced one
+};
+struct Verdict {
+  FileReport after;  // the file checked with the layers
+  std::vector<Judged> findings;  // after's findings, judged
+  std::optional<std::size_t> layer;  // the package the file comes from; none: the root's
+  unsigned introduced_errors = 0, before_errors = 0;
+};
+// Checks `in` without the layers (`before`; a package's new file has no
+// "before") and with them (`after`), each with its symbol checker when
+// given, drops the findings `ignore` globs name (--ignore-missing), and
+// judges each finding. Thread-safe, as check_file is.
+Verdict judge_file(resolve::Resolver& before, resolve::Resolver& after, const Input& in,
+                   resolve::SymbolChecker* symbols_before, resolve::SymbolChecker* symbols_after,
+                   const std::vector<std::string>& ignore = {});
+
+}  // namespace xpatch::check

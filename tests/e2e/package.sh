@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# xpatch check --package against a real install. Each case builds a .deb
+# with dpkg-deb from the aarch64 fixtures, asks check --package what
+# installing it into a small root (Debian's cross glibc) would do, then
+# installs it for real (dpkg-deb -x into a copy of the root) and asks:
+#  - the real loader under qemu-user (ld.so's trace with LD_BIND_NOW=1
+#    LD_WARN=1, and the program itself; symbols_oracle.py compares) about
+#    every program check --package reported, in the installed copy;
+#  - `check` of the installed copy, which must give the same findings for
+#    the same files, each "introduced" exactly when ROOT's file did not have
+#    it (package_oracle.py).
+# FORM says what --package is given: `dir` the package unpacked (a staged
+# tree), `deb` the archive itself (needs the archive reader; skipped, exit
+# 77, in a build without it).
+#
+#   package.sh XPATCH FIXTURES_DIR dir|deb
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib.sh"
+XPATCH=$1
+FX=$2
+FORM=${3:-dir}
+T=aarch64
+F=$FX/$T
+[ -e "$F/libsym-lost.so" ] || { echo "package.sh: $FX has no symbol fixtures (run fixtures.build)"; exit 77; }
+for tool in dpkg-deb qemu-aarch64; do
+  command -v $tool >/dev/null || { echo "skip - package.sh: $tool is not installed"; exit 77; }
+done
+W=$(mktemp -d /tmp/xpatch-package.XXXXXX)
+[ -n "${KEEP:-}" ] || trap 'rm -rf "$W"' EXIT
+X=/usr/aarch64-linux-gnu/lib
+L=$X/ld-linux-aarch64.so.1
+RP=$X:/opt/xpt/lib1:/opt/xpt/lib2
+
+prog() {  # FIXTURE DEST [RUNPATH]: a fixture program in the root's layout
+  mkdir -p "$(dirname "$2")"
+  cp "$F/$1" "$2"
+  "$XPATCH" --interp $L --runpath "${3:-$RP}" "$2"
+}
+base_root() {  # DIR [LIBSYM]: cross glibc, LIBSYM (libsym.so) in lib2, an unrelated broken program
+  mkdir -p "$1$X" "$1/opt/xpt/lib1" "$1/opt/xpt/lib2" "$1/opt/xpt/bin"
+  cp -L $L $X/libc.so.6 "$1$X/"
+  cp "$F/${2:-libsym.so}" "$1/opt/xpt/lib2/libsym.so"
+  prog app-ver "$1/opt/xpt/bin/unrelated"  # needs libver.so.1, which is nowhere
+}
+deb() {  # NAME: builds $W/NAME.deb from $W/NAME/ (DEBIAN/control made here)
+  mkdir -p "$W/$1/DEBIAN"
+  printf 'Package: %s\nVersion: 1\nArchitecture: arm64\nMaintainer: t <t@t>\nDescription: test\n' "$1" \
+    >"$W/$1/DEBIAN/control"
+  dpkg-deb --root-owner-group -Zxz --build "$W/$1" "$W/$1.deb" >/dev/null
+  rm -rf "$W/$1.stage" && mkdir "$W/$1.stage" && dpkg-deb -x "$W/$1.deb" "$W/$1.stage"
+}
+pkgarg() { if [ "$FORM" = deb ]; then echo "$W/$1.deb"; else echo "$W/$1.stage"; fi; }
+
+if [ "$FORM" = deb ]; then
+  mkdir -p "$W/probe/usr" && deb probe
+  "$XPATCH" check --package "$W/probe.deb" "$W/probe" >"$W/probe.txt" 2>&1 || true
+  if grep -q 'without the archive reader' "$W/probe.txt"; then
+    echo "skip - package.sh deb: this xpatch is built without the archive reader"
+    exit 77
+  fi
+fi
+
+# verdict CASE ROOT EXIT PKG...: check --package's exit status, then the
+# install judged by the loader and by check of the installed copy.
+verdict() {
+  local c=$1 root=$2 want=$3 rc=0 p args=() paths=() old=()
+  shift 3
+  for p in "$@"; do args+=(--package "$(pkgarg "$p")"); done
+  "$XPATCH" check "${args[@]}" "$root" >"$W/$c.txt" 2>&1 || rc=$?
+  check "$c: check --package exits $want (got $rc)" test "$rc" = "$want"
+  rc=0
+  "$XPATCH" check "${args[@]}" --json "$root" >"$W/$c.json" || rc=$?
+  check "$c: --json exits the same" test "$rc" = "$want"
+  # The real install.
+  cp -a "$root" "$W/$c.copy"
+  for p in "$@"; do dpkg-deb -x "$W/$p.deb" "$W/$c.copy"; done
+  mapfile -t paths < <(python3 -c '
+import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if "path" in r and r["elf"]: print(r["path"])' "$W/$c.json")
+  for p in "${paths[@]}"; do [ -e "$root$p" ] && old+=("$p"); done
+  "$XPATCH" check --json "$W/$c.copy" "${paths[@]}" >"$W/$c.after.json" || true
+  : >"$W/$c.before.json"
+  [ ${#old[@]} -eq 0 ] || "$XPATCH" check --json "$root" "${old[@]}" >"$W/$c.before.json" || true
+  if python3 "$HERE/package_oracle.py" "$W/$c.json" "$W/$c.after.json" "$W/$c.before.json" >"$W/$c.oracle"; then
+    ok "$c: the verdict is check's of the installed copy, introduced = not there before"
+  else
+    bad "$c: the verdict differs from the installed copy's"
+    cat "$W/$c.oracle" "$W/$c.txt"
+  fi
+  # The real loader, on every program reported (libraries have no loader run).
+  for p in "${paths[@]}"; do
+    python3 -c 'import json,sys; r=json.loads(open(sys.argv[1]).readline()); sys.exit(0 if r["interpreter"] else 1)' \
+      <(grep "\"path\":\"$p\"" "$W/$c.after.json") || continue
+    local run=0
+    env -u QEMU_LD_PREFIX qemu-aarch64 -L "$W/$c.copy" -E LD_TRACE_LOADED_OBJECTS=1 -E LD_BIND_NOW=1 -E LD_WARN=1 \
+      "$W/$c.copy$L" "$p" >"$W/trace" 2>&1 || true
+    env -u QEMU_LD_PREFIX qemu-aarch64 -L "$W/$c.copy" -E LD_WARN=1 "$W/$c.copy$p" >"$W/run" 2>&1 || run=$?
+    grep "\"path\":\"$p\"" "$W/$c.after.json" >"$W/one.json"
+    if grep -q ' => not found' "$W/trace"; then
+      # A library not found: ld.so names the missing sonames (and then every
+      # symbol they would have defined); check names the sonames.
+      if python3 -c '
+import json, re, sys
+trace, run, rc, one = open(sys.argv[1]).read(), open(sys.argv[2]).read(), int(sys.argv[3]), json.load(open(sys.argv[4]))
+missing = set(re.findall(r"^\s*(\S+) => not found", trace, re.M))
+ours = {f["subject"] for f in one["findings"] if f["code"] == "needed-missing"}
+sys.exit(0 if missing == ours and rc != 0 and "cannot open shared object" in run else 1)' \
+        "$W/trace" "$W/run" "$run" "$W/one.json"; then
+        ok "$c: $p: the loader agrees after the install (a soname not found)"
+      else
+        bad "$c: $p: the loader disagrees on the sonames not found"
+        cat "$W/trace" "$W/run" "$W/one.json"
+      fi
+    elif python3 "$HERE/symbols_oracle.py" glibc "$W/trace" "$W/run" "$run" "$W/one.json" >"$W/sym.txt"; then
+      ok "$c: $p: the loader agrees after the install"
+    else
+      bad "$c: $p: the loader disagrees"
+      cat "$W/trace" "$W/run" "$W/sym.txt"
+    fi
+  done
+}
+
+# 1. A clean package: a new program that finds what it needs.
+base_root "$W/r1"
+prog app-sym-now "$W/clean/opt/xpt/bin/app-new"
+deb clean
+verdict clean "$W/r1" 0 clean
+check "clean: the unrelated broken program is not checked (only what the package touches)" \
+  python3 -c 'import json,sys; s=[json.loads(l) for l in open(sys.argv[1])][-1]["summary"]; sys.exit(s["affected_files"])' \
+  "$W/clean.json"
+check "clean: no finding mentions it" bash -c "! grep -q unrelated '$W/clean.json'"
+
+# 2. A program needing a soname the root lacks.
+prog app-ver "$W/missing/opt/xpt/bin/app-ver"
+deb missing
+verdict missing "$W/r1" 1 missing
+check "missing: says needed-missing libver.so.1, broken by the install" \
+  bash -c "grep -q 'libver.so.1: needed-missing' '$W/missing.txt' && grep -q 'broken by this install' '$W/missing.txt'"
+
+# 3. A program needing a symbol version the root's library lacks.
+base_root "$W/r3" libsym-lost.so
+prog app-sym-ver "$W/version/opt/xpt/bin/app-sym-ver"
+deb version
+verdict version "$W/r3" 1 version
+check "version: version-missing, by the package" bash -c "grep -q 'version-missing' '$W/version.txt' && grep -q '(by [^)]*version' '$W/version.txt'"
+
+# 4. Reverse breakage: the package replaces libsym.so with one that lost
+#    a version and two functions that installed programs need.
+base_root "$W/r4"
+prog app-sym-now "$W/r4/opt/xpt/bin/app-sym-now"
+prog app-sym-ver "$W/r4/opt/xpt/bin/app-sym-ver"
+mkdir -p "$W/replace/opt/xpt/lib2" && cp "$F/libsym-lost.so" "$W/replace/opt/xpt/lib2/libsym.so"
+deb replace
+verdict replace "$W/r4" 1 replace
+check "replace: names the installed program and the package" \
+  bash -c "grep -q '/opt/xpt/bin/app-sym-now' '$W/replace.txt' && grep -q 'symbol-missing' '$W/replace.txt' && grep -q '(by [^)]*replace' '$W/replace.txt'"
+check "replace: --json marks it introduced by replace" python3 -c '
+import json, sys
+rs = [json.loads(l) for l in open(sys.argv[1]) if "path" in l]
+f = [f for r in rs if r.get("path") == "/opt/xpt/bin/app-sym-now" for f in r["findings"] if f["code"] == "symbol-missing"]
+sys.exit(not f or not all(x["introduced"] and x["packages"] == [sys.argv[2]] for x in f))' "$W/replace.json" "$(pkgarg replace)"
+
+# 5. Shadowing: the lost library lands in lib1, searched before lib2.
+mkdir -p "$W/shadow/opt/xpt/lib1" && cp "$F/libsym-lost.so" "$W/shadow/opt/xpt/lib1/libsym.so"
+deb shadow
+verdict shadow "$W/r4" 1 shadow
+check "shadow: names the installed program" bash -c "grep -q '/opt/xpt/bin/app-sym-now' '$W/shadow.txt'"
+
+# 6. A symlink farm: the program through a link, its library through a
+#    versioned name and a directory link, all inside the package.
+mkdir -p "$W/farm/opt/xpt/lib3" "$W/farm/opt/xpt/bin"
+cp "$F/libsym.so" "$W/farm/opt/xpt/lib3/libsym.so.1.0"
+ln -s libsym.so.1.0 "$W/farm/opt/xpt/lib3/libsym.so"
+ln -s lib3 "$W/farm/opt/xpt/libdir"
+prog app-sym-now "$W/farm/opt/xpt/libexec/farm-real" "$X:/opt/xpt/libdir"
+ln -s ../libexec/farm-real "$W/farm/opt/xpt/bin/farm"
+deb farm
+base_root "$W/r6"
+verdict farm "$W/r6" 0 farm
+rm "$W/r6/opt/xpt/lib2/libsym.so"  # the farm's own copy is what the program loads
+verdict farm-alone "$W/r6" 0 farm
+
+# 7. Already broken before: the package reinstalls the lost library under
+#    a program it already broke. Not this install's fault: exit 0, and 1
+#    with --strict.
+base_root "$W/r7" libsym-lost.so
+prog app-sym-ver "$W/r7/opt/xpt/bin/app-sym-ver"
+mkdir -p "$W/same/opt/xpt/lib2" && cp "$F/libsym-lost.so" "$W/same/opt/xpt/lib2/libsym.so"
+deb same
+verdict same "$W/r7" 0 same
+check "same: says already broken before" bash -c "grep -q 'already broken before' '$W/same.txt' && ! grep -q 'broken by this install' '$W/same.txt'"
+rc=0; "$XPATCH" check --strict --package "$(pkgarg same)" "$W/r7" >/dev/null || rc=$?
+check "same: --strict exits 1 (got $rc)" test $rc = 1
+
+# 8. Packages in order: the second undoes what the first breaks.
+mkdir -p "$W/fix/opt/xpt/lib1" && cp "$F/libsym.so" "$W/fix/opt/xpt/lib1/libsym.so"
+deb fix
+verdict ordered "$W/r4" 0 shadow fix
+verdict reversed "$W/r4" 1 fix shadow
+
+# 9. A package that cannot be read: exit 2, naming it; ROOT unchanged.
+before=$(cd "$W/r1" && find . -printf '%p %s %T@\n' | sort | md5sum)
+rc=0; "$XPATCH" check --package "$W/no-such.deb" "$W/r1" >"$W/bad.txt" 2>&1 || rc=$?
+check "a missing package: exit 2 (got $rc), naming it" bash -c "test $rc = 2 && grep -q no-such.deb '$W/bad.txt'"
+check "ROOT is unchanged" test "$before" = "$(cd "$W/r1" && find . -printf '%p %s %T@\n' | sort | md5sum)"
+
+finish
