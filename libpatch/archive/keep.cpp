@@ -421,6 +421,8 @@ KeepPlan plan_keep(const Known& known, std::uint64_t size) {
                                            : (data == ELFDATA2LSB ? elf::Variant::k64LE : elf::Variant::k64BE);
   elf::dispatch(v, [&](auto e) { Planner<decltype(e)>(known, size, p).run(); });
   p.keep = merge(std::move(p.keep));
+  // Complete: nothing more to learn, and every range it wants is held.
+  for (const Range& r : p.keep) p.complete = p.complete && known.has(r.off, r.len);
   return p;
 }
 
