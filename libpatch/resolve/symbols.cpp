@@ -503,6 +503,11 @@ class Lookup {
   }
 };
 
+template <typename E>
+Hit find_symbol(const Bytes& in, const DynSymbols& d, Family family, const Want& w) {
+  return Lookup<E>(in, d, family).find(w);
+}
+
 // Reads an object's facts; `o` keeps the file open for lookups after.
 std::shared_ptr<const DynSymbols> read_symbols(const Root& root, const std::string& canonical, OpenObject& o) {
   auto d = std::make_shared<DynSymbols>();
@@ -794,6 +799,27 @@ bool SymbolChecker::closure_resolved(const std::string& key) {
 void SymbolChecker::set_closure_resolved(std::string key) {
   std::lock_guard lk(mu_);
   resolved_closures_.insert(std::move(key));
+}
+
+Expected<std::vector<std::optional<std::uint64_t>>> SymbolChecker::lookup(
+    const std::string& canonical, const std::vector<std::pair<std::string, std::string>>& wants, Family family) {
+  auto d = symbols(canonical);
+  if (!d->error.empty()) return Error{Error::Kind::Malformed, d->error};
+  try {
+    OpenObject o;
+    if (auto err = open_object(root_, canonical, o, nullptr)) return *err;
+    const elf::Variant v = d->elf_class == 64 ? (d->big_endian ? elf::Variant::k64BE : elf::Variant::k64LE)
+                                              : (d->big_endian ? elf::Variant::k32BE : elf::Variant::k32LE);
+    std::vector<std::optional<std::uint64_t>> out;
+    for (const auto& [name, version] : wants) {
+      const Want w{name, version, false, false};
+      const Hit h = elf::dispatch(v, [&](auto e) { return find_symbol<decltype(e)>(*o.bytes, *d, family, w); });
+      out.push_back(h.found ? std::optional<std::uint64_t>(h.size) : std::nullopt);
+    }
+    return out;
+  } catch (ErrorException& e) {
+    return std::move(e.error);
+  }
 }
 
 void SymbolChecker::check(Tree& t) {

@@ -16,6 +16,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -104,6 +105,14 @@ class SymbolChecker {
   // A library's facts, read once per run (a program's are read by its own
   // check and not kept).
   std::shared_ptr<const DynSymbols> symbols(const std::string& canonical);
+
+  // Looks each (name, version) up in the object at `canonical` as
+  // `family`'s loader would, through the object's own hash table (the
+  // lookup the check makes): st_size where it defines the symbol, nullopt
+  // where it does not; an error names a malformed table. (The package
+  // reader's differential test asks it for every symbol of a library.)
+  Expected<std::vector<std::optional<std::uint64_t>>> lookup(
+      const std::string& canonical, const std::vector<std::pair<std::string, std::string>>& wants, Family family);
 
   // Lends a cache of open files to one tree's check (see caches_).
   std::unique_ptr<OpenCache> borrow_cache();
