@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -346,9 +347,14 @@ class Reader {
     if (size < 0 || static_cast<std::uint64_t>(size) > limits_.max_metadata)
       fail(path_, member_label(raw), fmt::format("{} bytes, more than the {} a metadata file may have", size, limits_.max_metadata));
     std::string text(static_cast<std::size_t>(size), '\0');
-    la_ssize_t got = archive_read_data(a, text.data(), text.size());
-    if (got < 0) fail(path_, member_label(raw), fmt::format("cannot read: {}", archive_message(a)));
-    text.resize(static_cast<std::size_t>(got));
+    std::size_t done = 0;
+    while (done < text.size()) {
+      la_ssize_t got = archive_read_data(a, text.data() + done, text.size() - done);
+      if (got < 0) fail(path_, member_label(raw), fmt::format("cannot read: {}", archive_message(a)));
+      if (got == 0) break;
+      done += static_cast<std::size_t>(got);
+    }
+    text.resize(done);
     return text;
   }
 
@@ -375,7 +381,9 @@ class Reader {
     if (declared < 0 || static_cast<std::uint64_t>(declared) > limits_.max_member_size)
       fail(path_, member_label(raw), fmt::format("declares {} bytes, more than the limit of {}", declared, limits_.max_member_size));
     const auto size = static_cast<std::uint64_t>(declared);
-    const std::uint64_t allowed = std::max(limits_.expansion_floor, src_.size * limits_.max_expansion);
+    std::uint64_t allowed = 0;
+    if (__builtin_mul_overflow(src_.size, limits_.max_expansion, &allowed)) allowed = UINT64_MAX;
+    allowed = std::max(limits_.expansion_floor, allowed);
     if (__builtin_add_overflow(unpacked_, size, &unpacked_) || unpacked_ > allowed)
       fail(path_, member_label(raw),
            fmt::format("members declare {} bytes so far from a {}-byte archive, more than {}x (a decompression bomb?)",
