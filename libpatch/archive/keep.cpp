@@ -210,25 +210,11 @@ class Planner {
     } else if (tag[DT_HASH]) {
       nsyms = sysv_hash_reach(*tag[DT_HASH]);
     }
-    // Relocation ranges as symbols.cpp takes them (a DT_JMPREL at the end of
-    // DT_REL(A) counted once; the leading relative ones never read).
-    const bool pltrela = tag[DT_PLTREL].value_or(E::is64 ? DT_RELA : DT_REL) == DT_RELA;
-    std::uint64_t rela_size = tag[DT_RELASZ].value_or(0), rel_size = tag[DT_RELSZ].value_or(0);
-    const std::uint64_t plt_size = tag[DT_PLTRELSZ].value_or(0);
-    if (tag[DT_JMPREL]) {
-      std::uint64_t& sz = pltrela ? rela_size : rel_size;
-      const std::optional<std::uint64_t>& start = pltrela ? tag[DT_RELA] : tag[DT_REL];
-      std::uint64_t end = 0;
-      if (start && !__builtin_add_overflow(*start, sz, &end) && end == *tag[DT_JMPREL] + plt_size && sz >= plt_size &&
-          *start <= *tag[DT_JMPREL])
-        sz -= plt_size;
-    }
-    if (tag[DT_RELA] && rela_size)
-      nsyms = std::max(nsyms, relocs<elf::Rela<E>>(*tag[DT_RELA], rela_size, relacount.value_or(0)));
-    if (tag[DT_REL] && rel_size) nsyms = std::max(nsyms, relocs<elf::Rel<E>>(*tag[DT_REL], rel_size, relcount.value_or(0)));
-    if (tag[DT_JMPREL] && plt_size) {
-      nsyms = std::max(nsyms, pltrela ? relocs<elf::Rela<E>>(*tag[DT_JMPREL], plt_size, 0)
-                                      : relocs<elf::Rel<E>>(*tag[DT_JMPREL], plt_size, 0));
+    // The relocation tables symbols.cpp reads, past their relative entries.
+    for (const auto& r : resolve::dynamic_relocs(tag, relacount.value_or(0), relcount.value_or(0), E::is64)) {
+      const std::uint64_t top = r.rela ? relocs<elf::Rela<E>>(r.vaddr, r.size, r.skip)
+                                       : relocs<elf::Rel<E>>(r.vaddr, r.size, r.skip);
+      nsyms = std::max(nsyms, top);
     }
     // The symbols and their version indexes, as far as their segment goes.
     const std::uint64_t sym_bytes = std::min(symtab_limit / sizeof(elf::Sym<E>), nsyms) * sizeof(elf::Sym<E>);
@@ -421,6 +407,8 @@ KeepPlan plan_keep(const Known& known, std::uint64_t size) {
                                            : (data == ELFDATA2LSB ? elf::Variant::k64LE : elf::Variant::k64BE);
   elf::dispatch(v, [&](auto e) { Planner<decltype(e)>(known, size, p).run(); });
   p.keep = merge(std::move(p.keep));
+  // Complete: nothing more to learn, and every range it wants is held.
+  for (const Range& r : p.keep) p.complete = p.complete && known.has(r.off, r.len);
   return p;
 }
 

@@ -38,8 +38,9 @@ class Known {
 
 struct KeepPlan {
   std::vector<Range> keep;  // sorted, merged, inside the file
-  // False when a range depends on bytes not known yet (a table not yet
-  // streamed, or already passed): stream on, or read the member again.
+  // False when a range depends on bytes not known yet, or a wanted range is
+  // not all known (a table not yet streamed, or already passed): stream
+  // on, or read the member again.
   bool complete = true;
   bool elf = true;  // false: no ELF identification (nothing to keep)
 };

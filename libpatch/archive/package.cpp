@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -204,9 +205,13 @@ class Reader {
     unsigned passes = 0;
     do {
       if (passes == limits_.max_passes) {
-        const auto& [ordinal, m] = *pending_.begin();
-        fail(path_, member_label(layer_.entries[m.entry].path),
-             fmt::format("the tables its dynamic section names are still not all read after {} passes", passes));
+        const auto& [ordinal, p] = *pending_.begin();
+        std::string missing;
+        for (const Range& w : p.m->plan.keep)
+          if (!p.m->known.has(w.off, w.len)) missing += fmt::format(" {:#x}+{:#x}", w.off, w.len);
+        fail(path_, member_label(layer_.entries[p.entry].path),
+             fmt::format("the tables its dynamic section names are still not all read after {} passes (missing:{})",
+                         passes, missing));
       }
       walk(passes++);
     } while (!pending_.empty());
@@ -342,9 +347,14 @@ class Reader {
     if (size < 0 || static_cast<std::uint64_t>(size) > limits_.max_metadata)
       fail(path_, member_label(raw), fmt::format("{} bytes, more than the {} a metadata file may have", size, limits_.max_metadata));
     std::string text(static_cast<std::size_t>(size), '\0');
-    la_ssize_t got = archive_read_data(a, text.data(), text.size());
-    if (got < 0) fail(path_, member_label(raw), fmt::format("cannot read: {}", archive_message(a)));
-    text.resize(static_cast<std::size_t>(got));
+    std::size_t done = 0;
+    while (done < text.size()) {
+      la_ssize_t got = archive_read_data(a, text.data() + done, text.size() - done);
+      if (got < 0) fail(path_, member_label(raw), fmt::format("cannot read: {}", archive_message(a)));
+      if (got == 0) break;
+      done += static_cast<std::size_t>(got);
+    }
+    text.resize(done);
     return text;
   }
 
@@ -355,7 +365,7 @@ class Reader {
     if (pass > 0) {
       auto it = pending_.find(ordinal);
       if (it == pending_.end()) return;
-      stream(a, raw, *it->second.m, false);
+      stream(a, raw, *it->second.m);
       if (it->second.m->plan.complete) pending_.erase(it);
       return;
     }
@@ -371,7 +381,9 @@ class Reader {
     if (declared < 0 || static_cast<std::uint64_t>(declared) > limits_.max_member_size)
       fail(path_, member_label(raw), fmt::format("declares {} bytes, more than the limit of {}", declared, limits_.max_member_size));
     const auto size = static_cast<std::uint64_t>(declared);
-    const std::uint64_t allowed = std::max(limits_.expansion_floor, src_.size * limits_.max_expansion);
+    std::uint64_t allowed = 0;
+    if (__builtin_mul_overflow(src_.size, limits_.max_expansion, &allowed)) allowed = UINT64_MAX;
+    allowed = std::max(limits_.expansion_floor, allowed);
     if (__builtin_add_overflow(unpacked_, size, &unpacked_) || unpacked_ > allowed)
       fail(path_, member_label(raw),
            fmt::format("members declare {} bytes so far from a {}-byte archive, more than {}x (a decompression bomb?)",
@@ -439,11 +451,11 @@ class Reader {
     Block first{buf, len, static_cast<std::uint64_t>(off)};
     if (!elf) {  // kept whole, read as text by the loader models
       m->whole = true;
-      stream(a, raw, *m, true, first);
+      stream(a, raw, *m, first);
       return;
     }
     ++elf_members_;
-    stream(a, raw, *m, true, first);
+    stream(a, raw, *m, first);
     if (!m->plan.complete) pending_.emplace(ordinal, Pending{layer_.entries.size(), std::move(m)});
   }
 
@@ -464,12 +476,17 @@ class Reader {
            (p.starts_with("/etc/ld-musl-") && p.ends_with(".path"));
   }
 
+  // The ranges to keep: plan_keep's, or all of a member kept whole.
+  static void replan(ElfMember& m) {
+    if (m.whole) m.plan = KeepPlan{{{0, m.size}}, m.known.has(0, m.size), true};
+    else m.plan = plan_keep(m.known, m.size);
+  }
+
   // A glibc loader: the check reads it whole, for the system directories
   // and the cache path compiled into it (resolve/glibc.cpp). Known by
   // having no PT_INTERP and, as its DT_SONAME, its architecture's loader
-  // name. Only while all of it is still held (it fits in the prefix).
-  bool glibc_loader(const ElfMember& m) const {
-    if (!m.known.has(0, m.size)) return false;
+  // name (read from the kept bytes: the plan is complete).
+  static bool glibc_loader(const ElfMember& m) {
     auto f = elf::read_elf_fd(::dup(m.known.fd()), "member", {.sections = false});
     if (!f || f->interpreter || !f->soname) return false;
     auto name = elf::loader_name(*f, elf::Libc::Glibc);
@@ -486,9 +503,11 @@ class Reader {
   // range plan_keep wants are written to the memfd; the plan is made again
   // whenever a range it wanted is complete, so a table named by one found
   // later in the stream is caught on the way.
-  void stream(::archive* a, const std::string& raw, ElfMember& m, bool first, std::optional<Block> head = std::nullopt) {
-    const std::uint64_t prefix = first ? std::min(limits_.prefix, m.size) : 0;
-    bool planned = !first;
+  void stream(::archive* a, const std::string& raw, ElfMember& m, std::optional<Block> head = std::nullopt) {
+    // Every pass holds the prefix again: the tables a later pass finds it
+    // needs are mostly there.
+    const std::uint64_t prefix = std::min(limits_.prefix, m.size);
+    bool planned = false;
     const std::uint64_t kept_before = known_bytes(m.known);
     for (;;) {
       Block b;
@@ -507,31 +526,41 @@ class Reader {
       std::uint64_t end = 0;
       if (__builtin_add_overflow(b.off, b.len, &end) || end > m.size)
         fail(path_, member_label(raw), fmt::format("data at {:#x} + {:#x} past its declared size {:#x}", b.off, b.len, m.size));
-      bool completed = false;
       auto capture = [&](std::uint64_t lo, std::uint64_t hi) {
         lo = std::max(lo, b.off);
         hi = std::min(hi, end);
-        if (lo >= hi) return;
+        if (lo >= hi || m.known.has(lo, hi - lo)) return;
         write_at(raw, m, static_cast<const char*>(b.data) + (lo - b.off), hi - lo, lo);
       };
       capture(0, prefix);
-      for (const Range& w : m.plan.keep) {
-        if (w.end() <= b.off || w.off >= end) continue;
-        capture(w.off, w.end());
-        completed = completed || m.known.has(w.off, w.len);
+      // A new plan may want more of this very block (a table that the
+      // range just completed points at): capture, plan again, until the
+      // plan asks for nothing more from it.
+      for (bool again = true; again;) {
+        bool completed = false;
+        for (const Range& w : m.plan.keep) {
+          if (w.end() <= b.off || w.off >= end) continue;
+          const bool had = m.known.has(w.off, w.len);
+          capture(w.off, w.end());
+          completed = completed || (!had && m.known.has(w.off, w.len));
+        }
+        again = (!planned && end >= prefix) || (!m.plan.complete && completed);
+        if (again) {
+          replan(m);
+          planned = true;
+        }
       }
       const std::uint64_t held = known_bytes(m.known) - kept_before;
       if (held > limits_.max_kept_member + prefix)
         fail(path_, member_label(raw),
              fmt::format("its tables need more than {} bytes (Limits::max_kept_member)", limits_.max_kept_member));
       note_peak(held);
-      if ((!planned && end >= prefix) || (!m.plan.complete && completed)) {
-        m.plan = plan_keep(m.known, m.size);
-        planned = true;
-      }
     }
-    m.plan = plan_keep(m.known, m.size);
-    if (m.whole || (first && glibc_loader(m))) m.plan = KeepPlan{{{0, m.size}}, m.known.has(0, m.size), true};
+    replan(m);
+    if (!m.whole && m.plan.complete && glibc_loader(m)) {
+      m.whole = true;  // all of it, in another pass if the prefix did not hold it
+      replan(m);
+    }
     // Holes everywhere the checker does not read.
     std::vector<Range> drop;
     std::uint64_t kept = 0;

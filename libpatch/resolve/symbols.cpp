@@ -20,6 +20,27 @@ unsigned dt_hash_word_size(std::uint16_t machine, unsigned elf_class) noexcept {
   return (machine == EM_S390 && elf_class == 64) || machine == EM_ALPHA ? 8 : 4;
 }
 
+std::vector<DynRelocs> dynamic_relocs(std::span<const std::optional<std::uint64_t>> tag, std::uint64_t relacount,
+                                      std::uint64_t relcount, bool is64) {
+  auto at = [&](std::size_t t) { return t < tag.size() ? tag[t] : std::nullopt; };
+  const bool pltrela = at(DT_PLTREL).value_or(is64 ? DT_RELA : DT_REL) == DT_RELA;
+  std::uint64_t rela_size = at(DT_RELASZ).value_or(0), rel_size = at(DT_RELSZ).value_or(0);
+  const std::uint64_t plt_size = at(DT_PLTRELSZ).value_or(0);
+  if (at(DT_JMPREL)) {
+    std::uint64_t& sz = pltrela ? rela_size : rel_size;
+    const std::optional<std::uint64_t> start = pltrela ? at(DT_RELA) : at(DT_REL);
+    std::uint64_t end = 0;
+    if (start && !__builtin_add_overflow(*start, sz, &end) && end == *at(DT_JMPREL) + plt_size && sz >= plt_size &&
+        *start <= *at(DT_JMPREL))
+      sz -= plt_size;
+  }
+  std::vector<DynRelocs> out;
+  if (at(DT_RELA) && rela_size) out.push_back({*at(DT_RELA), rela_size, relacount, true, false, "DT_RELA"});
+  if (at(DT_REL) && rel_size) out.push_back({*at(DT_REL), rel_size, relcount, false, false, "DT_REL"});
+  if (at(DT_JMPREL) && plt_size) out.push_back({*at(DT_JMPREL), plt_size, 0, pltrela, true, "DT_JMPREL"});
+  return out;
+}
+
 const DynSymbols::Version* DynSymbols::version(std::uint16_t index) const noexcept {
   for (const Version& v : versions)
     if (v.index == index) return &v;
@@ -193,25 +214,9 @@ class Reader {
       d_.refs_checked = false;
       return;
     }
-    // Relocation ranges as glibc's _ELF_DYNAMIC_DO_RELOC takes them: a
-    // DT_JMPREL inside the end of DT_REL(A) is counted once, as PLT.
-    const bool pltrela = tag[DT_PLTREL].value_or(E::is64 ? DT_RELA : DT_REL) == DT_RELA;
-    std::uint64_t rela_size = tag[DT_RELASZ].value_or(0), rel_size = tag[DT_RELSZ].value_or(0);
-    const std::uint64_t plt_size = tag[DT_PLTRELSZ].value_or(0);
-    if (tag[DT_JMPREL]) {
-      std::uint64_t& sz = pltrela ? rela_size : rel_size;
-      const std::optional<std::uint64_t>& start = pltrela ? tag[DT_RELA] : tag[DT_REL];
-      std::uint64_t end = 0;
-      if (start && !__builtin_add_overflow(*start, sz, &end) && end == *tag[DT_JMPREL] + plt_size && sz >= plt_size &&
-          *start <= *tag[DT_JMPREL])
-        sz -= plt_size;
-    }
-    if (tag[DT_RELA] && rela_size)
-      read_relocs<elf::Rela<E>>(*tag[DT_RELA], rela_size, relacount.value_or(0), false, "DT_RELA");
-    if (tag[DT_REL] && rel_size) read_relocs<elf::Rel<E>>(*tag[DT_REL], rel_size, relcount.value_or(0), false, "DT_REL");
-    if (tag[DT_JMPREL] && plt_size) {
-      if (pltrela) read_relocs<elf::Rela<E>>(*tag[DT_JMPREL], plt_size, 0, true, "DT_JMPREL");
-      else read_relocs<elf::Rel<E>>(*tag[DT_JMPREL], plt_size, 0, true, "DT_JMPREL");
+    for (const DynRelocs& r : dynamic_relocs(tag, relacount.value_or(0), relcount.value_or(0), E::is64)) {
+      if (r.rela) read_relocs<elf::Rela<E>>(r.vaddr, r.size, r.skip, r.plt, r.what);
+      else read_relocs<elf::Rel<E>>(r.vaddr, r.size, r.skip, r.plt, r.what);
     }
     finish_refs();
   }
@@ -502,6 +507,11 @@ class Lookup {
     return end_of_object();
   }
 };
+
+template <typename E>
+Hit find_symbol(const Bytes& in, const DynSymbols& d, Family family, const Want& w) {
+  return Lookup<E>(in, d, family).find(w);
+}
 
 // Reads an object's facts; `o` keeps the file open for lookups after.
 std::shared_ptr<const DynSymbols> read_symbols(const Root& root, const std::string& canonical, OpenObject& o) {
@@ -794,6 +804,27 @@ bool SymbolChecker::closure_resolved(const std::string& key) {
 void SymbolChecker::set_closure_resolved(std::string key) {
   std::lock_guard lk(mu_);
   resolved_closures_.insert(std::move(key));
+}
+
+Expected<std::vector<std::optional<std::uint64_t>>> SymbolChecker::lookup(
+    const std::string& canonical, const std::vector<std::pair<std::string, std::string>>& wants, Family family) {
+  auto d = symbols(canonical);
+  if (!d->error.empty()) return Error{Error::Kind::Malformed, d->error};
+  try {
+    OpenObject o;
+    if (auto err = open_object(root_, canonical, o, nullptr)) return *err;
+    const elf::Variant v = d->elf_class == 64 ? (d->big_endian ? elf::Variant::k64BE : elf::Variant::k64LE)
+                                              : (d->big_endian ? elf::Variant::k32BE : elf::Variant::k32LE);
+    std::vector<std::optional<std::uint64_t>> out;
+    for (const auto& [name, version] : wants) {
+      const Want w{name, version, false, false};
+      const Hit h = elf::dispatch(v, [&](auto e) { return find_symbol<decltype(e)>(*o.bytes, *d, family, w); });
+      out.push_back(h.found ? std::optional<std::uint64_t>(h.size) : std::nullopt);
+    }
+    return out;
+  } catch (ErrorException& e) {
+    return std::move(e.error);
+  }
 }
 
 void SymbolChecker::check(Tree& t) {

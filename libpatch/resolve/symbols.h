@@ -16,6 +16,8 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -86,6 +88,19 @@ struct DynSymbols {
 // The size of a DT_HASH word: 8 on s390x (64-bit) and Alpha, else 4.
 unsigned dt_hash_word_size(std::uint16_t machine, unsigned elf_class) noexcept;
 
+// The relocation tables whose symbols the loader looks up, as glibc's
+// _ELF_DYNAMIC_DO_RELOC takes them: a DT_JMPREL inside the end of
+// DT_REL(A) is counted once, as PLT; the first DT_REL(A)COUNT entries are
+// relative (applied without a symbol: `skip`). `tag` holds the first value
+// of each dynamic tag below DT_NUM.
+struct DynRelocs {
+  std::uint64_t vaddr = 0, size = 0, skip = 0;
+  bool rela = false, plt = false;
+  const char* what = "";  // "DT_RELA", "DT_REL", "DT_JMPREL"
+};
+std::vector<DynRelocs> dynamic_relocs(std::span<const std::optional<std::uint64_t>> tag, std::uint64_t relacount,
+                                      std::uint64_t relcount, bool is64);
+
 // Thread-safe; shared by every tree of a run.
 struct OpenCache;
 
@@ -104,6 +119,14 @@ class SymbolChecker {
   // A library's facts, read once per run (a program's are read by its own
   // check and not kept).
   std::shared_ptr<const DynSymbols> symbols(const std::string& canonical);
+
+  // Looks each (name, version) up in the object at `canonical` as
+  // `family`'s loader would, through the object's own hash table (the
+  // lookup the check makes): st_size where it defines the symbol, nullopt
+  // where it does not; an error names a malformed table. (The package
+  // reader's differential test asks it for every symbol of a library.)
+  Expected<std::vector<std::optional<std::uint64_t>>> lookup(
+      const std::string& canonical, const std::vector<std::pair<std::string, std::string>>& wants, Family family);
 
   // Lends a cache of open files to one tree's check (see caches_).
   std::unique_ptr<OpenCache> borrow_cache();
