@@ -10,8 +10,7 @@
 #    the same files, each "introduced" exactly when ROOT's file did not have
 #    it (package_oracle.py).
 # FORM says what --package is given: `dir` the package unpacked (a staged
-# tree), `deb` the archive itself (needs the archive reader; skipped, exit
-# 77, in a build without it).
+# tree), `deb` the archive itself (libpatch/archive reads it).
 #
 #   package.sh XPATCH FIXTURES_DIR dir|deb
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -50,15 +49,6 @@ deb() {  # NAME: builds $W/NAME.deb from $W/NAME/ (DEBIAN/control made here)
   rm -rf "$W/$1.stage" && mkdir "$W/$1.stage" && dpkg-deb -x "$W/$1.deb" "$W/$1.stage"
 }
 pkgarg() { if [ "$FORM" = deb ]; then echo "$W/$1.deb"; else echo "$W/$1.stage"; fi; }
-
-if [ "$FORM" = deb ]; then
-  mkdir -p "$W/probe/usr" && deb probe
-  "$XPATCH" check --package "$W/probe.deb" "$W/probe" >"$W/probe.txt" 2>&1 || true
-  if grep -q 'without the archive reader' "$W/probe.txt"; then
-    echo "skip - package.sh deb: this xpatch is built without the archive reader"
-    exit 77
-  fi
-fi
 
 # verdict CASE ROOT EXIT PKG...: check --package's exit status, then the
 # install judged by the loader and by check of the installed copy.
