@@ -194,6 +194,12 @@ verdict reversed "$W/r4" 1 fix shadow
 before=$(cd "$W/r1" && find . -printf '%p %s %T@\n' | sort | md5sum)
 rc=0; "$XPATCH" check --package "$W/no-such.deb" "$W/r1" >"$W/bad.txt" 2>&1 || rc=$?
 check "a missing package: exit 2 (got $rc), naming it" bash -c "test $rc = 2 && grep -q no-such.deb '$W/bad.txt'"
+echo "not an archive" >"$W/junk.deb"
+head -c 100 "$W/clean.deb" >"$W/truncated.deb"
+for j in junk truncated; do
+  rc=0; "$XPATCH" check --package "$W/$j.deb" "$W/r1" >"$W/bad.txt" 2>&1 || rc=$?
+  check "a $j archive: exit 2 (got $rc), naming it" bash -c "test $rc = 2 && grep -q '$j.deb' '$W/bad.txt'"
+done
 check "ROOT is unchanged" test "$before" = "$(cd "$W/r1" && find . -printf '%p %s %T@\n' | sort | md5sum)"
 
 finish
