@@ -9,6 +9,9 @@
 #  - `check` of the installed copy, which must give the same findings for
 #    the same files, each "introduced" exactly when ROOT's file did not have
 #    it (package_oracle.py).
+# One x86_64 case adds a library directory through ld.so.conf.d: there the
+# install runs the host's ldconfig -r, as the package manager would, and
+# the loader runs chrooted.
 # FORM says what --package is given: `dir` the package unpacked (a staged
 # tree), `deb` the archive itself (libpatch/archive reads it).
 #
@@ -190,7 +193,38 @@ deb fix
 verdict ordered "$W/r4" 0 shadow fix
 verdict reversed "$W/r4" 1 fix shadow
 
-# 9. A package that cannot be read: exit 2, naming it; ROOT unchanged.
+# 9. ld.so.conf.d and the cache (x86_64, the host's ldconfig): a package
+#    adding a library directory with a conf file. After a real install the
+#    package manager runs ldconfig; check assumes it (docs/check.md).
+if command -v ldconfig >/dev/null && [ -e "$FX/x86_64/libfoo.so" ]; then
+  H=$(tuple_loader x86_64)
+  R9=$W/r9
+  mkdir -p "$R9/etc/ld.so.conf.d" "$R9/lib64" "$R9/lib/x86_64-linux-gnu" "$R9/opt/bin"
+  cp "$(realpath "$H")" "$R9/lib64/ld-linux-x86-64.so.2"
+  cp "$(realpath /lib/x86_64-linux-gnu/libc.so.6)" "$R9/lib/x86_64-linux-gnu/libc.so.6"
+  echo 'include /etc/ld.so.conf.d/*.conf' >"$R9/etc/ld.so.conf"
+  ldconfig -r "$R9"
+  mkdir -p "$W/conf/etc/ld.so.conf.d" "$W/conf/opt/xlib" "$W/conf/opt/bin"
+  echo /opt/xlib >"$W/conf/etc/ld.so.conf.d/xlib.conf"
+  cp "$FX/x86_64/libfoo.so" "$W/conf/opt/xlib/libfoo.so"
+  cp "$FX/x86_64/app-norunpath" "$W/conf/opt/bin/app"
+  deb conf
+  rc=0; "$XPATCH" check --package "$(pkgarg conf)" "$R9" >"$W/conf.txt" 2>&1 || rc=$?
+  check "conf: check --package finds libfoo.so through the conf file and the cache ldconfig will write (exit $rc)" \
+    test $rc = 0
+  "$XPATCH" check --package "$(pkgarg conf)" --json "$R9" >"$W/conf.json" || true
+  check "conf: ... via ld.so.cache" grep -q '"needed":"libfoo.so","path":"/opt/xlib/libfoo.so","via":"ld.so.cache"' "$W/conf.json"
+  cp -a "$R9" "$W/conf.copy"
+  dpkg-deb -x "$W/conf.deb" "$W/conf.copy"
+  ldconfig -r "$W/conf.copy"  # what dpkg's libc-bin trigger does
+  out=$(chroot "$W/conf.copy" /lib64/ld-linux-x86-64.so.2 --list /opt/bin/app 2>&1 || true)
+  check "conf: the real loader, after the install and ldconfig, loads /opt/xlib/libfoo.so" \
+    grep -q '/opt/xlib/libfoo.so' <<<"$out"
+else
+  skip "conf: no ldconfig or x86_64 fixtures"
+fi
+
+# 10. A package that cannot be read: exit 2, naming it; ROOT unchanged.
 before=$(cd "$W/r1" && find . -printf '%p %s %T@\n' | sort | md5sum)
 rc=0; "$XPATCH" check --package "$W/no-such.deb" "$W/r1" >"$W/bad.txt" 2>&1 || rc=$?
 check "a missing package: exit 2 (got $rc), naming it" bash -c "test $rc = 2 && grep -q no-such.deb '$W/bad.txt'"
