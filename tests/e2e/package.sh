@@ -32,6 +32,7 @@ W=$(mktemp -d /tmp/xpatch-package.XXXXXX)
 X=/usr/aarch64-linux-gnu/lib
 L=$X/ld-linux-aarch64.so.1
 RP=$X:/opt/xpt/lib1:/opt/xpt/lib2
+FAMILY=glibc
 
 prog() {  # FIXTURE DEST [RUNPATH]: a fixture program in the root's layout
   mkdir -p "$(dirname "$2")"
@@ -87,8 +88,9 @@ for l in open(sys.argv[1]):
     python3 -c 'import json,sys; r=json.loads(open(sys.argv[1]).readline()); sys.exit(0 if r["interpreter"] else 1)' \
       <(grep "\"path\":\"$p\"" "$W/$c.after.json") || continue
     local run=0
-    env -u QEMU_LD_PREFIX qemu-aarch64 -L "$W/$c.copy" -E LD_TRACE_LOADED_OBJECTS=1 -E LD_BIND_NOW=1 -E LD_WARN=1 \
-      "$W/$c.copy$L" "$p" >"$W/trace" 2>&1 || true
+    : >"$W/trace"
+    [ "$FAMILY" = musl ] || env -u QEMU_LD_PREFIX qemu-aarch64 -L "$W/$c.copy" -E LD_TRACE_LOADED_OBJECTS=1 \
+      -E LD_BIND_NOW=1 -E LD_WARN=1 "$W/$c.copy$L" "$p" >"$W/trace" 2>&1 || true
     env -u QEMU_LD_PREFIX qemu-aarch64 -L "$W/$c.copy" -E LD_WARN=1 "$W/$c.copy$p" >"$W/run" 2>&1 || run=$?
     grep "\"path\":\"$p\"" "$W/$c.after.json" >"$W/one.json"
     if grep -q ' => not found' "$W/trace"; then
@@ -106,7 +108,7 @@ sys.exit(0 if missing == ours and rc != 0 and "cannot open shared object" in run
         bad "$c: $p: the loader disagrees on the sonames not found"
         cat "$W/trace" "$W/run" "$W/one.json"
       fi
-    elif python3 "$HERE/symbols_oracle.py" glibc "$W/trace" "$W/run" "$run" "$W/one.json" >"$W/sym.txt"; then
+    elif python3 "$HERE/symbols_oracle.py" "$FAMILY" "$W/trace" "$W/run" "$run" "$W/one.json" >"$W/sym.txt"; then
       ok "$c: $p: the loader agrees after the install"
     else
       bad "$c: $p: the loader disagrees"
@@ -224,7 +226,27 @@ else
   skip "conf: no ldconfig or x86_64 fixtures"
 fi
 
-# 10. A package that cannot be read: exit 2, naming it; ROOT unchanged.
+# 10. musl: the reverse breakage again, judged by running the program (musl
+#     binds every symbol at load).
+if [ -e "$FX/aarch64-musl/libsym-lost.so" ] && [ -e "$(tuple_loader aarch64-musl)" ]; then
+  FAMILY=musl F=$FX/aarch64-musl L=$(tuple_loader aarch64-musl) X=/usr/lib/aarch64-linux-musl RP=/opt/xpt/lib1:/opt/xpt/lib2
+  R10=$W/r10
+  mkdir -p "$R10$X" "$R10/opt/xpt/lib1" "$R10/opt/xpt/lib2"
+  cp -L "$L" "$R10$L"
+  cp "$F/libsym.so" "$R10/opt/xpt/lib2/libsym.so"
+  prog app-sym-now "$R10/opt/xpt/bin/app-sym-now"
+  mkdir -p "$W/mreplace/opt/xpt/lib2" && cp "$F/libsym-lost.so" "$W/mreplace/opt/xpt/lib2/libsym.so"
+  deb mreplace
+  verdict musl-replace "$R10" 1 mreplace
+  check "musl-replace: names the installed program" grep -q '/opt/xpt/bin/app-sym-now' "$W/musl-replace.txt"
+  mkdir -p "$W/mclean/opt/xpt/bin" && prog app-sym-now "$W/mclean/opt/xpt/bin/app-new"
+  deb mclean
+  verdict musl-clean "$R10" 0 mclean
+else
+  skip "musl: no aarch64-musl fixtures or loader"
+fi
+
+# 11. A package that cannot be read: exit 2, naming it; ROOT unchanged.
 before=$(cd "$W/r1" && find . -printf '%p %s %T@\n' | sort | md5sum)
 rc=0; "$XPATCH" check --package "$W/no-such.deb" "$W/r1" >"$W/bad.txt" 2>&1 || rc=$?
 check "a missing package: exit 2 (got $rc), naming it" bash -c "test $rc = 2 && grep -q no-such.deb '$W/bad.txt'"
