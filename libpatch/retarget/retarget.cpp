@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <new>
 #include <thread>
 
 #include <fmt/format.h>
@@ -12,6 +11,7 @@
 #include "libpatch/elf/mapped_file.h"
 #include "libpatch/resolve/loader.h"
 #include "libpatch/elf/paths.h"
+#include "libpatch/rewrite/output.h"
 
 namespace xpatch::retarget {
 namespace {
@@ -243,11 +243,14 @@ void parallel_for(std::size_t n, unsigned jobs, F&& fn) {
   for (auto& th : pool) th.join();
 }
 
-// Step 1 for one file: read and parse it.
+// Step 1 for one file: read and parse it. The batch keeps only what the
+// plans, the index, the loader check and the report need: no section
+// headers (the planner reads them again with the file, in step 2), so a
+// batch of many files holds a few hundred bytes each.
 void read_one(BatchFile& b) {
   if (b.error) return;  // the caller already knows it cannot be read
   auto map = MappedFile::open(b.host);
-  auto f = map ? elf::read_elf(map->bytes(), b.name) : Expected<elf::ElfFile>(map.error());
+  auto f = map ? elf::read_elf(map->bytes(), b.name, {.sections = false}) : Expected<elf::ElfFile>(map.error());
   if (f) {
     b.elf.emplace(std::move(*f));
   } else if (f.error().kind == Error::Kind::NotElf && !b.explicitly) {
@@ -257,52 +260,56 @@ void read_one(BatchFile& b) {
   }
 }
 
-// Step 2 for one file: plan it, apply the plan in memory, read the output
-// back. Returns the parsed output for a Retarget plan.
-std::optional<elf::ElfFile> plan_one(BatchFile& b, const Config& c, const LibraryIndex& idx, const resolve::Root& root,
-                                     const Verifier& verify) {
+// Step 2 for one file: plan it, read the planned output back (and verify
+// it), and tell the resolver to see the output in its place. What stays is
+// the plan: its (offset, bytes) writes, never an image of the output.
+void plan_one(BatchFile& b, const Config& c, const LibraryIndex& idx, resolve::Resolver& resolver,
+              const Verifier& verify) {
   b.plan = plan_file(*b.elf, b.install, c, idx);
-  if (b.plan.verdict != Verdict::Retarget) return std::nullopt;
+  if (b.plan.verdict != Verdict::Retarget) return;
   // The mapping lives only while this file is planned, so resident memory
   // stays at one file per worker, not the batch.
   auto map = MappedFile::open(b.host);
-  if (!map) {
-    b.error = map.error();
-    return std::nullopt;
+  auto input = map ? OpenFile::open(b.host) : Expected<OpenFile>(map.error());
+  if (!input) {
+    b.error = input.error();
+    return;
   }
-  auto rw = rewrite::plan_rewrite(*b.elf, map->bytes(), b.plan.edits);
+  auto full = elf::read_elf(map->bytes(), b.name);  // with the section headers: the planner needs them
+  if (!full) {
+    b.error = full.error();
+    return;
+  }
+  auto rw = rewrite::plan_rewrite(*full, map->bytes(), b.plan.edits);
   if (!rw) {
     b.error = rw.error();
-    return std::nullopt;
+    return;
   }
-  // The check reads the planned output from memory: a copy of the whole
-  // file, which may not fit (a sparse file of many GiB, ulimit -v).
-  std::vector<std::byte> out;
-  try {
-    out = rewrite::apply(*rw, map->bytes());
-  } catch (const std::bad_alloc&) {
-    b.error = Error{Error::Kind::Io, fmt::format("{}: the planned output ({} bytes) does not fit in memory for the check",
-                                                 b.name, rw->new_size)};
-    return std::nullopt;
+  // The planned output, read through copy-on-write pages over the input:
+  // only the pages the writes touch are copied, whatever the file's size.
+  auto out = rewrite::OutputImage::map(*rw, input->fd(), b.name);
+  if (!out) {
+    b.error = out.error();
+    return;
   }
-  auto back = elf::read_elf(out, b.name + " (planned output)");
+  auto back = elf::read_elf(out->bytes(), b.name + " (planned output)", {.sections = false});
   if (!back) {
     b.error = Error{back.error().kind, "the planned output does not read back: " + back.error().message};
-    return std::nullopt;
+    return;
   }
   if (verify)
-    if (auto why = verify(*b.elf, map->bytes(), out, b.plan.edits)) {
+    if (auto why = verify(*full, map->bytes(), out->bytes(), b.plan.edits)) {
       b.error = Error{Error::Kind::Malformed, std::move(*why)};
-      return std::nullopt;
+      return;
     }
-  resolve::Lookup l = root.resolve(b.install);
+  resolve::Lookup l = resolver.root().resolve(b.install);
   if (!l.found()) {
     b.error = Error{Error::Kind::Io, fmt::format("{}: {} is not in the root", b.name, b.install)};
-    return std::nullopt;
+    return;
   }
   b.install = l.path;
   b.rewrite.emplace(std::move(*rw));
-  return std::move(*back);
+  resolver.assume(b.install, *back);
 }
 
 }  // namespace
@@ -328,18 +335,15 @@ BatchResult plan_batch(const std::shared_ptr<resolve::Root>& root, const Config&
   for (const std::string& d : extra_dirs)
     if (d != c.prefix) index.add_tree(*root, d);
 
-  // 2. Plans, applied in memory and read back.
-  std::vector<std::optional<elf::ElfFile>> after(files.size());
-  parallel_for(files.size(), jobs, [&](std::size_t i) {
-    if (files[i].elf && !files[i].error) after[i] = plan_one(files[i], c, index, *root, verify);
-  });
+  // 2. Plans, read back through the output images; the resolver sees each
+  //    planned output in its file's place.
   resolve::Resolver resolver(root);
+  parallel_for(files.size(), jobs, [&](std::size_t i) {
+    if (files[i].elf && !files[i].error) plan_one(files[i], c, index, resolver, verify);
+  });
   std::vector<std::size_t> planned;
   for (std::size_t i = 0; i < files.size(); ++i)
-    if (after[i] && !files[i].error) {
-      resolver.assume(files[i].install, *after[i]);
-      planned.push_back(i);
-    }
+    if (files[i].rewrite && !files[i].error) planned.push_back(i);
 
   // 3. Check every planned file as if written. A refusal puts the original
   // back in view, which may change what its users resolve to: repeat. Each

@@ -5,7 +5,7 @@
 //   4. room in the program header table, when a new PT_LOAD is needed;
 //   5. layout of the appended data (at this point every offset is fixed);
 //   6. encode the changed structures as byte writes.
-// Nothing is written here: the result is a Plan, which apply() copies out.
+// Nothing is written here: the result is a Plan, which apply() (output.cpp) copies out.
 
 #include "libpatch/rewrite/plan.h"
 
@@ -1123,16 +1123,6 @@ Expected<Plan> plan_rewrite(const ElfFile& file, std::span<const std::byte> byte
   } catch (ErrorException& e) {
     return std::move(e.error);
   }
-}
-
-std::vector<std::byte> apply(const Plan& plan, std::span<const std::byte> input) {
-  std::vector<std::byte> out(input.begin(), input.end());
-  out.resize(plan.new_size);
-  for (const Write& w : plan.writes) {
-    if (w.offset + w.bytes.size() > out.size()) out.resize(w.offset + w.bytes.size());
-    std::memcpy(out.data() + w.offset, w.bytes.data(), w.bytes.size());
-  }
-  return out;
 }
 
 }  // namespace xpatch::rewrite

@@ -31,6 +31,7 @@ using paths::dirname_of;
 Status copy_xattrs(int from, int to, const std::string& dest) {
   ssize_t len = ::flistxattr(from, nullptr, 0);
   if (len < 0) return errno == ENOTSUP ? Status{} : Status(io(dest, "cannot list extended attributes", errno));
+  if (len == 0) return {};  // none: the usual case, one system call
   std::vector<char> names(static_cast<std::size_t>(len));
   len = ::flistxattr(from, names.data(), names.size());
   if (len < 0) return io(dest, "cannot list extended attributes", errno);
@@ -316,7 +317,12 @@ Status WriteBatch::add(const std::string& dest, const std::string& source, const
     // SEEK_HOLE): holes stay holes, so a sparse file costs what its data
     // does, not its size.
     std::uint64_t keep = std::min(plan.old_size, plan.new_size);
-    for (std::uint64_t pos = 0; pos < keep;) {
+    // A small file is copied in one call: looking for holes in it costs
+    // four lseeks to save nothing.
+    constexpr std::uint64_t kLookForHoles = std::uint64_t{1} << 20;
+    if (keep <= kLookForHoles)
+      if (int err = copy_range(src, fd, 0, keep)) return err;
+    for (std::uint64_t pos = keep <= kLookForHoles ? keep : 0; pos < keep;) {
       off_t data = ::lseek(src, static_cast<off_t>(pos), SEEK_DATA);
       if (data < 0 && errno == ENXIO) break;  // only a hole is left
       off_t hole = data < 0 ? -1 : ::lseek(src, data, SEEK_HOLE);

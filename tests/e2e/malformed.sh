@@ -267,9 +267,10 @@ for spec in "x86_64 phoff 0xfffffff8" "x86_64 shoff 0xffffffc0" "i686 phoff 0xff
   expect_rc "check $n" "$want" "$C/$n" "$XPATCH" check --json "$RT" "/usr/lib/$n"
   rm -f "$C/$n"
 done
-# With room for the map (8 GiB) but not for a second copy: patch writes only
-# the data ranges (fast, still sparse); retarget, which checks a copy in
-# memory, says it does not fit instead of aborting.
+# With room for the map (8 GiB) but not for a second mapping: patch writes
+# only the data ranges (fast, still sparse); retarget, which maps the input
+# and its output image side by side to check it, says they do not fit
+# instead of aborting.
 R2=$W/rt2 && mkdir -p "$R2/usr/x86_64-linux-gnu/lib" "$R2/usr/x86_64-linux-gnu/bin"
 cp "$FX/x86_64/libfoo.so" "$(readlink -f /lib/x86_64-linux-gnu/libc.so.6)" "$R2/usr/x86_64-linux-gnu/lib/"
 [ -e "$R2/usr/x86_64-linux-gnu/lib/libc.so.6" ] || mv "$R2/usr/x86_64-linux-gnu/lib/"libc[.-]* "$R2/usr/x86_64-linux-gnu/lib/libc.so.6"

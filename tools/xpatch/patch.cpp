@@ -1,8 +1,9 @@
 // xpatch [edits] FILE...: rewrite interpreter, runpath, needed and soname.
 //
 // Per file: map -> parse -> plan (all edits together) -> [--dry-run: print
-// the plan] -> apply into memory -> [--verify: compare with the input,
-// structure by structure, and read with LIEF] -> write atomically. A file
+// the plan] -> [--verify: the output image (the writes over copy-on-write
+// pages of the input) compared with the input, structure by structure, and
+// read with LIEF] -> write atomically. A file
 // is either fully patched or untouched.
 
 #include <fmt/format.h>
@@ -10,11 +11,11 @@
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
-#include <new>
 
 #include "libpatch/elf/mapped_file.h"
 #include "libpatch/elf/model.h"
 #include "libpatch/elf/target.h"
+#include "libpatch/rewrite/output.h"
 #include "libpatch/rewrite/plan.h"
 #include "libpatch/rewrite/write_file.h"
 #include "tools/xpatch/cli.h"
@@ -101,15 +102,12 @@ int patch_one(const std::string& path, const PatchOptions& opt, const Style& st,
     return kOk;  // nothing written: same bytes, same inode, same mtime
   }
   if (opt.verify) {
-    // Check the exact bytes that will be written, with both readers.
-    std::vector<std::byte> out;
-    try {
-      out = rewrite::apply(*plan, map->bytes());
-    } catch (const std::bad_alloc&) {
-      return fail({Error::Kind::Io, fmt::format("{}: --verify: the output ({} bytes) does not fit in memory", path,
-                                                plan->new_size)});
-    }
-    if (auto found = verify_output(*f, map->bytes(), out, opt.edits); !found.empty())
+    // Check the exact bytes that will be written, with both readers: the
+    // plan's writes over copy-on-write pages of the input, not a copy.
+    auto input = OpenFile::open(*src);
+    auto out = input ? rewrite::OutputImage::map(*plan, input->fd(), path) : Expected<rewrite::OutputImage>(input.error());
+    if (!out) return fail(out.error());
+    if (auto found = verify_output(*f, map->bytes(), out->bytes(), opt.edits); !found.empty())
       return fail({Error::Kind::Malformed, verify_message(path, found)});
   }
   // Written unnamed and read back now; made durable and renamed into place

@@ -23,6 +23,7 @@
 
 #include "libpatch/elf/mapped_file.h"
 #include "libpatch/elf/model.h"
+#include "libpatch/rewrite/output.h"
 #include "libpatch/rewrite/plan.h"
 #include "libpatch/rewrite/tables.h"
 #include "libpatch/rewrite/write_file.h"
@@ -377,8 +378,10 @@ void patch_file(const std::string& path, const Args& a) {
   const std::string dest = a.output.value_or(*src);
   if (!plan->changes() && !a.output) return;  // nothing to write, as patchelf does not rewrite an unchanged file
   if (plan->changes()) {
-    auto out = rewrite::apply(*plan, map->bytes());
-    if (auto found = verify_output(*f, map->bytes(), out, e, false); !found.empty())
+    auto input = OpenFile::open(*src);
+    auto out = input ? rewrite::OutputImage::map(*plan, input->fd(), path) : Expected<rewrite::OutputImage>(input.error());
+    if (!out) throw out.error();
+    if (auto found = verify_output(*f, map->bytes(), out->bytes(), e, false); !found.empty())
       throw Error{Error::Kind::Malformed, verify_message(path, found)};
   }
   if (auto wrote = rewrite::write_plan_atomically(dest, *src, *plan); !wrote) throw wrote.error();

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "libpatch/elf/mapped_file.h"
 #include "libpatch/elf/target.h"
 #include "libpatch/resolve/loader.h"
 #include "libpatch/resolve/root.h"
@@ -189,6 +190,12 @@ int run_retarget(const RetargetOptions& opt) {
   const std::string root_real = real_path(opt.root);
   std::vector<BatchFile> files;
   auto add = [&](Walked w, bool from_stdin) {
+    // A file met in a walk or a list that is not ELF is not ours: left out
+    // here, before it costs a BatchFile (a cross toolchain's tree is mostly
+    // headers: tens of thousands of them at 1.2 KiB each). Named files go
+    // on, to be reported.
+    if (!w.explicitly || from_stdin)
+      if (auto m = MappedFile::open(w.path); !m && m.error().kind == Error::Kind::NotElf) return;
     BatchFile& b = files.emplace_back();
     b.name = std::move(w.path);
     b.explicitly = w.explicitly && !from_stdin;
@@ -221,7 +228,7 @@ int run_retarget(const RetargetOptions& opt) {
         return verify_message(in.path, found);
       })
                  : retarget::Verifier{});
-  std::erase_if(files, [](const BatchFile& b) { return b.not_elf; });  // not ELF, met in a walk: not ours
+  std::erase_if(files, [](const BatchFile& b) { return b.not_elf; });  // not ELF after all (changed since the walk)
 
   const auto info = elf::parse_tuple(cfg->tuple);
   const bool libc_missing = !batch.loader_present && !opt.interp;
