@@ -38,7 +38,6 @@ void walk(const resolve::Root& root, const std::string& dir, Collected& out, res
         break;
       case resolve::WalkEntry::Kind::Link: {
         resolve::Lookup l = root.resolve(p);
-        out.links.push_back(p);
         if (l.status == resolve::Lookup::Status::Loop)
           out.findings.push_back({Severity::Warning, resolve::code::kSymlinkLoop, p, p,
                                   fmt::format("{}: too many levels of symbolic links (a loop)", p)});
@@ -135,7 +134,9 @@ FileReport check_file(resolve::Resolver& resolver, const Input& in, resolve::Sym
   // A file the walk met that is gone now (a live system's temp files) was
   // removed while we walked: not a finding.
   struct stat st {};
-  if (r.errors && !in.explicitly && !resolver.root().layer_of(in.path) && ::lstat(resolver.root().host_path(in.path).c_str(), &st) != 0 && errno == ENOENT)
+  // (A package's file, laid over the root, has no host path to look at.)
+  if (r.errors && !in.explicitly && !resolver.root().layer_of(in.path) &&
+      ::lstat(resolver.root().host_path(in.path).c_str(), &st) != 0 && errno == ENOENT)
     r.skipped = true;
   return r;
 }

@@ -23,7 +23,6 @@ struct Input {
 struct Collected {
   std::vector<Input> files;
   std::vector<Finding> findings;  // about the walk itself: looping or escaping links, unreadable directories
-  std::vector<std::string> links;  // the symlinks a walk met (in-root paths), not followed
 };
 
 // The files to check: every regular file under the root when `paths` is

@@ -4,7 +4,9 @@
 #include <set>
 #include <tuple>
 
+#include "libpatch/elf/model.h"
 #include "libpatch/elf/paths.h"
+#include "libpatch/resolve/walk.h"
 
 namespace xpatch::check {
 namespace {
@@ -19,16 +21,27 @@ std::string base_name(std::string_view p) {
 ReverseIndex ReverseIndex::build(resolve::Resolver& resolver, const resolve::WalkOptions& walk) {
   ReverseIndex ix;
   const resolve::Root& root = resolver.root();
-  Collected all = collect(root, {}, walk);  // the one walk: files, and links judged
-  for (const Input& in : all.files) {
-    std::shared_ptr<const resolve::Object> o = resolver.object(in.path);
-    if (!o->ok) continue;
+  // The one walk, file by file: nothing is kept of a file but its names
+  // (the resolver's cache would keep every file of the root).
+  resolve::WalkOptions opt = walk;
+  opt.top_is_root = true;
+  const int top = root.open_file("/");
+  if (top < 0) return ix;
+  std::vector<std::string> links;
+  resolve::walk_dir(top, "/", opt, [&](const resolve::WalkEntry& e) {
+    const std::string path(e.path);
+    if (e.kind == resolve::WalkEntry::Kind::Link) links.push_back(path);
+    if (e.kind != resolve::WalkEntry::Kind::File) return;
+    const int fd = root.open_file(path);
+    if (fd < 0) return;
+    auto f = elf::read_elf_fd(fd, path, {.sections = false});  // headers, PT_INTERP, the dynamic section
+    if (!f) return;
     ++ix.elf_files_;
-    for (const std::string& n : o->needed) ix.needers_[base_name(n)].push_back(in.path);
-    if (o->interpreter) ix.interp_users_[*o->interpreter].push_back(in.path);
-    if (o->soname) ix.sonames_[in.path] = *o->soname;
-  }
-  for (const std::string& link : all.links) {  // the names links give to files
+    for (std::string_view n : f->needed) ix.needers_[base_name(n)].push_back(path);
+    if (f->interpreter) ix.interp_users_[std::string(*f->interpreter)].push_back(path);
+    if (f->soname) ix.sonames_[path] = std::string(*f->soname);
+  });
+  for (const std::string& link : links) {  // the names links give to files
     resolve::Lookup l = root.resolve(link);
     if (l.found() && !l.is_dir) ix.link_names_[l.path].push_back(base_name(link));
   }

@@ -21,7 +21,8 @@ namespace xpatch::check {
 // reading DT_NEEDED, DT_SONAME and PT_INTERP of each ELF file.
 class ReverseIndex {
  public:
-  // `resolver` is over the root as it is (no layers).
+  // `resolver` is over the root as it is (no layers). Only the names are
+  // kept: memory grows with the ELF files' DT_NEEDED, not with the root.
   static ReverseIndex build(resolve::Resolver& resolver, const resolve::WalkOptions& walk = {});
   std::size_t files() const noexcept { return elf_files_; }
 

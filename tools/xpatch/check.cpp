@@ -10,9 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <iostream>
 #include <iterator>
 #include <map>
@@ -20,6 +18,7 @@
 #include <set>
 #include <thread>
 
+#include "libpatch/archive/package.h"
 #include "libpatch/check/check.h"
 #include "libpatch/check/package.h"
 #include "libpatch/resolve/layer_dir.h"
@@ -352,8 +351,8 @@ std::size_t terminal_width() {
   return 80;
 }
 
-// A package given to --package: a directory is a staged tree; an archive
-// is read by libpatch/archive once it is built in.
+// A package given to --package: a directory is a staged tree, anything
+// else a package archive (libpatch/archive).
 Expected<resolve::Layer> read_package(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -365,10 +364,7 @@ Expected<resolve::Layer> read_package(const std::string& path) {
     }
     return resolve::layer_from_directory(path);
   }
-  if (::stat(path.c_str(), &st) != 0)
-    return Error{Error::Kind::Io, fmt::format("{}: cannot read the package: {}", path, std::strerror(errno))};
-  return Error{Error::Kind::Io,
-               fmt::format("{}: not a directory, and this xpatch is built without the archive reader", path)};
+  return archive::read_package(path);
 }
 
 // "pkg (origin)" for each package a finding comes from.
