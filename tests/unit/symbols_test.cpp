@@ -151,6 +151,34 @@ TEST_F(SymbolRoot, ALibraryOnItsOwnIsJudgedByItsClosureWithWarnings) {
   EXPECT_NE(t.findings[0].message.find("prjntf"), std::string::npos);
 }
 
+// A plugin (a perl, python or postgres module) is loaded by its host with
+// dlopen and a path; glibc resolves its symbols in the global scope, which
+// starts with the host program, so symbols its own closure lacks are
+// normal. Only a library a DT_NEEDED search can find (in a directory the
+// loader searches by default) may be loaded by a program that lacks them.
+TEST_F(SymbolRoot, APluginOutsideTheLoadersDirectoriesGetsInfoNotAWarning) {
+  const std::string plugin = "/usr/lib/x86_64-linux-gnu/perl5/auto/Foo/Foo.so";
+  put(fx_ / "libfoo.so", plugin);
+  auto f = elf::read_elf_file(dir_ + plugin);
+  ASSERT_TRUE(f.ok());
+  std::ifstream in(dir_ + plugin, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  std::string_view strtab(bytes.data() + f->dynstr_offset, f->dynstr_size);
+  auto at = strtab.find(std::string_view("\0printf\0", 8));
+  ASSERT_NE(at, std::string_view::npos);
+  poke(plugin, f->dynstr_offset + at + 3, "j", 1);
+  auto root = resolve::Root::open(dir_);
+  ASSERT_TRUE(root.ok());
+  resolve::Resolver r(*root);
+  resolve::SymbolChecker sc(**root);
+  resolve::Tree t = r.resolve(plugin);
+  sc.check(t);
+  ASSERT_EQ(t.findings.size(), 1u);
+  EXPECT_EQ(t.findings[0].code, "symbol-missing");
+  EXPECT_EQ(t.findings[0].severity, resolve::Severity::Info);
+  EXPECT_NE(t.findings[0].message.find("prjntf"), std::string::npos);
+}
+
 TEST_F(SymbolRoot, AVersionNeedNamingAFileNotLoadedIsAnError) {
   library(false);
   auto f = elf::read_elf_file(dir_ + "/bin/app-sym-ver");
