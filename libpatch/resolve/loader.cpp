@@ -83,13 +83,10 @@ std::shared_ptr<const Object> Resolver::walked_object(const std::string& canonic
     if (auto it = objects_.find(canonical); it != objects_.end()) fut = it->second;
   }
   if (fut.valid()) return fut.get();
-  std::shared_ptr<const Object> o = parse(canonical, root_->open_walked(canonical), keep);
-  if (!o->ok || o->type != ET_DYN || !o->soname) return o;  // nothing loads it by a DT_NEEDED search
-  std::promise<std::shared_ptr<const Object>> promise;
-  promise.set_value(o);
-  std::lock_guard lk(mu_);
-  objects_.emplace(canonical, promise.get_future().share());  // another thread's parse, if first, stays
-  return o;
+  // Not kept: a tree that loads it later parses it again, once. The walk
+  // comes to /usr/bin before /usr/lib, so most libraries are loaded (and
+  // kept) before they are walked.
+  return parse(canonical, root_->open_walked(canonical), keep);
 }
 
 // Parses the file open as `fd` (or -errno) into an Object. `fd` is closed,
@@ -107,7 +104,7 @@ std::shared_ptr<const Object> Resolver::parse(const std::string& canonical, int 
   } else {
     auto file = OpenFile::adopt(fd, canonical);
     std::shared_ptr<OpenObject> open;
-    Expected<elf::ElfFile> r = file ? (open = std::make_shared<OpenObject>(canonical, std::move(*file), 16384),
+    Expected<elf::ElfFile> r = file ? (open = std::make_shared<OpenObject>(canonical, std::move(*file), 16384, 4096),
                                        elf::read_elf_from(open->bytes, {.sections = false}))
                                     : Expected<elf::ElfFile>(file.error());
     if (!r) {

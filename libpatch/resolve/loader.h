@@ -77,8 +77,8 @@ struct LoaderConfig {
 // check this way, which then reads its tables without opening or parsing
 // it again; the check keeps the libraries most trees look into open.
 struct OpenObject {
-  OpenObject(std::string canonical, OpenFile f, std::uint64_t block)
-      : name(std::move(canonical)), file(std::move(f)), bytes(file.fd(), file.size(), name, block) {}
+  OpenObject(std::string canonical, OpenFile f, std::uint64_t block, std::uint64_t first = 0)
+      : name(std::move(canonical)), file(std::move(f)), bytes(file.fd(), file.size(), name, block, first) {}
   OpenObject(const OpenObject&) = delete;
   OpenObject& operator=(const OpenObject&) = delete;
   const std::string name;
@@ -127,17 +127,15 @@ class Resolver {
   // shared between calls.
   Tree resolve(const std::string& path);
   // The same for a file a walk found: `canonical` is a regular file's
-  // canonical path, so it is not looked up; its own parse is kept for
-  // later trees only when one could load it (a shared object with a
-  // soname), so memory grows with the libraries loaded, not with the files
-  // walked.
+  // canonical path, so it is not looked up, and its own parse is not kept
+  // for later trees (unless one was already), so memory grows with the
+  // libraries loaded, not with the files walked.
   // With `keep_open`, the top file stays open in Tree::top_open.
   Tree resolve_walked(const std::string& canonical, bool keep_open = false);
 
   // Parses (once) the file at a canonical path.
   std::shared_ptr<const Object> object(const std::string& canonical);
-  // The same for a file a walk found (see resolve_walked): kept only when
-  // a DT_NEEDED search could find it.
+  // The same for a file a walk found (see resolve_walked): not kept.
   // With `keep`, a file parsed now is left open and parsed in *keep.
   std::shared_ptr<const Object> walked_object(const std::string& canonical,
                                               std::shared_ptr<OpenObject>* keep = nullptr);
