@@ -124,14 +124,21 @@ class Bytes {
   mutable std::deque<Chunk> chunks_;  // a deque: references into chunks stay valid
   mutable std::vector<const Chunk*> by_offset_;  // the chunks sorted by `off`, for lookups
   mutable std::uint64_t largest_ = 0;            // the largest chunk: how far back a search looks
-  mutable const Chunk* last_ = nullptr;
+  mutable const Chunk* recent_[4] = {};  // most recent first
   mutable std::uint64_t cached_ = 0;
+
+  void remember(const Chunk* c) const {
+    std::copy_backward(recent_, recent_ + 3, recent_ + 4);
+    recent_[0] = c;
+  }
 
   // Bytes [off, off + len), already bounds-checked by the caller.
   const std::byte* fetch(std::uint64_t off, std::uint64_t len) const {
     if (fd_ < 0) return mem_.data() + off;
-    if (last_ && off >= last_->off && off + len <= last_->off + last_->size)
-      return last_->data.get() + (off - last_->off);
+    // The chunks used last: a symbol lookup goes round the hash table, the
+    // symbols, their names and versions, one chunk each.
+    for (const Chunk* c : recent_)
+      if (c && off >= c->off && off + len <= c->off + c->size) return c->data.get() + (off - c->off);
     // The chunks that start at or before `off`, nearest first (a symbol
     // lookup's window can hold hundreds of them).
     auto after = std::upper_bound(by_offset_.begin(), by_offset_.end(), off,
@@ -140,7 +147,7 @@ class Bytes {
       const Chunk& c = **--it;
       if (off - c.off >= largest_) break;
       if (off + len <= c.off + c.size) {
-        last_ = &c;
+        remember(&c);
         return c.data.get() + (off - c.off);
       }
     }
@@ -163,7 +170,7 @@ class Bytes {
                                        [](std::uint64_t o, const Chunk* x) { return o < x->off; }),
                       &c);
     largest_ = std::max(largest_, c.size);
-    last_ = &c;
+    remember(&c);
     cached_ += c.size;
     return c.data.get() + (off - c.off);
   }

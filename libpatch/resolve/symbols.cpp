@@ -286,8 +286,12 @@ class Reader {
     std::uint64_t off = map(vaddr, size, what, &limit);
     const std::uint64_t n = size / sizeof(R);
     // The first DT_REL(A)COUNT entries are relative (the loader applies
-    // them without a symbol), as the linker sorts them.
-    for (std::uint64_t i = std::min(skip, n); i < n; ++i) {
+    // them without a symbol), as the linker sorts them. The rest is read
+    // at once (up to 4 MiB), not 16 KiB at a time.
+    const std::uint64_t first = std::min(skip, n);
+    if (n > first && (n - first) * sizeof(R) <= (4u << 20))
+      in_.view(off + first * sizeof(R), (n - first) * sizeof(R), what);
+    for (std::uint64_t i = first; i < n; ++i) {
       const R& r = in_.template at<R>(off + i * sizeof(R), what);
       const std::uint64_t info = r.r_info;
       const std::uint32_t sym = R::sym(info);
