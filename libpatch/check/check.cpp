@@ -33,7 +33,6 @@ void walk(const resolve::Root& root, const std::string& dir, Collected& out, res
     std::string p(e.path);
     switch (e.kind) {
       case resolve::WalkEntry::Kind::File:
-        root.remember_file(p);
         out.files.push_back({std::move(p), false});
         break;
       case resolve::WalkEntry::Kind::Link: {
@@ -120,7 +119,7 @@ void ignore_missing(FileReport& r, const std::vector<std::string>& globs) {
 FileReport check_file(resolve::Resolver& resolver, const Input& in, resolve::SymbolChecker* symbols) {
   FileReport r;
   r.path = in.path;
-  r.tree = resolver.resolve(in.path);
+  r.tree = in.explicitly ? resolver.resolve(in.path) : resolver.resolve_walked(in.path, symbols != nullptr);
   const auto& top = r.tree.nodes.front();
   if (top.obj && !top.obj->ok && top.obj->error_code == resolve::code::kNotElf && !in.explicitly) {
     r.skipped = true;
@@ -130,6 +129,7 @@ FileReport check_file(resolve::Resolver& resolver, const Input& in, resolve::Sym
     r.skipped = !in.explicitly;
   }
   if (symbols && !r.skipped) symbols->check(r.tree);
+  r.tree.top_open.reset();  // a descriptor and its chunks: not kept while the report waits its turn
   count(r.tree.findings, r.errors, r.warnings, r.infos);
   // A file the walk met that is gone now (a live system's temp files) was
   // removed while we walked: not a finding.

@@ -17,7 +17,10 @@ using resolve::Severity;
 
 struct Input {
   std::string path;         // in-root path
-  bool explicitly = false;  // named by the user (a file that is not ELF is then reported)
+  // Named by the user (a file that is not ELF is then reported, and the
+  // path is looked up in the root); false: a walk found it, a regular file
+  // at a canonical path (resolve::Resolver::resolve_walked).
+  bool explicitly = false;
 };
 
 struct Collected {

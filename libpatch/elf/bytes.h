@@ -38,8 +38,11 @@ class Bytes {
   Bytes(std::span<const std::byte> b, const std::string& name) : mem_(b), size_(b.size()), name_(name) {}
   // `block`: the read unit (a power of two). Large for a sequential parse,
   // small for random lookups in symbol tables.
-  Bytes(int fd, std::uint64_t size, const std::string& name, std::uint64_t block = 16384)
-      : fd_(fd), size_(size), block_(block), name_(name) {}
+  // `first`: the size of the first read (a power of two, at most `block`),
+  // smaller where most files are not ELF and only the magic is looked at:
+  // the kernel copies every byte a read asks for.
+  Bytes(int fd, std::uint64_t size, const std::string& name, std::uint64_t block = 16384, std::uint64_t first = 0)
+      : fd_(fd), size_(size), block_(block), first_(first ? first : block), name_(name) {}
   std::uint64_t size() const { return size_; }
   // Bytes held in read chunks (0 over memory): what a cache of windows bounds.
   std::uint64_t cached_bytes() const { return cached_; }
@@ -116,35 +119,59 @@ class Bytes {
   int fd_ = -1;
   std::uint64_t size_ = 0;
   std::uint64_t block_ = 16384;
+  std::uint64_t first_ = 16384;
   const std::string& name_;
   mutable std::deque<Chunk> chunks_;  // a deque: references into chunks stay valid
-  mutable const Chunk* last_ = nullptr;
+  mutable std::vector<const Chunk*> by_offset_;  // the chunks sorted by `off`, for lookups
+  mutable std::uint64_t largest_ = 0;            // the largest chunk: how far back a search looks
+  mutable const Chunk* recent_[4] = {};  // most recent first
   mutable std::uint64_t cached_ = 0;
+
+  void remember(const Chunk* c) const {
+    std::copy_backward(recent_, recent_ + 3, recent_ + 4);
+    recent_[0] = c;
+  }
 
   // Bytes [off, off + len), already bounds-checked by the caller.
   const std::byte* fetch(std::uint64_t off, std::uint64_t len) const {
     if (fd_ < 0) return mem_.data() + off;
-    if (last_ && off >= last_->off && off + len <= last_->off + last_->size)
-      return last_->data.get() + (off - last_->off);
-    for (const Chunk& c : chunks_)
-      if (off >= c.off && off + len <= c.off + c.size) {
-        last_ = &c;
+    // The chunks used last: a symbol lookup goes round the hash table, the
+    // symbols, their names and versions, one chunk each.
+    for (const Chunk* c : recent_)
+      if (c && off >= c->off && off + len <= c->off + c->size) return c->data.get() + (off - c->off);
+    // The chunks that start at or before `off`, nearest first (a symbol
+    // lookup's window can hold hundreds of them).
+    auto after = std::upper_bound(by_offset_.begin(), by_offset_.end(), off,
+                                  [](std::uint64_t o, const Chunk* c) { return o < c->off; });
+    for (auto it = after; it != by_offset_.begin();) {
+      const Chunk& c = **--it;
+      if (off - c.off >= largest_) break;
+      if (off + len <= c.off + c.size) {
+        remember(&c);
         return c.data.get() + (off - c.off);
       }
-    std::uint64_t from = off / block_ * block_;
-    std::uint64_t to = std::min(size_, (off + len + block_ - 1) / block_ * block_);
-    Chunk& c = chunks_.emplace_back(Chunk{from, to - from, std::unique_ptr<std::byte[]>(new std::byte[to - from])});
-    last_ = &c;
-    cached_ += c.size;
-    for (std::uint64_t done = 0; done < c.size;) {
-      ssize_t r = ::pread(fd_, c.data.get() + done, c.size - done, static_cast<off_t>(from + done));
+    }
+    const std::uint64_t unit = chunks_.empty() ? first_ : block_;
+    std::uint64_t from = off / unit * unit;
+    std::uint64_t to = std::min(size_, (off + len + unit - 1) / unit * unit);
+    // Read first, then keep: a failed read leaves no chunk of garbage behind.
+    std::unique_ptr<std::byte[]> data(new std::byte[to - from]);
+    for (std::uint64_t done = 0; done < to - from;) {
+      ssize_t r = ::pread(fd_, data.get() + done, to - from - done, static_cast<off_t>(from + done));
       if (r < 0 && errno == EINTR) continue;
       if (r <= 0)
         throw ErrorException{{Error::Kind::Io, fmt::format("{}: cannot read {:#x} bytes at offset {:#x}: {}", name_,
-                                                           c.size - done, from + done,
+                                                           to - from - done, from + done,
                                                            r < 0 ? std::strerror(errno) : "file shrank")}};
       done += static_cast<std::uint64_t>(r);
     }
+    Chunk& c = chunks_.emplace_back(Chunk{from, to - from, std::move(data)});
+    by_offset_.insert(std::upper_bound(by_offset_.begin(), by_offset_.end(), from,
+                                       [](std::uint64_t o, const Chunk* x) { return o < x->off; }),
+                      &c);
+    largest_ = std::max(largest_, c.size);
+    remember(&c);
+    cached_ += c.size;
     return c.data.get() + (off - c.off);
   }
 };

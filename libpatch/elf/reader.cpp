@@ -54,11 +54,13 @@ ElfFile parse(const Bytes& in, Variant variant, ReadOptions opt) {
   h.shstrndx = eh.e_shstrndx;
 
   // Section header 0 carries the real counts when the header fields overflow
-  // (PN_XNUM, SHN_UNDEF with a nonzero e_shoff, SHN_XINDEX).
+  // (PN_XNUM, SHN_UNDEF with a nonzero e_shoff, SHN_XINDEX). It is read
+  // only then: it usually ends the file, and reading it would cost a
+  // second read per file (the table's bounds are checked below).
   const Shdr<E>* sh0 = nullptr;
-  if (h.shoff != 0) {
-    if (h.shentsize != sizeof(Shdr<E>))
-      fail(in.name(), "ELF header", fmt::format("e_shentsize is {}, expected {}", h.shentsize, sizeof(Shdr<E>)));
+  if (h.shoff != 0 && h.shentsize != sizeof(Shdr<E>))
+    fail(in.name(), "ELF header", fmt::format("e_shentsize is {}, expected {}", h.shentsize, sizeof(Shdr<E>)));
+  if (h.shoff != 0 && (h.shnum == 0 || h.shstrndx == SHN_XINDEX || eh.e_phnum == PN_XNUM)) {
     sh0 = &in.template at<Shdr<E>>(h.shoff, "section header table (e_shoff)");
     if (h.shnum == 0) {
       std::uint64_t n = sh0->sh_size;

@@ -70,9 +70,31 @@ std::shared_ptr<const Object> Resolver::object(const std::string& canonical) {
     }
   }
   if (fut.valid()) return fut.get();
+  std::shared_ptr<const Object> done = parse(canonical, root_->open_file(canonical));
+  promise.set_value(done);
+  return done;
+}
+
+std::shared_ptr<const Object> Resolver::walked_object(const std::string& canonical,
+                                                      std::shared_ptr<OpenObject>* keep) {
+  std::shared_future<std::shared_ptr<const Object>> fut;
+  {
+    std::lock_guard lk(mu_);
+    if (auto it = objects_.find(canonical); it != objects_.end()) fut = it->second;
+  }
+  if (fut.valid()) return fut.get();
+  // Not kept: a tree that loads it later parses it again, once. The walk
+  // comes to /usr/bin before /usr/lib, so most libraries are loaded (and
+  // kept) before they are walked.
+  return parse(canonical, root_->open_walked(canonical), keep);
+}
+
+// Parses the file open as `fd` (or -errno) into an Object. `fd` is closed,
+// or with `keep` left open in *keep, with the parse, when the file is ELF.
+std::shared_ptr<const Object> Resolver::parse(const std::string& canonical, int fd,
+                                              std::shared_ptr<OpenObject>* keep) const {
   auto o = std::make_shared<Object>();
   o->path = canonical;
-  int fd = root_->open_file(canonical);
   if (fd == -ENXIO) {  // a device, FIFO or socket: Root refuses to open it
     o->error_code = code::kNotElf;
     o->error_message = fmt::format("{}: not a regular file (a FIFO, socket or device)", canonical);
@@ -80,7 +102,11 @@ std::shared_ptr<const Object> Resolver::object(const std::string& canonical) {
     o->error_code = code::kUnreadable;
     o->error_message = fmt::format("{}: cannot open: {}", canonical, std::strerror(-fd));
   } else {
-    auto r = elf::read_elf_fd(fd, canonical, {.sections = false});
+    auto file = OpenFile::adopt(fd, canonical);
+    std::shared_ptr<OpenObject> open;
+    Expected<elf::ElfFile> r = file ? (open = std::make_shared<OpenObject>(canonical, std::move(*file), 16384, 4096),
+                                       elf::read_elf_from(open->bytes, {.sections = false}))
+                                    : Expected<elf::ElfFile>(file.error());
     if (!r) {
       o->error_code = r.error().kind == Error::Kind::NotElf    ? code::kNotElf
                       : r.error().kind == Error::Kind::Io      ? code::kUnreadable
@@ -88,11 +114,13 @@ std::shared_ptr<const Object> Resolver::object(const std::string& canonical) {
       o->error_message = r.error().message;
     } else {
       fill_object(*o, *r);
+      if (keep) {
+        open->parsed = std::move(*r);
+        *keep = std::move(open);
+      }
     }
   }
-  std::shared_ptr<const Object> done = o;
-  promise.set_value(done);
-  return done;
+  return o;
 }
 
 void Resolver::assume(const std::string& canonical, const elf::ElfFile& f) {
@@ -161,7 +189,7 @@ class TreeBuilder {
     t_.findings.push_back({sev, code, object, subject, std::move(message)});
   }
 
-  void run(const std::string& path);
+  void run(const std::string& path, bool walked, bool keep_open);
 
  private:
   struct Found {
@@ -537,9 +565,15 @@ TreeEdge TreeBuilder::resolve_needed(int req, const std::string& name) {
   return finish(req, name, std::nullopt, tried, stop);
 }
 
-void TreeBuilder::run(const std::string& path) {
-  Lookup l = root_.resolve(path);
-  note_lookup(l, path);
+void TreeBuilder::run(const std::string& path, bool walked, bool keep_open) {
+  Lookup l;
+  if (walked) {  // a regular file at a canonical path: nothing to look up
+    l.status = Lookup::Status::Found;
+    l.path = path;
+  } else {
+    l = root_.resolve(path);
+    note_lookup(l, path);
+  }
   TreeNode top;
   top.path = l.found() ? l.path : path;
   top.opened_as = top.path;
@@ -551,7 +585,7 @@ void TreeBuilder::run(const std::string& path) {
           fmt::format("{}: {}", path, l.is_dir ? "is a directory" : "no such file in the root"));
     return;
   }
-  top.obj = r_.object(top.path);
+  top.obj = walked ? r_.walked_object(top.path, keep_open ? &t_.top_open : nullptr) : r_.object(top.path);
   const Object& m = *top.obj;
   t_.nodes.push_back(std::move(top));
   if (!m.ok) {
@@ -631,7 +665,13 @@ void TreeBuilder::run(const std::string& path) {
 
 Tree Resolver::resolve(const std::string& path) {
   Tree t;
-  TreeBuilder(*this, *root_, t).run(path);
+  TreeBuilder(*this, *root_, t).run(path, false, false);
+  return t;
+}
+
+Tree Resolver::resolve_walked(const std::string& canonical, bool keep_open) {
+  Tree t;
+  TreeBuilder(*this, *root_, t).run(canonical, true, keep_open);
   return t;
 }
 

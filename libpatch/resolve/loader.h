@@ -14,6 +14,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "libpatch/elf/bytes.h"
+#include "libpatch/elf/mapped_file.h"
+#include "libpatch/elf/model.h"
 #include "libpatch/elf/target.h"
 #include "libpatch/resolve/finding.h"
 #include "libpatch/resolve/ld_so_cache.h"
@@ -68,6 +71,22 @@ struct LoaderConfig {
   std::vector<std::string> musl_dirs;  // its entries, or /lib:/usr/local/lib:/usr/lib
 };
 
+// A file open for reading through the root: its descriptor, the chunks
+// read so far (elf::Bytes, `block` bytes at a time) and, for the top file
+// of a tree, its parse. The resolver hands the top file to the symbol
+// check this way, which then reads its tables without opening or parsing
+// it again; the check keeps the libraries most trees look into open.
+struct OpenObject {
+  OpenObject(std::string canonical, OpenFile f, std::uint64_t block, std::uint64_t first = 0)
+      : name(std::move(canonical)), file(std::move(f)), bytes(file.fd(), file.size(), name, block, first) {}
+  OpenObject(const OpenObject&) = delete;
+  OpenObject& operator=(const OpenObject&) = delete;
+  const std::string name;
+  OpenFile file;
+  elf::Bytes bytes;  // refers to `name`: an OpenObject never moves
+  std::optional<elf::ElfFile> parsed;
+};
+
 struct TreeNode {
   std::string path;       // canonical path
   std::string opened_as;  // the path the loader opened (dir/name); $ORIGIN of a library comes from it
@@ -93,6 +112,10 @@ struct Tree {
   std::vector<TreeEdge> edges;  // in load (breadth-first) order
   std::vector<Finding> findings;
   bool is_static = false;
+  // The top file, still open and parsed (resolve_walked with keep_open),
+  // for the symbol check of this tree; release it after (it holds a
+  // descriptor and its read chunks).
+  std::shared_ptr<OpenObject> top_open;
 };
 
 class Resolver {
@@ -103,9 +126,19 @@ class Resolver {
   // own loader would load it. Thread-safe; objects and loader defaults are
   // shared between calls.
   Tree resolve(const std::string& path);
+  // The same for a file a walk found: `canonical` is a regular file's
+  // canonical path, so it is not looked up, and its own parse is not kept
+  // for later trees (unless one was already), so memory grows with the
+  // libraries loaded, not with the files walked.
+  // With `keep_open`, the top file stays open in Tree::top_open.
+  Tree resolve_walked(const std::string& canonical, bool keep_open = false);
 
   // Parses (once) the file at a canonical path.
   std::shared_ptr<const Object> object(const std::string& canonical);
+  // The same for a file a walk found (see resolve_walked): not kept.
+  // With `keep`, a file parsed now is left open and parsed in *keep.
+  std::shared_ptr<const Object> walked_object(const std::string& canonical,
+                                              std::shared_ptr<OpenObject>* keep = nullptr);
   // From now on, the file at `canonical` reads as `f` (a rewrite not yet
   // written, checked before it is committed). Call before resolving it.
   void assume(const std::string& canonical, const elf::ElfFile& f);
@@ -116,6 +149,8 @@ class Resolver {
   std::shared_ptr<const LoaderConfig> loader_config(Family family, const std::string& interp, const Object& top);
 
  private:
+  std::shared_ptr<const Object> parse(const std::string& canonical, int fd,
+                                      std::shared_ptr<OpenObject>* keep = nullptr) const;
   std::shared_ptr<LoaderConfig> make_config(Family family, const std::string& interp, const Object& top);
 
   std::shared_ptr<Root> root_;

@@ -327,6 +327,10 @@ int Root::open_file(const std::string& canonical) const {
       return fd < 0 ? -errno : fd;
     }
   if (stat_node(canonical).type == Node::Special) return -ENXIO;  // fstatat first, as the walk does
+  return open_walked(canonical);
+}
+
+int Root::open_walked(const std::string& canonical) const {
   Place pl = place(canonical);
   int fd = open_in(pl.fd, pl.rel);
   if ((fd == -ENOENT || fd == -ENOTDIR) && pl.under_fd >= 0) fd = open_in(pl.under_fd, pl.under_rel);

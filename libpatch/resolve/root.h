@@ -87,6 +87,11 @@ class Root {
   // Returns the descriptor or -errno. A device, FIFO or socket is never
   // opened (-ENXIO): opening one can block or act (a watchdog arms).
   int open_file(const std::string& canonical) const;
+  // A file the walk found regular (by its directory entry) at a canonical
+  // path: opened without the cached lstat, so nothing is remembered per
+  // file and memory does not grow with the root. O_NONBLOCK|O_NOCTTY, and
+  // the caller's fstat (OpenFile::adopt), refuse whatever replaced it since.
+  int open_walked(const std::string& canonical) const;
 
   // What a canonical path is, without following a final symlink. Special:
   // a device, FIFO or socket.

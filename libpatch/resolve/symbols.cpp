@@ -12,6 +12,7 @@
 
 #include "libpatch/elf/bytes.h"
 #include "libpatch/elf/model.h"
+#include "libpatch/elf/paths.h"
 
 namespace xpatch::resolve {
 
@@ -52,18 +53,6 @@ namespace {
 using elf::Bytes;
 using elf::fail;
 
-// An open file for the length of one tree's check: descriptor + window.
-struct OpenObject {
-  int fd = -1;
-  std::string name;
-  std::optional<Bytes> bytes;
-  OpenObject() = default;
-  OpenObject(const OpenObject&) = delete;
-  ~OpenObject() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
 }  // namespace
 
 // The open objects a tree's lookups keep for later trees: at most
@@ -72,9 +61,9 @@ struct OpenObject {
 struct OpenCache {
   static constexpr std::size_t kObjects = 64;
   static constexpr std::uint64_t kBytes = 8u << 20;
-  std::vector<std::unique_ptr<OpenObject>> objects;  // least recently used first
+  std::vector<std::shared_ptr<OpenObject>> objects;  // least recently used first
 
-  std::unique_ptr<OpenObject> take(const std::string& path) {
+  std::shared_ptr<OpenObject> take(const std::string& path) {
     for (auto it = objects.begin(); it != objects.end(); ++it)
       if ((*it)->name == path) {
         auto o = std::move(*it);
@@ -83,13 +72,13 @@ struct OpenCache {
       }
     return nullptr;
   }
-  void put(std::unique_ptr<OpenObject> o) {
-    if (!o->bytes || o->bytes->cached_bytes() > kBytes / 4) return;
+  void put(std::shared_ptr<OpenObject> o) {
+    if (o->bytes.cached_bytes() > kBytes / 4) return;
     objects.push_back(std::move(o));
     std::uint64_t total = 0;
-    for (const auto& x : objects) total += x->bytes->cached_bytes();
+    for (const auto& x : objects) total += x->bytes.cached_bytes();
     while (objects.size() > kObjects || total > kBytes) {
-      total -= objects.front()->bytes->cached_bytes();
+      total -= objects.front()->bytes.cached_bytes();
       objects.erase(objects.begin());
     }
   }
@@ -97,23 +86,21 @@ struct OpenCache {
 
 namespace {
 
-// Opens `canonical` in the root and, with `parsed`, parses its headers
-// (read 16 KiB at a time, as a parse reads on); without, lookups touch a
-// few words here and there: 4 KiB at a time. the descriptor
-// stays open in `out` for the table reads that follow.
-std::optional<Error> open_object(const Root& root, const std::string& canonical, OpenObject& out,
+// Opens `canonical` in the root into `out` and, with `parsed`, parses its
+// headers (read 16 KiB at a time, as a parse reads on); without, lookups
+// touch a few words here and there: 4 KiB at a time. The descriptor stays
+// open in `out` for the table reads that follow.
+std::optional<Error> open_object(const Root& root, const std::string& canonical, std::shared_ptr<OpenObject>& out,
                                  elf::ElfFile* parsed) {
-  out.name = canonical;
   int fd = root.open_file(canonical);
   if (fd < 0) return Error{Error::Kind::Io, fmt::format("{}: cannot open: {}", canonical, std::strerror(-fd))};
-  out.fd = fd;
-  off_t size = ::lseek(fd, 0, SEEK_END);
-  if (size < 0) return Error{Error::Kind::Io, fmt::format("{}: cannot seek: {}", canonical, std::strerror(errno))};
-  out.bytes.emplace(fd, static_cast<std::uint64_t>(size), out.name, parsed ? 16384 : 4096);
+  auto f = OpenFile::adopt(fd, canonical);
+  if (!f) return f.error();
+  out = std::make_shared<OpenObject>(canonical, std::move(*f), parsed ? 16384 : 4096);
   if (parsed) {
-    auto f = elf::read_elf_from(*out.bytes, {.sections = false});
-    if (!f) return f.error();
-    *parsed = std::move(*f);
+    auto p = elf::read_elf_from(out->bytes, {.sections = false});
+    if (!p) return p.error();
+    *parsed = std::move(*p);
   }
   return std::nullopt;
 }
@@ -306,8 +293,12 @@ class Reader {
     std::uint64_t off = map(vaddr, size, what, &limit);
     const std::uint64_t n = size / sizeof(R);
     // The first DT_REL(A)COUNT entries are relative (the loader applies
-    // them without a symbol), as the linker sorts them.
-    for (std::uint64_t i = std::min(skip, n); i < n; ++i) {
+    // them without a symbol), as the linker sorts them. The rest is read
+    // at once (up to 4 MiB), not 16 KiB at a time.
+    const std::uint64_t first = std::min(skip, n);
+    if (n > first && (n - first) * sizeof(R) <= (4u << 20))
+      in_.view(off + first * sizeof(R), (n - first) * sizeof(R), what);
+    for (std::uint64_t i = first; i < n; ++i) {
       const R& r = in_.template at<R>(off + i * sizeof(R), what);
       const std::uint64_t info = r.r_info;
       const std::uint32_t sym = R::sym(info);
@@ -513,20 +504,30 @@ Hit find_symbol(const Bytes& in, const DynSymbols& d, Family family, const Want&
   return Lookup<E>(in, d, family).find(w);
 }
 
-// Reads an object's facts; `o` keeps the file open for lookups after.
-std::shared_ptr<const DynSymbols> read_symbols(const Root& root, const std::string& canonical, OpenObject& o) {
+// An object's facts from its parse and its bytes.
+std::shared_ptr<const DynSymbols> read_symbols(const elf::ElfFile& f, const Bytes& in) {
   auto d = std::make_shared<DynSymbols>();
+  d->elf_class = f.header.elf_class;
+  d->big_endian = f.header.big_endian;
+  d->machine = f.header.machine;
   try {
-    elf::ElfFile f;
-    if (auto err = open_object(root, canonical, o, &f)) throw ErrorException{*err};
-    d->elf_class = f.header.elf_class;
-    d->big_endian = f.header.big_endian;
-    d->machine = f.header.machine;
-    elf::dispatch(f.header.variant, [&](auto e) { Reader<decltype(e)>(*o.bytes, f, *d).run(); });
+    elf::dispatch(f.header.variant, [&](auto e) { Reader<decltype(e)>(in, f, *d).run(); });
   } catch (ErrorException& e) {
     d->error = e.error.message;
   }
   return d;
+}
+
+// Opens and reads an object's facts; `o` keeps the file open for lookups after.
+std::shared_ptr<const DynSymbols> read_symbols(const Root& root, const std::string& canonical,
+                                               std::shared_ptr<OpenObject>& o) {
+  elf::ElfFile f;
+  if (auto err = open_object(root, canonical, o, &f)) {
+    auto d = std::make_shared<DynSymbols>();
+    d->error = err->message;
+    return d;
+  }
+  return read_symbols(f, o->bytes);
 }
 
 // ---------------------------------------------------------------------------
@@ -538,7 +539,7 @@ class TreeCheck {
   ~TreeCheck() {
     const bool program = t_.nodes[0].obj && t_.nodes[0].obj->interpreter.has_value();
     for (std::size_t i = program ? 1 : 0; i < open_.size(); ++i)
-      if (open_[i] && open_[i]->bytes) cache_->put(std::move(open_[i]));
+      if (open_[i]) cache_->put(std::move(open_[i]));
     sc_.return_cache(std::move(cache_));
   }
   TreeCheck(const TreeCheck&) = delete;
@@ -549,12 +550,17 @@ class TreeCheck {
     open_.resize(t_.nodes.size());
     for (std::size_t i = 0; i < t_.nodes.size(); ++i) {
       const TreeNode& n = t_.nodes[i];
-      // A program is read for its own check only (and its file stays open
-      // for lookups in it); libraries are read once and kept.
-      if (i == 0 && program) {
-        open_[0] = std::make_unique<OpenObject>();
-        syms_[0] = read_symbols(root_, n.path, *open_[0]);
-      } else {
+      // The top file is read for its own check only (and stays open for
+      // lookups in it), unless a tree already loaded it; the libraries it
+      // loads are read once and kept.
+      if (i == 0 && !(syms_[0] = sc_.symbols_if_read(n.path))) {
+        if (t_.top_open && t_.top_open->parsed) {  // the resolver's parse, still open
+          open_[0] = t_.top_open;
+          syms_[0] = read_symbols(*open_[0]->parsed, open_[0]->bytes);
+        } else {
+          syms_[0] = read_symbols(root_, n.path, open_[0]);
+        }
+      } else if (i != 0) {
         syms_[i] = sc_.symbols(n.path);
       }
       if (!syms_[i]->error.empty()) {
@@ -571,7 +577,7 @@ class TreeCheck {
   const Root& root_;
   Tree& t_;
   std::vector<std::shared_ptr<const DynSymbols>> syms_;
-  std::vector<std::unique_ptr<OpenObject>> open_;  // per node, opened on first lookup
+  std::vector<std::shared_ptr<OpenObject>> open_;  // per node, opened on first lookup
   std::unique_ptr<OpenCache> cache_;
   std::size_t last_definer_ = 0;
   std::vector<std::vector<std::size_t>> loads_;  // node -> the nodes its DT_NEEDED reached
@@ -632,11 +638,9 @@ class TreeCheck {
   template <typename E>
   Hit lookup_in(std::size_t j, const Want& w) {
     if (!open_[j]) open_[j] = cache_->take(t_.nodes[j].path);
-    if (!open_[j]) {
-      open_[j] = std::make_unique<OpenObject>();
-      if (auto err = open_object(root_, t_.nodes[j].path, *open_[j], nullptr)) throw ErrorException{*err};
-    }
-    return Lookup<E>(*open_[j]->bytes, *syms_[j], t_.family).find(w);
+    if (!open_[j])
+      if (auto err = open_object(root_, t_.nodes[j].path, open_[j], nullptr)) throw ErrorException{*err};
+    return Lookup<E>(open_[j]->bytes, *syms_[j], t_.family).find(w);
   }
 
   // Is `w` defined somewhere in the scope? Whether a definition exists
@@ -669,9 +673,11 @@ class TreeCheck {
       const TreeNode& n = t_.nodes[i];
       const DynSymbols& d = *syms_[i];
       if (d.refs.empty()) continue;
-      const bool library = i != 0 || !program;
+      // Closures are remembered for loaded libraries only: a library
+      // checked on its own is checked once, and its key would grow the set
+      // with every file.
       std::string key;
-      if (library) {
+      if (i != 0) {
         key = closure_key(i);
         if (sc_.closure_resolved(key)) continue;
       }
@@ -722,15 +728,38 @@ class TreeCheck {
                                                                                 unresolved.size(), kShown)),
                                                        ", "));
         if (unresolved.size() > kShown) list += fmt::format(", ... ({} more)", unresolved.size() - kShown);
-        add(Severity::Warning, code::kSymbolMissing, n.path, unresolved.front(),
+        const bool searched = found_by_search();
+        add(searched ? Severity::Warning : Severity::Info, code::kSymbolMissing, n.path, unresolved.front(),
             fmt::format("{}: {} symbol{} not defined in its own dependencies; the program that loads it must define "
-                        "{}: {}",
+                        "{}{}: {}",
                         n.path, unresolved.size(), unresolved.size() == 1 ? " is" : "s are",
-                        unresolved.size() == 1 ? "it" : "them", list));
+                        unresolved.size() == 1 ? "it" : "them",
+                        searched ? "" : " (a plugin: it is outside the directories the loader searches, so a host "
+                                        "program loads it by path, and its symbols come first)",
+                        list));
       }
-      if (library && unresolved.empty() && t_.findings.size() == findings_before)
+      if (i != 0 && unresolved.empty() && t_.findings.size() == findings_before)
         sc_.set_closure_resolved(std::move(key));
     }
+  }
+
+  // Could a DT_NEEDED search find the top file, so that any program may
+  // load it? Only in a directory its loader searches by default (glibc:
+  // its system directories and ld.so.conf's, which its cache holds; musl:
+  // its path file's or default list). Elsewhere it is a plugin, opened by
+  // path with dlopen by its host program, whose own symbols come first in
+  // the global scope glibc resolves it in (elf/dl-open.c, dl-lookup.c): a
+  // Python, Perl or PostgreSQL module calls into its host by design.
+  bool found_by_search() const {
+    if (!t_.config) return true;
+    const LoaderConfig& c = *t_.config;
+    const std::string dir = paths::dirname_of(t_.nodes[0].path);
+    for (const auto* dirs : {&c.system_dirs, &c.conf_dirs, &c.musl_dirs})
+      for (const std::string& d : *dirs) {
+        const auto l = root_.resolve(d);
+        if (l.found() && l.path == dir) return true;
+      }
+    return false;
   }
 
   // The objects node `i` brings into any scope: itself, what it loads
@@ -774,10 +803,19 @@ std::shared_ptr<const DynSymbols> SymbolChecker::symbols(const std::string& cano
     else cache_.emplace(canonical, promise.get_future().share());
   }
   if (fut.valid()) return fut.get();
-  OpenObject o;
+  std::shared_ptr<OpenObject> o;
   std::shared_ptr<const DynSymbols> done = read_symbols(root_, canonical, o);
   promise.set_value(done);
   return done;
+}
+
+std::shared_ptr<const DynSymbols> SymbolChecker::symbols_if_read(const std::string& canonical) {
+  std::shared_future<std::shared_ptr<const DynSymbols>> fut;
+  {
+    std::lock_guard lk(mu_);
+    if (auto it = cache_.find(canonical); it != cache_.end()) fut = it->second;
+  }
+  return fut.valid() ? fut.get() : nullptr;
 }
 
 SymbolChecker::SymbolChecker(const Root& root) : root_(root) {}
@@ -811,14 +849,14 @@ Expected<std::vector<std::optional<std::uint64_t>>> SymbolChecker::lookup(
   auto d = symbols(canonical);
   if (!d->error.empty()) return Error{Error::Kind::Malformed, d->error};
   try {
-    OpenObject o;
+    std::shared_ptr<OpenObject> o;
     if (auto err = open_object(root_, canonical, o, nullptr)) return *err;
     const elf::Variant v = d->elf_class == 64 ? (d->big_endian ? elf::Variant::k64BE : elf::Variant::k64LE)
                                               : (d->big_endian ? elf::Variant::k32BE : elf::Variant::k32LE);
     std::vector<std::optional<std::uint64_t>> out;
     for (const auto& [name, version] : wants) {
       const Want w{name, version, false, false};
-      const Hit h = elf::dispatch(v, [&](auto e) { return find_symbol<decltype(e)>(*o.bytes, *d, family, w); });
+      const Hit h = elf::dispatch(v, [&](auto e) { return find_symbol<decltype(e)>(o->bytes, *d, family, w); });
       out.push_back(h.found ? std::optional<std::uint64_t>(h.size) : std::nullopt);
     }
     return out;

@@ -119,6 +119,11 @@ class SymbolChecker {
   // A library's facts, read once per run (a program's are read by its own
   // check and not kept).
   std::shared_ptr<const DynSymbols> symbols(const std::string& canonical);
+  // The facts of a library read before (null when none were): the top file
+  // of a tree is read for its own check and kept only when a later tree
+  // loads it, so memory grows with the libraries loaded, not with the
+  // files checked.
+  std::shared_ptr<const DynSymbols> symbols_if_read(const std::string& canonical);
 
   // Looks each (name, version) up in the object at `canonical` as
   // `family`'s loader would, through the object's own hash table (the
