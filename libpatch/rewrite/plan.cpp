@@ -60,6 +60,7 @@ struct Want {
   std::uint64_t tag = 0, value = 0;
   std::optional<std::string> str;
   bool str_changed = false;
+  std::optional<std::size_t> slot;  // the entry's index in the input's array (none: a new entry)
 };
 
 // A .gnu.version_r entry whose file name a --replace-needed renames: the
@@ -220,7 +221,7 @@ class Planner {
     auto pos = want_.begin();
     for (auto it = want_.begin(); it != want_.end(); ++it)
       if (it->tag == DT_NEEDED) pos = it + 1;
-    want_.insert(pos, Want{tag, 0, s, true});
+    want_.insert(pos, Want{tag, 0, s, true, std::nullopt});
   }
   void set_string(std::uint64_t tag, const std::string& s) {
     auto it = find_tag(tag);
@@ -292,8 +293,9 @@ class Planner {
   }
 
   void desired_state() {
-    for (const DynEntry& d : f_.dynamic) {
-      Want w{d.tag, d.value, std::nullopt, false};
+    for (std::size_t i = 0; i < f_.dynamic.size(); ++i) {
+      const DynEntry& d = f_.dynamic[i];
+      Want w{d.tag, d.value, std::nullopt, false, i};
       if (elf::is_string_tag(d.tag)) w.str = dynstr(d.value);
       want_.push_back(std::move(w));
     }
@@ -385,11 +387,11 @@ class Planner {
       auto it = find_tag(DT_FLAGS_1);
       const bool had = it != want_.end(), set = had && (it->value & DF_1_NODEFLIB);
       if (had) it->value |= DF_1_NODEFLIB;
-      else want_.push_back(Want{DT_FLAGS_1, DF_1_NODEFLIB, std::nullopt, false});
+      else want_.push_back(Want{DT_FLAGS_1, DF_1_NODEFLIB, std::nullopt, false, std::nullopt});
       if (!set) step("DT_FLAGS_1", had ? "set" : "add", "DF_1_NODEFLIB");
     }
     if (e_.add_debug_tag && find_tag(DT_DEBUG) == want_.end()) {
-      want_.push_back(Want{DT_DEBUG, 0, std::nullopt, false});
+      want_.push_back(Want{DT_DEBUG, 0, std::nullopt, false, std::nullopt});
       step("DT_DEBUG", "add", "a DT_DEBUG entry for debuggers");
     }
 
@@ -937,9 +939,10 @@ class Planner {
       if (w.tag == DT_GNU_HASH || w.tag == DT_HASH || w.tag == DT_SYMTAB)
         if (auto off = f_.vaddr_to_offset(w.value, 1))
           if (const Movable* m = moved_at(*off)) w.value = m->new_vaddr + (*off - m->offset);
-      // MIPS: the value is relative to the entry's own address.
-      if (w.tag == DT_MIPS_RLD_MAP_REL && f_.header.machine == EM_MIPS)
-        w.value = w.value + (old_dyn_vaddr + i * sizeof(Dyn<E>)) - (new_dyn_vaddr + i * sizeof(Dyn<E>));
+      // MIPS: the value is relative to the entry's own address, which
+      // changes when the array moves or an entry is added before it.
+      if (w.tag == DT_MIPS_RLD_MAP_REL && f_.header.machine == EM_MIPS && w.slot)
+        w.value = w.value + (old_dyn_vaddr + *w.slot * sizeof(Dyn<E>)) - (new_dyn_vaddr + i * sizeof(Dyn<E>));
       Dyn<E> d;
       d.d_tag = n(w.tag);
       d.d_val = n(w.value);
