@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/unit/fixture_files.h"
 #include "libpatch/elf/model.h"
 #include "libpatch/rewrite/structure_map.h"
 
@@ -26,14 +27,6 @@ namespace {
 using rewrite::Structure;
 using rewrite::StructureKind;
 using rewrite::StructureMap;
-
-std::vector<std::byte> read_file(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::vector<char> c((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<std::byte> b(c.size());
-  std::memcpy(b.data(), c.data(), c.size());
-  return b;
-}
 
 struct Range {
   std::uint64_t begin = 0, end = 0;
@@ -85,8 +78,7 @@ std::vector<std::string> fixture_files() {
   std::vector<std::string> out;
   const char* dir = std::getenv("XPATCH_FIXTURES");
   if (!dir) return out;
-  for (const char* t : {"x86_64", "i686", "aarch64", "armhf", "riscv64", "ppc64le", "s390x", "powerpc",
-                        "x86_64-musl", "aarch64-musl"})
+  for (const char* t : test::kFixtureTargets)
     for (const char* f : {"app-pie", "app-nopie", "app-ver", "libver.so.1", "libsym.so"})
       if (std::filesystem::exists(std::string(dir) + "/" + t + "/" + f))
         out.push_back(std::string(dir) + "/" + t + "/" + f);
@@ -96,7 +88,7 @@ std::vector<std::string> fixture_files() {
 class StructureMapFixture : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(StructureMapFixture, DynamicTablesAreReadelfsSections) {
-  const std::vector<std::byte> bytes = read_file(GetParam());
+  const std::vector<std::byte> bytes = test::read_file(GetParam());
   auto f = elf::read_elf(bytes, GetParam());
   ASSERT_TRUE(f.ok()) << f.error().message;
   const StructureMap map = map_of(*f, bytes);
@@ -134,7 +126,7 @@ TEST_P(StructureMapFixture, DynamicTablesAreReadelfsSections) {
 // The loader needs no section headers, and neither does the map: with
 // e_shoff, e_shnum and e_shstrndx zeroed, it finds the same tables.
 TEST_P(StructureMapFixture, WithoutSectionHeadersTheSameTables) {
-  std::vector<std::byte> bytes = read_file(GetParam());
+  std::vector<std::byte> bytes = test::read_file(GetParam());
   auto f = elf::read_elf(bytes, GetParam());
   ASSERT_TRUE(f.ok()) << f.error().message;
   const StructureMap with = map_of(*f, bytes);
