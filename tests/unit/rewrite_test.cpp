@@ -462,5 +462,22 @@ TYPED_TEST(RewriteTest, MipsRldMapRelKeepsPointingAtItsTarget) {
   }
 }
 
+// A moved dynamic array keeps spare DT_NULL slots, so the next edit that
+// adds an entry fits where the array now is instead of moving it again.
+TYPED_TEST(RewriteTest, AMovedDynamicArrayHasRoomForTheNextEntry) {
+  Spec s;
+  s.spare_nulls = 0;
+  auto img = test::build_elf<TypeParam>(s);
+  EditSet first;
+  first.add_needed = {"libm.so.6"};
+  auto r = patch(img.bytes, first);
+  ASSERT_TRUE(r.plan.layout.dynamic_moved);
+  EditSet next;
+  next.add_needed = {"libdl.so.2"};
+  auto again = patch(r.bytes, next);
+  EXPECT_FALSE(again.plan.layout.dynamic_moved);
+  EXPECT_EQ(again.file.needed, (std::vector<std::string_view>{"libfoo.so.1", "libc.so.6", "libm.so.6", "libdl.so.2"}));
+}
+
 }  // namespace
 }  // namespace xpatch
