@@ -19,6 +19,7 @@
 #include "libpatch/elf/bytes.h"
 #include "libpatch/elf/mapped_file.h"
 #include "libpatch/elf/model.h"
+#include "libpatch/elf/target.h"
 
 namespace xpatch::elf {
 namespace {
@@ -61,6 +62,7 @@ ElfFile parse(const Bytes& in, Variant variant, ReadOptions opt) {
   if (h.shoff != 0 && h.shentsize != sizeof(Shdr<E>))
     fail(in.name(), "ELF header", fmt::format("e_shentsize is {}, expected {}", h.shentsize, sizeof(Shdr<E>)));
   if (h.shoff != 0 && (h.shnum == 0 || h.shstrndx == SHN_XINDEX || eh.e_phnum == PN_XNUM)) {
+    in.require(h.shoff, 1, sizeof(Shdr<E>), [&] { return fmt::format("section header table (e_shoff {:#x})", h.shoff); });
     sh0 = &in.template at<Shdr<E>>(h.shoff, "section header table (e_shoff)");
     if (h.shnum == 0) {
       std::uint64_t n = sh0->sh_size;
@@ -100,7 +102,10 @@ ElfFile parse(const Bytes& in, Variant variant, ReadOptions opt) {
              fmt::format("a second {}", s.type == PT_INTERP ? "PT_INTERP" : s.type == PT_DYNAMIC ? "PT_DYNAMIC" : "PT_PHDR"));
       if (s.filesz != 0)
         in.require(s.offset, 1, s.filesz, [&] {
-          return fmt::format("program header {} (p_offset {:#x}, p_filesz {:#x})", i, s.offset, s.filesz);
+          const std::string_view type = segment_type_name(s.type);
+          return fmt::format("program header {} ({}, p_offset {:#x}, p_filesz {:#x})", i,
+                             type.empty() ? fmt::format("p_type {:#x}", s.type) : fmt::format("PT_{}", type), s.offset,
+                             s.filesz);
         });
       f.segments.push_back(s);
     }

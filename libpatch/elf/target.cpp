@@ -56,71 +56,121 @@ Libc detect_libc(const ElfFile& f) {
   return Libc::Unknown;
 }
 
-struct Arch {
-  std::string name;      // tuple's first part
-  std::string abi;       // details for humans
-  std::string gnu_sfx;   // after "linux-gnu" / "linux-musl": eabihf, abi64, ...
-  std::string glibc_ld;  // loader file names
-  std::string musl_arch; // ld-musl-$ARCH.so.1
+// The one target table. Each row is one ABI: how its binaries look (machine,
+// class, byte order, and the e_flags bits that pick the row), its tuple
+// (ARCH-linux-{gnu,musl}ENV), and its loaders. describe_target() takes the
+// first row a file matches; parse_tuple() the first row with `qemu` (a
+// tuple setup can install) whose tuple matches, so a row without qemu is
+// only ever a classification (MIPS n32, ppc64le ELFv1, ...).
+struct Row {
+  std::string arch;            // the tuple's first part: aarch64, arm, riscv64, powerpc64le, ...
+  std::string env;             // after gnu/musl: "", "eabihf", "abi64", "x32", "_ilp32", "abin32"
+  std::uint16_t machine = 0;
+  unsigned elf_class = 0;      // 32 or 64
+  bool big_endian = false;
+  std::uint32_t flags_mask = 0, flags_value = 0;  // (e_flags & mask) == value picks this row
+  std::string abi;             // for humans: "hard-float", "lp64d", "elfv2", "n32"
+  std::string glibc_ld;        // glibc's loader file name
+  std::string loader_dir;      // where glibc's toolchain puts it (musl's: /lib)
+  std::string musl_arch;       // ARCH of ld-musl-ARCH.so.1; "" when musl has no port
+  std::string qemu;            // qemu-user's name; "" for a row parse_tuple() does not offer
+  std::uint32_t abi_flags = 0; // the e_flags ABI the tuple's binaries carry (abi_compatible)
 };
 
-Arch classify(const ElfFile& f) {
-  const Header& h = f.header;
-  const bool be = h.big_endian, is64 = h.elf_class == 64;
-  const std::uint32_t fl = h.flags;
-  switch (h.machine) {
-    case EM_X86_64:
-      if (!is64) return {"x86_64", "x32", "x32", "ld-linux-x32.so.2", "x32"};
-      return {"x86_64", "", "", "ld-linux-x86-64.so.2", "x86_64"};
-    case EM_386: return {"i686", "", "", "ld-linux.so.2", "i386"};
-    case EM_AARCH64: {
-      std::string n = be ? "aarch64_be" : "aarch64";
-      if (!is64) return {n, "ilp32", "_ilp32", "ld-linux-" + n + "_ilp32.so.1", n + "_ilp32"};
-      return {n, "", "", "ld-linux-" + n + ".so.1", n};
-    }
-    case EM_ARM: {
-      // EABI version in the top byte; float ABI bits only mean something for EABI5.
-      unsigned eabi = (fl & EF_ARM_EABIMASK) >> 24;
-      bool hard = (fl & EF_ARM_ABI_FLOAT_HARD) != 0;
-      std::string n = be ? "armeb" : "arm";
-      std::string abi = fmt::format("eabi{} {}-float", eabi, hard ? "hard" : "soft");
-      return {n, abi, hard ? "eabihf" : "eabi", hard ? "ld-linux-armhf.so.3" : "ld-linux.so.3",
-              n + (hard ? "hf" : "")};
-    }
-    case EM_RISCV: {
-      static constexpr std::array<const char*, 4> fabi = {"", "f", "d", "q"};
-      std::string base = is64 ? "lp64" : "ilp32";
-      if (fl & EF_RISCV_RVE) base = is64 ? "lp64e" : "ilp32e";
-      std::string abi = base + fabi[(fl & EF_RISCV_FLOAT_ABI) >> 1];
-      std::string n = is64 ? "riscv64" : "riscv32";
-      std::string musl = n + ((fl & EF_RISCV_FLOAT_ABI) == EF_RISCV_FLOAT_ABI_SOFT ? "-sf" : "");
-      return {n, abi + ((fl & EF_RISCV_RVC) ? " rvc" : ""), "", "ld-linux-" + n + "-" + abi + ".so.1", musl};
-    }
-    case EM_PPC64: {
-      // e_flags & 3: 1 = ELFv1 (function descriptors), 2 = ELFv2; 0 means
-      // unspecified and follows the endianness' default.
-      unsigned v = fl & 3;
-      if (v == 0) v = be ? 1 : 2;
-      std::string n = be ? "powerpc64" : "powerpc64le";
-      return {n, v == 1 ? "elfv1" : "elfv2", "", v == 1 ? "ld64.so.1" : "ld64.so.2", n};
-    }
-    case EM_PPC: return {be ? "powerpc" : "powerpcle", "", "", "ld.so.1", be ? "powerpc" : "powerpcle"};
-    case EM_S390: return {is64 ? "s390x" : "s390", "", "", is64 ? "ld64.so.1" : "ld.so.1", is64 ? "s390x" : "s390"};
-    case EM_MIPS: {
-      std::string el = be ? "" : "el";
-      if (is64) return {"mips64" + el, "n64", "abi64", "ld.so.1", "mips64" + el};
-      if (fl & EF_MIPS_ABI2) return {"mips64" + el, "n32", "abin32", "ld.so.1", "mipsn32" + el};
-      return {"mips" + el, "o32", "", "ld.so.1", "mips" + el};
-    }
-    case EM_LOONGARCH: return {is64 ? "loongarch64" : "loongarch32", "", "", "ld-linux-loongarch-lp64d.so.1", "loongarch64"};
-    case EM_SPARCV9: return {"sparc64", "", "", "ld-linux.so.2", "sparc64"};
-    case EM_SPARC: return {"sparc", "", "", "ld-linux.so.2", "sparc"};
-    case EM_68K: return {"m68k", "", "", "ld.so.1", "m68k"};
-    case EM_SH: return {be ? "sh4eb" : "sh4", "", "", "ld-linux.so.2", be ? "sheb" : "sh"};
-    case EM_PARISC: return {"hppa", "", "", "ld.so.1", ""};
-    case EM_ALPHA: return {"alpha", "", "", "ld-linux.so.2", ""};
-    default: return {};
+std::vector<Row> make_table() {
+  constexpr bool LE = false, BE = true;
+  std::vector<Row> t = {
+      {"x86_64", "", EM_X86_64, 64, LE, 0, 0, "", "ld-linux-x86-64.so.2", "/lib64", "x86_64", "x86_64", 0},
+      {"x86_64", "x32", EM_X86_64, 32, LE, 0, 0, "x32", "ld-linux-x32.so.2", "/libx32", "x32", "x86_64", 0},
+      {"i686", "", EM_386, 32, LE, 0, 0, "", "ld-linux.so.2", "/lib", "i386", "i386", 0},
+      {"aarch64", "", EM_AARCH64, 64, LE, 0, 0, "", "ld-linux-aarch64.so.1", "/lib", "aarch64", "aarch64", 0},
+      {"aarch64_be", "", EM_AARCH64, 64, BE, 0, 0, "", "ld-linux-aarch64_be.so.1", "/lib", "aarch64_be", "aarch64_be", 0},
+      {"aarch64", "_ilp32", EM_AARCH64, 32, LE, 0, 0, "ilp32", "ld-linux-aarch64_ilp32.so.1", "/lib", "aarch64_ilp32", "", 0},
+      {"aarch64_be", "_ilp32", EM_AARCH64, 32, BE, 0, 0, "ilp32", "ld-linux-aarch64_be_ilp32.so.1", "/lib",
+       "aarch64_be_ilp32", "", 0},
+      // EABI5's float ABI bit; the EABI version itself is a detail (abi_text).
+      {"arm", "eabihf", EM_ARM, 32, LE, EF_ARM_ABI_FLOAT_HARD, EF_ARM_ABI_FLOAT_HARD, "hard-float",
+       "ld-linux-armhf.so.3", "/lib", "armhf", "arm", EF_ARM_ABI_FLOAT_HARD},
+      {"arm", "eabi", EM_ARM, 32, LE, EF_ARM_ABI_FLOAT_HARD, 0, "soft-float", "ld-linux.so.3", "/lib", "arm", "arm",
+       EF_ARM_ABI_FLOAT_SOFT},
+      {"armeb", "eabihf", EM_ARM, 32, BE, EF_ARM_ABI_FLOAT_HARD, EF_ARM_ABI_FLOAT_HARD, "hard-float",
+       "ld-linux-armhf.so.3", "/lib", "armebhf", "armeb", EF_ARM_ABI_FLOAT_HARD},
+      {"armeb", "eabi", EM_ARM, 32, BE, EF_ARM_ABI_FLOAT_HARD, 0, "soft-float", "ld-linux.so.3", "/lib", "armeb",
+       "armeb", EF_ARM_ABI_FLOAT_SOFT},
+  };
+  // RISC-V: the float ABI (and RV32E/RV64E) name the loader; lp64d first,
+  // the tuple's own ABI. Musl names only soft float (-sf).
+  for (unsigned cls : {64u, 32u}) {
+    const std::string n = cls == 64 ? "riscv64" : "riscv32";
+    for (std::uint32_t fabi : {EF_RISCV_FLOAT_ABI_DOUBLE, EF_RISCV_FLOAT_ABI_SOFT, EF_RISCV_FLOAT_ABI_SINGLE,
+                               EF_RISCV_FLOAT_ABI_QUAD})
+      for (std::uint32_t rve : {0u, std::uint32_t{EF_RISCV_RVE}}) {
+        static constexpr std::array<const char*, 4> suffix = {"", "f", "d", "q"};
+        const std::string abi = std::string(cls == 64 ? "lp64" : "ilp32") + (rve ? "e" : "") + suffix[fabi >> 1];
+        const bool tuple = fabi == EF_RISCV_FLOAT_ABI_DOUBLE && !rve;
+        t.push_back({n, "", EM_RISCV, cls, LE, EF_RISCV_FLOAT_ABI | EF_RISCV_RVE, fabi | rve, abi,
+                     "ld-linux-" + n + "-" + abi + ".so.1", "/lib",
+                     n + (fabi == EF_RISCV_FLOAT_ABI_SOFT ? "-sf" : ""), tuple ? n : "", fabi});
+      }
   }
+  // PowerPC64: e_flags & 3 is 1 for ELFv1, 2 for ELFv2, 0 for the byte
+  // order's default (ELFv1 big-endian, ELFv2 little-endian).
+  const std::vector<Row> rest = {
+      {"powerpc64le", "", EM_PPC64, 64, LE, 3, 1, "elfv1", "ld64.so.1", "/lib64", "powerpc64le", "", 1},
+      {"powerpc64le", "", EM_PPC64, 64, LE, 0, 0, "elfv2", "ld64.so.2", "/lib64", "powerpc64le", "ppc64le", 2},
+      {"powerpc64", "", EM_PPC64, 64, BE, 3, 0, "elfv1", "ld64.so.1", "/lib64", "powerpc64", "ppc64", 1},
+      {"powerpc64", "", EM_PPC64, 64, BE, 3, 1, "elfv1", "ld64.so.1", "/lib64", "powerpc64", "", 1},
+      {"powerpc64", "", EM_PPC64, 64, BE, 0, 0, "elfv2", "ld64.so.2", "/lib64", "powerpc64", "", 2},
+      {"powerpc", "", EM_PPC, 32, BE, 0, 0, "", "ld.so.1", "/lib", "powerpc", "ppc", 0},
+      {"powerpcle", "", EM_PPC, 32, LE, 0, 0, "", "ld.so.1", "/lib", "powerpcle", "", 0},
+      {"s390x", "", EM_S390, 64, BE, 0, 0, "", "ld64.so.1", "/lib", "s390x", "s390x", 0},
+      {"s390", "", EM_S390, 32, BE, 0, 0, "", "ld.so.1", "/lib", "s390", "", 0},
+      {"mips64", "abi64", EM_MIPS, 64, BE, 0, 0, "n64", "ld.so.1", "/lib64", "mips64", "mips64", 0},
+      {"mips64el", "abi64", EM_MIPS, 64, LE, 0, 0, "n64", "ld.so.1", "/lib64", "mips64el", "mips64el", 0},
+      {"mips64", "abin32", EM_MIPS, 32, BE, EF_MIPS_ABI2, EF_MIPS_ABI2, "n32", "ld.so.1", "/lib32", "mipsn32", "", 0},
+      {"mips64el", "abin32", EM_MIPS, 32, LE, EF_MIPS_ABI2, EF_MIPS_ABI2, "n32", "ld.so.1", "/lib32", "mipsn32el", "",
+       0},
+      {"mips", "", EM_MIPS, 32, BE, 0, 0, "o32", "ld.so.1", "/lib", "mips", "mips", 0},
+      {"mipsel", "", EM_MIPS, 32, LE, 0, 0, "o32", "ld.so.1", "/lib", "mipsel", "mipsel", 0},
+      {"loongarch64", "", EM_LOONGARCH, 64, LE, 0, 0, "", "ld-linux-loongarch-lp64d.so.1", "/lib64", "loongarch64",
+       "loongarch64", 0},
+      {"sparc64", "", EM_SPARCV9, 64, BE, 0, 0, "", "ld-linux.so.2", "/lib64", "sparc64", "", 0},
+      {"sparc", "", EM_SPARC, 32, BE, 0, 0, "", "ld-linux.so.2", "/lib", "sparc", "", 0},
+      {"m68k", "", EM_68K, 32, BE, 0, 0, "", "ld.so.1", "/lib", "m68k", "m68k", 0},
+      {"sh4", "", EM_SH, 32, LE, 0, 0, "", "ld-linux.so.2", "/lib", "sh", "sh4", 0},
+      {"sh4eb", "", EM_SH, 32, BE, 0, 0, "", "ld-linux.so.2", "/lib", "sheb", "sh4eb", 0},
+      {"hppa", "", EM_PARISC, 32, BE, 0, 0, "", "ld.so.1", "/lib", "", "", 0},
+      {"alpha", "", EM_ALPHA, 64, LE, 0, 0, "", "ld-linux.so.2", "/lib", "", "", 0},
+  };
+  t.insert(t.end(), rest.begin(), rest.end());
+  return t;
+}
+
+const std::vector<Row>& table() {
+  static const std::vector<Row> t = make_table();
+  return t;
+}
+
+// The row a file was built for; nullptr for an architecture the table
+// does not know.
+const Row* row_of(const Header& h) {
+  for (const Row& r : table())
+    if (r.machine == h.machine && r.elf_class == h.elf_class && r.big_endian == h.big_endian &&
+        (h.flags & r.flags_mask) == r.flags_value)
+      return &r;
+  return nullptr;
+}
+
+// The ABI for humans: the row's, with the e_flags details that do not
+// change the tuple (ARM's EABI version, RISC-V's compressed instructions).
+std::string abi_text(const Row& r, std::uint32_t flags) {
+  if (r.machine == EM_ARM) return fmt::format("eabi{} {}", (flags & EF_ARM_EABIMASK) >> 24, r.abi);
+  if (r.machine == EM_RISCV && (flags & EF_RISCV_RVC)) return r.abi + " rvc";
+  return r.abi;
+}
+
+std::string tuple_name(const Row& r, Libc libc) {
+  return fmt::format("{}-linux-{}{}", r.arch, libc == Libc::Musl ? "musl" : "gnu", r.env);
 }
 
 }  // namespace
@@ -139,30 +189,24 @@ Libc libc_of(const std::optional<std::string>& interpreter, const std::vector<st
 }
 
 std::optional<std::string> loader_name(const ElfFile& f, Libc libc) {
-  Arch a = classify(f);
-  if (a.name.empty()) return std::nullopt;
-  if (libc == Libc::Glibc && !a.glibc_ld.empty()) return a.glibc_ld;
-  if (libc == Libc::Musl && !a.musl_arch.empty()) return "ld-musl-" + a.musl_arch + ".so.1";
+  const Row* r = row_of(f.header);
+  if (!r) return std::nullopt;
+  if (libc == Libc::Glibc && !r->glibc_ld.empty()) return r->glibc_ld;
+  if (libc == Libc::Musl && !r->musl_arch.empty()) return "ld-musl-" + r->musl_arch + ".so.1";
   return std::nullopt;
 }
 
 std::optional<std::string> tuple_for(const ElfFile& f, Libc libc) {
-  Arch a = classify(f);
-  if (a.name.empty() || (libc != Libc::Glibc && libc != Libc::Musl)) return std::nullopt;
-  std::string env = libc == Libc::Glibc ? "gnu" : "musl";
-  std::string sfx = a.gnu_sfx;
-  if (sfx.starts_with('_')) {  // ILP32 suffixes the environment: aarch64-linux-gnu_ilp32
-    env += sfx;
-    sfx.clear();
-  }
-  return fmt::format("{}-linux-{}{}", a.name, env, sfx);
+  const Row* r = row_of(f.header);
+  if (!r || (libc != Libc::Glibc && libc != Libc::Musl)) return std::nullopt;
+  return tuple_name(*r, libc);
 }
 
 Target describe_target(const ElfFile& f) {
   Target t;
-  Arch a = classify(f);
-  t.arch = a.name.empty() ? fmt::format("machine-{}", f.header.machine) : a.name;
-  t.abi = a.abi;
+  const Row* r = row_of(f.header);
+  t.arch = r ? r->arch : fmt::format("machine-{}", f.header.machine);
+  t.abi = r ? abi_text(*r, f.header.flags) : "";
   t.libc = detect_libc(f);
   t.tuple = tuple_for(f, t.libc);
   if (t.tuple) t.loader = loader_name(f, t.libc);
@@ -182,14 +226,8 @@ LoaderFit loader_fits(const ElfFile& f, std::string_view interp) {
   if (musl_name) return libc == Libc::Glibc ? LoaderFit::OtherLibc : LoaderFit::Fits;
   // A glibc loader the table knows, of some other architecture or ABI; a
   // name it does not know may be anything (a vendor's loader): Unknown.
-  static constexpr std::string_view kGlibcTuples[] = {
-      "x86_64-linux-gnu",    "x86_64-linux-gnux32",   "i686-linux-gnu",      "aarch64-linux-gnu",
-      "aarch64_be-linux-gnu", "arm-linux-gnueabihf",  "arm-linux-gnueabi",   "riscv64-linux-gnu",
-      "riscv32-linux-gnu",   "powerpc64le-linux-gnu", "powerpc64-linux-gnu", "powerpc-linux-gnu",
-      "s390x-linux-gnu",     "mips64el-linux-gnuabi64", "mipsel-linux-gnu",  "loongarch64-linux-gnu",
-      "m68k-linux-gnu",      "sh4-linux-gnu"};
-  for (std::string_view t : kGlibcTuples)
-    if (auto info = parse_tuple(t); info && info->loader == base) return LoaderFit::OtherArch;
+  for (const Row& r : table())
+    if (r.glibc_ld == base) return LoaderFit::OtherArch;
   return LoaderFit::Unknown;
 }
 
@@ -211,57 +249,32 @@ std::optional<TupleInfo> parse_tuple(std::string_view tuple) {
   else return std::nullopt;
   const std::string_view abi = env.substr(t.libc == Libc::Glibc ? 3 : 4);  // "", "eabihf", "abi64", "_ilp32"
   const bool glibc = t.libc == Libc::Glibc;
-  auto set = [&](std::uint16_t m, unsigned cls, bool be, std::string glibc_ld, std::string dir, std::string musl,
-                 std::string qemu) {
-    t.machine = m;
-    t.elf_class = cls;
-    t.big_endian = be;
-    t.loader_dir = glibc ? std::move(dir) : "/lib";
-    t.musl_arch = glibc ? "" : musl;
-    t.loader = glibc ? std::move(glibc_ld) : "ld-musl-" + musl + ".so.1";
-    t.qemu = std::move(qemu);
-  };
-  if (arch == "x86_64" && abi.empty()) set(EM_X86_64, 64, false, "ld-linux-x86-64.so.2", "/lib64", "x86_64", "x86_64");
-  else if (arch == "x86_64" && abi == "x32") set(EM_X86_64, 32, false, "ld-linux-x32.so.2", "/libx32", "x32", "x86_64");
-  else if ((arch == "i386" || arch == "i486" || arch == "i586" || arch == "i686") && abi.empty())
-    set(EM_386, 32, false, "ld-linux.so.2", "/lib", "i386", "i386");
-  else if ((arch == "aarch64" || arch == "aarch64_be") && abi.empty())
-    set(EM_AARCH64, 64, arch == "aarch64_be", fmt::format("ld-linux-{}.so.1", arch), "/lib", std::string(arch),
-        std::string(arch));
-  else if ((arch.starts_with("arm") && !arch.starts_with("armeb")) && (abi == "eabihf" || abi == "eabi"))
-    set(EM_ARM, 32, false, abi == "eabihf" ? "ld-linux-armhf.so.3" : "ld-linux.so.3", "/lib",
-        abi == "eabihf" ? "armhf" : "arm", "arm");
-  else if (arch.starts_with("armeb") && (abi == "eabihf" || abi == "eabi"))
-    set(EM_ARM, 32, true, abi == "eabihf" ? "ld-linux-armhf.so.3" : "ld-linux.so.3", "/lib",
-        abi == "eabihf" ? "armebhf" : "armeb", "armeb");
-  else if (arch == "riscv64" && abi.empty())
-    set(EM_RISCV, 64, false, "ld-linux-riscv64-lp64d.so.1", "/lib", "riscv64", "riscv64");
-  else if (arch == "riscv32" && abi.empty())
-    set(EM_RISCV, 32, false, "ld-linux-riscv32-ilp32d.so.1", "/lib", "riscv32", "riscv32");
-  else if (arch == "powerpc64le" && abi.empty())
-    set(EM_PPC64, 64, false, "ld64.so.2", "/lib64", "powerpc64le", "ppc64le");
-  else if (arch == "powerpc64" && abi.empty())
-    set(EM_PPC64, 64, true, "ld64.so.1", "/lib64", "powerpc64", "ppc64");
-  else if (arch == "powerpc" && abi.empty()) set(EM_PPC, 32, true, "ld.so.1", "/lib", "powerpc", "ppc");
-  else if (arch == "s390x" && abi.empty()) set(EM_S390, 64, true, "ld64.so.1", "/lib", "s390x", "s390x");
-  else if ((arch == "mips64" || arch == "mips64el") && abi == "abi64")
-    set(EM_MIPS, 64, arch == "mips64", "ld.so.1", "/lib64", std::string(arch), std::string(arch));
-  else if ((arch == "mips" || arch == "mipsel") && abi.empty())
-    set(EM_MIPS, 32, arch == "mips", "ld.so.1", "/lib", std::string(arch), std::string(arch));
-  else if (arch == "loongarch64" && abi.empty())
-    set(EM_LOONGARCH, 64, false, "ld-linux-loongarch-lp64d.so.1", "/lib64", "loongarch64", "loongarch64");
-  else if (arch == "m68k" && abi.empty()) set(EM_68K, 32, true, "ld.so.1", "/lib", "m68k", "m68k");
-  else if ((arch == "sh4" || arch == "sh4eb") && abi.empty())
-    set(EM_SH, 32, arch == "sh4eb", "ld-linux.so.2", "/lib", arch == "sh4eb" ? "sheb" : "sh", std::string(arch));
-  else
-    return std::nullopt;
+  const auto row = std::find_if(table().begin(), table().end(), [&](const Row& r) {
+    return !r.qemu.empty() && r.arch == arch && r.env == abi && (glibc || !r.musl_arch.empty());
+  });
+  if (row == table().end()) return std::nullopt;
+  t.machine = row->machine;
+  t.elf_class = row->elf_class;
+  t.big_endian = row->big_endian;
+  t.loader_dir = glibc ? row->loader_dir : "/lib";
+  t.musl_arch = glibc ? "" : row->musl_arch;
+  t.loader = glibc ? row->glibc_ld : "ld-musl-" + row->musl_arch + ".so.1";
+  t.qemu = row->qemu;
+  t.abi_flags = row->abi_flags;
   t.tuple = fmt::format("{}-linux-{}", arch, env);
   if (glibc) t.multiarch = multiarch(t.tuple);
-  // The e_flags ABI its binaries carry, for abi_compatible().
-  if (t.machine == EM_ARM) t.abi_flags = abi == "eabihf" ? EF_ARM_ABI_FLOAT_HARD : EF_ARM_ABI_FLOAT_SOFT;
-  if (t.machine == EM_RISCV) t.abi_flags = EF_RISCV_FLOAT_ABI_DOUBLE;
-  if (t.machine == EM_PPC64) t.abi_flags = t.big_endian ? 1 : 2;
   return t;
+}
+
+std::vector<std::string> known_tuples() {
+  std::vector<std::string> out;
+  for (const Row& r : table()) {
+    if (r.qemu.empty()) continue;
+    for (Libc l : {Libc::Glibc, Libc::Musl})
+      if (l == Libc::Glibc || !r.musl_arch.empty())
+        if (std::string n = tuple_name(r, l); std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
+  }
+  return out;
 }
 
 bool abi_compatible(std::uint16_t machine, std::uint32_t fa, std::uint32_t fb) noexcept {

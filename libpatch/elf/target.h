@@ -76,6 +76,10 @@ struct TupleInfo {
 // ppc; the environment as gnu*/musl*, e.g. "arm64-linux-musl".
 std::optional<TupleInfo> parse_tuple(std::string_view tuple);
 
+// Every canonical tuple parse_tuple() knows, glibc's and musl's (the table's
+// rows that qemu-user runs).
+std::vector<std::string> known_tuples();
+
 // Whether objects with e_flags `a` and `b` of `machine` can be loaded
 // together, as the loaders decide: ARM EABI hard- against soft-float (when
 // both say), RISC-V float ABI, MIPS n32 against o32, PowerPC64 ELFv1

@@ -3,6 +3,7 @@
 // lists each with what it means and what to do.
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,5 +60,15 @@ inline constexpr const char* kSymbolMissing = "symbol-missing";              // 
 inline constexpr const char* kSymbolMissingLazy = "symbol-missing-lazy";     // warning: a lazy PLT slot fails at its first call
 inline constexpr const char* kCopySizeChanged = "copy-size-changed";         // warning: a COPY relocation of another size
 }  // namespace code
+
+// What to do about each code, one line: the CLI's `fix:` lines and
+// `--explain`, and docs/check.md's "what to do" column (a unit test keeps
+// the two equal).
+struct Remedy {
+  std::string_view code, text;
+};
+std::span<const Remedy> remedies() noexcept;
+// The remedy of `code`; "" for a code this table does not know.
+std::string_view remedy(std::string_view code) noexcept;
 
 }  // namespace xpatch::resolve

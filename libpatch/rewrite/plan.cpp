@@ -60,6 +60,7 @@ struct Want {
   std::uint64_t tag = 0, value = 0;
   std::optional<std::string> str;
   bool str_changed = false;
+  std::optional<std::size_t> slot;  // the entry's index in the input's array (none: a new entry)
 };
 
 // A .gnu.version_r entry whose file name a --replace-needed renames: the
@@ -91,7 +92,7 @@ template <typename E>
 class Planner {
  public:
   Planner(const ElfFile& f, std::span<const std::byte> in, const EditSet& e)
-      : f_(f), in_(in), e_(e), map_(f, {sizeof(Ehdr<E>), sizeof(Phdr<E>), sizeof(Shdr<E>), sizeof(Dyn<E>)}) {}
+      : f_(f), in_(in), e_(e), map_(f, in, {sizeof(Ehdr<E>), sizeof(Phdr<E>), sizeof(Shdr<E>), sizeof(Dyn<E>)}) {}
 
   Plan run() {
     plan_.old_size = plan_.new_size = in_.size();
@@ -103,34 +104,28 @@ class Planner {
       layout_appended();
     }
     encode();
-    check_writes_are_disjoint();
-    check_section_names_untouched();
+    check_writes();
     return std::move(plan_);
   }
 
-  // No rewrite changes the section name table (e_shstrndx); a write that
-  // lands in it means the table overlaps a structure that is rewritten (a
-  // damaged file), and the output's section names would break.
-  void check_section_names_untouched() const {
-    const elf::Header& h = f_.header;
-    if (h.shstrndx == SHN_UNDEF || h.shstrndx >= f_.sections.size()) return;
-    const elf::Section& names = f_.sections[h.shstrndx];
-    if (names.type == SHT_NOBITS || names.size == 0) return;
-    for (const Write& w : plan_.writes)
-      if (w.offset < names.offset + names.size && names.offset < w.offset + w.bytes.size())
-        malformed(f_, fmt::format("section header {} (section names)", h.shstrndx),
-                  fmt::format("the table at offset {:#x} ({:#x} bytes) overlaps a structure the rewrite changes, at "
-                              "offset {:#x}",
-                              names.offset, names.size, w.offset));
-  }
-
-  // Every write targets a distinct structure. Two that overlap mean the
-  // file's headers describe overlapping structures (a damaged file), and
-  // the later write would silently destroy the earlier one.
-  void check_writes_are_disjoint() const {
+  // The planned writes, asked of the map: each lands only where a rewrite
+  // may write (never in the section names, DT_VERSYM or DT_VERDEF, which no
+  // edit changes), and no two overlap. Either would mean that the file's
+  // headers describe overlapping structures (a damaged file), and a write
+  // would silently destroy another structure.
+  void check_writes() const {
     std::vector<std::pair<std::uint64_t, std::uint64_t>> r;
     r.reserve(plan_.writes.size());
-    for (const Write& w : plan_.writes) r.emplace_back(w.offset, w.offset + w.bytes.size());
+    for (const Write& w : plan_.writes) {
+      const std::uint64_t end = w.offset + w.bytes.size();
+      for (const Structure* o : map_.owners(w.offset, end))
+        if (StructureMap::never_written(o->kind))
+          malformed(f_, map_.label(*o),
+                    fmt::format("the table at offset {:#x} ({:#x} bytes) overlaps a structure the rewrite changes, at "
+                                "offset {:#x}",
+                                o->begin, o->end - o->begin, w.offset));
+      r.emplace_back(w.offset, end);
+    }
     std::sort(r.begin(), r.end());
     for (std::size_t i = 1; i < r.size(); ++i)
       if (r[i].first < r[i - 1].second)
@@ -220,7 +215,7 @@ class Planner {
     auto pos = want_.begin();
     for (auto it = want_.begin(); it != want_.end(); ++it)
       if (it->tag == DT_NEEDED) pos = it + 1;
-    want_.insert(pos, Want{tag, 0, s, true});
+    want_.insert(pos, Want{tag, 0, s, true, std::nullopt});
   }
   void set_string(std::uint64_t tag, const std::string& s) {
     auto it = find_tag(tag);
@@ -292,8 +287,9 @@ class Planner {
   }
 
   void desired_state() {
-    for (const DynEntry& d : f_.dynamic) {
-      Want w{d.tag, d.value, std::nullopt, false};
+    for (std::size_t i = 0; i < f_.dynamic.size(); ++i) {
+      const DynEntry& d = f_.dynamic[i];
+      Want w{d.tag, d.value, std::nullopt, false, i};
       if (elf::is_string_tag(d.tag)) w.str = dynstr(d.value);
       want_.push_back(std::move(w));
     }
@@ -385,11 +381,11 @@ class Planner {
       auto it = find_tag(DT_FLAGS_1);
       const bool had = it != want_.end(), set = had && (it->value & DF_1_NODEFLIB);
       if (had) it->value |= DF_1_NODEFLIB;
-      else want_.push_back(Want{DT_FLAGS_1, DF_1_NODEFLIB, std::nullopt, false});
+      else want_.push_back(Want{DT_FLAGS_1, DF_1_NODEFLIB, std::nullopt, false, std::nullopt});
       if (!set) step("DT_FLAGS_1", had ? "set" : "add", "DF_1_NODEFLIB");
     }
     if (e_.add_debug_tag && find_tag(DT_DEBUG) == want_.end()) {
-      want_.push_back(Want{DT_DEBUG, 0, std::nullopt, false});
+      want_.push_back(Want{DT_DEBUG, 0, std::nullopt, false, std::nullopt});
       step("DT_DEBUG", "add", "a DT_DEBUG entry for debuggers");
     }
 
@@ -455,12 +451,14 @@ class Planner {
 
   // Refuses to write in place over the ELF header, a header table or
   // another structure the rewrite relies on: one that overlaps them is
-  // malformed, and writing would destroy the file.
-  void require_clear_of_headers(std::uint64_t off, std::uint64_t size, std::string_view what) const {
+  // malformed, and writing would destroy the file. `ours` is the kind of
+  // structure the write is meant for (the dynamic array, a version need, a
+  // symbol table), besides the sections and segments that hold it.
+  void require_clear_of_headers(std::uint64_t off, std::uint64_t size, std::string_view what,
+                                std::optional<StructureKind> ours = std::nullopt) const {
     if (!size) return;
     for (const Structure* o : map_.owners(off, off + size)) {
-      const bool ours = o->kind == StructureKind::DynamicArray && what == "PT_DYNAMIC";
-      if (o->kind == StructureKind::Segment || o->kind == StructureKind::Section || ours) continue;
+      if (o->kind == StructureKind::Segment || o->kind == StructureKind::Section || o->kind == ours) continue;
       malformed(f_, what, fmt::format("{:#x} bytes at offset {:#x} overlap {}", size, off, map_.label(*o)));
     }
   }
@@ -489,7 +487,7 @@ class Planner {
     }
     for (const Structure* o : map_.owners(s.offset, end)) {
       const bool other =
-          (o->kind == StructureKind::Section && &f_.sections[o->index] != own) ||
+          (o->kind == StructureKind::Section && &f_.sections[o->index] != own) || StructureMap::is_table(o->kind) ||
           (o->kind == StructureKind::Segment && o->type != PT_LOAD && o->type != PT_INTERP && o->type != PT_PHDR);
       if (other) end = std::min(end, std::max(s.offset, o->begin));
     }
@@ -498,8 +496,9 @@ class Planner {
 
   void decide_appends() {
     if (!f_.dynamic.empty())
-      require_clear_of_headers(f_.dynamic_offset, f_.dynamic_slots * sizeof(Dyn<E>), "PT_DYNAMIC");
-    for (const VnFile& v : vn_files_) require_clear_of_headers(v.field, 4, "DT_VERNEED");
+      require_clear_of_headers(f_.dynamic_offset, f_.dynamic_slots * sizeof(Dyn<E>), "PT_DYNAMIC",
+                               StructureKind::DynamicArray);
+    for (const VnFile& v : vn_files_) require_clear_of_headers(v.field, 4, "DT_VERNEED", StructureKind::VersionNeeds);
     if (new_interp_) {
       const Segment* s = f_.find_segment(PT_INTERP);
       interp_slot_ = interp_slot(*s);
@@ -576,15 +575,11 @@ class Planner {
     return a;
   }
 
-  // True when nothing in the file uses [from, to): no section, no segment's
-  // file image, not the section header table; and, with no section headers
-  // to prove it, the bytes are all zero (padding).
+  // True when nothing in the file uses [from, to): the map knows no owner
+  // of it (section, segment, header table, dynamic table, note); and, with
+  // no section headers to prove it, the bytes are all zero (padding).
   bool region_free(std::uint64_t from, std::uint64_t to) const {
-    if (to > in_.size()) return false;
-    for (const Structure* o : map_.owners(from, to))
-      if (o->kind == StructureKind::Section || o->kind == StructureKind::Segment ||
-          o->kind == StructureKind::SectionHeaders)
-        return false;
+    if (to > in_.size() || !map_.unowned(from, to)) return false;
     if (f_.sections.empty())
       return std::all_of(in_.begin() + static_cast<std::ptrdiff_t>(from), in_.begin() + static_cast<std::ptrdiff_t>(to),
                          [](std::byte b) { return b == std::byte{0}; });
@@ -635,16 +630,24 @@ class Planner {
                                                : Layout::Item::DynSym});
     }
     // An item with an odd alignment (not a small power of two), or one that
-    // overlaps the dynamic array, the string table or the section header
-    // table, is a damaged header, not something to move.
+    // overlaps any structure but its own (the dynamic array, the string
+    // table, a header table, another dynamic table), is a damaged header,
+    // not something to move.
     auto overlaps = [](const Movable& m, std::uint64_t off, std::uint64_t size) {
       return size && m.offset < off + size && off < m.offset + m.size;
     };
+    auto foreign_owner = [&](const Movable& m) {
+      const StructureKind own = m.item == Layout::Item::Note      ? StructureKind::Note
+                                : m.item == Layout::Item::GnuHash ? StructureKind::GnuHash
+                                : m.item == Layout::Item::Hash    ? StructureKind::SymbolHash
+                                : m.item == Layout::Item::DynSym  ? StructureKind::DynamicSymbols
+                                                                  : StructureKind::Segment;
+      for (const Structure* o : map_.owners(m.offset, m.offset + m.size))
+        if (o->kind != StructureKind::Segment && o->kind != StructureKind::Section && o->kind != own) return true;
+      return false;
+    };
     std::erase_if(cand, [&](const Movable& m) {
-      return m.align > 64 || (m.align & (m.align - 1)) != 0 ||
-             map_.find(StructureKind::DynamicArray, m.offset, m.offset + m.size) ||
-             map_.find(StructureKind::DynamicStrings, m.offset, m.offset + m.size) ||
-             map_.find(StructureKind::SectionHeaders, m.offset, m.offset + m.size) ||
+      return m.align > 64 || (m.align & (m.align - 1)) != 0 || foreign_owner(m) ||
              std::any_of(f_.segments.begin(), f_.segments.end(), [&](const Segment& seg) {
                // Another segment reaching into the item only partly would be
                // left pointing at moved-out bytes.
@@ -937,9 +940,10 @@ class Planner {
       if (w.tag == DT_GNU_HASH || w.tag == DT_HASH || w.tag == DT_SYMTAB)
         if (auto off = f_.vaddr_to_offset(w.value, 1))
           if (const Movable* m = moved_at(*off)) w.value = m->new_vaddr + (*off - m->offset);
-      // MIPS: the value is relative to the entry's own address.
-      if (w.tag == DT_MIPS_RLD_MAP_REL && f_.header.machine == EM_MIPS)
-        w.value = w.value + (old_dyn_vaddr + i * sizeof(Dyn<E>)) - (new_dyn_vaddr + i * sizeof(Dyn<E>));
+      // MIPS: the value is relative to the entry's own address, which
+      // changes when the array moves or an entry is added before it.
+      if (w.tag == DT_MIPS_RLD_MAP_REL && f_.header.machine == EM_MIPS && w.slot)
+        w.value = w.value + (old_dyn_vaddr + *w.slot * sizeof(Dyn<E>)) - (new_dyn_vaddr + i * sizeof(Dyn<E>));
       Dyn<E> d;
       d.d_tag = n(w.tag);
       d.d_val = n(w.value);
@@ -1096,7 +1100,8 @@ class Planner {
           std::memcpy(copy->bytes.data() + (at - m->offset), &sym, sizeof sym);
           continue;
         }
-        require_clear_of_headers(at, sizeof sym, fmt::format("section header {} (symbol table)", t));
+        require_clear_of_headers(at, sizeof sym, fmt::format("section header {} (symbol table)", t),
+                                 StructureKind::DynamicSymbols);
         write(at, bytes_of(sym));
       }
     }

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "libpatch/rewrite/tables.h"
+
 namespace xpatch::rewrite {
 namespace {
 
@@ -13,7 +15,7 @@ namespace {
 
 }  // namespace
 
-StructureMap::StructureMap(const elf::ElfFile& f, Sizes z) : f_(f) {
+StructureMap::StructureMap(const elf::ElfFile& f, std::span<const std::byte> bytes, Sizes z) : f_(f) {
   const elf::Header& h = f.header;
   // The reader bounds-checked every range below against the file size, so
   // none of these sums wraps.
@@ -49,6 +51,30 @@ StructureMap::StructureMap(const elf::ElfFile& f, Sizes z) : f_(f) {
   }
   add(f.dynamic_offset, f.dynamic_slots * z.dyn, StructureKind::DynamicArray);  // even an empty array
   add(f.dynstr_offset, f.dynstr_size, StructureKind::DynamicStrings);
+  if (h.shstrndx != SHN_UNDEF && h.shstrndx < f.sections.size() && f.sections[h.shstrndx].type != SHT_NOBITS)
+    add(f.sections[h.shstrndx].offset, f.sections[h.shstrndx].size, StructureKind::SectionNames, h.shstrndx,
+        f.sections[h.shstrndx].type);
+
+  // The tables the dynamic array points at, bounded the way the loader
+  // reads them.
+  auto tables = dynamic_tables(f, bytes);
+  if (!tables.ok()) throw ErrorException{tables.error()};
+  add(tables->symbols.offset, tables->symbols.size, StructureKind::DynamicSymbols);
+  add(tables->hash.offset, tables->hash.size, StructureKind::SymbolHash);
+  add(tables->gnu_hash.offset, tables->gnu_hash.size, StructureKind::GnuHash);
+  add(tables->versym.offset, tables->versym.size, StructureKind::VersionSymbols);
+  for (std::uint32_t i = 0; i < tables->version_needs.size(); ++i)
+    add(tables->version_needs[i].offset, tables->version_needs[i].size, StructureKind::VersionNeeds, i);
+  for (std::uint32_t i = 0; i < tables->version_defs.size(); ++i)
+    add(tables->version_defs[i].offset, tables->version_defs[i].size, StructureKind::VersionDefs, i);
+  for (const TableRange& n : tables->notes) {
+    std::uint32_t seg = 0;  // the PT_NOTE that holds it
+    for (std::uint32_t i = 0; i < f.segments.size(); ++i)
+      if (f.segments[i].type == PT_NOTE && n.offset >= f.segments[i].offset &&
+          n.offset - f.segments[i].offset < f.segments[i].filesz)
+        seg = i;
+    add(n.offset, n.size, StructureKind::Note, seg, PT_NOTE);
+  }
   std::stable_sort(items_.begin(), items_.end(), [](const Structure& a, const Structure& b) { return a.begin < b.begin; });
 }
 
@@ -69,6 +95,31 @@ const Structure* StructureMap::find(StructureKind kind, std::uint64_t a, std::ui
   return nullptr;
 }
 
+const Structure* StructureMap::find_any(std::uint64_t a, std::uint64_t b) const {
+  for (const Structure& s : items_) {
+    if (s.begin >= b) break;
+    if (a < s.end) return &s;
+  }
+  return nullptr;
+}
+
+bool StructureMap::is_table(StructureKind k) noexcept {
+  switch (k) {
+    case StructureKind::DynamicSymbols:
+    case StructureKind::SymbolHash:
+    case StructureKind::GnuHash:
+    case StructureKind::VersionSymbols:
+    case StructureKind::VersionNeeds:
+    case StructureKind::VersionDefs:
+    case StructureKind::Note: return true;
+    default: return false;
+  }
+}
+
+bool StructureMap::never_written(StructureKind k) noexcept {
+  return k == StructureKind::SectionNames || k == StructureKind::VersionSymbols || k == StructureKind::VersionDefs;
+}
+
 std::string StructureMap::label(const Structure& s) const {
   switch (s.kind) {
     case StructureKind::ElfHeader: return "the ELF header";
@@ -78,6 +129,15 @@ std::string StructureMap::label(const Structure& s) const {
     case StructureKind::Section:
       return fmt::format("section header {} ({})", s.index, s.index < f_.sections.size() ? f_.sections[s.index].name : "");
     case StructureKind::DynamicArray: return "the dynamic array";
+    case StructureKind::DynamicSymbols: return "the dynamic symbol table (DT_SYMTAB)";
+    case StructureKind::SymbolHash: return "the symbol hash table (DT_HASH)";
+    case StructureKind::GnuHash: return "the GNU symbol hash table (DT_GNU_HASH)";
+    case StructureKind::VersionSymbols: return "the symbol versions (DT_VERSYM)";
+    case StructureKind::VersionNeeds: return fmt::format("version need entry {} (DT_VERNEED)", s.index);
+    case StructureKind::VersionDefs: return fmt::format("version definition entry {} (DT_VERDEF)", s.index);
+    case StructureKind::Note: return fmt::format("a note of program header {} (PT_NOTE)", s.index);
+    case StructureKind::SectionNames:
+      return fmt::format("section header {} (the section names)", s.index);
     case StructureKind::DynamicStrings: break;
   }
   return "the dynamic string table";

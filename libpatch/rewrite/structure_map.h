@@ -2,10 +2,14 @@
 // so each rewrite decision asks one map "what owns [a, b)?" instead of
 // repeating its own overlap checks. Building it rejects the contradictions
 // no layout can honour (header tables over each other or over the ELF
-// header).
+// header, dynamic tables that cannot be bounded). The dynamic tables are
+// found the way the loader finds them, through the dynamic array, so a
+// file without section headers has them too.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -21,6 +25,15 @@ enum class StructureKind {
   Section,         // a section's file bytes (index = its header)
   DynamicArray,    // PT_DYNAMIC's entries and the spare DT_NULL slots a rewrite may use
   DynamicStrings,  // DT_STRTAB
+  DynamicSymbols,  // DT_SYMTAB's entries: as many as .dynsym has; without section headers, as many as
+                   // DT_HASH's nchain, or DT_GNU_HASH's hashed symbols (undefined ones may follow)
+  SymbolHash,      // DT_HASH
+  GnuHash,         // DT_GNU_HASH
+  VersionSymbols,  // DT_VERSYM
+  VersionNeeds,    // one DT_VERNEED entry or auxiliary entry (index = its place in the walk)
+  VersionDefs,     // one DT_VERDEF entry or auxiliary entry (index = its place in the walk)
+  Note,            // one note of a PT_NOTE (index = the program header)
+  SectionNames,    // the section name table (e_shstrndx; index = the section)
 };
 
 struct Structure {
@@ -38,8 +51,9 @@ class StructureMap {
   };
 
   // Throws ErrorException (Malformed) on contradictions between the ELF
-  // header and the two header tables.
-  StructureMap(const elf::ElfFile& f, Sizes sizes);
+  // header and the two header tables, and on dynamic tables (symbols,
+  // hashes, versions) that cannot be bounded inside the file.
+  StructureMap(const elf::ElfFile& f, std::span<const std::byte> bytes, Sizes sizes);
 
   const std::vector<Structure>& all() const noexcept { return items_; }
 
@@ -48,6 +62,18 @@ class StructureMap {
 
   // The first structure of `kind` with a byte in [a, b), or nullptr.
   const Structure* find(StructureKind kind, std::uint64_t a, std::uint64_t b) const;
+
+  // Whether nothing owns [a, b): free bytes a segment may grow over.
+  bool unowned(std::uint64_t a, std::uint64_t b) const { return find_any(a, b) == nullptr; }
+  const Structure* find_any(std::uint64_t a, std::uint64_t b) const;
+
+  // A table the dynamic array points at (symbols, hashes, versions) or a
+  // note: like a section, but found without section headers.
+  static bool is_table(StructureKind k) noexcept;
+  // A structure no edit ever rewrites, moves or clears (the section names,
+  // DT_VERSYM, DT_VERDEF): a planned write into one means that it overlaps
+  // a structure that is rewritten, in a damaged file.
+  static bool never_written(StructureKind k) noexcept;
 
   // The section header table's size in bytes: a nonzero e_shoff always has
   // section header 0 there, even with e_shnum 0 (it then holds the count).

@@ -60,24 +60,99 @@ class Tables {
         return at<typename E::Addr>(offset_of(*hash + 8, 8, "DT_HASH"), "DT_HASH");
       return at<typename E::Word>(offset_of(*hash + 4, 4, "DT_HASH"), "DT_HASH");
     }
-    if (auto gnu = dyn_value(f_, DT_GNU_HASH)) {
-      const std::uint64_t h = offset_of(*gnu, 16, "DT_GNU_HASH");
-      const std::uint64_t nbuckets = at<typename E::Word>(h, "DT_GNU_HASH");
-      const std::uint64_t symoffset = at<typename E::Word>(h + 4, "DT_GNU_HASH");
-      const std::uint64_t bloom = at<typename E::Word>(h + 8, "DT_GNU_HASH");
-      const std::uint64_t buckets = h + 16 + bloom * sizeof(typename E::Addr);  // 32-bit counts: no overflow
-      if (nbuckets > b_.size() / 4) malformed(f_, "DT_GNU_HASH", fmt::format("{} buckets", nbuckets));
-      std::uint64_t last = 0;
-      for (std::uint64_t i = 0; i < nbuckets; ++i)
-        last = std::max<std::uint64_t>(last, at<typename E::Word>(buckets + 4 * i, "DT_GNU_HASH bucket"));
-      if (last < symoffset) return symoffset;
-      const std::uint64_t chains = buckets + 4 * nbuckets;
-      for (std::uint64_t i = last;; ++i) {
-        if (i - symoffset > b_.size() / 4) malformed(f_, "DT_GNU_HASH", "a hash chain without an end");
-        if (at<typename E::Word>(chains + 4 * (i - symoffset), "DT_GNU_HASH chain") & 1) return i + 1;
+    if (auto gnu = dyn_value(f_, DT_GNU_HASH)) return gnu_hash(*gnu).symbols;
+    return 0;
+  }
+
+  // DT_GNU_HASH's layout: its size in bytes, and the number of symbols it
+  // covers (the end of the last chain; symoffset when every bucket is empty).
+  struct GnuHash {
+    std::uint64_t offset = 0, size = 0, symbols = 0;
+  };
+  GnuHash gnu_hash(std::uint64_t vaddr) const {
+    const std::uint64_t h = offset_of(vaddr, 16, "DT_GNU_HASH");
+    const std::uint64_t nbuckets = at<typename E::Word>(h, "DT_GNU_HASH");
+    const std::uint64_t symoffset = at<typename E::Word>(h + 4, "DT_GNU_HASH");
+    const std::uint64_t bloom = at<typename E::Word>(h + 8, "DT_GNU_HASH");
+    const std::uint64_t buckets = h + 16 + bloom * sizeof(typename E::Addr);  // 32-bit counts: no overflow
+    if (nbuckets > b_.size() / 4) malformed(f_, "DT_GNU_HASH", fmt::format("{} buckets", nbuckets));
+    std::uint64_t last = 0;
+    for (std::uint64_t i = 0; i < nbuckets; ++i)
+      last = std::max<std::uint64_t>(last, at<typename E::Word>(buckets + 4 * i, "DT_GNU_HASH bucket"));
+    const std::uint64_t chains = buckets + 4 * nbuckets;
+    if (last < symoffset) return {h, chains - h, symoffset};
+    for (std::uint64_t i = last;; ++i) {
+      if (i - symoffset > b_.size() / 4) malformed(f_, "DT_GNU_HASH", "a hash chain without an end");
+      if (at<typename E::Word>(chains + 4 * (i - symoffset), "DT_GNU_HASH chain") & 1)
+        return {h, chains + 4 * (i + 1 - symoffset) - h, i + 1};
+    }
+  }
+
+  // The byte ranges of the tables the dynamic array points at.
+  DynamicTables ranges() const {
+    DynamicTables t;
+    const std::uint64_t nsyms = dyn_value(f_, DT_SYMTAB) ? symbol_count(*dyn_value(f_, DT_SYMTAB)) : 0;
+    if (nsyms > b_.size() / sizeof(elf::Sym<E>)) malformed(f_, "DT_SYMTAB", fmt::format("{} symbols", nsyms));
+    if (auto v = dyn_value(f_, DT_SYMTAB); v && nsyms)
+      t.symbols = {offset_of(*v, nsyms * sizeof(elf::Sym<E>), "DT_SYMTAB"), nsyms * sizeof(elf::Sym<E>)};
+    if (auto v = dyn_value(f_, DT_HASH)) {
+      // nbucket, nchain, then the buckets and chains, all of one word size.
+      const std::uint64_t word = f_.header.machine == EM_S390 && E::is64 ? 8 : 4;
+      const std::uint64_t h = offset_of(*v, 2 * word, "DT_HASH");
+      auto count = [&](std::uint64_t o) -> std::uint64_t {
+        return word == 8 ? std::uint64_t{at<typename E::Addr>(o, "DT_HASH")} : std::uint64_t{at<typename E::Word>(o, "DT_HASH")};
+      };
+      const std::uint64_t nbucket = count(h), nchain = count(h + word);
+      if (nbucket > b_.size() / word || nchain > b_.size() / word)
+        malformed(f_, "DT_HASH", fmt::format("nbucket {} and nchain {} do not fit the file", nbucket, nchain));
+      const std::uint64_t size = (2 + nbucket + nchain) * word;
+      t.hash = {offset_of(*v, size, "DT_HASH"), size};
+    }
+    if (auto v = dyn_value(f_, DT_GNU_HASH)) {
+      const GnuHash g = gnu_hash(*v);
+      t.gnu_hash = {g.offset, g.size};
+    }
+    if (auto v = dyn_value(f_, DT_VERSYM); v && nsyms) t.versym = {offset_of(*v, nsyms * 2, "DT_VERSYM"), nsyms * 2};
+    for (const VersionNeedEntry& e : version_needs()) {
+      t.version_needs.push_back({e.offset, sizeof(elf::Verneed<E>)});
+      for (std::uint64_t a : e.aux_offsets) t.version_needs.push_back({a, sizeof(elf::Vernaux<E>)});
+    }
+    if (auto v = dyn_value(f_, DT_VERDEF)) {
+      const std::uint64_t num = dyn_value(f_, DT_VERDEFNUM).value_or(0);
+      if (num > b_.size() / sizeof(elf::Verdef<E>)) malformed(f_, "DT_VERDEFNUM", fmt::format("{} entries", num));
+      std::uint64_t o = num ? offset_of(*v, sizeof(elf::Verdef<E>), "DT_VERDEF") : 0;
+      for (std::uint64_t i = 0; i < num; ++i) {
+        auto vd = at<elf::Verdef<E>>(o, "DT_VERDEF");
+        t.version_defs.push_back({o, sizeof vd});
+        if (vd.vd_cnt > b_.size() / sizeof(elf::Verdaux<E>))
+          malformed(f_, "DT_VERDEF", fmt::format("vd_cnt {} of entry {}", std::uint64_t{vd.vd_cnt}, i));
+        std::uint64_t a = add(f_, o, vd.vd_aux, "DT_VERDEF vd_aux");
+        for (std::uint64_t j = 0; j < vd.vd_cnt; ++j) {
+          auto aux = at<elf::Verdaux<E>>(a, "DT_VERDEF auxiliary entry");
+          t.version_defs.push_back({a, sizeof aux});
+          if (aux.vda_next == 0) break;
+          a = add(f_, a, aux.vda_next, "DT_VERDEF vda_next");
+        }
+        if (vd.vd_next == 0) {
+          if (i + 1 < num)
+            malformed(f_, "DT_VERDEF", fmt::format("the list ends after {} of {} entries (DT_VERDEFNUM)", i + 1, num));
+          break;
+        }
+        o = add(f_, o, vd.vd_next, "DT_VERDEF vd_next");
       }
     }
-    return 0;
+    // Each note of each PT_NOTE, as far as they tile it (the segment owns
+    // the bytes either way; a note that does not parse ends the list).
+    for (const elf::Segment& seg : f_.segments) {
+      if (seg.type != PT_NOTE || !seg.filesz) continue;
+      try {
+        walk_notes(seg.offset, seg.filesz, seg.align, [&](std::uint64_t o, std::uint64_t n, auto&&...) {
+          t.notes.push_back({o, n});
+        });
+      } catch (const ErrorException&) {
+      }
+    }
+    return t;
   }
 
   std::vector<DynSymbol> symbols() const {
@@ -105,13 +180,14 @@ class Tables {
     std::uint64_t at_off = num ? offset_of(*verneed, sizeof(elf::Verneed<E>), "DT_VERNEED") : 0;
     for (std::uint64_t i = 0; i < num; ++i) {
       auto vn = at<elf::Verneed<E>>(at_off, "DT_VERNEED");
-      VersionNeedEntry e{at_off, vn.vn_version, vn.vn_file, {}};
+      VersionNeedEntry e{at_off, vn.vn_version, vn.vn_file, {}, {}};
       std::uint64_t a = add(f_, at_off, vn.vn_aux, "DT_VERNEED vn_aux");
       if (vn.vn_cnt > b_.size() / sizeof(elf::Vernaux<E>))
         malformed(f_, "DT_VERNEED", fmt::format("vn_cnt {}", std::uint64_t{vn.vn_cnt}));
       for (std::uint64_t j = 0; j < vn.vn_cnt; ++j) {
         auto aux = at<elf::Vernaux<E>>(a, "DT_VERNEED auxiliary entry");
         e.aux.push_back({aux.vna_hash, aux.vna_flags, aux.vna_other, aux.vna_name});
+        e.aux_offsets.push_back(a);
         if (j + 1 < vn.vn_cnt && aux.vna_next == 0)
           malformed(f_, "DT_VERNEED", fmt::format("entry {} ends its auxiliary list after {} of {}", i, j + 1,
                                                   std::uint64_t{vn.vn_cnt}));
@@ -125,8 +201,10 @@ class Tables {
     return out;
   }
 
-  std::vector<Note> notes(std::uint64_t offset, std::uint64_t size, std::uint64_t align) const {
-    std::vector<Note> out;
+  // Calls fn(offset, size, header, name offset, descriptor offset,
+  // descriptor end) for each note that tiles [offset, offset + size).
+  template <typename Fn>
+  void walk_notes(std::uint64_t offset, std::uint64_t size, std::uint64_t align, Fn&& fn) const {
     const std::uint64_t pad = align == 8 ? 8 : 4;
     const std::uint64_t end = add(f_, offset, size, "notes");
     if (end > b_.size()) malformed(f_, "notes", fmt::format("{:#x} bytes at {:#x} go past the end of the file", size, offset));
@@ -141,14 +219,25 @@ class Tables {
       if (desc_at > end || desc_end > end)
         malformed(f_, "notes", fmt::format("the note at {:#x} (n_namesz {}, n_descsz {}) goes past the end at {:#x}", p,
                                            std::uint64_t{h.n_namesz}, std::uint64_t{h.n_descsz}, end));
-      Note n;
-      n.type = h.n_type;
-      const char* name = reinterpret_cast<const char*>(b_.data() + name_at);
-      n.name.assign(name, ::strnlen(name, h.n_namesz));
-      n.desc.assign(b_.begin() + static_cast<std::ptrdiff_t>(desc_at), b_.begin() + static_cast<std::ptrdiff_t>(desc_end));
-      out.push_back(std::move(n));
-      p = up(desc_end);
+      const std::uint64_t next = std::min(up(desc_end), end);
+      fn(p, next - p, h, name_at, desc_at, desc_end);
+      p = next;
     }
+  }
+
+  std::vector<Note> notes(std::uint64_t offset, std::uint64_t size, std::uint64_t align) const {
+    std::vector<Note> out;
+    walk_notes(offset, size, align,
+               [&](std::uint64_t, std::uint64_t, const elf::Nhdr<E>& h, std::uint64_t name_at, std::uint64_t desc_at,
+                   std::uint64_t desc_end) {
+                 Note n;
+                 n.type = h.n_type;
+                 const char* name = reinterpret_cast<const char*>(b_.data() + name_at);
+                 n.name.assign(name, ::strnlen(name, h.n_namesz));
+                 n.desc.assign(b_.begin() + static_cast<std::ptrdiff_t>(desc_at),
+                               b_.begin() + static_cast<std::ptrdiff_t>(desc_end));
+                 out.push_back(std::move(n));
+               });
     return out;
   }
 
@@ -180,6 +269,10 @@ Expected<std::vector<Note>> read_notes(const elf::ElfFile& f, std::span<const st
                                        std::uint64_t size, std::uint64_t align) {
   return guarded<std::vector<Note>>(
       f, [&](auto e) { return Tables<decltype(e)>(f, bytes).notes(offset, size, align); });
+}
+
+Expected<DynamicTables> dynamic_tables(const elf::ElfFile& f, std::span<const std::byte> bytes) {
+  return guarded<DynamicTables>(f, [&](auto e) { return Tables<decltype(e)>(f, bytes).ranges(); });
 }
 
 std::optional<std::string> dynamic_string(const elf::ElfFile& f, std::span<const std::byte> bytes, std::uint64_t index) {

@@ -38,11 +38,29 @@ struct VersionNeedEntry {
   std::uint16_t version = 0;
   std::uint64_t file = 0;  // DT_STRTAB offset: the library (a DT_NEEDED) the versions come from
   std::vector<VersionNeedAux> aux;
+  std::vector<std::uint64_t> aux_offsets;  // file offset of each auxiliary entry
 };
 
 // DT_VERNEED's DT_VERNEEDNUM entries, with their auxiliary entries. Empty
 // when there is no DT_VERNEED.
 Expected<std::vector<VersionNeedEntry>> read_version_needs(const elf::ElfFile& f, std::span<const std::byte> bytes);
+
+// Where the tables the dynamic array points at lie in the file, as the
+// loader reaches them (what the structure map records). A size of 0: the
+// file has no such table.
+struct TableRange {
+  std::uint64_t offset = 0, size = 0;
+};
+struct DynamicTables {
+  TableRange symbols;   // DT_SYMTAB: as many entries as read_dynamic_symbols reads
+  TableRange hash;      // DT_HASH: nbucket, nchain, buckets, chains
+  TableRange gnu_hash;  // DT_GNU_HASH: header, bloom filter, buckets, chains to the last symbol
+  TableRange versym;    // DT_VERSYM: one half-word per symbol
+  std::vector<TableRange> version_needs;  // each DT_VERNEED entry and each of its auxiliary entries
+  std::vector<TableRange> version_defs;   // each DT_VERDEF entry and each of its auxiliary entries
+  std::vector<TableRange> notes;          // each note of each PT_NOTE, with its padding
+};
+Expected<DynamicTables> dynamic_tables(const elf::ElfFile& f, std::span<const std::byte> bytes);
 
 struct Note {
   std::uint32_t type = 0;

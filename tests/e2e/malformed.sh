@@ -32,16 +32,17 @@ digest() {
   elif [ -c "$1" ] || [ -b "$1" ]; then stat -c '%F %t:%T' "$1"
   else stat -c '%F %s %Y' "$1" 2>/dev/null || echo none; fi
 }
-expect_error() {  # LABEL FILE CMD...: exit 2, stderr names FILE, FILE unchanged
+expect_error() {  # [WANT=ERE] LABEL FILE CMD...: exit 2, stderr names FILE (and matches WANT), FILE unchanged
   local label=$1 file=$2; shift 2
   local before after rc msg
   before=$(digest "$file")
   set +e; msg=$(bounded "$@" 2>&1 >/dev/null); rc=$?; set -e
   after=$(digest "$file")
-  if [ "$rc" = 2 ] && [ "$before" = "$after" ] && grep -qF -- "$file" <<<"$msg"; then
+  if [ "$rc" = 2 ] && [ "$before" = "$after" ] && grep -qF -- "$file" <<<"$msg" &&
+     { [ -z "${WANT:-}" ] || grep -qE -- "$WANT" <<<"$msg"; }; then
     ok "$label: exit 2, unchanged: ${msg%%$'\n'*}"
   else
-    bad "$label: exit $rc (want 2), changed=$([ "$before" = "$after" ] && echo no || echo YES), message: $msg"
+    bad "$label: exit $rc (want 2), changed=$([ "$before" = "$after" ] && echo no || echo YES), message: $msg${WANT:+ (want /$WANT/)}"
   fi
 }
 expect_rc() {  # LABEL WANT-RC FILE CMD...: exit WANT-RC (no crash), FILE unchanged; output in $OUT
@@ -56,25 +57,46 @@ expect_rc() {  # LABEL WANT-RC FILE CMD...: exit WANT-RC (no crash), FILE unchan
     bad "$label: exit $rc (want $want), changed=$([ "$before" = "$after" ] && echo no || echo YES), output: ${OUT:0:400}"
   fi
 }
-expect_finding() {  # LABEL ROOT IN-ROOT CODE WANT-RC: check names IN-ROOT with CODE, exit WANT-RC, unchanged
+expect_finding() {  # [WANT=ERE] LABEL ROOT IN-ROOT CODE WANT-RC: check names IN-ROOT with CODE (its message matching WANT), exit WANT-RC, unchanged
   local label=$1 root=$2 inroot=$3 code=$4 want=$5
   expect_rc "$label" "$want" "$root$inroot" "$XPATCH" check --json "$root" "$inroot"
   check "$label: finding $code for $inroot" grep -qF "\"code\":\"$code\",\"object\":\"$inroot\"" <<<"$OUT"
+  if [ -n "${WANT:-}" ]; then
+    check "$label: the finding's message names the structure and the value (/$WANT/)" \
+      grep -E -- "\"code\":\"$code\",\"object\":\"$inroot\".*\"message\":\"[^\"]*$WANT" <<<"$OUT"
+  fi
 }
 # retarget takes files inside its root.
 RT=$W/rt && mkdir -p "$RT/usr/lib"
 TUPLE=(retarget --tuple x86_64-linux-gnu --root "$RT")
 
+# What each bad fixture's message must say besides the file: the structure
+# and the bad value (an extended regular expression). A new bad-* fixture
+# needs its line here.
+declare -A MESSAGE=(
+  [bad-dynamic-past-eof]='program header 2 \(PT_DYNAMIC, p_offset 0x400, p_filesz 0x100000\)'
+  [bad-interp-past-eof]='program header 0 \(PT_INTERP, p_offset 0x200, p_filesz 0x100000\)'
+  [bad-load-overlap]='program header 2: PT_LOAD at p_vaddr 0x1300 overlaps'
+  [bad-no-dt-null]='PT_DYNAMIC: no DT_NULL terminator among its 4 entries'
+  [bad-phnum-65535]='ELF header: e_phnum is PN_XNUM \(65535\)'
+  [bad-phoff-past-eof]='program header table \(e_phoff 0x100000, e_phnum 3\)'
+  [bad-phoff-wrap]='program header table \(e_phoff 0xfffffffffffffff0, e_phnum 3\)'
+  [bad-shoff-past-eof]='section header table \(e_shoff 0x100000\): 0x40 bytes at offset 0x100000'
+  [bad-strtab-no-nul]='DT_RUNPATH: string at index 0xb has no terminating NUL'
+  [bad-strtab-outside-load]='DT_STRTAB: address 0x90000 with DT_STRSZ 0x14'
+)
 shopt -s nullglob
 bads=("$FX"/yaml/bad-*)
 [ ${#bads[@]} -gt 0 ] || { bad "no bad-* fixtures under $FX/yaml"; finish; exit 1; }
 for f in "${bads[@]}"; do
   n=$(basename "$f"); cp "$f" "$RT/usr/lib/$n"; g=$RT/usr/lib/$n
-  expect_error "show $n" "$g" "$XPATCH" show "$g"
-  expect_error "show --json $n" "$g" "$XPATCH" show --json "$g"
-  expect_error "patch $n" "$g" "$XPATCH" --interp /lib/ld-x.so.1 --runpath /opt/lib "$g"
-  expect_error "retarget $n" "$g" "$XPATCH" "${TUPLE[@]}" "$g"
-  expect_finding "check $n" "$RT" "/usr/lib/$n" malformed 1
+  want=${MESSAGE[$n]:-}
+  check "$n: malformed.sh says what its message must name" test -n "$want"
+  WANT=$want expect_error "show $n" "$g" "$XPATCH" show "$g"
+  WANT=$want expect_error "show --json $n" "$g" "$XPATCH" show --json "$g"
+  WANT=$want expect_error "patch $n" "$g" "$XPATCH" --interp /lib/ld-x.so.1 --runpath /opt/lib "$g"
+  WANT=$want expect_error "retarget $n" "$g" "$XPATCH" "${TUPLE[@]}" "$g"
+  WANT=$want expect_finding "check $n" "$RT" "/usr/lib/$n" malformed 1
 done
 # e_phnum PN_XNUM with the real count in section header 0's sh_info: the
 # kernel (fs/binfmt_elf.c takes e_phnum as it is) and qemu-user refuse to
@@ -96,11 +118,11 @@ xnum "$FX/x86_64/app-pie" "$RT/usr/lib/phnum-xnum"; g=$RT/usr/lib/phnum-xnum
 check "PN_XNUM: the kernel refuses to run it" bash -c "! '$g' >/dev/null 2>&1"
 xnum "$FX/aarch64/app-pie" "$W/phnum-xnum-a64"
 check "PN_XNUM: qemu-aarch64 refuses to run it" bash -c "! env -u QEMU_LD_PREFIX qemu-aarch64 '$W/phnum-xnum-a64' >/dev/null 2>&1"
-expect_error "show PN_XNUM" "$g" "$XPATCH" show "$g"
+WANT="ELF header: e_phnum is PN_XNUM \(65535\)" expect_error "show PN_XNUM" "$g" "$XPATCH" show "$g"
 check "show PN_XNUM: the message names e_phnum and sh_info" \
   bash -c "'$XPATCH' show '$g' 2>&1 | grep -q \"ELF header: e_phnum is PN_XNUM (65535), the count (13) in section header 0's sh_info\""
-expect_error "patch PN_XNUM" "$g" "$XPATCH" --runpath /opt/lib "$g"
-expect_finding "check PN_XNUM" "$RT" /usr/lib/phnum-xnum malformed 1
+WANT="e_phnum is PN_XNUM \(65535\)" expect_error "patch PN_XNUM" "$g" "$XPATCH" --runpath /opt/lib "$g"
+WANT="e_phnum is PN_XNUM \(65535\)" expect_finding "check PN_XNUM" "$RT" /usr/lib/phnum-xnum malformed 1
 rm -f "$g"
 for f in "$FX"/yaml/valid-*; do
   set +e; "$XPATCH" show "$f" >/dev/null 2>&1; rc=$?; set -e
@@ -207,9 +229,9 @@ for cmd in "show" "show --json"; do
   expect_error "$cmd: 60,000 DT_NEEDED naming one 64 KiB string" "$g" "$XPATCH" $cmd "$g"
   check "$cmd: 60,000 DT_NEEDED: the message names DT_NEEDED and PATH_MAX" grep -q "DT_NEEDED.*PATH_MAX" <<<"$(bounded "$XPATCH" $cmd "$g" 2>&1 >/dev/null)"
 done
-expect_error "patch: 60,000 DT_NEEDED naming one 64 KiB string" "$g" "$XPATCH" --runpath /opt/lib "$g"
-expect_error "retarget: 60,000 DT_NEEDED naming one 64 KiB string" "$g" "$XPATCH" "${TUPLE[@]}" "$g"
-expect_finding "check: 60,000 DT_NEEDED naming one 64 KiB string" "$RT" /usr/lib/many-needed.so malformed 1
+WANT="DT_NEEDED.*PATH_MAX" expect_error "patch: 60,000 DT_NEEDED naming one 64 KiB string" "$g" "$XPATCH" --runpath /opt/lib "$g"
+WANT="DT_NEEDED.*PATH_MAX" expect_error "retarget: 60,000 DT_NEEDED naming one 64 KiB string" "$g" "$XPATCH" "${TUPLE[@]}" "$g"
+WANT="DT_NEEDED.*PATH_MAX" expect_finding "check: 60,000 DT_NEEDED naming one 64 KiB string" "$RT" /usr/lib/many-needed.so malformed 1
 rm -f "$g"
 
 # Memory and threads that run out (tight address-space limits): an

@@ -146,8 +146,10 @@ check "$T: --interp on a shared library: exit 2 ($rc), file named, unchanged" \
 # and .dynsym must make room for the grown program header table, with two
 # symbols made to point into those two sections (host compiler only).
 if [ "$T" = x86_64 ]; then
-  printf 'int foo_value(void) { return 42; }\nint bar_value(void) { return 7; }\n' > "$W/no.c"
+  printf 'int foo_value(void) { return 42; }\nint bar_value(void) { return 7; }\nint baz_value(void) { return 5; }\n' > "$W/no.c"
   gcc -O1 -fPIC -shared -Wl,--build-id=none -Wl,-soname,libno.so "$W/no.c" -o "$W/libno.so"
+  printf 'int baz_value(void);\nint main(void) { return baz_value() == 5 ? 0 : 1; }\n' > "$W/no-main.c"
+  gcc "$W/no-main.c" -L"$W" -lno -o "$W/no-main"
   python3 - "$W/libno.so" <<'PY'
 import struct, sys
 p = sys.argv[1]; d = bytearray(open(p, 'rb').read())
@@ -184,6 +186,13 @@ PY
     test -n "$(dynsym_at "$W/libno.so")" -a "$(dynsym_at "$W/libno.so")" != "$(dynsym_at "$W/libno-orig.so")"
   check "$T: every dynamic symbol keeps its offset in its section (readelf)" \
     test "$(sym_offsets "$W/libno.so")" = "$(sym_offsets "$W/libno-orig.so")" -a -n "$(sym_offsets "$W/libno.so" | grep bar_value)"
+  # The real loader looks baz_value up through the moved .gnu.hash and
+  # .dynsym (every symbol bound at load), and eu-elflint finds nothing new.
+  check "$T: a program binds a symbol of the library through its moved hash and symbol tables" \
+    env LD_BIND_NOW=1 LD_LIBRARY_PATH="$W" "$W/no-main"
+  new_lint=$(comm -13 <(eu-elflint --gnu-ld "$W/libno-orig.so" 2>&1 | sed "s|$W/||;s|libno-orig|libno|" | sort -u) \
+                      <(eu-elflint --gnu-ld "$W/libno.so" 2>&1 | sed "s|$W/||" | sort -u))
+  check "$T: eu-elflint reports nothing new on the library whose symbol table moved${new_lint:+ ($new_lint)}" test -z "$new_lint"
 fi
 
 # --interp in place writes only the interpreter's own slot (issue 17).

@@ -10,10 +10,12 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "elf_builder.h"
 #include "libpatch/check/check.h"
 #include "libpatch/check/package.h"
+#include "libpatch/resolve/finding.h"
 #include "libpatch/resolve/ld_so_cache.h"
 #include "libpatch/resolve/loader.h"
 #include "libpatch/resolve/root.h"
@@ -1013,6 +1015,32 @@ TEST(PackageCheck, AReplacedLoaderAffectsItsPrograms) {
   std::vector<std::string> aff;
   for (const auto& i : t.affected) aff.push_back(i.path);
   EXPECT_NE(std::find(aff.begin(), aff.end(), "/usr/bin/app"), aff.end());
+// docs/check.md's table of finding codes shows libpatch's remedies: every
+// code has a row, every row a code, and its "what to do" column is the
+// remedy's text (backticks aside).
+TEST(Finding, DocsTableIsTheRemedyTable) {
+  std::ifstream in(std::string(XPATCH_SOURCE_DIR) + "/docs/check.md");
+  ASSERT_TRUE(in) << "docs/check.md";
+  std::map<std::string, std::string> docs;  // code -> "what to do"
+  for (std::string line; std::getline(in, line);) {
+    if (!line.starts_with("| `") || !line.ends_with(" |")) continue;
+    const std::size_t code_end = line.find("` |");
+    const std::size_t last = line.rfind(" | ", line.size() - 3);
+    if (code_end == std::string::npos || last == std::string::npos) continue;
+    std::string todo = line.substr(last + 3, line.size() - 2 - (last + 3));
+    std::erase(todo, '`');
+    docs.emplace(line.substr(3, code_end - 3), todo);
+  }
+  ASSERT_GE(resolve::remedies().size(), 20u);
+  for (const resolve::Remedy& r : resolve::remedies()) {
+    auto it = docs.find(std::string(r.code));
+    ASSERT_NE(it, docs.end()) << r.code << " has no row in docs/check.md";
+    EXPECT_EQ(it->second, r.text) << r.code;
+    EXPECT_EQ(resolve::remedy(r.code), r.text);
+    docs.erase(it);
+  }
+  for (const auto& [code, todo] : docs) ADD_FAILURE() << "docs/check.md lists " << code << ", which has no remedy";
+  EXPECT_EQ(resolve::remedy("no-such-code"), "");
 }
 
 }  // namespace

@@ -32,6 +32,7 @@ struct Spec {
   unsigned note_bytes = 0;   // a PT_NOTE of this size right after the interpreter
   unsigned trailer = 16;     // bytes after the PT_LOAD (as a section header table would be)
   bool padded_second_load = false;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> extra_dynamic;  // more entries, before DT_STRTAB
   std::optional<std::string> version_need;  // a .gnu.version_r entry (no versions) naming this file  // read-only first PT_LOAD, zero padding, then a small RW PT_LOAD at the next page
 };
 
@@ -94,6 +95,7 @@ Image build_elf(const Spec& s) {
     dyn.emplace_back(DT_VERNEED, kBase + img.verneed_off);
     dyn.emplace_back(DT_VERNEEDNUM, 1);
   }
+  dyn.insert(dyn.end(), s.extra_dynamic.begin(), s.extra_dynamic.end());
   dyn.emplace_back(DT_STRTAB, kBase + img.dynstr_off);
   dyn.emplace_back(DT_STRSZ, dynstr.size());
   if (s.flags_1) dyn.emplace_back(DT_FLAGS_1, s.flags_1);

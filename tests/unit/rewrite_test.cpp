@@ -416,5 +416,68 @@ TYPED_TEST(RewriteTest, AnOldInterpreterSlotMakesRoomForTheTable) {
   }
 }
 
+// DT_MIPS_RLD_MAP_REL holds the distance from its own entry to the debug
+// map pointer, so it must follow its entry: when an added DT_NEEDED shifts
+// it down a slot in place, and when the whole array moves.
+TYPED_TEST(RewriteTest, MipsRldMapRelKeepsPointingAtItsTarget) {
+  Spec s;
+  s.machine = EM_MIPS;
+  s.extra_dynamic = {{DT_MIPS_RLD_MAP_REL, 0x1230}};
+  s.spare_nulls = 2;
+  auto img = test::build_elf<TypeParam>(s);
+  // The address the entry points at: its own address plus its value.
+  auto target = [](const elf::ElfFile& f) -> std::uint64_t {
+    const elf::Segment* dyn = f.find_segment(PT_DYNAMIC);
+    for (std::size_t i = 0; i < f.dynamic.size(); ++i)
+      if (f.dynamic[i].tag == DT_MIPS_RLD_MAP_REL)  // in the class's address arithmetic, as the loader adds
+        return (dyn->vaddr + i * sizeof(elf::Dyn<TypeParam>) + f.dynamic[i].value) &
+               (TypeParam::is64 ? ~std::uint64_t{0} : 0xffffffffu);
+    ADD_FAILURE() << "no DT_MIPS_RLD_MAP_REL";
+    return 0;
+  };
+  auto in = elf::read_elf(img.bytes, "in");
+  ASSERT_TRUE(in.ok());
+  const std::uint64_t want = target(*in);
+
+  EditSet one;
+  one.add_needed = {"libm.so.6"};  // one spare slot: in place, the entry one slot down
+  auto r = patch(img.bytes, one);
+  EXPECT_FALSE(r.plan.layout.dynamic_moved);
+  EXPECT_EQ(target(r.file), want);
+
+  EditSet many;
+  many.add_needed = {"libm.so.6", "libdl.so.2", "libpthread.so.0", "librt.so.1"};  // the array moves
+  r = patch(img.bytes, many);
+  EXPECT_TRUE(r.plan.layout.dynamic_moved);
+  EXPECT_EQ(target(r.file), want);
+
+  // On another machine the tag means nothing (a value like any other).
+  s.machine = EM_X86_64;
+  img = test::build_elf<TypeParam>(s);
+  r = patch(img.bytes, many);
+  for (const auto& d : r.file.dynamic) {
+    if (d.tag == DT_MIPS_RLD_MAP_REL) {
+      EXPECT_EQ(d.value, 0x1230u);
+    }
+  }
+}
+
+// A moved dynamic array keeps spare DT_NULL slots, so the next edit that
+// adds an entry fits where the array now is instead of moving it again.
+TYPED_TEST(RewriteTest, AMovedDynamicArrayHasRoomForTheNextEntry) {
+  Spec s;
+  s.spare_nulls = 0;
+  auto img = test::build_elf<TypeParam>(s);
+  EditSet first;
+  first.add_needed = {"libm.so.6"};
+  auto r = patch(img.bytes, first);
+  ASSERT_TRUE(r.plan.layout.dynamic_moved);
+  EditSet next;
+  next.add_needed = {"libdl.so.2"};
+  auto again = patch(r.bytes, next);
+  EXPECT_FALSE(again.plan.layout.dynamic_moved);
+  EXPECT_EQ(again.file.needed, (std::vector<std::string_view>{"libfoo.so.1", "libc.so.6", "libm.so.6", "libdl.so.2"}));
+}
+
 }  // namespace
 }  // namespace xpatch

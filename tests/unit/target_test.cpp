@@ -127,6 +127,38 @@ TEST(Target, ParseTupleAgreesWithBinaries) {
   expect_tuple_agrees<Elf64LE>(EM_LOONGARCH, 0, "/lib64/ld-linux-loongarch-lp64d.so.1", "libc.so.6");
 }
 
+// Every row of the one table round-trips: a tuple names a machine, class,
+// byte order, e_flags ABI and libc; a binary with those (and the tuple's
+// loader as PT_INTERP) is described as that same tuple, with that loader.
+TEST(Target, EveryTupleRoundTrips) {
+  const std::vector<std::string> tuples = elf::known_tuples();
+  ASSERT_GE(tuples.size(), 30u);
+  for (const std::string& tuple : tuples) {
+    SCOPED_TRACE(tuple);
+    const auto info = elf::parse_tuple(tuple);
+    ASSERT_TRUE(info);
+    EXPECT_EQ(info->tuple, tuple);
+    EXPECT_FALSE(info->qemu.empty());
+    ASSERT_TRUE(info->libc == elf::Libc::Glibc || info->libc == elf::Libc::Musl);
+    test::Spec s;
+    s.machine = info->machine;
+    s.flags = info->abi_flags;
+    s.interp = info->loader_dir + "/" + info->loader;
+    s.needed = {info->libc == elf::Libc::Musl ? "libc.so" : "libc.so.6"};
+    const elf::Variant v = info->elf_class == 64 ? (info->big_endian ? elf::Variant::k64BE : elf::Variant::k64LE)
+                                                 : (info->big_endian ? elf::Variant::k32BE : elf::Variant::k32LE);
+    const auto img = elf::dispatch(v, [&](auto e) { return test::build_elf<decltype(e)>(s); });
+    auto f = elf::read_elf(img.bytes, "t");
+    ASSERT_TRUE(f.ok());
+    const elf::Target t = elf::describe_target(*f);
+    EXPECT_EQ(t.libc, info->libc);
+    EXPECT_EQ(t.tuple.value_or("?"), tuple);
+    EXPECT_EQ(t.loader.value_or("?"), info->loader);
+    EXPECT_TRUE(elf::built_for(*info, *f));
+    EXPECT_EQ(elf::loader_fits(*f, *s.interp), elf::LoaderFit::Fits);
+  }
+}
+
 TEST(Target, ParseTupleRefusesWhatItCannotTell) {
   EXPECT_FALSE(elf::parse_tuple("mips64-linux-gnuabin32"));  // n32: e_flags, beyond what binfmt's magic sees
   EXPECT_FALSE(elf::parse_tuple("x86_64-pc-windows-msvc"));

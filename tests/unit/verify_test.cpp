@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/unit/fixture_files.h"
 #include "libpatch/elf/model.h"
 #include "libpatch/rewrite/plan.h"
 #include "libpatch/rewrite/tables.h"
@@ -204,18 +205,9 @@ std::vector<std::string> fixture_programs() {
   std::vector<std::string> out;
   const char* dir = std::getenv("XPATCH_FIXTURES");
   if (!dir) return out;
-  for (const char* t : {"x86_64", "i686", "aarch64", "armhf", "riscv64", "ppc64le", "s390x", "powerpc",
-                        "x86_64-musl", "aarch64-musl"})
+  for (const char* t : test::kFixtureTargets)
     out.push_back(std::string(dir) + "/" + t + "/app-pie");
   return out;
-}
-
-std::vector<std::byte> read_file(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::vector<char> c((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<std::byte> b(c.size());
-  std::memcpy(b.data(), c.data(), c.size());
-  return b;
 }
 
 const elf::Section* section(const elf::ElfFile& f, std::string_view name) {
@@ -229,7 +221,7 @@ class VerifyFixture : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     if (!std::getenv("XPATCH_FIXTURES")) GTEST_SKIP() << "XPATCH_FIXTURES is not set";
     ASSERT_TRUE(std::filesystem::exists(GetParam())) << GetParam();
-    bytes_ = read_file(GetParam());
+    bytes_ = test::read_file(GetParam());
   }
   std::vector<std::byte> bytes_;
 };
