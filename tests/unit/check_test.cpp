@@ -1015,6 +1015,8 @@ TEST(PackageCheck, AReplacedLoaderAffectsItsPrograms) {
   std::vector<std::string> aff;
   for (const auto& i : t.affected) aff.push_back(i.path);
   EXPECT_NE(std::find(aff.begin(), aff.end(), "/usr/bin/app"), aff.end());
+}
+
 // docs/check.md's table of finding codes shows libpatch's remedies: every
 // code has a row, every row a code, and its "what to do" column is the
 // remedy's text (backticks aside).
