@@ -81,7 +81,7 @@ declare -A MESSAGE=(
   [bad-phnum-65535]='ELF header: e_phnum is PN_XNUM \(65535\)'
   [bad-phoff-past-eof]='program header table \(e_phoff 0x100000, e_phnum 3\)'
   [bad-phoff-wrap]='program header table \(e_phoff 0xfffffffffffffff0, e_phnum 3\)'
-  [bad-shoff-past-eof]='section header table \(e_shoff 0x100000\): 0x40 bytes at offset 0x100000'
+  [bad-shoff-past-eof]='section header table \(e_shoff 0x100000, e_shnum 6\): 0x180 bytes at offset 0x100000'
   [bad-strtab-no-nul]='DT_RUNPATH: string at index 0xb has no terminating NUL'
   [bad-strtab-outside-load]='DT_STRTAB: address 0x90000 with DT_STRSZ 0x14'
 )

@@ -1024,8 +1024,11 @@ TEST(Finding, DocsTableIsTheRemedyTable) {
   std::ifstream in(std::string(XPATCH_SOURCE_DIR) + "/docs/check.md");
   ASSERT_TRUE(in) << "docs/check.md";
   std::map<std::string, std::string> docs;  // code -> "what to do"
+  bool in_table = false;  // the rows under the header "| code | severity | meaning | what to do |"
   for (std::string line; std::getline(in, line);) {
-    if (!line.starts_with("| `") || !line.ends_with(" |")) continue;
+    if (line.starts_with("| code | severity |")) in_table = true;
+    else if (!line.starts_with("|")) in_table = false;
+    if (!in_table || !line.starts_with("| `") || !line.ends_with(" |")) continue;
     const std::size_t code_end = line.find("` |");
     const std::size_t last = line.rfind(" | ", line.size() - 3);
     if (code_end == std::string::npos || last == std::string::npos) continue;
