@@ -11,9 +11,24 @@
 namespace xpatch::check {
 namespace {
 
-std::string base_name(std::string_view p) {
-  const auto slash = p.rfind('/');
-  return std::string(slash == std::string_view::npos ? p : p.substr(slash + 1));
+using paths::basename_of;
+
+// Whether the packages change what `path` loads: its tree (no symbols yet)
+// with the packages loads one of their files, or its findings differ from
+// the tree without them. A name the index matched is only a candidate: a
+// library of another tuple's directory shares its soname with the host's,
+// but no host program searches there.
+bool load_set_changes(resolve::Resolver& before, resolve::Resolver& after, const std::string& path) {
+  const FileReport a = check_file(after, {path, false}, nullptr);
+  for (const resolve::TreeNode& n : a.tree.nodes)
+    if (after.root().layer_of(n.path)) return true;
+  const FileReport b = check_file(before, {path, false}, nullptr);
+  auto keys = [](const FileReport& r) {
+    std::set<std::tuple<std::string, std::string, std::string>> k;
+    for (const Finding& f : r.tree.findings) k.insert({f.code, f.object, f.subject});
+    return k;
+  };
+  return keys(a) != keys(b);
 }
 
 }  // namespace
@@ -37,13 +52,13 @@ ReverseIndex ReverseIndex::build(resolve::Resolver& resolver, const resolve::Wal
     auto f = elf::read_elf_fd(fd, path, {.sections = false});  // headers, PT_INTERP, the dynamic section
     if (!f) return;
     ++ix.elf_files_;
-    for (std::string_view n : f->needed) ix.needers_[base_name(n)].push_back(path);
+    for (std::string_view n : f->needed) ix.needers_[basename_of(n)].push_back(path);
     if (f->interpreter) ix.interp_users_[std::string(*f->interpreter)].push_back(path);
     if (f->soname) ix.sonames_[path] = std::string(*f->soname);
   });
   for (const std::string& link : links) {  // the names links give to files
     resolve::Lookup l = root.resolve(link);
-    if (l.found() && !l.is_dir) ix.link_names_[l.path].push_back(base_name(link));
+    if (l.found() && !l.is_dir) ix.link_names_[l.path].push_back(basename_of(link));
   }
   return ix;
 }
@@ -51,16 +66,16 @@ ReverseIndex ReverseIndex::build(resolve::Resolver& resolver, const resolve::Wal
 std::vector<std::string> ReverseIndex::affected(resolve::Resolver& before, resolve::Resolver& after) const {
   const resolve::Root& broot = before.root();
   const resolve::Root& aroot = after.root();
-  std::set<std::string> names, out, done_names;
+  std::set<std::string> names, out, done_names, interp_changed;
   std::vector<std::string> todo;  // files whose names to follow
   auto add_names_of = [&](const std::string& path) {  // a file's names in the root as it is
-    names.insert(base_name(path));
+    names.insert(basename_of(path));
     if (auto it = sonames_.find(path); it != sonames_.end()) names.insert(it->second);
     if (auto it = link_names_.find(path); it != link_names_.end()) names.insert(it->second.begin(), it->second.end());
   };
   for (const resolve::Root::LayeredPath& p : aroot.layered_paths()) {
     if (p.kind == resolve::LayerEntry::Kind::Dir) continue;
-    names.insert(base_name(p.path));
+    names.insert(basename_of(p.path));
     if (p.kind == resolve::LayerEntry::Kind::File) {
       if (auto o = after.object(p.path); o->ok && o->soname) names.insert(*o->soname);
     }
@@ -70,7 +85,10 @@ std::vector<std::string> ReverseIndex::affected(resolve::Resolver& before, resol
   }
   for (const auto& [interp, users] : interp_users_) {
     resolve::Lookup b = broot.resolve(interp), a = aroot.resolve(interp);
-    if (b.path != a.path || aroot.layer_of(a.path)) out.insert(users.begin(), users.end());
+    if (b.path != a.path || aroot.layer_of(a.path)) {
+      out.insert(users.begin(), users.end());
+      interp_changed.insert(users.begin(), users.end());
+    }
     if (aroot.layer_of(a.path)) add_names_of(a.path);
   }
   for (;;) {
@@ -86,7 +104,7 @@ std::vector<std::string> ReverseIndex::affected(resolve::Resolver& before, resol
   }
   std::vector<std::string> v;
   for (const std::string& f : out)
-    if (!aroot.layer_of(f)) v.push_back(f);
+    if (!aroot.layer_of(f) && (interp_changed.count(f) || load_set_changes(before, after, f))) v.push_back(f);
   return v;
 }
 

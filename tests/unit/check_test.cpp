@@ -1017,6 +1017,26 @@ TEST(PackageCheck, AReplacedLoaderAffectsItsPrograms) {
   EXPECT_NE(std::find(aff.begin(), aff.end(), "/usr/bin/app"), aff.end());
 }
 
+// A library the package puts where no program of the root looks (another
+// tuple's directory) changes no load set, whatever its name: the index's
+// name match is only a candidate until the program's tree loads a file of
+// the package.
+TEST(PackageCheck, ALibraryNoProgramSearchesAffectsNothing) {
+  TempRoot r;
+  r.debian_base();
+  r.program("/usr/bin/app", {"libc.so.6"});
+  auto broot = Root::open(r.dir());
+  auto aroot = Root::open(r.dir());
+  resolve::Layer l;
+  l.origin = "libc6-arm64-cross.deb";
+  l.entries.push_back(layer_file("/usr/aarch64-linux-gnu/lib/libc.so.6",
+                                 elf_bytes(library_spec({}, std::string("libc.so.6")))));
+  ASSERT_TRUE((*aroot)->add_layer(l));
+  Resolver before(*broot), after(*aroot);
+  check::PackageTargets t = check::package_targets(before, after);
+  EXPECT_TRUE(t.affected.empty()) << t.affected.front().path;
+}
+
 // docs/check.md's table of finding codes shows libpatch's remedies: every
 // code has a row, every row a code, and its "what to do" column is the
 // remedy's text (backticks aside).
