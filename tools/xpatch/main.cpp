@@ -236,23 +236,24 @@ int run(int argc, char** argv) {
   CLI::App* show_cmd = app.add_subcommand(
       "show", "Print interpreter, needed libraries, runpath/rpath, soname, architecture and GNU tuple.");
   if (named("show")) {
-  show_cmd->footer(std::string("\nDirectories are walked recursively; files in them that are not ELF are\n"
-                               "skipped. A file named explicitly that is not ELF is reported (exit 1).\n"
-                               "--json prints one object per file per line; see docs/json.md.\n\n") +
-                   kExitCodes);
-  show_cmd->add_option("paths", show.paths, "ELF files or directories")->type_name("PATH");
-  show_cmd->add_flag("--stdin", show.from_stdin, "also read paths from standard input, one per line");
-  show_cmd->add_flag("-0,--null", show.null_sep, "with --stdin: paths are NUL-separated (find -print0)");
-  show_cmd->add_flag("--json", show.json, "one JSON object per file (JSON Lines)");
-  show_cmd->add_option("-F,--format", show.format,
-                       "one line per file, like scanelf -F: %F path, %f file name, %i interpreter, %n needed, "
-                       "%r runpath (else rpath), %S soname, %a arch, %t tuple, %l libc, %o type, %M class, %%")
-      ->type_name("FORMAT");
-  show_cmd->add_flag("-1,--oneline", show.oneline, "one line per file: --format '%F %t %i %r %n'");
-  show_cmd->add_flag("-q,--quiet", show.quiet, "say nothing about named files that are not ELF (exit 1 still)");
-  add_color(show_cmd, show.color);
-  show_cmd->add_option("-j,--jobs", show.jobs, "parallel readers (default: one per core)")->type_name("N");
-  walk_flags(show_cmd, show.walk);
+    show_cmd->footer(std::string("\nDirectories are walked recursively; files in them that are not ELF are\n"
+                                 "skipped. A file named explicitly that is not ELF is reported (exit 1).\n"
+                                 "--json prints one object per file per line; see docs/json.md.\n\n") +
+                     kExitCodes);
+    show_cmd->add_option("paths", show.paths, "ELF files or directories")->type_name("PATH");
+    show_cmd->add_flag("--stdin", show.from_stdin, "also read paths from standard input, one per line");
+    show_cmd->add_flag("-0,--null", show.null_sep, "with --stdin: paths are NUL-separated (find -print0)");
+    show_cmd->add_flag("--json", show.json, "one JSON object per file (JSON Lines)");
+    show_cmd
+        ->add_option("-F,--format", show.format,
+                     "one line per file, like scanelf -F: %F path, %f file name, %i interpreter, %n needed, "
+                     "%r runpath (else rpath), %S soname, %a arch, %t tuple, %l libc, %o type, %M class, %%")
+        ->type_name("FORMAT");
+    show_cmd->add_flag("-1,--oneline", show.oneline, "one line per file: --format '%F %t %i %r %n'");
+    show_cmd->add_flag("-q,--quiet", show.quiet, "say nothing about named files that are not ELF (exit 1 still)");
+    add_color(show_cmd, show.color);
+    show_cmd->add_option("-j,--jobs", show.jobs, "parallel readers (default: one per core)")->type_name("N");
+    walk_flags(show_cmd, show.walk);
   }
 
   // ---- check ----
@@ -260,7 +261,7 @@ int run(int argc, char** argv) {
   CLI::App* check_cmd = app.add_subcommand(
       "check", "Prove that every dependency resolves inside ROOT, following each loader's own search rules.");
   if (named("check")) {
-  check_cmd->footer(R"(
+    check_cmd->footer(R"(
 ROOT is treated as /: absolute symlinks are re-rooted, '..' stops at ROOT,
 and no file outside ROOT is opened (openat2 RESOLVE_IN_ROOT). Each program is
 resolved the way its own loader would: glibc (DT_RPATH chain, DT_RUNPATH,
@@ -303,36 +304,41 @@ Exit codes:
   1  at least one error: something would fail to load; with --package: an
      error the packages introduce (--strict: or one already there)
   2  usage or I/O error (ROOT cannot be opened, a package cannot be read))");
-  check_cmd->add_option("--root", check.root, "the root directory, taken as / (or the first argument)")
-      ->type_name("ROOT");
-  check_cmd->add_option("args", check_args,
-                        "ROOT (unless --root), then files or directories in it (default: all of ROOT): host paths "
-                        "under ROOT, or paths inside ROOT")
-      ->type_name("PATH");
-  check_cmd->add_flag("--stdin", check.from_stdin, "also read paths inside ROOT from standard input, one per line");
-  check_cmd->add_flag("-0,--null", check.null_sep, "with --stdin: paths are NUL-separated (find -print0)");
-  check_cmd->add_flag("--json", check.json, "one JSON object per file (JSON Lines), then a summary object");
-  check_cmd->add_flag("--tree", check.tree, "print each file's resolution tree: what each DT_NEEDED resolved to and why");
-  check_cmd->add_flag("-l,--list", check.list, "print each file and every file it loads, one per line (like lddtree -l)");
-  check_cmd->add_flag("-v,--verbose", check.verbose, "findings per file, instead of grouped by cause");
-  check_cmd->add_flag("-q,--quiet", check.quiet, "print only errors (grouped) and the summary");
-  check_cmd->add_option("--ignore-missing", check.ignore_missing,
-                        "a DT_NEEDED glob that may stay unresolved: not an error (repeatable)")
-      ->type_name("GLOB")
-      ->allow_extra_args(false);
-  check_cmd->add_option("--explain", check.explain, "what to do about a finding code (docs/check.md), then stop")
-      ->type_name("CODE");
-  add_color(check_cmd, check.color);
-  check_cmd->add_option("-j,--jobs", check.jobs, "parallel workers (default: one per core)")->type_name("N");
-  check_cmd->add_flag("!--no-symbols", check.symbols,
-                      "only resolve DT_NEEDED: skip the symbol-version and undefined-symbol checks");
-  check_cmd->add_option("--package", check.packages,
-                        "a package about to be installed (archive, or staged directory taken as /): check what "
-                        "installing it over ROOT would break (repeatable, in install order)")
-      ->type_name("PKG")
-      ->allow_extra_args(false);
-  check_cmd->add_flag("--strict", check.strict, "with --package: exit 1 also for errors that were there before");
-  walk_flags(check_cmd, check.walk);
+    check_cmd->add_option("--root", check.root, "the root directory, taken as / (or the first argument)")
+        ->type_name("ROOT");
+    check_cmd
+        ->add_option("args", check_args,
+                     "ROOT (unless --root), then files or directories in it (default: all of ROOT): host paths "
+                     "under ROOT, or paths inside ROOT")
+        ->type_name("PATH");
+    check_cmd->add_flag("--stdin", check.from_stdin, "also read paths inside ROOT from standard input, one per line");
+    check_cmd->add_flag("-0,--null", check.null_sep, "with --stdin: paths are NUL-separated (find -print0)");
+    check_cmd->add_flag("--json", check.json, "one JSON object per file (JSON Lines), then a summary object");
+    check_cmd->add_flag("--tree", check.tree,
+                        "print each file's resolution tree: what each DT_NEEDED resolved to and why");
+    check_cmd->add_flag("-l,--list", check.list,
+                        "print each file and every file it loads, one per line (like lddtree -l)");
+    check_cmd->add_flag("-v,--verbose", check.verbose, "findings per file, instead of grouped by cause");
+    check_cmd->add_flag("-q,--quiet", check.quiet, "print only errors (grouped) and the summary");
+    check_cmd
+        ->add_option("--ignore-missing", check.ignore_missing,
+                     "a DT_NEEDED glob that may stay unresolved: not an error (repeatable)")
+        ->type_name("GLOB")
+        ->allow_extra_args(false);
+    check_cmd->add_option("--explain", check.explain, "what to do about a finding code (docs/check.md), then stop")
+        ->type_name("CODE");
+    add_color(check_cmd, check.color);
+    check_cmd->add_option("-j,--jobs", check.jobs, "parallel workers (default: one per core)")->type_name("N");
+    check_cmd->add_flag("!--no-symbols", check.symbols,
+                        "only resolve DT_NEEDED: skip the symbol-version and undefined-symbol checks");
+    check_cmd
+        ->add_option("--package", check.packages,
+                     "a package about to be installed (archive, or staged directory taken as /): check what "
+                     "installing it over ROOT would break (repeatable, in install order)")
+        ->type_name("PKG")
+        ->allow_extra_args(false);
+    check_cmd->add_flag("--strict", check.strict, "with --package: exit 1 also for errors that were there before");
+    walk_flags(check_cmd, check.walk);
   }
 
   // ---- retarget ----
@@ -340,7 +346,7 @@ Exit codes:
   CLI::App* rt_cmd = app.add_subcommand(
       "retarget", "Move a package's binaries into the /usr/<tuple> layout: interpreter, runpath, then a check.");
   if (named("retarget")) {
-  rt_cmd->footer(R"(
+    rt_cmd->footer(R"(
 For every ELF file of TUPLE's architecture and libc under PATH:
   - PT_INTERP becomes PREFIX/lib/<the tuple's loader> (ld-musl-aarch64.so.1,
     ld-linux-armhf.so.3, ...; --interp overrides it);
@@ -367,32 +373,38 @@ Exit codes:
   0  every file of the tuple is retargeted and verified, or already right
   1  some file was left as it was: a DT_NEEDED found nowhere, or the check failed
   2  usage or I/O error, or a malformed ELF file (named in the message))");
-  rt_cmd->add_option("--tuple", rt.tuple, "the GNU tuple: aarch64-linux-musl, arm-linux-gnueabihf, ...")->type_name("TUPLE")->required();
-  rt_cmd->add_option("--root", rt.root, "the shared root, taken as / (default: /)")->type_name("ROOT");
-  rt_cmd->add_option("--prefix", rt.prefix, "where the tuple lives in ROOT (default: /usr/<tuple>)")->type_name("PREFIX");
-  rt_cmd->add_option("--interp", rt.interp, "the interpreter to set (default: PREFIX/lib/<the tuple's loader>)")->type_name("PATH");
-  rt_cmd->add_option("--stage", rt.stages, "DIR's files will be installed at /path/in/root (repeatable)")->type_name("DIR=/path/in/root")
-      ->allow_extra_args(false);
-  rt_cmd->add_option("--ignore-missing", rt.ignore_missing, "a DT_NEEDED glob that may stay unresolved (repeatable)")->type_name("GLOB")
-      ->allow_extra_args(false);
-  rt_cmd->add_option("paths", rt.paths, "ELF files or directories")->type_name("PATH");
-  rt_cmd->add_flag("--stdin", rt.from_stdin,
-                   "also read paths from standard input, one per line (a package's file list: files there that "
-                   "are not ELF are skipped, as in a directory)");
-  rt_cmd->add_flag("-0,--null", rt.null_sep, "with --stdin: paths are NUL-separated (find -print0)");
-  rt_cmd->add_flag("-n,--dry-run", rt.dry_run, "show the plan per file (and verify it); write nothing");
-  rt_cmd->add_flag("-w,--write", rt_write, "write the files that pass the check (the default)");
-  rt_cmd->add_flag("--json", rt.json, "one JSON object per file (JSON Lines), then a summary object");
-  rt_cmd->add_flag("-q,--quiet", rt.quiet, "print only files that change or fail, and the summary");
-  rt_cmd->add_flag("-v,--verbose", rt.verbose, "also list each file left unresolved for a cause already said once");
-  rt_cmd->add_option("-j,--jobs", rt.jobs, "parallel workers (default: one per core)")->type_name("N");
-  rt_cmd->add_flag("--no-sync", rt.no_sync, "skip fsync (staging trees that a crash would rebuild anyway)");
-  rt_cmd->add_flag("--verify,!--no-verify", rt.verify,
-                   "compare each planned output with its input, structure by structure, before writing (the "
-                   "default; with LIEF's read where its module is installed; --verify requires LIEF's read too; "
-                   "--no-verify skips both)");
-  add_color(rt_cmd, rt.color);
-  walk_flags(rt_cmd, rt.walk);
+    rt_cmd->add_option("--tuple", rt.tuple, "the GNU tuple: aarch64-linux-musl, arm-linux-gnueabihf, ...")
+        ->type_name("TUPLE")
+        ->required();
+    rt_cmd->add_option("--root", rt.root, "the shared root, taken as / (default: /)")->type_name("ROOT");
+    rt_cmd->add_option("--prefix", rt.prefix, "where the tuple lives in ROOT (default: /usr/<tuple>)")
+        ->type_name("PREFIX");
+    rt_cmd->add_option("--interp", rt.interp, "the interpreter to set (default: PREFIX/lib/<the tuple's loader>)")
+        ->type_name("PATH");
+    rt_cmd->add_option("--stage", rt.stages, "DIR's files will be installed at /path/in/root (repeatable)")
+        ->type_name("DIR=/path/in/root")
+        ->allow_extra_args(false);
+    rt_cmd->add_option("--ignore-missing", rt.ignore_missing, "a DT_NEEDED glob that may stay unresolved (repeatable)")
+        ->type_name("GLOB")
+        ->allow_extra_args(false);
+    rt_cmd->add_option("paths", rt.paths, "ELF files or directories")->type_name("PATH");
+    rt_cmd->add_flag("--stdin", rt.from_stdin,
+                     "also read paths from standard input, one per line (a package's file list: files there that "
+                     "are not ELF are skipped, as in a directory)");
+    rt_cmd->add_flag("-0,--null", rt.null_sep, "with --stdin: paths are NUL-separated (find -print0)");
+    rt_cmd->add_flag("-n,--dry-run", rt.dry_run, "show the plan per file (and verify it); write nothing");
+    rt_cmd->add_flag("-w,--write", rt_write, "write the files that pass the check (the default)");
+    rt_cmd->add_flag("--json", rt.json, "one JSON object per file (JSON Lines), then a summary object");
+    rt_cmd->add_flag("-q,--quiet", rt.quiet, "print only files that change or fail, and the summary");
+    rt_cmd->add_flag("-v,--verbose", rt.verbose, "also list each file left unresolved for a cause already said once");
+    rt_cmd->add_option("-j,--jobs", rt.jobs, "parallel workers (default: one per core)")->type_name("N");
+    rt_cmd->add_flag("--no-sync", rt.no_sync, "skip fsync (staging trees that a crash would rebuild anyway)");
+    rt_cmd->add_flag("--verify,!--no-verify", rt.verify,
+                     "compare each planned output with its input, structure by structure, before writing (the "
+                     "default; with LIEF's read where its module is installed; --verify requires LIEF's read too; "
+                     "--no-verify skips both)");
+    add_color(rt_cmd, rt.color);
+    walk_flags(rt_cmd, rt.walk);
   }
 
   // ---- setup ----
@@ -400,7 +412,7 @@ Exit codes:
   CLI::App* su_cmd = app.add_subcommand(
       "setup", "Show, or with --write create, what ROOT needs to run TUPLE's programs: binfmt, search path, loader links.");
   if (named("setup")) {
-  su_cmd->footer(R"(
+    su_cmd->footer(R"(
 Each item is one file or symlink in ROOT, printed with its state (missing,
 present, or differs: something else is there, which is never replaced) and
 one line saying what it is for:
@@ -428,19 +440,24 @@ Exit codes:
   1  something is missing (without --write), or differs and was left alone;
      --remove: something setup made was changed since, and kept
   2  usage or I/O error (ROOT cannot be opened, a write failed))");
-  su_cmd->add_option("--tuple", su.tuple, "the GNU tuple: aarch64-linux-musl, arm-linux-gnueabihf, ...")->type_name("TUPLE")->required();
-  su_cmd->add_option("--root", su.root, "the shared root, taken as / (default: /; or the argument)")->type_name("ROOT");
-  su_cmd->add_option("root", su_args, "ROOT, as --root")->type_name("ROOT");
-  su_cmd->add_option("--prefix", su.prefix, "where the tuple lives in ROOT (default: /usr/<tuple>)")->type_name("PREFIX");
-  su_cmd->add_option("--qemu", su.qemu,
+    su_cmd->add_option("--tuple", su.tuple, "the GNU tuple: aarch64-linux-musl, arm-linux-gnueabihf, ...")
+        ->type_name("TUPLE")
+        ->required();
+    su_cmd->add_option("--root", su.root, "the shared root, taken as / (default: /; or the argument)")
+        ->type_name("ROOT");
+    su_cmd->add_option("root", su_args, "ROOT, as --root")->type_name("ROOT");
+    su_cmd->add_option("--prefix", su.prefix, "where the tuple lives in ROOT (default: /usr/<tuple>)")
+        ->type_name("PREFIX");
+    su_cmd
+        ->add_option("--qemu", su.qemu,
                      "the interpreter for the binfmt line (default: /usr/bin/qemu-ARCH-static or qemu-ARCH in ROOT)")
-      ->type_name("PATH");
-  su_cmd->add_flag("-w,--write", su.write, "create the missing items (never replaces anything)");
-  su_cmd->add_flag("--remove", su.remove,
-                   "remove what --write made here (listed in ROOT/var/lib/xpatch/setup/TUPLE), where unchanged");
-  su_cmd->add_flag("-n,--dry-run", su_dry, "show the items and their state; write nothing (the default)");
-  su_cmd->add_flag("--json", su.json, "one JSON object per item (JSON Lines), then a summary object");
-  add_color(su_cmd, su.color);
+        ->type_name("PATH");
+    su_cmd->add_flag("-w,--write", su.write, "create the missing items (never replaces anything)");
+    su_cmd->add_flag("--remove", su.remove,
+                     "remove what --write made here (listed in ROOT/var/lib/xpatch/setup/TUPLE), where unchanged");
+    su_cmd->add_flag("-n,--dry-run", su_dry, "show the items and their state; write nothing (the default)");
+    su_cmd->add_flag("--json", su.json, "one JSON object per item (JSON Lines), then a summary object");
+    add_color(su_cmd, su.color);
   }
 
   try {
