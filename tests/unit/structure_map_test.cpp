@@ -7,13 +7,15 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
-#include <regex>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -42,13 +44,24 @@ std::multimap<std::string, Range> readelf_sections(const std::string& path) {
   const std::string cmd = "readelf -SW '" + path + "' 2>/dev/null";
   FILE* p = ::popen(cmd.c_str(), "r");
   if (!p) return out;
-  static const std::regex line(R"(^\s*\[\s*([0-9]+)\]\s+(\S+)\s+(\S+)\s+[0-9a-f]+\s+([0-9a-f]+)\s+([0-9a-f]+)\s)");
+  // "  [ 1] .interp  PROGBITS  0000000000000318 000318 00001c ..."; not
+  // std::regex: GCC 12 warns (maybe-uninitialized) inside <regex> under ASan.
+  auto hex = [](const std::string& t) {
+    return !t.empty() && std::all_of(t.begin(), t.end(), [](unsigned char c) { return std::isxdigit(c); });
+  };
   char buf[1024];
   while (std::fgets(buf, sizeof buf, p)) {
-    std::cmatch m;
-    if (!std::regex_search(buf, m, line) || m[1] == "0") continue;
-    const std::uint64_t off = std::stoull(m[4].str(), nullptr, 16), size = std::stoull(m[5].str(), nullptr, 16);
-    out.emplace(m[3].str(), Range{off, off + size});
+    const char* lb = std::strchr(buf, '[');
+    const char* rb = lb ? std::strchr(lb, ']') : nullptr;
+    if (!rb) continue;
+    std::istringstream index(std::string(lb + 1, rb));
+    unsigned n = 0;
+    if (!(index >> n) || n == 0) continue;
+    std::istringstream rest(rb + 1);
+    std::string name, type, addr, off, size;
+    if (!(rest >> name >> type >> addr >> off >> size) || !hex(off) || !hex(size)) continue;
+    const std::uint64_t o = std::stoull(off, nullptr, 16), z = std::stoull(size, nullptr, 16);
+    out.emplace(type, Range{o, o + z});
   }
   ::pclose(p);
   return out;
