@@ -46,7 +46,7 @@ std::vector<std::byte> apply(const Plan& plan, std::span<const std::byte> input)
   if (!writes_fit(plan)) throw std::bad_alloc();
   const std::uint64_t size = output_size(plan), keep = std::min<std::uint64_t>(input.size(), plan.new_size);
   std::vector<std::byte> out(static_cast<std::size_t>(size));
-  std::memcpy(out.data(), input.data(), static_cast<std::size_t>(keep));
+  if (keep != 0) std::memcpy(out.data(), input.data(), static_cast<std::size_t>(keep));  // an empty input's data() may be null
   lay_writes(plan, out.data());
   return out;
 }
