@@ -999,21 +999,27 @@ TEST(PackageCheck, ReplacedLibraryBreaksItsNeedersAndOnlyThem) {
   EXPECT_EQ(ig.introduced_errors, 0u);
 }
 
-// A package that replaces the loader changes every program that names it.
-TEST(PackageCheck, AReplacedLoaderAffectsItsPrograms) {
+// The files of a Debian-like root with one program, /usr/bin/app (needing
+// libc.so.6), that installing a package of the one file `e` affects.
+std::vector<std::string> affected_by_one_file(const resolve::LayerEntry& e) {
   TempRoot r;
   r.debian_base();
   r.program("/usr/bin/app", {"libc.so.6"});
   auto broot = Root::open(r.dir());
   auto aroot = Root::open(r.dir());
   resolve::Layer l;
-  l.origin = "libc.deb";
-  l.entries.push_back(layer_file("/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "not a loader"));
-  ASSERT_TRUE((*aroot)->add_layer(l));
+  l.origin = "one-file.deb";
+  l.entries.push_back(e);
+  EXPECT_TRUE((*aroot)->add_layer(l));
   Resolver before(*broot), after(*aroot);
-  check::PackageTargets t = check::package_targets(before, after);
   std::vector<std::string> aff;
-  for (const auto& i : t.affected) aff.push_back(i.path);
+  for (const auto& i : check::package_targets(before, after).affected) aff.push_back(i.path);
+  return aff;
+}
+
+// A package that replaces the loader changes every program that names it.
+TEST(PackageCheck, AReplacedLoaderAffectsItsPrograms) {
+  auto aff = affected_by_one_file(layer_file("/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "not a loader"));
   EXPECT_NE(std::find(aff.begin(), aff.end(), "/usr/bin/app"), aff.end());
 }
 
@@ -1022,19 +1028,9 @@ TEST(PackageCheck, AReplacedLoaderAffectsItsPrograms) {
 // name match is only a candidate until the program's tree loads a file of
 // the package.
 TEST(PackageCheck, ALibraryNoProgramSearchesAffectsNothing) {
-  TempRoot r;
-  r.debian_base();
-  r.program("/usr/bin/app", {"libc.so.6"});
-  auto broot = Root::open(r.dir());
-  auto aroot = Root::open(r.dir());
-  resolve::Layer l;
-  l.origin = "libc6-arm64-cross.deb";
-  l.entries.push_back(layer_file("/usr/aarch64-linux-gnu/lib/libc.so.6",
-                                 elf_bytes(library_spec({}, std::string("libc.so.6")))));
-  ASSERT_TRUE((*aroot)->add_layer(l));
-  Resolver before(*broot), after(*aroot);
-  check::PackageTargets t = check::package_targets(before, after);
-  EXPECT_TRUE(t.affected.empty()) << t.affected.front().path;
+  auto aff = affected_by_one_file(
+      layer_file("/usr/aarch64-linux-gnu/lib/libc.so.6", elf_bytes(library_spec({}, std::string("libc.so.6")))));
+  EXPECT_TRUE(aff.empty()) << aff.front();
 }
 
 // docs/check.md's table of finding codes shows libpatch's remedies: every
