@@ -3,6 +3,8 @@
 // per file and counts findings. Nothing here prints.
 #pragma once
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +39,12 @@ struct Collected {
 // one filesystem unless `walk_options` say otherwise.
 Collected collect(const resolve::Root& root, const std::vector<std::string>& paths,
                   const resolve::WalkOptions& walk_options = {});
+// The same, streamed: each file (finding empty) or finding about the walk
+// (input empty) is handed to `visit` as the walk meets it, in walk order,
+// so nothing is collected and memory does not grow with the root.
+using CollectVisitor = std::function<void(Input, std::optional<Finding>)>;
+void collect(const resolve::Root& root, const std::vector<std::string>& paths,
+             const resolve::WalkOptions& walk_options, const CollectVisitor& visit);
 
 // A path given on the command line, as a path inside ROOT: an existing host
 // file or directory under ROOT (relative to the working directory or

@@ -56,6 +56,15 @@ Expected<OpenFile> OpenFile::adopt(int fd, const std::string& path) {
   return f;
 }
 
+bool OpenFile::has_elf_magic() const noexcept {
+  char head[SELFMAG];
+  ssize_t n;
+  do n = ::pread(fd_, head, SELFMAG, 0);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return true;
+  return n == SELFMAG && std::memcmp(head, ELFMAG, SELFMAG) == 0;
+}
+
 OpenFile::~OpenFile() {
   if (fd_ >= 0) ::close(fd_);
 }

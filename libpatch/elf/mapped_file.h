@@ -25,6 +25,11 @@ class OpenFile {
   ~OpenFile();
   int fd() const noexcept { return fd_; }
   std::size_t size() const noexcept { return size_; }
+  // Whether the file starts with the ELF magic: one pread of its first 4
+  // bytes into the stack, nothing allocated. Most files a walk meets are
+  // not ELF, and this is all they cost. A read error says true: the
+  // reader then reports it.
+  bool has_elf_magic() const noexcept;
 
  private:
   OpenFile(int fd, std::size_t size) : fd_(fd), size_(size) {}

@@ -14,6 +14,7 @@
 
 #include "libpatch/elf/error.h"
 #include "libpatch/elf/format.h"
+#include "libpatch/elf/mapped_file.h"
 
 namespace xpatch::elf {
 
@@ -111,6 +112,8 @@ Expected<ElfFile> read_elf_file(const std::string& path, ReadOptions opt = {});
 // Parses an already open file; takes ownership of `fd` (closed on return).
 // `name` is used in messages.
 Expected<ElfFile> read_elf_fd(int fd, const std::string& name, ReadOptions opt = {});
+// Parses a file opened (and confirmed regular) by the caller; it stays open.
+Expected<ElfFile> read_elf_open(const OpenFile& f, const std::string& name, ReadOptions opt = {});
 
 // Parses through a window the caller keeps (elf/bytes.h), so the bytes read
 // for the headers serve the caller's own reads after it.

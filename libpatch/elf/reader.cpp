@@ -316,7 +316,11 @@ Expected<ElfFile> read_elf_file(const std::string& path, ReadOptions opt) {
 Expected<ElfFile> read_elf_fd(int fd, const std::string& name, ReadOptions opt) {
   auto f = OpenFile::adopt(fd, name);
   if (!f) return f.error();
-  return read_elf_from(Bytes(f->fd(), f->size(), name), opt);
+  return read_elf_open(*f, name, opt);
+}
+
+Expected<ElfFile> read_elf_open(const OpenFile& f, const std::string& name, ReadOptions opt) {
+  return read_elf_from(Bytes(f.fd(), f.size(), name), opt);
 }
 
 }  // namespace xpatch::elf

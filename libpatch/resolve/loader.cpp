@@ -76,7 +76,7 @@ std::shared_ptr<const Object> Resolver::object(const std::string& canonical) {
 }
 
 std::shared_ptr<const Object> Resolver::walked_object(const std::string& canonical,
-                                                      std::shared_ptr<OpenObject>* keep) {
+                                                      std::shared_ptr<OpenObject>* keep, OpenFile* opened) {
   std::shared_future<std::shared_ptr<const Object>> fut;
   {
     std::lock_guard lk(mu_);
@@ -86,6 +86,7 @@ std::shared_ptr<const Object> Resolver::walked_object(const std::string& canonic
   // Not kept: a tree that loads it later parses it again, once. The walk
   // comes to /usr/bin before /usr/lib, so most libraries are loaded (and
   // kept) before they are walked.
+  if (opened) return parse_open(canonical, std::move(*opened), keep);
   return parse(canonical, root_->open_walked(canonical), keep);
 }
 
@@ -93,31 +94,39 @@ std::shared_ptr<const Object> Resolver::walked_object(const std::string& canonic
 // or with `keep` left open in *keep, with the parse, when the file is ELF.
 std::shared_ptr<const Object> Resolver::parse(const std::string& canonical, int fd,
                                               std::shared_ptr<OpenObject>* keep) const {
+  if (fd >= 0) return parse_open(canonical, OpenFile::adopt(fd, canonical), keep);
   auto o = std::make_shared<Object>();
   o->path = canonical;
   if (fd == -ENXIO) {  // a device, FIFO or socket: Root refuses to open it
     o->error_code = code::kNotElf;
     o->error_message = fmt::format("{}: not a regular file (a FIFO, socket or device)", canonical);
-  } else if (fd < 0) {
+  } else {
     o->error_code = code::kUnreadable;
     o->error_message = fmt::format("{}: cannot open: {}", canonical, std::strerror(-fd));
+  }
+  return o;
+}
+
+// Parses an open file (or the error opening it) into an Object; with
+// `keep`, an ELF file is left open and parsed in *keep.
+std::shared_ptr<const Object> Resolver::parse_open(const std::string& canonical, Expected<OpenFile> file,
+                                                   std::shared_ptr<OpenObject>* keep) const {
+  auto o = std::make_shared<Object>();
+  o->path = canonical;
+  std::shared_ptr<OpenObject> open;
+  Expected<elf::ElfFile> r = file ? (open = std::make_shared<OpenObject>(canonical, std::move(*file), 16384),
+                                     elf::read_elf_from(open->bytes, {.sections = false}))
+                                  : Expected<elf::ElfFile>(file.error());
+  if (!r) {
+    o->error_code = r.error().kind == Error::Kind::NotElf ? code::kNotElf
+                    : r.error().kind == Error::Kind::Io   ? code::kUnreadable
+                                                          : code::kMalformed;
+    o->error_message = r.error().message;
   } else {
-    auto file = OpenFile::adopt(fd, canonical);
-    std::shared_ptr<OpenObject> open;
-    Expected<elf::ElfFile> r = file ? (open = std::make_shared<OpenObject>(canonical, std::move(*file), 16384, 4096),
-                                       elf::read_elf_from(open->bytes, {.sections = false}))
-                                    : Expected<elf::ElfFile>(file.error());
-    if (!r) {
-      o->error_code = r.error().kind == Error::Kind::NotElf    ? code::kNotElf
-                      : r.error().kind == Error::Kind::Io      ? code::kUnreadable
-                                                               : code::kMalformed;
-      o->error_message = r.error().message;
-    } else {
-      fill_object(*o, *r);
-      if (keep) {
-        open->parsed = std::move(*r);
-        *keep = std::move(open);
-      }
+    fill_object(*o, *r);
+    if (keep) {
+      open->parsed = std::move(*r);
+      *keep = std::move(open);
     }
   }
   return o;
@@ -189,7 +198,7 @@ class TreeBuilder {
     t_.findings.push_back({sev, code, object, subject, std::move(message)});
   }
 
-  void run(const std::string& path, bool walked, bool keep_open);
+  void run(const std::string& path, bool walked, bool keep_open, OpenFile* opened = nullptr);
 
  private:
   struct Found {
@@ -565,7 +574,7 @@ TreeEdge TreeBuilder::resolve_needed(int req, const std::string& name) {
   return finish(req, name, std::nullopt, tried, stop);
 }
 
-void TreeBuilder::run(const std::string& path, bool walked, bool keep_open) {
+void TreeBuilder::run(const std::string& path, bool walked, bool keep_open, OpenFile* opened) {
   Lookup l;
   if (walked) {  // a regular file at a canonical path: nothing to look up
     l.status = Lookup::Status::Found;
@@ -585,7 +594,7 @@ void TreeBuilder::run(const std::string& path, bool walked, bool keep_open) {
           fmt::format("{}: {}", path, l.is_dir ? "is a directory" : "no such file in the root"));
     return;
   }
-  top.obj = walked ? r_.walked_object(top.path, keep_open ? &t_.top_open : nullptr) : r_.object(top.path);
+  top.obj = walked ? r_.walked_object(top.path, keep_open ? &t_.top_open : nullptr, opened) : r_.object(top.path);
   const Object& m = *top.obj;
   t_.nodes.push_back(std::move(top));
   if (!m.ok) {
@@ -669,9 +678,9 @@ Tree Resolver::resolve(const std::string& path) {
   return t;
 }
 
-Tree Resolver::resolve_walked(const std::string& canonical, bool keep_open) {
+Tree Resolver::resolve_walked(const std::string& canonical, bool keep_open, OpenFile* opened) {
   Tree t;
-  TreeBuilder(*this, *root_, t).run(canonical, true, keep_open);
+  TreeBuilder(*this, *root_, t).run(canonical, true, keep_open, opened);
   return t;
 }
 

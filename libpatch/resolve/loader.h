@@ -130,15 +130,16 @@ class Resolver {
   // canonical path, so it is not looked up, and its own parse is not kept
   // for later trees (unless one was already), so memory grows with the
   // libraries loaded, not with the files walked.
-  // With `keep_open`, the top file stays open in Tree::top_open.
-  Tree resolve_walked(const std::string& canonical, bool keep_open = false);
+  // With `keep_open`, the top file stays open in Tree::top_open. `opened`:
+  // the file, already open and confirmed regular by the caller.
+  Tree resolve_walked(const std::string& canonical, bool keep_open = false, OpenFile* opened = nullptr);
 
   // Parses (once) the file at a canonical path.
   std::shared_ptr<const Object> object(const std::string& canonical);
   // The same for a file a walk found (see resolve_walked): not kept.
   // With `keep`, a file parsed now is left open and parsed in *keep.
   std::shared_ptr<const Object> walked_object(const std::string& canonical,
-                                              std::shared_ptr<OpenObject>* keep = nullptr);
+                                              std::shared_ptr<OpenObject>* keep = nullptr, OpenFile* opened = nullptr);
   // From now on, the file at `canonical` reads as `f` (a rewrite not yet
   // written, checked before it is committed). Call before resolving it.
   void assume(const std::string& canonical, const elf::ElfFile& f);
@@ -151,6 +152,8 @@ class Resolver {
  private:
   std::shared_ptr<const Object> parse(const std::string& canonical, int fd,
                                       std::shared_ptr<OpenObject>* keep = nullptr) const;
+  std::shared_ptr<const Object> parse_open(const std::string& canonical, Expected<OpenFile> file,
+                                           std::shared_ptr<OpenObject>* keep) const;
   std::shared_ptr<LoaderConfig> make_config(Family family, const std::string& interp, const Object& top);
 
   std::shared_ptr<Root> root_;

@@ -1,6 +1,7 @@
 // xpatch check: does every dependency resolve inside the root, by each
-// loader's own rules? Phases: collect the files -> check them in parallel
-// -> print each report in input order as soon as it is ready.
+// loader's own rules? Phases: walk the root, streaming each file to the
+// checkers as it is found -> check them in parallel -> print each report
+// in walk order as soon as it is ready.
 
 #include <fmt/format.h>
 #include <sys/ioctl.h>
@@ -474,13 +475,14 @@ int run_check(const CheckOptions& opt) {
   }
   resolve::Resolver resolver(*root);
   resolve::SymbolChecker symbols(**root);
-  check::Collected in = check::collect(**root, paths, opt.walk);
 
   Groups groups;
   unsigned errors = 0, warnings = 0, infos = 0, files = 0, bad_files = 0, ignored = 0;
-  check::count(in.findings, errors, warnings, infos);
-  for (const Finding& f : in.findings) {
-    if (opt.quiet && f.severity != Severity::Error) continue;
+  // A finding about the walk itself (a looping or escaping link, a
+  // directory that cannot be read), in walk order among the files.
+  auto walk_finding = [&](const Finding& f) {
+    check::count({f}, errors, warnings, infos);
+    if (opt.quiet && f.severity != Severity::Error) return;
     if (opt.json) {
       Json j = json_object();
       j["file"] = (*root)->host_path(f.object);
@@ -494,7 +496,7 @@ int run_check(const CheckOptions& opt) {
       fmt::print("{}\n  {} {:<20} {}\n", st(fmt::emphasis::bold, f.object), severity_text(f.severity, st), f.code,
                  f.message);
     }
-  }
+  };
 
   const bool progress = !opt.json && ::isatty(STDERR_FILENO) == 1;
   const auto start = std::chrono::steady_clock::now();
@@ -503,15 +505,32 @@ int run_check(const CheckOptions& opt) {
     if (progress_shown) fmt::print(stderr, "\r\033[K");
     progress_shown = false;
   };
-  unsigned jobs = workers_for(in.files.size(), opt.jobs);
-  ordered_pool<FileReport>(
-      in.files.size(), jobs, 1024,
-      [&](std::size_t i) {
-        FileReport r = check::check_file(resolver, in.files[i], opt.symbols ? &symbols : nullptr);
-        check::ignore_missing(r, opt.ignore_missing);
-        return r;
+  // The walk streams its files into the checkers as it reads directories
+  // (nothing is collected first, so memory does not grow with the root),
+  // and each report is printed in walk order as soon as it is ready.
+  struct Job {
+    check::Input in;
+    std::optional<Finding> walk;
+  };
+  struct Done {
+    FileReport report;
+    std::optional<Finding> walk;
+  };
+  ordered_stream<Job, Done>(
+      workers_for(SIZE_MAX, opt.jobs), 1024,
+      [&](auto push) {
+        check::collect(**root, paths, opt.walk,
+                       [&](check::Input in, std::optional<Finding> f) { push(Job{std::move(in), std::move(f)}); });
       },
-      [&](FileReport&& r) {
+      [&](Job&& job) {
+        if (job.walk) return Done{{}, std::move(job.walk)};
+        FileReport r = check::check_file(resolver, job.in, opt.symbols ? &symbols : nullptr);
+        check::ignore_missing(r, opt.ignore_missing);
+        return Done{std::move(r), std::nullopt};
+      },
+      [&](Done&& d) {
+        if (d.walk) return walk_finding(*d.walk);
+        FileReport& r = d.report;
         if (r.skipped) return;
         const auto& top = r.tree.nodes.front();
         if (top.obj && top.obj->ok) ++files;  // a missing or unreadable file was not checked
@@ -532,7 +551,7 @@ int run_check(const CheckOptions& opt) {
       [&](std::size_t done) {
         if (progress && std::chrono::steady_clock::now() - start > std::chrono::seconds(1)) {
           std::fflush(stdout);
-          fmt::print(stderr, "\r\033[Kxpatch check: {}/{} files", done, in.files.size());
+          fmt::print(stderr, "\r\033[Kxpatch check: {} files", done);
           progress_shown = true;
         }
       });

@@ -60,7 +60,8 @@ void walk(const std::vector<std::string>& args, const resolve::WalkOptions& opti
 
 // Worker threads for `files` files: `requested` (-j; 0: one per core), but
 // one per 32 files at most, so a short list runs on the calling thread and
-// starts no thread at all.
+// starts no thread at all. SIZE_MAX: not known (a walk streamed into
+// ordered_stream, which starts them only once enough files have come).
 unsigned workers_for(std::size_t files, unsigned requested);
 
 struct ShowOptions {

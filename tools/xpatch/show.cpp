@@ -1,8 +1,8 @@
 // xpatch show: report what a loader needs to know about each ELF file.
 //
-// Phases: collect the files (walk) -> parse them in parallel, each into its
-// finished output text -> print in input order. Output order never depends
-// on thread timing.
+// Phases: walk, streaming each file to the workers as it is found -> parse
+// them in parallel, each into its finished output text -> print in walk
+// order. Output order never depends on thread timing.
 
 #include <fmt/format.h>
 
@@ -173,7 +173,11 @@ Outcome show_one(const Walked& w, const ShowOptions& opt, const Style& st) {
     if (!w.regular) return elf::read_elf_file(w.path, {.sections = false});  // says what it is, unopened
     int fd = resolve::open_walked_file(w.path, w.explicitly);
     if (fd < 0) return Error{Error::Kind::Io, w.path + ": cannot open: " + std::strerror(-fd)};
-    return elf::read_elf_fd(fd, w.path, {.sections = false});
+    auto file = OpenFile::adopt(fd, w.path);
+    if (!file) return file.error();
+    // Most files a walk meets are not ELF: their magic is all they cost.
+    if (!w.explicitly && !file->has_elf_magic()) return Error{Error::Kind::NotElf, {}};
+    return elf::read_elf_open(*file, w.path, {.sections = false});
   }();
   if (f) return {opt.json ? to_json(*f) : !opt.format.empty() ? to_line(*f, opt.format) : to_text(*f, st) + "\n", {}, kOk};
   const Error& e = f.error();
@@ -196,17 +200,17 @@ int run_show(const ShowOptions& options) {
   }
   const Style st = style_for(stdout, opt.json ? ColorMode::Never : opt.color);
   int code = kOk;
-  std::vector<Walked> files;
-  walk(opt.paths, opt.walk, [&](Walked w) { files.push_back(std::move(w)); },
-       [&](const std::string& msg) {
-         print_error(msg);
-         code = kError;
-       });
-
-  // Parsed in parallel, printed in input order; memory stays bounded.
-  unsigned jobs = workers_for(files.size(), opt.jobs);
-  ordered_pool<Outcome>(
-      files.size(), jobs, 1024, [&](std::size_t i) { return show_one(files[i], opt, st); },
+  // The walk streams its files to the workers as it reads directories;
+  // each is parsed into its finished text and printed in walk order.
+  ordered_stream<Walked, Outcome>(
+      workers_for(SIZE_MAX, opt.jobs), 1024,
+      [&](auto push) {
+        walk(opt.paths, opt.walk, push, [&](const std::string& msg) {
+          print_error(msg);
+          code = kError;
+        });
+      },
+      [&](Walked&& w) { return show_one(w, opt, st); },
       [&](Outcome&& r) {
         std::fwrite(r.out.data(), 1, r.out.size(), stdout);
         if (!r.error.empty()) print_error(r.error);
