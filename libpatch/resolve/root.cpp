@@ -29,6 +29,18 @@ namespace {
 
 constexpr int kMaxLinks = 40;  // the kernel's limit (MAXSYMLINKS)
 
+// The lookup cache is a cache, not a record: past this many entries it
+// starts again, so memory stays flat however many paths a run looks up
+// (check's peak RSS grew 12 -> 18 MiB from 1 to 48 copies of a library
+// tree with no bound, 3.7 MiB of it with 32,768 entries; flat with 4,096).
+// What is looked up often (the system directories, libc) is back after
+// one lstat each.
+constexpr std::size_t kMaxCachedNodes = 1 << 12;
+template <typename Map>
+void make_room(Map& m) {
+  if (m.size() >= kMaxCachedNodes) m.clear();
+}
+
 // -1 unknown, 0 no, 1 yes.
 std::atomic<int> g_have_openat2{-1};
 
@@ -233,6 +245,7 @@ Root::Node Root::stat_node(const std::string& canonical) const {
   // /opt in ROOT): the directories above it exist, virtually.
   if (n.type == Node::Absent && !overlay_child(canonical).empty()) n.type = Node::Dir;
   std::unique_lock lk(mu_);
+  make_room(nodes_);
   return nodes_.emplace(canonical, std::move(n)).first->second;
 }
 
@@ -406,6 +419,7 @@ int Root::read_file(const std::string& canonical, std::string& out, std::size_t 
 
 void Root::remember_file(std::string canonical) const {
   std::unique_lock lk(mu_);
+  make_room(nodes_);
   nodes_.try_emplace(std::move(canonical), Node{Node::File, 0, {}});
 }
 
@@ -457,7 +471,10 @@ std::vector<Root::Entry> Root::list_dir(const std::string& canonical) const {
       out.push_back({std::move(name), Kind::Dir});
   {
     std::unique_lock lk(mu_);
-    for (auto& [path, type] : learned) nodes_.try_emplace(std::move(path), Node{type, 0, {}});
+    for (auto& [path, type] : learned) {
+      make_room(nodes_);
+      nodes_.try_emplace(std::move(path), Node{type, 0, {}});
+    }
   }
   std::sort(out.begin(), out.end(), [](const Entry& x, const Entry& y) { return x.name < y.name; });
   return out;

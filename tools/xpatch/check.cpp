@@ -517,7 +517,7 @@ int run_check(const CheckOptions& opt) {
     std::optional<Finding> walk;
   };
   ordered_stream<Job, Done>(
-      workers_for(SIZE_MAX, opt.jobs), 1024,
+      workers_for(SIZE_MAX, opt.jobs), kStreamWindow,
       [&](auto push) {
         check::collect(**root, paths, opt.walk,
                        [&](check::Input in, std::optional<Finding> f) { push(Job{std::move(in), std::move(f)}); });

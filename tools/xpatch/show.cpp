@@ -203,7 +203,7 @@ int run_show(const ShowOptions& options) {
   // The walk streams its files to the workers as it reads directories;
   // each is parsed into its finished text and printed in walk order.
   ordered_stream<Walked, Outcome>(
-      workers_for(SIZE_MAX, opt.jobs), 1024,
+      workers_for(SIZE_MAX, opt.jobs), kStreamWindow,
       [&](auto push) {
         walk(opt.paths, opt.walk, push, [&](const std::string& msg) {
           print_error(msg);
