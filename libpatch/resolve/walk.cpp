@@ -139,7 +139,7 @@ class Walker {
       if (type != DT_REG && type != DT_DIR && type != DT_LNK) continue;  // devices, FIFOs, sockets
       if (type == DT_DIR && depth == 0 && opt_.top_is_root && is_kernel_dir({nm, e.len})) continue;
       path_.append(path_ == "/" ? "" : "/").append(nm, e.len);
-      if (type == DT_REG) visit_({WalkEntry::Kind::File, path_, 0});
+      if (type == DT_REG) visit_({WalkEntry::Kind::File, path_, 0, fd, nm});
       else if (type == DT_LNK) visit_({WalkEntry::Kind::Link, path_, 0});
       else if (depth + 1 < kMaxDepth) subdir(fd, nm, depth);
       path_.resize(keep);
@@ -195,6 +195,11 @@ int open_walk_top(const std::string& path) {
 
 int open_walked_file(const std::string& path, bool named) {
   int fd = ::open(path.c_str(), O_RDONLY | (named ? 0 : O_NOFOLLOW) | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  return fd < 0 ? -errno : fd;
+}
+
+int open_walked_at(int dirfd, const char* name) {
+  int fd = ::openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   return fd < 0 ? -errno : fd;
 }
 

@@ -32,6 +32,10 @@ struct WalkEntry {
   Kind kind;
   std::string_view path;  // the top's path + "/" + the names below it; valid during the call
   int error = 0;
+  // File: the directory it is in, open during the call, and its name there
+  // (NUL-terminated), for open_walked_at.
+  int dirfd = -1;
+  const char* name = nullptr;
 };
 
 // Walks the directory open as `dirfd` (the walk takes it over and closes
@@ -54,5 +58,8 @@ int open_walk_top(const std::string& path);
 // does). `named`: a name the user gave and stat() found regular: its
 // symlinks are followed. Returns the descriptor or -errno.
 int open_walked_file(const std::string& path, bool named = false);
+// The same for a File entry during walk_dir's visit, relative to its
+// directory: the kernel looks up one name, not the whole path again.
+int open_walked_at(int dirfd, const char* name);
 
 }  // namespace xpatch::resolve

@@ -53,6 +53,10 @@ struct Walked {
   std::string path;
   bool explicitly;
   bool regular = true;  // a walked file, or a name stat() found to be a regular file
+  // A walked file's directory, open during the visit, and its name there
+  // (resolve::open_walked_at); -1 and null after it.
+  int dirfd = -1;
+  const char* name = nullptr;
 };
 void walk(const std::vector<std::string>& args, const resolve::WalkOptions& options,
           const std::function<void(Walked)>& visit, const std::function<void(const std::string&)>& on_error,

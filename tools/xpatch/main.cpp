@@ -8,7 +8,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <csignal>
+#include <cstdlib>
+#include <new>
 #include <cstdio>
 #include <exception>
 #include <optional>
@@ -140,7 +143,22 @@ bool report_unknown(const CLI::App* app, const std::string& where) {
 // provoked, std::system_error from a thread that could not start) is an
 // error like any other: exit 2 with a message, not std::terminate's abort.
 // No fmt here: formatting could allocate again.
+// The unwinding itself allocates: nlohmann::json's destructor flattens a
+// tree into a std::vector, and an allocation failing inside a destructor is
+// std::terminate (show --json under `ulimit -v 18500` aborted so). So a
+// reserve is set aside first, and the first allocation that fails frees it
+// and throws: what is destroyed on the way out has room.
+namespace {
+std::atomic<void*> g_reserve{nullptr};
+void out_of_memory() {
+  std::free(g_reserve.exchange(nullptr));  // once, whichever thread fails first
+  throw std::bad_alloc();
+}
+}  // namespace
+
 int main(int argc, char** argv) {
+  g_reserve = std::malloc(std::size_t{1} << 20);  // address space only: never touched
+  std::set_new_handler(out_of_memory);
   try {
     return run(argc, argv);
   } catch (const std::bad_alloc&) {

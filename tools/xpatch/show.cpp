@@ -6,10 +6,13 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <thread>
+#include <utility>
 
 #include "libpatch/elf/model.h"
 #include "libpatch/elf/target.h"
@@ -165,13 +168,32 @@ struct Outcome {
   int code = kOk;
 };
 
-Outcome show_one(const Walked& w, const ShowOptions& opt, const Style& st) {
+// A file to show: as walked, and the descriptor the walk opened it with
+// (relative to its directory, while the walk held that open), or -1.
+struct Job {
+  Walked w;
+  int fd = -1;
+  Job(Walked walked) : w(std::move(walked)) {
+    if (w.dirfd >= 0) fd = std::max(-1, resolve::open_walked_at(w.dirfd, w.name));
+    w.dirfd = -1;
+    w.name = nullptr;
+  }
+  Job(Job&& o) noexcept : w(std::move(o.w)), fd(std::exchange(o.fd, -1)) {}
+  Job& operator=(Job&&) = delete;
+  ~Job() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+Outcome show_one(Job& job, const ShowOptions& opt, const Style& st) {
+  const Walked& w = job.w;
   // show never looks at sections, so their headers are bounds-checked only.
   // A walked file is opened without following links; a named one was
   // stat'ed by the walk, so a device or FIFO is never opened.
   auto f = [&]() -> Expected<elf::ElfFile> {
     if (!w.regular) return elf::read_elf_file(w.path, {.sections = false});  // says what it is, unopened
-    int fd = resolve::open_walked_file(w.path, w.explicitly);
+    // Not opened by the walk (or that failed): by path, which says why.
+    int fd = job.fd >= 0 ? std::exchange(job.fd, -1) : resolve::open_walked_file(w.path, w.explicitly);
     if (fd < 0) return Error{Error::Kind::Io, w.path + ": cannot open: " + std::strerror(-fd)};
     auto file = OpenFile::adopt(fd, w.path);
     if (!file) return file.error();
@@ -202,15 +224,15 @@ int run_show(const ShowOptions& options) {
   int code = kOk;
   // The walk streams its files to the workers as it reads directories;
   // each is parsed into its finished text and printed in walk order.
-  ordered_stream<Walked, Outcome>(
+  ordered_stream<Job, Outcome>(
       workers_for(SIZE_MAX, opt.jobs), kStreamWindow,
       [&](auto push) {
-        walk(opt.paths, opt.walk, push, [&](const std::string& msg) {
+        walk(opt.paths, opt.walk, [&](Walked w) { push(Job(std::move(w))); }, [&](const std::string& msg) {
           print_error(msg);
           code = kError;
         });
       },
-      [&](Walked&& w) { return show_one(w, opt, st); },
+      [&](Job&& job) { return show_one(job, opt, st); },
       [&](Outcome&& r) {
         std::fwrite(r.out.data(), 1, r.out.size(), stdout);
         if (!r.error.empty()) print_error(r.error);

@@ -31,7 +31,7 @@ void walk(const std::vector<std::string>& args, const resolve::WalkOptions& opti
       continue;
     }
     resolve::walk_dir(fd, a, o, [&](const resolve::WalkEntry& e) {
-      if (e.kind == resolve::WalkEntry::Kind::File) visit({std::string(e.path), false, true});
+      if (e.kind == resolve::WalkEntry::Kind::File) visit({std::string(e.path), false, true, e.dirfd, e.name});
       else if (e.kind == resolve::WalkEntry::Kind::Unreadable)
         on_error(std::string(e.path) + ": cannot read directory: " + std::strerror(e.error));
       // Symlinks inside a walk are not followed: that would visit files
