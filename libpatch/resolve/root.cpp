@@ -409,7 +409,7 @@ void Root::remember_file(std::string canonical) const {
   nodes_.try_emplace(std::move(canonical), Node{Node::File, 0, {}});
 }
 
-std::vector<Root::Entry> Root::list_dir(const std::string& canonical) const {
+std::vector<Root::Entry> Root::list_dir(const std::string& canonical, bool remember) const {
   std::vector<Entry> out;
   // Under an overlay: the staged directory's entries, then the root's that
   // it does not hide.
@@ -441,7 +441,7 @@ std::vector<Root::Entry> Root::list_dir(const std::string& canonical) const {
         case DT_UNKNOWN: k = kind(prefix + e->d_name); break;
         default: k = Kind::Special; break;  // FIFOs, devices, sockets: never opened
       }
-      if (e->d_type == DT_REG || e->d_type == DT_DIR)
+      if (remember && (e->d_type == DT_REG || e->d_type == DT_DIR))
         learned.emplace_back(prefix + e->d_name, e->d_type == DT_DIR ? Node::Dir : Node::File);
       out.push_back({e->d_name, k});
     }

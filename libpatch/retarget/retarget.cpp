@@ -95,7 +95,10 @@ void LibraryIndex::add_tree(const resolve::Root& root, const std::string& dir, i
   if (depth < 0) return;
   resolve::Lookup d = root.resolve(dir);
   if (!d.found() || !d.is_dir) return;
-  for (const auto& e : root.list_dir(d.path)) {
+  // Only the libraries found are looked up again (below), so the listing
+  // leaves no record of the rest in the root's cache: a tree is mostly
+  // headers and data, and a record each made retarget's memory grow with it.
+  for (const auto& e : root.list_dir(d.path, /*remember=*/false)) {
     std::string p = join(d.path, e.name);
     if (e.kind == resolve::Root::Kind::Dir) {
       add_tree(root, p, depth - 1);
