@@ -263,11 +263,37 @@ void read_one(BatchFile& b) {
   }
 }
 
+// What the checked writes were: FNV-1a over each write's offset, size and
+// bytes, and the output's size.
+std::uint64_t digest_of(const rewrite::Plan& p) {
+  std::uint64_t h = 0xcbf29ce484222325u;
+  auto mix = [&](const void* data, std::size_t n) {
+    for (const auto* c = static_cast<const unsigned char*>(data); n--; ++c) h = (h ^ *c) * 0x100000001b3u;
+  };
+  for (const rewrite::Write& w : p.writes) {
+    const std::uint64_t head[2] = {w.offset, w.bytes.size()};
+    mix(head, sizeof head);
+    mix(w.bytes.data(), w.bytes.size());
+  }
+  mix(&p.new_size, sizeof p.new_size);
+  return h;
+}
+
+// The file's full read (section headers included: the planner needs them)
+// and its plan. `map` keeps the bytes alive.
+Expected<rewrite::Plan> plan_writes(const BatchFile& b, const MappedFile& map, std::optional<elf::ElfFile>& full) {
+  auto f = elf::read_elf(map.bytes(), b.name);
+  if (!f) return f.error();
+  full.emplace(std::move(*f));
+  return rewrite::plan_rewrite(*full, map.bytes(), b.plan.edits);
+}
+
 // Step 2 for one file: plan it, read the planned output back (and verify
 // it), and tell the resolver to see the output in its place. What stays is
-// the plan: its (offset, bytes) writes, never an image of the output.
+// the plan: its (offset, bytes) writes, never an image of the output, and
+// not even those unless `keep_writes` (planned_writes).
 void plan_one(BatchFile& b, const Config& c, const LibraryIndex& idx, resolve::Resolver& resolver,
-              const Verifier& verify) {
+              const Verifier& verify, bool keep_writes) {
   b.plan = plan_file(*b.elf, b.install, c, idx);
   if (b.plan.verdict != Verdict::Retarget) return;
   // The mapping lives only while this file is planned, so resident memory
@@ -278,12 +304,8 @@ void plan_one(BatchFile& b, const Config& c, const LibraryIndex& idx, resolve::R
     b.error = input.error();
     return;
   }
-  auto full = elf::read_elf(map->bytes(), b.name);  // with the section headers: the planner needs them
-  if (!full) {
-    b.error = full.error();
-    return;
-  }
-  auto rw = rewrite::plan_rewrite(*full, map->bytes(), b.plan.edits);
+  std::optional<elf::ElfFile> full;
+  auto rw = plan_writes(b, *map, full);
   if (!rw) {
     b.error = rw.error();
     return;
@@ -311,6 +333,8 @@ void plan_one(BatchFile& b, const Config& c, const LibraryIndex& idx, resolve::R
     return;
   }
   b.install = l.path;
+  b.digest = digest_of(*rw);
+  if (!keep_writes) rw->writes = {};
   b.rewrite.emplace(std::move(*rw));
   resolver.assume(b.install, *back);
 }
@@ -318,7 +342,8 @@ void plan_one(BatchFile& b, const Config& c, const LibraryIndex& idx, resolve::R
 }  // namespace
 
 BatchResult plan_batch(const std::shared_ptr<resolve::Root>& root, const Config& c, std::vector<BatchFile>& files,
-                       const std::vector<std::string>& extra_dirs, unsigned jobs, const Verifier& verify) {
+                       const std::vector<std::string>& extra_dirs, unsigned jobs, const Verifier& verify,
+                       bool keep_writes) {
   BatchResult result;
   const auto info = elf::parse_tuple(c.tuple);
   result.loader = c.interp.value_or(join(c.prefix == "/" ? "/lib" : c.prefix + "/lib", info ? info->loader : ""));
@@ -342,7 +367,7 @@ BatchResult plan_batch(const std::shared_ptr<resolve::Root>& root, const Config&
   //    planned output in its file's place.
   resolve::Resolver resolver(root);
   parallel_for(files.size(), jobs, [&](std::size_t i) {
-    if (files[i].elf && !files[i].error) plan_one(files[i], c, index, resolver, verify);
+    if (files[i].elf && !files[i].error) plan_one(files[i], c, index, resolver, verify, keep_writes);
   });
   std::vector<std::size_t> planned;
   for (std::size_t i = 0; i < files.size(); ++i)
@@ -371,6 +396,19 @@ BatchResult plan_batch(const std::shared_ptr<resolve::Root>& root, const Config&
     }
   }
   return result;
+}
+
+Expected<rewrite::Plan> planned_writes(const BatchFile& b) {
+  auto map = MappedFile::open(b.host);
+  if (!map) return map.error();
+  std::optional<elf::ElfFile> full;
+  auto rw = plan_writes(b, *map, full);
+  if (!rw) return rw.error();
+  if (digest_of(*rw) != b.digest)
+    return Error{Error::Kind::Io, fmt::format("{}: changed since it was checked (its planned writes differ), so "
+                                              "nothing was written; run retarget again",
+                                              b.name)};
+  return rw;
 }
 
 }  // namespace xpatch::retarget

@@ -251,11 +251,12 @@ class BatchRoot {
     }
     return out;
   }
-  retarget::BatchResult run(std::vector<retarget::BatchFile>& files, const retarget::Config& c) const {
+  retarget::BatchResult run(std::vector<retarget::BatchFile>& files, const retarget::Config& c,
+                            bool keep_writes = true) const {
     auto r = resolve::Root::open(root());
     EXPECT_TRUE(r.ok());
     EXPECT_TRUE((*r)->add_overlay("/usr/x86_64-linux-gnu", stage()));
-    return retarget::plan_batch(*r, c, files, {}, 2);
+    return retarget::plan_batch(*r, c, files, {}, 2, {}, keep_writes);
   }
 
  private:
@@ -294,6 +295,40 @@ TEST(RetargetBatch, StagedProgramAndLibraryPassTheCheckTogether) {
   EXPECT_EQ(app.plan.interp, "/usr/x86_64-linux-gnu/lib/ld-linux-x86-64.so.2");
   EXPECT_EQ(app.install, "/usr/x86_64-linux-gnu/bin/app");  // canonical
   EXPECT_TRUE(named(files, "/lib/libfoo.so").writable());
+}
+
+// A batch that drops its planned bytes (as the CLI's does, so that it
+// holds none) gets the same writes back for each file, planned again; a
+// file changed since its check gets an error instead: nothing unchecked is
+// ever written.
+TEST(RetargetBatch, DroppedWritesArePlannedAgainAndAChangedFileIsRefused) {
+  BatchRoot t;
+  t.glibc();
+  t.put(t.stage() + "/bin/app", x86_program({"libfoo.so", "libc.so.6"}));
+  t.put(t.stage() + "/lib/libfoo.so", library("libfoo.so", EM_X86_64));
+  auto kept = t.files({"/bin/app", "/lib/libfoo.so"});
+  t.run(kept, config("x86_64-linux-gnu"));
+  auto files = t.files({"/bin/app", "/lib/libfoo.so"});
+  t.run(files, config("x86_64-linux-gnu"), /*keep_writes=*/false);
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    ASSERT_TRUE(files[i].writable() && kept[i].writable()) << files[i].name;
+    EXPECT_TRUE(files[i].rewrite->writes.empty());
+    EXPECT_FALSE(kept[i].rewrite->writes.empty());
+    EXPECT_EQ(files[i].rewrite->growth(), kept[i].rewrite->growth());
+    auto again = retarget::planned_writes(files[i]);
+    ASSERT_TRUE(again.ok()) << again.error().message;
+    ASSERT_EQ(again->writes.size(), kept[i].rewrite->writes.size());
+    for (std::size_t w = 0; w < again->writes.size(); ++w) {
+      EXPECT_EQ(again->writes[w].offset, kept[i].rewrite->writes[w].offset);
+      EXPECT_EQ(again->writes[w].bytes, kept[i].rewrite->writes[w].bytes);
+    }
+  }
+  // The program changed after its check (one more DT_NEEDED): refused.
+  t.put(t.stage() + "/bin/app", x86_program({"libfoo.so", "libm.so.6", "libc.so.6"}));
+  auto changed = retarget::planned_writes(named(files, "/bin/app"));
+  ASSERT_FALSE(changed.ok());
+  EXPECT_NE(changed.error().message.find("changed since it was checked"), std::string::npos)
+      << changed.error().message;
 }
 
 TEST(RetargetBatch, AFileWhoseTreeCannotLoadIsRefusedAndSoAreItsUsers) {

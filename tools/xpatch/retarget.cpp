@@ -227,7 +227,8 @@ int run_retarget(const RetargetOptions& opt) {
         if (found.empty()) return std::nullopt;
         return verify_message(in.path, found);
       })
-                 : retarget::Verifier{});
+                 : retarget::Verifier{},
+      /*keep_writes=*/false);
   std::erase_if(files, [](const BatchFile& b) { return b.not_elf; });  // not ELF after all (changed since the walk)
 
   const auto info = elf::parse_tuple(cfg->tuple);
@@ -251,7 +252,11 @@ int run_retarget(const RetargetOptions& opt) {
     for (std::size_t i = 0; i < files.size(); ++i) {
       BatchFile& b = files[i];
       if (!b.writable() || opt.dry_run) continue;
-      if (auto added = writes.add(b.host, b.host, *b.rewrite); !added) b.error = added.error();
+      // The checked writes, planned again one file at a time (the batch
+      // holds none) and released once the file is staged.
+      auto plan = retarget::planned_writes(b);
+      auto added = plan ? writes.add(b.host, b.host, *plan) : Status(plan.error());
+      if (!added) b.error = added.error();
       else staged.push_back(i);
       if (writes.full()) commit();
     }
