@@ -206,6 +206,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
+test::Spec x86_program(std::vector<std::string> needed) {
+  test::Spec s = program(std::move(needed));
+  s.machine = EM_X86_64;
+  s.interp = "/lib64/ld-linux-x86-64.so.2";
+  s.runpath.reset();
+  return s;
+}
+
 class BatchRoot {
  public:
   BatchRoot() {
@@ -239,6 +247,12 @@ class BatchRoot {
     libc.needed = {"ld-linux-x86-64.so.2"};
     put(lib + "/libc.so.6", libc);
   }
+  // The tuple's glibc, and a staged program needing a staged libfoo.so.
+  void app_and_libfoo() const {
+    glibc();
+    put(stage() + "/bin/app", x86_program({"libfoo.so", "libc.so.6"}));
+    put(stage() + "/lib/libfoo.so", library("libfoo.so", EM_X86_64));
+  }
   // Every file of the stage, installed under /usr/x86_64-linux-gnu.
   std::vector<retarget::BatchFile> files(const std::vector<std::string>& rel) const {
     std::vector<retarget::BatchFile> out;
@@ -263,14 +277,6 @@ class BatchRoot {
   std::string dir_;
 };
 
-test::Spec x86_program(std::vector<std::string> needed) {
-  test::Spec s = program(std::move(needed));
-  s.machine = EM_X86_64;
-  s.interp = "/lib64/ld-linux-x86-64.so.2";
-  s.runpath.reset();
-  return s;
-}
-
 const retarget::BatchFile& named(const std::vector<retarget::BatchFile>& v, const std::string& end) {
   for (const auto& b : v)
     if (b.name.ends_with(end)) return b;
@@ -280,9 +286,7 @@ const retarget::BatchFile& named(const std::vector<retarget::BatchFile>& v, cons
 
 TEST(RetargetBatch, StagedProgramAndLibraryPassTheCheckTogether) {
   BatchRoot t;
-  t.glibc();
-  t.put(t.stage() + "/bin/app", x86_program({"libfoo.so", "libc.so.6"}));
-  t.put(t.stage() + "/lib/libfoo.so", library("libfoo.so", EM_X86_64));
+  t.app_and_libfoo();
   auto files = t.files({"/bin/app", "/lib/libfoo.so"});
   auto r = t.run(files, config("x86_64-linux-gnu"));
   EXPECT_TRUE(r.loader_present);
@@ -303,9 +307,7 @@ TEST(RetargetBatch, StagedProgramAndLibraryPassTheCheckTogether) {
 // ever written.
 TEST(RetargetBatch, DroppedWritesArePlannedAgainAndAChangedFileIsRefused) {
   BatchRoot t;
-  t.glibc();
-  t.put(t.stage() + "/bin/app", x86_program({"libfoo.so", "libc.so.6"}));
-  t.put(t.stage() + "/lib/libfoo.so", library("libfoo.so", EM_X86_64));
+  t.app_and_libfoo();
   auto kept = t.files({"/bin/app", "/lib/libfoo.so"});
   t.run(kept, config("x86_64-linux-gnu"));
   auto files = t.files({"/bin/app", "/lib/libfoo.so"});
