@@ -36,7 +36,7 @@ All edits in one call are planned together. Values that fit are written in
 place (zero growth); the rest is appended in one new segment. The program
 header table stays where load base + e_phoff finds it, so output keeps
 working under qemu-user. Files are
-replaced atomically (temp file + fsync + rename; --no-sync skips the fsync),
+replaced atomically (temp file, synced, renamed; --no-sync skips the syncs),
 keeping mode, owner and
 extended attributes; a symlink argument patches its target; other hard links
 to the file keep the old contents. Patching twice with the same values
@@ -205,7 +205,7 @@ int run(int argc, char** argv) {
       ->type_name("OUT");
   app.add_flag("-n,--dry-run", patch.dry_run, "print the plan (strategy per edit, growth) and write nothing");
   app.add_flag("--no-sync", patch.no_sync,
-               "skip fsync: faster, still atomic for readers, but not guaranteed on disk after a crash");
+               "skip the syncs: faster, still atomic for readers, but not guaranteed on disk after a crash");
   app.add_flag("--verify", patch.verify, "re-read the output with libpatch and LIEF before writing it");
   app.add_flag("--json", patch.json, "print the plan of each file as a JSON object per line");
   app.add_flag("-v,--verbose", patch.verbose, "say what was done to each file");
@@ -398,7 +398,7 @@ Exit codes:
     rt_cmd->add_flag("-q,--quiet", rt.quiet, "print only files that change or fail, and the summary");
     rt_cmd->add_flag("-v,--verbose", rt.verbose, "also list each file left unresolved for a cause already said once");
     rt_cmd->add_option("-j,--jobs", rt.jobs, "parallel workers (default: one per core)")->type_name("N");
-    rt_cmd->add_flag("--no-sync", rt.no_sync, "skip fsync (staging trees that a crash would rebuild anyway)");
+    rt_cmd->add_flag("--no-sync", rt.no_sync, "skip the syncs (staging trees that a crash would rebuild anyway)");
     rt_cmd->add_flag("--verify,!--no-verify", rt.verify,
                      "compare each planned output with its input, structure by structure, before writing (the "
                      "default; with LIEF's read where its module is installed; --verify requires LIEF's read too; "
