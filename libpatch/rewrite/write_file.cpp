@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
@@ -142,7 +143,14 @@ int copy_range(int src, int fd, std::uint64_t from, std::uint64_t to);
 
 }  // namespace
 
-WriteBatch::WriteBatch(WriteOptions options) : opt_(options) {}
+WriteBatch::WriteBatch(WriteOptions options) : opt_(options) {
+  // Room for the staged descriptors beside what the caller holds open.
+  struct rlimit nofile {};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) != 0) return;  // 256
+  if (nofile.rlim_cur == RLIM_INFINITY) max_staged_ = 4096;
+  else if (nofile.rlim_cur > 64 + 16) max_staged_ = std::min<std::size_t>(static_cast<std::size_t>(nofile.rlim_cur - 64), 4096);
+  else max_staged_ = std::max<std::size_t>(1, static_cast<std::size_t>(nofile.rlim_cur / 4));
+}
 
 WriteBatch::~WriteBatch() {
   for (Staged& s : staged_) {  // never committed: nothing replaced
@@ -188,6 +196,7 @@ Status WriteBatch::stage(const std::string& dest, const std::string& metadata_fr
     return e;
   }
   s.dev = tst.st_dev;
+  staged_bytes_ += static_cast<std::uint64_t>(tst.st_size);
   staged_.push_back(std::move(s));
   return {};
 }
@@ -252,6 +261,7 @@ std::vector<std::pair<std::string, Error>> WriteBatch::commit() {
   std::vector<std::pair<std::string, Error>> errors;
   std::vector<Staged> todo = std::move(staged_);
   staged_.clear();
+  staged_bytes_ = 0;
   auto drop = [&](Staged& s, Error e) {
     ::close(s.fd);
     s.fd = -1;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -70,11 +71,14 @@ Status write_plan_atomically(const std::string& dest, const std::string& source,
 //             one: fsync) before the renames, each directory fsync'd after.
 // Every file is still all-or-nothing: until its rename it has no name, so
 // a crash or kill at any point leaves each destination old or new.
-// Each staged file holds a descriptor: commit at least every kMaxStaged.
-// Files not committed when the batch is destroyed are discarded.
+// Each staged file holds a descriptor and its bytes on disk: commit when
+// full(), that is when the staged files reach what the descriptor limit
+// leaves room for (RLIMIT_NOFILE's soft limit less 64, at most 4096; 960
+// with Debian's default), or 1 GiB. So a batch of hundreds of files is one
+// commit. Files not committed when the batch is destroyed are discarded.
 class WriteBatch {
  public:
-  static constexpr std::size_t kMaxStaged = 256;
+  static constexpr std::uint64_t kMaxStagedBytes = std::uint64_t{1} << 30;
   explicit WriteBatch(WriteOptions options = {});
   ~WriteBatch();
   WriteBatch(const WriteBatch&) = delete;
@@ -85,7 +89,7 @@ class WriteBatch {
   // Returns the files that failed (destination, error); the rest replaced their destination.
   std::vector<std::pair<std::string, Error>> commit();
   std::size_t size() const noexcept { return staged_.size(); }
-  bool full() const noexcept { return staged_.size() >= kMaxStaged; }
+  bool full() const noexcept { return staged_.size() >= max_staged_ || staged_bytes_ >= kMaxStagedBytes; }
 
  private:
   struct Staged {  // written in full, not yet in place
@@ -98,6 +102,8 @@ class WriteBatch {
   Status stage(const std::string& dest, const std::string& metadata_from, Fill&& fill);
   WriteOptions opt_;
   std::vector<Staged> staged_;
+  std::size_t max_staged_ = 256;
+  std::uint64_t staged_bytes_ = 0;
 };
 
 }  // namespace xpatch::rewrite

@@ -104,6 +104,19 @@ after=no
 check "batch: the directory is synced after the last rename (rename line ${last_rename:-none} < fsync line ${last_fsync:-none})" \
   test "$after" = yes
 
+# A batch of 300 files is still one commit: staged files are committed
+# together up to what the descriptor limit allows (Debian's default soft
+# limit, 1024, here), not every 256.
+mkdir "$W/many"
+for ((i = 0; i < 300; i++)); do cp "$W/orig/${names[0]}" "$W/many/f$i"; done
+(cd "$W/many" && ulimit -n 1024 && traced -f -qq -e trace=fsync,syncfs,sync_file_range -o "$W/many.trace" \
+   "$XPATCH" --runpath "$SHORT" -- f*)
+n_commits=$(grep -cE '^[0-9]* *(syncfs|fsync)\(' "$W/many.trace" || true)
+want=2  # syncfs, then the directory's fsync; on a journal only the directory's
+grep -q 'sync_file_range(' "$W/many.trace" && want=1
+check "a batch of 300 files is one commit ($n_commits syncfs/fsync, want $want)" test "$n_commits" = "$want"
+rm -rf "$W/many"
+
 # ---- the rounds ----
 total_old=0 total_new=0 total_other=0 total_temps=0 mixed=0 all_old=0 all_new=0
 temp_bad=0 recover_bad=0 stray=0
