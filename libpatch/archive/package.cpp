@@ -455,6 +455,7 @@ class Reader {
       return;
     }
     ++elf_members_;
+    m->whole = limits_.whole_elf;
     stream(a, raw, *m, first);
     if (!m->plan.complete) pending_.emplace(ordinal, Pending{layer_.entries.size(), std::move(m)});
   }

@@ -28,6 +28,10 @@ struct Limits {
   std::uint64_t expansion_floor = 64ull << 20;     // unpacked bytes always allowed (small archives)
   unsigned max_passes = 5;                         // reads of the archive for tables behind the stream
   std::uint64_t max_metadata = 1ull << 20;         // a control file / .PKGINFO
+  // Keep every byte of the ELF members, not only what a check reads:
+  // retarget's planner reads whole files (check --retarget-preview).
+  // max_kept_member and max_kept_total still bound them.
+  bool whole_elf = false;
 };
 
 // What the reader did, for benchmarks and tests.

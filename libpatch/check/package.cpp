@@ -6,6 +6,7 @@
 
 #include "libpatch/elf/model.h"
 #include "libpatch/elf/paths.h"
+#include "libpatch/elf/target.h"
 #include "libpatch/resolve/walk.h"
 
 namespace xpatch::check {
@@ -150,6 +151,39 @@ Verdict judge_file(resolve::Resolver& before, resolve::Resolver& after, const In
     v.findings.push_back(std::move(j));
   }
   return v;
+}
+
+std::vector<RetargetPreview> retarget_preview(const std::shared_ptr<resolve::Root>& after,
+                                              const std::vector<std::string>& ignore_missing, unsigned jobs,
+                                              const retarget::Verifier& verify) {
+  // The layers' regular files under /usr/<tuple>/, by tuple (the hooks'
+  // rule for which files retarget gets).
+  std::map<std::string, std::vector<std::string>> by_tuple;
+  for (const resolve::Root::LayeredPath& p : after->layered_paths()) {
+    if (p.kind != resolve::LayerEntry::Kind::File || !p.path.starts_with("/usr/")) continue;
+    const std::string_view rest = std::string_view(p.path).substr(5);
+    const std::size_t slash = rest.find('/');
+    if (slash == std::string_view::npos) continue;
+    const std::string dir(rest.substr(0, slash));
+    if (auto info = elf::parse_tuple(dir); info && info->tuple == dir) by_tuple[dir].push_back(p.path);
+  }
+  std::vector<RetargetPreview> out;
+  for (auto& [tuple, paths] : by_tuple) {
+    auto cfg = retarget::make_config(tuple, std::nullopt, std::nullopt, ignore_missing);
+    if (!cfg) continue;  // parse_tuple knew it: make_config does too
+    RetargetPreview& pv = out.emplace_back();
+    pv.config = std::move(*cfg);
+    std::sort(paths.begin(), paths.end());
+    for (const std::string& path : paths) {
+      retarget::BatchFile& b = pv.files.emplace_back();
+      b.name = after->host_path(path);  // "pkg.deb:/usr/<tuple>/bin/x"
+      b.install = path;
+      b.open = [after, path] { return after->open_file(path); };
+    }
+    pv.batch = retarget::plan_batch(after, pv.config, pv.files, {}, jobs, verify);
+    std::erase_if(pv.files, [](const retarget::BatchFile& b) { return b.not_elf; });
+  }
+  return out;
 }
 
 }  // namespace xpatch::check
