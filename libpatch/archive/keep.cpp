@@ -52,7 +52,7 @@ bool Known::read(std::uint64_t off, void* out, std::uint64_t len) const {
   if (!has(off, len)) return false;
   auto* p = static_cast<char*>(out);
   for (std::uint64_t done = 0; done < len;) {
-    ssize_t r = ::pread(fd_, p + done, len - done, static_cast<off_t>(off + done));
+    ssize_t r = ::pread(fd_, p + done, len - done, static_cast<off_t>(base_ + off + done));
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) return false;
     done += static_cast<std::uint64_t>(r);

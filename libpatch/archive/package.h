@@ -2,9 +2,9 @@
 // (ar holding control.tar.* and data.tar.*), .pkg.tar.{zst,xz,gz}, Alpine
 // .apk (concatenated gzip'd tar streams) and .rpm (its cpio payload), told
 // apart by their content, not their names (libarchive). ELF members keep
-// only the bytes a check reads (archive/keep.h) in a memfd, at their
-// offsets, the rest holes; other files keep their size and no bytes. Nothing
-// is written to disk.
+// only the bytes a check reads (archive/keep.h) in one memfd per package,
+// each member at its own offset (LayerEntry::offset), the rest holes; other
+// files keep their size and no bytes. Nothing is written to disk.
 #pragma once
 
 #include <cstdint>
