@@ -439,29 +439,24 @@ class Reader {
     le.kind = LayerEntry::Kind::File;
     le.size = size;
     // The first bytes decide whether it is ELF.
-    const void* buf = nullptr;
-    size_t len = 0;
-    la_int64_t off = 0;
-    int r = archive_read_data_block(a, &buf, &len, &off);
-    if (r == ARCHIVE_EOF) return;
-    if (r < ARCHIVE_OK) fail(path_, member_label(raw), fmt::format("cannot read: {}", archive_message(a)));
+    const std::optional<Block> first = next_block(a, raw);
+    if (!first) return;
     // A short first block (or a sparse hole at 0) is not ELF for a check
     // either: the magic must be where the reader looks.
-    const bool elf = off == 0 && len >= 4 && std::memcmp(buf, "\x7f" "ELF", 4) == 0;
+    const bool elf = first->off == 0 && first->len >= 4 && std::memcmp(first->data, "\x7f" "ELF", 4) == 0;
     const bool config = loader_config_file(le.path) && size <= limits_.max_metadata;
     if (!elf && !config) return;
     auto m = std::make_unique<ElfMember>(store(), reserve(raw, size), size);
     le.bytes = store_;
     le.offset = m->base;
-    Block first{buf, len, static_cast<std::uint64_t>(off)};
     if (!elf) {  // kept whole, read as text by the loader models
       m->whole = true;
-      stream(a, raw, *m, first);
+      stream(a, raw, *m, *first);
       return;
     }
     ++elf_members_;
     m->whole = limits_.whole_elf;
-    stream(a, raw, *m, first);
+    stream(a, raw, *m, *first);
     if (!m->plan.complete) pending_.emplace(ordinal, Pending{layer_.entries.size(), std::move(m)});
   }
 
@@ -521,6 +516,17 @@ class Reader {
     std::uint64_t off = 0;
   };
 
+  // The member's next block of data; none at its end.
+  std::optional<Block> next_block(::archive* a, const std::string& raw) {
+    const void* buf = nullptr;
+    size_t len = 0;
+    la_int64_t off = 0;
+    const int r = archive_read_data_block(a, &buf, &len, &off);
+    if (r == ARCHIVE_EOF) return std::nullopt;
+    if (r < ARCHIVE_OK) fail(path_, member_label(raw), fmt::format("cannot read: {}", archive_message(a)));
+    return Block{buf, len, static_cast<std::uint64_t>(off)};
+  }
+
   // Streams the rest of one member: the prefix (first pass only) and every
   // range plan_keep wants are written to the memfd; the plan is made again
   // whenever a range it wanted is complete, so a table named by one found
@@ -536,14 +542,10 @@ class Reader {
       if (head) {
         b = *head;
         head.reset();
+      } else if (auto next = next_block(a, raw)) {
+        b = *next;
       } else {
-        const void* buf = nullptr;
-        size_t len = 0;
-        la_int64_t off = 0;
-        int r = archive_read_data_block(a, &buf, &len, &off);
-        if (r == ARCHIVE_EOF) break;
-        if (r < ARCHIVE_OK) fail(path_, member_label(raw), fmt::format("cannot read: {}", archive_message(a)));
-        b = {buf, len, static_cast<std::uint64_t>(off)};
+        break;
       }
       std::uint64_t end = 0;
       if (__builtin_add_overflow(b.off, b.len, &end) || end > m.size)
