@@ -4,6 +4,8 @@
 #include <set>
 #include <tuple>
 
+#include "libpatch/elf/bytes.h"
+#include "libpatch/elf/mapped_file.h"
 #include "libpatch/elf/model.h"
 #include "libpatch/elf/paths.h"
 #include "libpatch/elf/target.h"
@@ -50,7 +52,11 @@ ReverseIndex ReverseIndex::build(resolve::Resolver& resolver, const resolve::Wal
     if (e.kind != resolve::WalkEntry::Kind::File) return;
     const int fd = root.open_file(path);
     if (fd < 0) return;
-    auto f = elf::read_elf_fd(fd, path, {.sections = false});  // headers, PT_INTERP, the dynamic section
+    auto file = OpenFile::adopt(fd, path);
+    if (!file) return;
+    // Headers, PT_INTERP, the dynamic section; 4 KiB first, as the
+    // resolver reads (most files of a root are not ELF).
+    auto f = elf::read_elf_from(elf::Bytes(file->fd(), file->size(), path, 16384, 4096), {.sections = false});
     if (!f) return;
     ++ix.elf_files_;
     for (std::string_view n : f->needed) ix.needers_[basename_of(n)].push_back(path);
