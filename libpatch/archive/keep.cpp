@@ -161,37 +161,23 @@ class Planner {
   void read_dynamic(std::uint64_t off, std::uint64_t filesz) {
     std::vector<unsigned char> raw;
     if (!get_bytes(off, filesz, raw)) return;
-    // The entries up to the first DT_NULL: the reader's model. Tags below
-    // DT_NUM count at their first entry, the others at their last (as
-    // symbols.cpp takes them).
-    std::optional<std::uint64_t> tag[DT_NUM];
-    std::optional<std::uint64_t> gnu_hash, versym, verneed, verneednum, verdef, verdefnum, relacount, relcount;
+    // The entries up to the first DT_NULL (the reader's model), taken as
+    // the symbol check takes them (resolve::DynTags).
+    resolve::DynTags dt;
     bool terminated = false;
     for (std::uint64_t i = 0; i + sizeof(elf::Dyn<E>) <= filesz; i += sizeof(elf::Dyn<E>)) {
       elf::Dyn<E> d;
       std::memcpy(static_cast<void*>(&d), raw.data() + i, sizeof d);
-      const std::uint64_t t = d.d_tag, v = d.d_val;
-      if (t == DT_NULL) {
+      if (std::uint64_t{d.d_tag} == DT_NULL) {
         terminated = true;
         break;
       }
-      if (t < DT_NUM) {
-        if (!tag[t]) tag[t] = v;
-        continue;
-      }
-      switch (t) {
-        case DT_GNU_HASH: gnu_hash = v; break;
-        case DT_VERSYM: versym = v; break;
-        case DT_VERNEED: verneed = v; break;
-        case DT_VERNEEDNUM: verneednum = v; break;
-        case DT_VERDEF: verdef = v; break;
-        case DT_VERDEFNUM: verdefnum = v; break;
-        case DT_RELACOUNT: relacount = v; break;
-        case DT_RELCOUNT: relcount = v; break;
-        default: break;
-      }
+      dt.add(d.d_tag, d.d_val);
     }
     if (!terminated) return;  // malformed: the reader stops here
+    const auto& tag = dt.tag;
+    const auto &gnu_hash = dt.gnu_hash, &versym = dt.versym, &verneed = dt.verneed, &verneednum = dt.verneednum,
+               &verdef = dt.verdef, &verdefnum = dt.verdefnum, &relacount = dt.relacount, &relcount = dt.relcount;
 
     // Strings: what the reader checks, and every name the symbol check reads.
     if (tag[DT_STRTAB] && tag[DT_STRSZ]) {
