@@ -154,6 +154,7 @@ class Root {
     Node::Type type = Node::File;
     std::string target;  // Link
     std::shared_ptr<const LayerFd> bytes;  // File; null: not ELF, reads as empty
+    std::uint64_t offset = 0, size = 0;    // File: where in `bytes` (LayerEntry)
     std::size_t layer = 0;
     LayerEntry::Kind kind = LayerEntry::Kind::File;
   };

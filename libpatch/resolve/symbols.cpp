@@ -21,6 +21,25 @@ unsigned dt_hash_word_size(std::uint16_t machine, unsigned elf_class) noexcept {
   return (machine == EM_S390 && elf_class == 64) || machine == EM_ALPHA ? 8 : 4;
 }
 
+void DynTags::add(std::uint64_t t, std::uint64_t value) {
+  if (t < DT_NUM) {
+    if (!tag[t]) tag[t] = value;
+    return;
+  }
+  switch (t) {
+    case DT_GNU_HASH: gnu_hash = value; break;
+    case DT_VERSYM: versym = value; break;
+    case DT_VERNEED: verneed = value; break;
+    case DT_VERNEEDNUM: verneednum = value; break;
+    case DT_VERDEF: verdef = value; break;
+    case DT_VERDEFNUM: verdefnum = value; break;
+    case DT_FLAGS_1: flags_1 = value; break;
+    case DT_RELACOUNT: relacount = value; break;
+    case DT_RELCOUNT: relcount = value; break;
+    default: break;
+  }
+}
+
 std::vector<DynRelocs> dynamic_relocs(std::span<const std::optional<std::uint64_t>> tag, std::uint64_t relacount,
                                       std::uint64_t relcount, bool is64) {
   auto at = [&](std::size_t t) { return t < tag.size() ? tag[t] : std::nullopt; };
@@ -151,27 +170,12 @@ class Reader {
   Reader(const Bytes& in, const elf::ElfFile& f, DynSymbols& d) : in_(in), f_(f), d_(d) {}
 
   void run() {
-    std::optional<std::uint64_t> tag[DT_NUM];
-    std::optional<std::uint64_t> gnu_hash, versym, verneed, verneednum, verdef, verdefnum, flags_1, relacount,
-        relcount;
-    for (const elf::DynEntry& e : f_.dynamic) {
-      if (e.tag < DT_NUM) {
-        if (!tag[e.tag]) tag[e.tag] = e.value;
-        continue;
-      }
-      switch (e.tag) {
-        case DT_GNU_HASH: gnu_hash = e.value; break;
-        case DT_VERSYM: versym = e.value; break;
-        case DT_VERNEED: verneed = e.value; break;
-        case DT_VERNEEDNUM: verneednum = e.value; break;
-        case DT_VERDEF: verdef = e.value; break;
-        case DT_VERDEFNUM: verdefnum = e.value; break;
-        case DT_FLAGS_1: flags_1 = e.value; break;
-        case DT_RELACOUNT: relacount = e.value; break;
-        case DT_RELCOUNT: relcount = e.value; break;
-        default: break;
-      }
-    }
+    DynTags dt;
+    for (const elf::DynEntry& e : f_.dynamic) dt.add(e.tag, e.value);
+    const auto& tag = dt.tag;
+    const auto &gnu_hash = dt.gnu_hash, &versym = dt.versym, &verneed = dt.verneed, &verneednum = dt.verneednum,
+               &verdef = dt.verdef, &verdefnum = dt.verdefnum, &flags_1 = dt.flags_1, &relacount = dt.relacount,
+               &relcount = dt.relcount;
     const std::uint64_t flags = tag[DT_FLAGS].value_or(0);
     d_.bind_now = tag[DT_BIND_NOW] || (flags & DF_BIND_NOW) || (flags_1.value_or(0) & DF_1_NOW);
     d_.symbolic = tag[DT_SYMBOLIC] || (flags & DF_SYMBOLIC);

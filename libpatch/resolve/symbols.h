@@ -12,6 +12,8 @@
 // relocations ask for); a program's own facts are not kept at all.
 #pragma once
 
+#include <elf.h>
+
 #include <cstdint>
 #include <future>
 #include <memory>
@@ -87,6 +89,16 @@ struct DynSymbols {
 
 // The size of a DT_HASH word: 8 on s390x (64-bit) and Alpha, else 4.
 unsigned dt_hash_word_size(std::uint16_t machine, unsigned elf_class) noexcept;
+
+// The dynamic entries the symbol check reads (fed in order, up to the first
+// DT_NULL): a tag below DT_NUM counts at its first entry, the others at
+// their last. One home for symbols.cpp's reader and the package reader's
+// plan of what to keep (archive/keep.cpp), which must find the same tables.
+struct DynTags {
+  std::optional<std::uint64_t> tag[DT_NUM];
+  std::optional<std::uint64_t> gnu_hash, versym, verneed, verneednum, verdef, verdefnum, flags_1, relacount, relcount;
+  void add(std::uint64_t t, std::uint64_t value);
+};
 
 // The relocation tables whose symbols the loader looks up, as glibc's
 // _ELF_DYNAMIC_DO_RELOC takes them: a DT_JMPREL inside the end of

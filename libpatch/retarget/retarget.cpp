@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <thread>
 
 #include <fmt/format.h>
@@ -246,13 +247,26 @@ void parallel_for(std::size_t n, unsigned jobs, F&& fn) {
   for (auto& th : pool) th.join();
 }
 
+// The file's bytes: BatchFile::open's descriptor, else the host path.
+Expected<OpenFile> open_input(const BatchFile& b) {
+  if (!b.open) return OpenFile::open(b.host);
+  const int fd = b.open();
+  if (fd < 0) return Error{Error::Kind::Io, fmt::format("{}: cannot open: {}", b.name, std::strerror(-fd))};
+  return OpenFile::adopt(fd, b.name);
+}
+Expected<MappedFile> map_input(const BatchFile& b) {
+  auto in = open_input(b);
+  if (!in) return in.error();
+  return MappedFile::map(*in, b.open ? b.name : b.host);
+}
+
 // Step 1 for one file: read and parse it. The batch keeps only what the
 // plans, the index, the loader check and the report need: no section
 // headers (the planner reads them again with the file, in step 2), so a
 // batch of many files holds a few hundred bytes each.
 void read_one(BatchFile& b) {
   if (b.error) return;  // the caller already knows it cannot be read
-  auto map = MappedFile::open(b.host);
+  auto map = map_input(b);
   auto f = map ? elf::read_elf(map->bytes(), b.name, {.sections = false}) : Expected<elf::ElfFile>(map.error());
   if (f) {
     b.elf.emplace(std::move(*f));
@@ -298,8 +312,8 @@ void plan_one(BatchFile& b, const Config& c, const LibraryIndex& idx, resolve::R
   if (b.plan.verdict != Verdict::Retarget) return;
   // The mapping lives only while this file is planned, so resident memory
   // stays at one file per worker, not the batch.
-  auto map = MappedFile::open(b.host);
-  auto input = map ? OpenFile::open(b.host) : Expected<OpenFile>(map.error());
+  auto input = open_input(b);
+  auto map = input ? MappedFile::map(*input, b.open ? b.name : b.host) : Expected<MappedFile>(input.error());
   if (!input) {
     b.error = input.error();
     return;

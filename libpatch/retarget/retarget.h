@@ -93,6 +93,10 @@ struct BatchFile {
   std::string host;         // the file read, and later written (symlinks followed)
   std::string install;      // where it lives in ROOT ("": nowhere, an error); made canonical
   bool explicitly = false;  // named by the user: a file that is not ELF is an error, not a skip
+  // When set, the file's bytes are read from the descriptor this returns
+  // (owned by the caller of open; -errno on failure) instead of from `host`:
+  // a package's member that is not on disk (check --retarget-preview).
+  std::function<int()> open;
 
   bool not_elf = false;                 // met in a walk or a list, not ELF: not ours
   std::optional<Error> error;           // I/O, malformed, or a plan that cannot apply

@@ -286,6 +286,7 @@ Examples:
   xpatch check --json /srv/root | jq 'select(.ok == false)'
   xpatch check --package ./foo_1.2_arm64.deb --package ./libfoo2_1.2_arm64.deb /srv/root
   xpatch check --package staging/ /srv/root     # a staged tree, laid over /
+  xpatch check --package ./foo_1.2_arm64.deb --retarget-preview /srv/root   # and what retarget would change
 
 Before an install, --package PKG (repeatable; an archive, or a directory
 taken as / and laid over ROOT) says what installing the packages, in order,
@@ -338,6 +339,10 @@ Exit codes:
         ->type_name("PKG")
         ->allow_extra_args(false);
     check_cmd->add_flag("--strict", check.strict, "with --package: exit 1 also for errors that were there before");
+    check_cmd->add_flag("--retarget-preview", check.retarget_preview,
+                        "with --package: also show what `retarget` would change in the packages' files under "
+                        "/usr/<tuple>/ once installed (as --dry-run would; nothing is written; the exit status "
+                        "stays the verdict's)");
     walk_flags(check_cmd, check.walk);
   }
 
@@ -512,6 +517,10 @@ Exit codes:
     check.paths = std::move(check_args);
     if (!check.packages.empty() && (!check.paths.empty() || check.from_stdin || check.tree || check.list)) {
       print_error("check --package: checks the packages' files and what they affect; no PATH, --stdin, --tree or --list");
+      return kError;
+    }
+    if (check.retarget_preview && check.packages.empty()) {
+      print_error("check --retarget-preview: only with --package (it previews the retarget of the packages' files)");
       return kError;
     }
     if (check.strict && check.packages.empty()) {
