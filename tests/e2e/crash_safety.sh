@@ -92,7 +92,7 @@ else
     test "$n_syncfs" = 1 -a "$n_fsync" = 1 -a "$n_rename" = "$NFILES"
   last_sync=$(grep -nE 'syncfs\(' "$W/batch.trace" | tail -1 | cut -d: -f1)
 fi
-first_link=$(grep -nE 'linkat\(' "$W/batch.trace" | head -1 | cut -d: -f1)
+first_link=$(grep -m1 -nE 'linkat\(' "$W/batch.trace" | cut -d: -f1)  # -m1, not | head -1: head may close the pipe while grep still writes (SIGPIPE under pipefail)
 last_fsync=$(grep -nE 'fsync\(' "$W/batch.trace" | tail -1 | cut -d: -f1)
 last_rename=$(grep -nE 'rename\(' "$W/batch.trace" | tail -1 | cut -d: -f1)
 before=no
