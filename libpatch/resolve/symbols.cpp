@@ -645,24 +645,30 @@ class TreeCheck {
 
   // Is `w` defined somewhere in the scope? Whether a definition exists
   // does not depend on the order, so the object that defined the last
-  // symbol is asked first (most come from libc); `in_order` (COPY, whose
+  // symbol is asked first (most come from libc), and with `closure` the
+  // objects of that closure before the others: a definition found there is
+  // found in every scope that holds the closure. `in_order` (COPY, whose
   // size warning names the first definition) keeps the scope's order.
-  std::optional<std::pair<std::size_t, Hit>> lookup(const Want& w, bool skip_program, bool in_order) {
+  std::optional<std::pair<std::size_t, Hit>> lookup(const Want& w, bool skip_program, bool in_order,
+                                                    const std::vector<char>* closure) {
     const std::size_t n = t_.nodes.size();
     const std::size_t first = in_order ? 0 : last_definer_;
-    for (std::size_t k = 0; k < n; ++k) {
-      const std::size_t j = k == 0 ? first : (k <= first ? k - 1 : k);
-      if (skip_program && j == 0) continue;
-      const DynSymbols& d = *syms_[j];
-      if (!d.has_hash) continue;
-      elf::Variant v = d.elf_class == 64 ? (d.big_endian ? elf::Variant::k64BE : elf::Variant::k64LE)
-                                         : (d.big_endian ? elf::Variant::k32BE : elf::Variant::k32LE);
-      Hit h = elf::dispatch(v, [&](auto e) { return lookup_in<decltype(e)>(j, w); });
-      if (h.found) {
-        last_definer_ = j;
-        return std::make_pair(j, h);
+    for (int pass = in_order || !closure ? 1 : 0; pass < 2; ++pass)
+      for (std::size_t k = 0; k < n; ++k) {
+        const std::size_t j = k == 0 ? first : (k <= first ? k - 1 : k);
+        if (skip_program && j == 0) continue;
+        if (pass == 0 && !(*closure)[j]) continue;                        // the closure first,
+        if (pass == 1 && closure && !in_order && (*closure)[j]) continue;  // then the others
+        const DynSymbols& d = *syms_[j];
+        if (!d.has_hash) continue;
+        elf::Variant v = d.elf_class == 64 ? (d.big_endian ? elf::Variant::k64BE : elf::Variant::k64LE)
+                                           : (d.big_endian ? elf::Variant::k32BE : elf::Variant::k32LE);
+        Hit h = elf::dispatch(v, [&](auto e) { return lookup_in<decltype(e)>(j, w); });
+        if (h.found) {
+          last_definer_ = j;
+          return std::make_pair(j, h);
+        }
       }
-    }
     return std::nullopt;
   }
 
@@ -677,10 +683,15 @@ class TreeCheck {
       // checked on its own is checked once, and its key would grow the set
       // with every file.
       std::string key;
+      std::vector<char> closure;  // node -> in the closure of node i
       if (i != 0) {
-        key = closure_key(i);
+        key = closure_key(i, closure);
         if (sc_.closure_resolved(key)) continue;
       }
+      // Whether every definition came from the closure: one from outside it
+      // (the program, a library the program loads before) is no promise for
+      // another scope that holds the same closure without that sibling.
+      bool inside = true;
       const std::size_t findings_before = t_.findings.size();
       std::vector<std::string> unresolved;  // a library on its own: one warning for all
       for (const DynSymbols::Ref& r : d.refs) {
@@ -689,7 +700,7 @@ class TreeCheck {
         const bool copy = r.kind == elf::RelocKind::Copy;
         std::optional<std::pair<std::size_t, Hit>> hit;
         try {
-          hit = lookup(w, copy && program, copy);
+          hit = lookup(w, copy && program, copy, closure.empty() ? nullptr : &closure);
         } catch (ErrorException& e) {
           add(Severity::Error, code::kMalformed, n.path, n.path, e.error.message);
           return;
@@ -697,6 +708,7 @@ class TreeCheck {
         const std::string shown = r.version.empty() || musl ? r.name : r.name + "@" + r.version;
         if (hit) {
           const auto& [j, h] = *hit;
+          if (!closure.empty() && !closure[j]) inside = false;
           // glibc _dl_relocate_object (COPY): "has different size".
           if (copy && !musl && h.size != r.size)
             add(Severity::Warning, code::kCopySizeChanged, n.path, r.name,
@@ -738,7 +750,7 @@ class TreeCheck {
                                         "program loads it by path, and its symbols come first)",
                         list));
       }
-      if (i != 0 && unresolved.empty() && t_.findings.size() == findings_before)
+      if (i != 0 && inside && unresolved.empty() && t_.findings.size() == findings_before)
         sc_.set_closure_resolved(std::move(key));
     }
   }
@@ -763,8 +775,9 @@ class TreeCheck {
   }
 
   // The objects node `i` brings into any scope: itself, what it loads
-  // (breadth-first over the tree's edges) and the loader.
-  std::string closure_key(std::size_t i) {
+  // (breadth-first over the tree's edges) and the loader, as a key (their
+  // paths) and as `in` (node -> in the closure).
+  std::string closure_key(std::size_t i, std::vector<char>& in) {
     if (loads_.empty()) {
       loads_.resize(t_.nodes.size());
       for (const TreeEdge& e : t_.edges)
@@ -783,6 +796,7 @@ class TreeCheck {
           seen[to] = 1;
           queue.push_back(to);
         }
+    in = std::move(seen);
     std::vector<std::string_view> paths;
     for (std::size_t q = 1; q < queue.size(); ++q) paths.push_back(t_.nodes[queue[q]].path);
     std::sort(paths.begin(), paths.end());

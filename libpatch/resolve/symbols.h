@@ -140,7 +140,9 @@ class SymbolChecker {
   // A library whose every reference was found among the objects of its own
   // closure (itself, what it loads, the loader) finds them in any scope
   // that holds that closure: such closures are remembered, so a library
-  // loaded by a thousand programs is looked through once.
+  // loaded by a thousand programs is looked through once. One definition
+  // found outside the closure (the program, a sibling library) and the
+  // closure is not remembered: another program may lack that sibling.
   bool closure_resolved(const std::string& key);
   void set_closure_resolved(std::string key);
 
