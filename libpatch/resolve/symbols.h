@@ -47,6 +47,11 @@ struct DynSymbols {
   bool gnu_hash = false;
   std::uint64_t hash = 0, hash_limit = 0;  // 0: no hash table (nothing can be found here)
   bool has_hash = false;
+  // The hash table's header, read once (not at every lookup): DT_GNU_HASH's
+  // nbuckets, symoffset, bloom size (in words) and bloom shift; DT_HASH's
+  // nbucket (in `nbuckets`) and nchain.
+  std::uint64_t nbuckets = 0, nchain = 0;
+  std::uint32_t symoffset = 0, bloom_size = 0, bloom_shift = 0;
 
   // Version index -> name, for the object's own DT_VERDEF (base excluded)
   // and its DT_VERNEED entries (vna_other).
@@ -78,6 +83,9 @@ struct DynSymbols {
     elf::RelocKind kind = elf::RelocKind::Other;
     bool lazy = false;  // every use is a JUMP_SLOT in DT_JMPREL
     std::uint64_t size = 0;  // st_size of the reference (COPY)
+    // The name's DT_GNU_HASH and DT_HASH hashes, computed once: a
+    // reference is looked up in several objects, in many trees.
+    std::uint32_t gnu_hash = 0, sysv_hash = 0;
   };
   std::vector<Ref> refs;
   bool refs_checked = true;  // false where relocations do not name the symbols (MIPS)
