@@ -43,9 +43,8 @@ std::vector<DynRelocs> dynamic_relocs(std::span<const std::optional<std::uint64_
 }
 
 const DynSymbols::Version* DynSymbols::version(std::uint16_t index) const noexcept {
-  for (const Version& v : versions)
-    if (v.index == index) return &v;
-  return nullptr;
+  if (index >= version_at.size() || version_at[index] == 0) return nullptr;
+  return &versions[version_at[index] - 1u];
 }
 
 namespace {
@@ -208,6 +207,12 @@ class Reader {
     }
     if (verdef) read_verdef(*verdef, verdefnum.value_or(0));
     if (verneed) read_verneed(*verneed, verneednum.value_or(0));
+    // Index -> version, the first of each index (indexes are below 0x8000).
+    for (std::size_t k = 0; k < d_.versions.size(); ++k) {
+      const std::uint16_t index = d_.versions[k].index;
+      if (index >= d_.version_at.size()) d_.version_at.resize(index + 1u, 0);
+      if (d_.version_at[index] == 0 && k < 0xffff) d_.version_at[index] = static_cast<std::uint16_t>(k + 1);
+    }
 
     if (!elf::reloc_table(f_.header.machine).symbols_by_relocation) {
       d_.refs_checked = false;
@@ -312,8 +317,8 @@ class Reader {
         const auto& va = in_.template at<elf::Vernaux<E>>(aux, "DT_VERNEED vernaux");
         std::string name = str(va.vna_name, "vna_name");
         need.versions.push_back({name, (va.vna_flags & VER_FLG_WEAK) != 0});
-        d_.versions.push_back(
-            {static_cast<std::uint16_t>(va.vna_other & 0x7fff), false, (va.vna_other & 0x8000) != 0, std::move(name)});
+        d_.versions.push_back({static_cast<std::uint16_t>(va.vna_other & 0x7fff), false, (va.vna_other & 0x8000) != 0,
+                               std::move(name), static_cast<std::uint32_t>(d_.needs.size())});
         if (va.vna_next == 0) break;
         aux += va.vna_next;
       }
@@ -372,7 +377,6 @@ class Reader {
       DynSymbols::Ref ref;
       ref.name = str(s.st_name, "symbol name");
       ref.gnu_hash = gnu_hash(ref.name);
-      ref.sysv_hash = sysv_hash(ref.name);
       ref.kind = u.copy ? elf::RelocKind::Copy : u.kind;
       ref.lazy = u.lazy && !u.copy;
       ref.size = s.st_size;
@@ -383,6 +387,7 @@ class Reader {
         if (const DynSymbols::Version* ver = d_.version(v & 0x7fff)) {
           ref.version = ver->name;
           ref.version_hidden = ver->hidden;
+          if (!ver->is_def) ref.need = static_cast<std::int32_t>(ver->need);
         }
       }
       d_.refs.push_back(std::move(ref));
@@ -398,7 +403,8 @@ struct Want {
   std::string_view version;  // "" unversioned
   bool version_hidden = false;
   bool plt = false;  // a JUMP_SLOT: an undefined symbol with a PLT address is no definition (glibc)
-  std::uint32_t gnu_hash = 0, sysv_hash = 0;  // of `name`
+  std::uint32_t gnu_hash = 0;  // of `name`
+  mutable std::optional<std::uint32_t> sysv_hash;  // of `name`, once an object with only DT_HASH asks
 };
 
 struct Hit {
@@ -525,7 +531,8 @@ class Lookup {
     const unsigned wsz = sysv_word(d_.machine, d_.elf_class);
     const std::uint64_t nbucket = d_.nbuckets, nchain = d_.nchain;
     if (nbucket == 0) return {};
-    std::uint64_t idx = sysv(2 + w.sysv_hash % nbucket, wsz);
+    if (!w.sysv_hash) w.sysv_hash = sysv_hash(w.name);
+    std::uint64_t idx = sysv(2 + *w.sysv_hash % nbucket, wsz);
     // Each step must stay below nchain; a cycle is cut after nchain steps.
     for (std::uint64_t steps = 0; idx != STN_UNDEF && steps <= nchain; ++steps) {
       if (idx >= nchain) fail(in_.name(), "DT_HASH", fmt::format("chain index {} is not below nchain {}", idx, nchain));
@@ -684,15 +691,16 @@ class TreeCheck {
   }
 
   // Is `w` defined somewhere in the scope? Whether a definition exists
-  // does not depend on the order, so the object that defined the last
-  // symbol is asked first (most come from libc), and with `closure` the
-  // objects of that closure before the others: a definition found there is
-  // found in every scope that holds the closure. `in_order` (COPY, whose
-  // size warning names the first definition) keeps the scope's order.
+  // does not depend on the order, so `hint` (the object its version names)
+  // or else the object that defined the last symbol (most come from libc)
+  // is asked first, and with `closure` the objects of that closure before
+  // the others: a definition found there is found in every scope that
+  // holds the closure. `in_order` (COPY, whose size warning names the first
+  // definition) keeps the scope's order.
   std::optional<std::pair<std::size_t, Hit>> lookup(const Want& w, bool skip_program, bool in_order,
-                                                    const std::vector<char>* closure) {
+                                                    const std::vector<char>* closure, int hint) {
     const std::size_t n = t_.nodes.size();
-    const std::size_t first = in_order ? 0 : last_definer_;
+    const std::size_t first = in_order ? 0 : hint >= 0 ? static_cast<std::size_t>(hint) : last_definer_;
     for (int pass = in_order || !closure ? 1 : 0; pass < 2; ++pass)
       for (std::size_t k = 0; k < n; ++k) {
         const std::size_t j = k == 0 ? first : (k <= first ? k - 1 : k);
@@ -733,16 +741,21 @@ class TreeCheck {
       // (the program, a library the program loads before) is no promise for
       // another scope that holds the same closure without that sibling.
       bool inside = true;
+      // Each DT_VERNEED entry's object: where a versioned reference is
+      // looked for first.
+      std::vector<int> need_node(d.needs.size());
+      for (std::size_t k = 0; k < d.needs.size(); ++k) need_node[k] = find_loaded(d.needs[k].file);
       const std::size_t findings_before = t_.findings.size();
       std::vector<std::string> unresolved;  // a library on its own: one warning for all
       for (const DynSymbols::Ref& r : d.refs) {
-        Want w{r.name,           musl ? std::string_view() : std::string_view(r.version),
-               r.version_hidden, r.kind == elf::RelocKind::JumpSlot,
-               r.gnu_hash,       r.sysv_hash};
+        const Want w{r.name,           musl ? std::string_view() : std::string_view(r.version),
+                     r.version_hidden, r.kind == elf::RelocKind::JumpSlot,
+                     r.gnu_hash,       std::nullopt};
         const bool copy = r.kind == elf::RelocKind::Copy;
         std::optional<std::pair<std::size_t, Hit>> hit;
         try {
-          hit = lookup(w, copy && program, copy, closure.empty() ? nullptr : &closure);
+          hit = lookup(w, copy && program, copy, closure.empty() ? nullptr : &closure,
+                       r.need >= 0 && static_cast<std::size_t>(r.need) < need_node.size() ? need_node[r.need] : -1);
         } catch (ErrorException& e) {
           add(Severity::Error, code::kMalformed, n.path, n.path, e.error.message);
           return;
@@ -911,7 +924,7 @@ Expected<std::vector<std::optional<std::uint64_t>>> SymbolChecker::lookup(
                                               : (d->big_endian ? elf::Variant::k32BE : elf::Variant::k32LE);
     std::vector<std::optional<std::uint64_t>> out;
     for (const auto& [name, version] : wants) {
-      const Want w{name, version, false, false, gnu_hash(name), sysv_hash(name)};
+      const Want w{name, version, false, false, gnu_hash(name), std::nullopt};
       const Hit h = elf::dispatch(v, [&](auto e) { return find_symbol<decltype(e)>(o->bytes, *d, family, w); });
       out.push_back(h.found ? std::optional<std::uint64_t>(h.size) : std::nullopt);
     }

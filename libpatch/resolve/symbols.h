@@ -60,8 +60,10 @@ struct DynSymbols {
     bool is_def = false;
     bool hidden = false;  // vna_other & 0x8000
     std::string name;
+    std::uint32_t need = 0;  // !is_def: its entry in `needs`
   };
   std::vector<Version> versions;
+  std::vector<std::uint16_t> version_at;  // index -> position in `versions` + 1 (0: none)
   bool has_verdef = false;
 
   struct Need {
@@ -83,9 +85,14 @@ struct DynSymbols {
     elf::RelocKind kind = elf::RelocKind::Other;
     bool lazy = false;  // every use is a JUMP_SLOT in DT_JMPREL
     std::uint64_t size = 0;  // st_size of the reference (COPY)
-    // The name's DT_GNU_HASH and DT_HASH hashes, computed once: a
-    // reference is looked up in several objects, in many trees.
-    std::uint32_t gnu_hash = 0, sysv_hash = 0;
+    // The name's DT_GNU_HASH hash, computed once: a reference is looked up
+    // in several objects, in many trees. (The DT_HASH one is computed once
+    // per lookup round where an object has only DT_HASH: few have.)
+    std::uint32_t gnu_hash = 0;
+    // The `needs` entry of its version (-1: none): the file the linker
+    // found the definition in, the object asked first (a hint only: the
+    // loader searches the whole scope, and so does the check).
+    std::int32_t need = -1;
   };
   std::vector<Ref> refs;
   bool refs_checked = true;  // false where relocations do not name the symbols (MIPS)
