@@ -52,7 +52,7 @@ bool Known::read(std::uint64_t off, void* out, std::uint64_t len) const {
   if (!has(off, len)) return false;
   auto* p = static_cast<char*>(out);
   for (std::uint64_t done = 0; done < len;) {
-    ssize_t r = ::pread(fd_, p + done, len - done, static_cast<off_t>(off + done));
+    ssize_t r = ::pread(fd_, p + done, len - done, static_cast<off_t>(base_ + off + done));
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) return false;
     done += static_cast<std::uint64_t>(r);
@@ -161,37 +161,23 @@ class Planner {
   void read_dynamic(std::uint64_t off, std::uint64_t filesz) {
     std::vector<unsigned char> raw;
     if (!get_bytes(off, filesz, raw)) return;
-    // The entries up to the first DT_NULL: the reader's model. Tags below
-    // DT_NUM count at their first entry, the others at their last (as
-    // symbols.cpp takes them).
-    std::optional<std::uint64_t> tag[DT_NUM];
-    std::optional<std::uint64_t> gnu_hash, versym, verneed, verneednum, verdef, verdefnum, relacount, relcount;
+    // The entries up to the first DT_NULL (the reader's model), taken as
+    // the symbol check takes them (resolve::DynTags).
+    resolve::DynTags dt;
     bool terminated = false;
     for (std::uint64_t i = 0; i + sizeof(elf::Dyn<E>) <= filesz; i += sizeof(elf::Dyn<E>)) {
       elf::Dyn<E> d;
       std::memcpy(static_cast<void*>(&d), raw.data() + i, sizeof d);
-      const std::uint64_t t = d.d_tag, v = d.d_val;
-      if (t == DT_NULL) {
+      if (std::uint64_t{d.d_tag} == DT_NULL) {
         terminated = true;
         break;
       }
-      if (t < DT_NUM) {
-        if (!tag[t]) tag[t] = v;
-        continue;
-      }
-      switch (t) {
-        case DT_GNU_HASH: gnu_hash = v; break;
-        case DT_VERSYM: versym = v; break;
-        case DT_VERNEED: verneed = v; break;
-        case DT_VERNEEDNUM: verneednum = v; break;
-        case DT_VERDEF: verdef = v; break;
-        case DT_VERDEFNUM: verdefnum = v; break;
-        case DT_RELACOUNT: relacount = v; break;
-        case DT_RELCOUNT: relcount = v; break;
-        default: break;
-      }
+      dt.add(d.d_tag, d.d_val);
     }
     if (!terminated) return;  // malformed: the reader stops here
+    const auto& tag = dt.tag;
+    const auto &gnu_hash = dt.gnu_hash, &versym = dt.versym, &verneed = dt.verneed, &verneednum = dt.verneednum,
+               &verdef = dt.verdef, &verdefnum = dt.verdefnum, &relacount = dt.relacount, &relcount = dt.relcount;
 
     // Strings: what the reader checks, and every name the symbol check reads.
     if (tag[DT_STRTAB] && tag[DT_STRSZ]) {
@@ -332,47 +318,51 @@ class Planner {
     return top;
   }
 
-  void read_verdef(std::uint64_t vaddr, std::uint64_t count) {
+  // A version table (DT_VERDEF or DT_VERNEED) as symbols.cpp walks it:
+  // `count` entries chained by their next field, each inside the segment
+  // the address maps into; `each(off, entry, end)` for every entry read,
+  // until it returns false.
+  template <typename Entry, typename Each>
+  void walk_versions(std::uint64_t vaddr, std::uint64_t count, Each each) {
     std::uint64_t limit = 0;
-    auto o = map(vaddr, sizeof(elf::Verdef<E>), limit);
+    auto o = map(vaddr, sizeof(Entry), limit);
     if (!o) return;
     std::uint64_t off = *o;
     const std::uint64_t end = off + limit;
     for (std::uint64_t i = 0; i < count; ++i) {
-      if (off > end || end - off < sizeof(elf::Verdef<E>)) return;
-      elf::Verdef<E> vd;
-      if (!get(off, vd)) return;
-      if (vd.vd_cnt != 0 && !(vd.vd_flags & VER_FLG_BASE)) {
-        const std::uint64_t aux = off + vd.vd_aux;
-        if (aux < off || aux > end || end - aux < sizeof(elf::Verdaux<E>)) return;
-        want(aux, sizeof(elf::Verdaux<E>));
-      }
-      if (vd.vd_next == 0) return;
-      off += vd.vd_next;
+      if (off > end || end - off < sizeof(Entry)) return;
+      Entry e;
+      if (!get(off, e) || !each(off, e, end)) return;
+      const std::uint64_t next = next_entry(e);
+      if (next == 0) return;
+      off += next;
     }
+  }
+  static std::uint64_t next_entry(const elf::Verdef<E>& vd) { return vd.vd_next; }
+  static std::uint64_t next_entry(const elf::Verneed<E>& vn) { return vn.vn_next; }
+
+  void read_verdef(std::uint64_t vaddr, std::uint64_t count) {
+    walk_versions<elf::Verdef<E>>(vaddr, count, [&](std::uint64_t off, const elf::Verdef<E>& vd, std::uint64_t end) {
+      if (vd.vd_cnt == 0 || (vd.vd_flags & VER_FLG_BASE)) return true;
+      const std::uint64_t aux = off + vd.vd_aux;
+      if (aux < off || aux > end || end - aux < sizeof(elf::Verdaux<E>)) return false;
+      want(aux, sizeof(elf::Verdaux<E>));
+      return true;
+    });
   }
 
   void read_verneed(std::uint64_t vaddr, std::uint64_t count) {
-    std::uint64_t limit = 0;
-    auto o = map(vaddr, sizeof(elf::Verneed<E>), limit);
-    if (!o) return;
-    std::uint64_t off = *o;
-    const std::uint64_t end = off + limit;
-    for (std::uint64_t i = 0; i < count; ++i) {
-      if (off > end || end - off < sizeof(elf::Verneed<E>)) return;
-      elf::Verneed<E> vn;
-      if (!get(off, vn)) return;
+    walk_versions<elf::Verneed<E>>(vaddr, count, [&](std::uint64_t off, const elf::Verneed<E>& vn, std::uint64_t end) {
       std::uint64_t aux = off + vn.vn_aux;
       for (std::uint32_t j = 0; j < vn.vn_cnt; ++j) {
-        if (aux < off || aux > end || end - aux < sizeof(elf::Vernaux<E>)) return;
+        if (aux < off || aux > end || end - aux < sizeof(elf::Vernaux<E>)) return false;
         elf::Vernaux<E> va;
-        if (!get(aux, va)) return;
+        if (!get(aux, va)) return false;
         if (va.vna_next == 0) break;
         aux += va.vna_next;
       }
-      if (vn.vn_next == 0) return;
-      off += vn.vn_next;
-    }
+      return true;
+    });
   }
 
   std::uint16_t machine() const {

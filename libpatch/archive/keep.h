@@ -20,19 +20,22 @@ struct Range {
 };
 
 // The ranges of one file whose bytes are known, over a descriptor that
-// holds them at their offsets (the member's memfd).
+// holds them at `base` + their offsets (the package's memfd, shared by its
+// members).
 class Known {
  public:
-  explicit Known(int fd) : fd_(fd) {}
+  explicit Known(int fd, std::uint64_t base = 0) : fd_(fd), base_(base) {}
   void add(std::uint64_t off, std::uint64_t len);  // merged with what is known
   bool has(std::uint64_t off, std::uint64_t len) const;
   // False when some byte of [off, off + len) is not known (or a read fails).
   bool read(std::uint64_t off, void* out, std::uint64_t len) const;
   const std::vector<Range>& ranges() const { return ranges_; }
   int fd() const { return fd_; }
+  std::uint64_t base() const { return base_; }
 
  private:
   int fd_;
+  std::uint64_t base_;
   std::vector<Range> ranges_;  // sorted, disjoint, not adjacent
 };
 

@@ -179,15 +179,15 @@ std::string rpm_name(int fd, std::uint64_t size) {
   return {};
 }
 
-// One ELF member's bytes while it streams: its memfd, what is known, and
-// what the checker needs.
+// One ELF member's bytes while it streams: where it lies in the package's
+// memfd, what is known, and what the checker needs.
 struct ElfMember {
-  std::shared_ptr<LayerFd> fd;
+  std::uint64_t base = 0;  // its byte 0, in the package's memfd
   Known known;
   KeepPlan plan;
   std::uint64_t size = 0;
   bool whole = false;  // keep every byte (a loader's configuration)
-  explicit ElfMember(std::shared_ptr<LayerFd> f, std::uint64_t s) : fd(std::move(f)), known(fd->get()), size(s) {}
+  ElfMember(int store, std::uint64_t b, std::uint64_t s) : base(b), known(store, b), size(s) {}
 };
 
 class Reader {
@@ -235,6 +235,8 @@ class Reader {
   Limits limits_;
   Source src_;
   Layer layer_;
+  std::shared_ptr<LayerFd> store_;   // the kept bytes of every member (store())
+  std::uint64_t store_end_ = 0;      // where the next member goes in it
   std::string where_;  // the payload being read: "data.tar.xz", "payload"
   std::unordered_map<std::string, std::size_t> index_;  // canonical path -> entry
   struct Pending {
@@ -400,10 +402,12 @@ class Reader {
         file(a, raw, le, size, ordinal);
         LayerEntry& first = layer_.entries[it->second];
         first.bytes = le.bytes;
+        first.offset = le.offset;
         first.size = le.size;
       } else {
         const LayerEntry& first = layer_.entries[it->second];
         le.bytes = first.bytes;
+        le.offset = first.offset;
         le.size = first.size;
       }
       add(std::move(le));
@@ -435,37 +439,48 @@ class Reader {
     le.kind = LayerEntry::Kind::File;
     le.size = size;
     // The first bytes decide whether it is ELF.
-    const void* buf = nullptr;
-    size_t len = 0;
-    la_int64_t off = 0;
-    int r = archive_read_data_block(a, &buf, &len, &off);
-    if (r == ARCHIVE_EOF) return;
-    if (r < ARCHIVE_OK) fail(path_, member_label(raw), fmt::format("cannot read: {}", archive_message(a)));
+    const std::optional<Block> first = next_block(a, raw);
+    if (!first) return;
     // A short first block (or a sparse hole at 0) is not ELF for a check
     // either: the magic must be where the reader looks.
-    const bool elf = off == 0 && len >= 4 && std::memcmp(buf, "\x7f" "ELF", 4) == 0;
+    const bool elf = first->off == 0 && first->len >= 4 && std::memcmp(first->data, "\x7f" "ELF", 4) == 0;
     const bool config = loader_config_file(le.path) && size <= limits_.max_metadata;
     if (!elf && !config) return;
-    auto m = std::make_unique<ElfMember>(new_memfd(size), size);
-    le.bytes = m->fd;
-    Block first{buf, len, static_cast<std::uint64_t>(off)};
+    auto m = std::make_unique<ElfMember>(store(), reserve(raw, size), size);
+    le.bytes = store_;
+    le.offset = m->base;
     if (!elf) {  // kept whole, read as text by the loader models
       m->whole = true;
-      stream(a, raw, *m, first);
+      stream(a, raw, *m, *first);
       return;
     }
     ++elf_members_;
-    stream(a, raw, *m, first);
+    m->whole = limits_.whole_elf;
+    stream(a, raw, *m, *first);
     if (!m->plan.complete) pending_.emplace(ordinal, Pending{layer_.entries.size(), std::move(m)});
   }
 
-  std::shared_ptr<LayerFd> new_memfd(std::uint64_t size) {
-    int fd = ::memfd_create("xpatch-member", MFD_CLOEXEC);
-    if (fd < 0) fail_io(path_, fmt::format("memfd_create: {}", std::strerror(errno)));
-    auto lfd = std::make_shared<LayerFd>(fd);
-    if (::ftruncate(fd, static_cast<off_t>(size)) != 0)
-      fail_io(path_, fmt::format("ftruncate memfd: {}", std::strerror(errno)));
-    return lfd;
+  // The package's one memfd: every kept member at its own page-aligned
+  // offset, the rest holes. One descriptor, however many members.
+  int store() {
+    if (!store_) {
+      int fd = ::memfd_create("xpatch-package", MFD_CLOEXEC);
+      if (fd < 0) fail_io(path_, fmt::format("memfd_create: {}", std::strerror(errno)));
+      store_ = std::make_shared<LayerFd>(fd);
+    }
+    return store_->get();
+  }
+  // Room for a member of `size` bytes in the memfd: its offset there.
+  std::uint64_t reserve(const std::string& raw, std::uint64_t size) {
+    constexpr std::uint64_t kPage = 4096;
+    const std::uint64_t base = store_end_;
+    std::uint64_t end = 0;
+    if (__builtin_add_overflow(base, size, &end) || __builtin_add_overflow(end, kPage - 1, &end) ||
+        end > static_cast<std::uint64_t>(INT64_MAX))
+      fail(path_, member_label(raw), fmt::format("the members' sizes add up past what one memfd can hold ({:#x} + {:#x})",
+                                                 base, size));
+    store_end_ = end / kPage * kPage;
+    return base;
   }
 
   // Files the loader models read whole (resolve/glibc.cpp, musl.cpp):
@@ -486,8 +501,10 @@ class Reader {
   // and the cache path compiled into it (resolve/glibc.cpp). Known by
   // having no PT_INTERP and, as its DT_SONAME, its architecture's loader
   // name (read from the kept bytes: the plan is complete).
-  static bool glibc_loader(const ElfMember& m) {
-    auto f = elf::read_elf_fd(::dup(m.known.fd()), "member", {.sections = false});
+  bool glibc_loader(const ElfMember& m) const {
+    const int fd = resolve::open_layer_file(*store_, m.base, m.size);
+    if (fd < 0) fail_io(path_, fmt::format("reading a member back: {}", std::strerror(-fd)));
+    auto f = elf::read_elf_fd(fd, "member", {.sections = false});
     if (!f || f->interpreter || !f->soname) return false;
     auto name = elf::loader_name(*f, elf::Libc::Glibc);
     return name && *name == *f->soname;
@@ -498,6 +515,17 @@ class Reader {
     std::size_t len = 0;
     std::uint64_t off = 0;
   };
+
+  // The member's next block of data; none at its end.
+  std::optional<Block> next_block(::archive* a, const std::string& raw) {
+    const void* buf = nullptr;
+    size_t len = 0;
+    la_int64_t off = 0;
+    const int r = archive_read_data_block(a, &buf, &len, &off);
+    if (r == ARCHIVE_EOF) return std::nullopt;
+    if (r < ARCHIVE_OK) fail(path_, member_label(raw), fmt::format("cannot read: {}", archive_message(a)));
+    return Block{buf, len, static_cast<std::uint64_t>(off)};
+  }
 
   // Streams the rest of one member: the prefix (first pass only) and every
   // range plan_keep wants are written to the memfd; the plan is made again
@@ -514,14 +542,10 @@ class Reader {
       if (head) {
         b = *head;
         head.reset();
+      } else if (auto next = next_block(a, raw)) {
+        b = *next;
       } else {
-        const void* buf = nullptr;
-        size_t len = 0;
-        la_int64_t off = 0;
-        int r = archive_read_data_block(a, &buf, &len, &off);
-        if (r == ARCHIVE_EOF) break;
-        if (r < ARCHIVE_OK) fail(path_, member_label(raw), fmt::format("cannot read: {}", archive_message(a)));
-        b = {buf, len, static_cast<std::uint64_t>(off)};
+        break;
       }
       std::uint64_t end = 0;
       if (__builtin_add_overflow(b.off, b.len, &end) || end > m.size)
@@ -574,9 +598,9 @@ class Reader {
       }
       if (at < k.end()) drop.push_back({at, k.end() - at});
     }
-    Known left(m.known.fd());
+    Known left(m.known.fd(), m.base);
     for (const Range& d : drop)
-      if (::fallocate(m.known.fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(d.off),
+      if (::fallocate(m.known.fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(m.base + d.off),
                       static_cast<off_t>(d.len)) != 0)
         fail_io(path_, fmt::format("punching a hole in the memfd of {}: {}", member_label(raw), std::strerror(errno)));
     for (const Range& k : m.known.ranges())
@@ -605,7 +629,7 @@ class Reader {
 
   void write_at(const std::string& raw, ElfMember& m, const char* p, std::uint64_t len, std::uint64_t off) {
     for (std::uint64_t done = 0; done < len;) {
-      ssize_t w = ::pwrite(m.known.fd(), p + done, len - done, static_cast<off_t>(off + done));
+      ssize_t w = ::pwrite(m.known.fd(), p + done, len - done, static_cast<off_t>(m.base + off + done));
       if (w < 0 && errno == EINTR) continue;
       if (w <= 0) fail_io(path_, fmt::format("writing the memfd of {}: {}", member_label(raw), std::strerror(errno)));
       done += static_cast<std::uint64_t>(w);

@@ -2,9 +2,9 @@
 // (ar holding control.tar.* and data.tar.*), .pkg.tar.{zst,xz,gz}, Alpine
 // .apk (concatenated gzip'd tar streams) and .rpm (its cpio payload), told
 // apart by their content, not their names (libarchive). ELF members keep
-// only the bytes a check reads (archive/keep.h) in a memfd, at their
-// offsets, the rest holes; other files keep their size and no bytes. Nothing
-// is written to disk.
+// only the bytes a check reads (archive/keep.h) in one memfd per package,
+// each member at its own offset (LayerEntry::offset), the rest holes; other
+// files keep their size and no bytes. Nothing is written to disk.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +28,10 @@ struct Limits {
   std::uint64_t expansion_floor = 64ull << 20;     // unpacked bytes always allowed (small archives)
   unsigned max_passes = 5;                         // reads of the archive for tables behind the stream
   std::uint64_t max_metadata = 1ull << 20;         // a control file / .PKGINFO
+  // Keep every byte of the ELF members, not only what a check reads:
+  // retarget's planner reads whole files (check --retarget-preview).
+  // max_kept_member and max_kept_total still bound them.
+  bool whole_elf = false;
 };
 
 // What the reader did, for benchmarks and tests.

@@ -4,8 +4,11 @@
 #include <set>
 #include <tuple>
 
+#include "libpatch/elf/bytes.h"
+#include "libpatch/elf/mapped_file.h"
 #include "libpatch/elf/model.h"
 #include "libpatch/elf/paths.h"
+#include "libpatch/elf/target.h"
 #include "libpatch/resolve/walk.h"
 
 namespace xpatch::check {
@@ -49,7 +52,11 @@ ReverseIndex ReverseIndex::build(resolve::Resolver& resolver, const resolve::Wal
     if (e.kind != resolve::WalkEntry::Kind::File) return;
     const int fd = root.open_file(path);
     if (fd < 0) return;
-    auto f = elf::read_elf_fd(fd, path, {.sections = false});  // headers, PT_INTERP, the dynamic section
+    auto file = OpenFile::adopt(fd, path);
+    if (!file) return;
+    // Headers, PT_INTERP, the dynamic section; 4 KiB first, as the
+    // resolver reads (most files of a root are not ELF).
+    auto f = elf::read_elf_from(elf::Bytes(file->fd(), file->size(), path, 16384, 4096), {.sections = false});
     if (!f) return;
     ++ix.elf_files_;
     for (std::string_view n : f->needed) ix.needers_[basename_of(n)].push_back(path);
@@ -150,6 +157,39 @@ Verdict judge_file(resolve::Resolver& before, resolve::Resolver& after, const In
     v.findings.push_back(std::move(j));
   }
   return v;
+}
+
+std::vector<RetargetPreview> retarget_preview(const std::shared_ptr<resolve::Root>& after,
+                                              const std::vector<std::string>& ignore_missing, unsigned jobs,
+                                              const retarget::Verifier& verify) {
+  // The layers' regular files under /usr/<tuple>/, by tuple (the hooks'
+  // rule for which files retarget gets).
+  std::map<std::string, std::vector<std::string>> by_tuple;
+  for (const resolve::Root::LayeredPath& p : after->layered_paths()) {
+    if (p.kind != resolve::LayerEntry::Kind::File || !p.path.starts_with("/usr/")) continue;
+    const std::string_view rest = std::string_view(p.path).substr(5);
+    const std::size_t slash = rest.find('/');
+    if (slash == std::string_view::npos) continue;
+    const std::string dir(rest.substr(0, slash));
+    if (auto info = elf::parse_tuple(dir); info && info->tuple == dir) by_tuple[dir].push_back(p.path);
+  }
+  std::vector<RetargetPreview> out;
+  for (auto& [tuple, paths] : by_tuple) {
+    auto cfg = retarget::make_config(tuple, std::nullopt, std::nullopt, ignore_missing);
+    if (!cfg) continue;  // parse_tuple knew it: make_config does too
+    RetargetPreview& pv = out.emplace_back();
+    pv.config = std::move(*cfg);
+    std::sort(paths.begin(), paths.end());
+    for (const std::string& path : paths) {
+      retarget::BatchFile& b = pv.files.emplace_back();
+      b.name = after->host_path(path);  // "pkg.deb:/usr/<tuple>/bin/x"
+      b.install = path;
+      b.open = [after, path] { return after->open_file(path); };
+    }
+    pv.batch = retarget::plan_batch(after, pv.config, pv.files, {}, jobs, verify);
+    std::erase_if(pv.files, [](const retarget::BatchFile& b) { return b.not_elf; });
+  }
+  return out;
 }
 
 }  // namespace xpatch::check

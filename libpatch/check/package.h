@@ -9,11 +9,13 @@
 
 #include <cstddef>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "libpatch/check/check.h"
+#include "libpatch/retarget/retarget.h"
 
 namespace xpatch::check {
 
@@ -74,5 +76,23 @@ struct Verdict {
 Verdict judge_file(resolve::Resolver& before, resolve::Resolver& after, const Input& in,
                    resolve::SymbolChecker* symbols_before, resolve::SymbolChecker* symbols_after,
                    const std::vector<std::string>& ignore = {});
+
+// --retarget-preview: what `xpatch retarget` (the hooks' post-install step)
+// would do to the packages' files once they are installed. One batch per
+// tuple whose prefix (/usr/<tuple>, the tuple's canonical name) the layers
+// put files under: those files, at their installed paths, read from the
+// layers' descriptors, planned and checked by retarget::plan_batch against
+// `after` (the root with the layers), exactly as retarget would plan them
+// in the installed root. Nothing is written. A layer read from an archive
+// must hold its ELF members whole (archive::Limits::whole_elf): the
+// planner reads every byte of a file.
+struct RetargetPreview {
+  retarget::Config config;
+  retarget::BatchResult batch;
+  std::vector<retarget::BatchFile> files;  // sorted by installed path; files that are not ELF left out
+};
+std::vector<RetargetPreview> retarget_preview(const std::shared_ptr<resolve::Root>& after,
+                                              const std::vector<std::string>& ignore_missing, unsigned jobs,
+                                              const retarget::Verifier& verify = {});
 
 }  // namespace xpatch::check

@@ -72,14 +72,18 @@ OpenFile::~OpenFile() {
 Expected<MappedFile> MappedFile::open(const std::string& path) {
   auto f = OpenFile::open(path);
   if (!f) return f.error();
+  return map(*f, path);
+}
+
+Expected<MappedFile> MappedFile::map(const OpenFile& f, const std::string& path) {
   unsigned char ident[SELFMAG] = {};
-  ssize_t got = ::pread(f->fd(), ident, SELFMAG, 0);
+  ssize_t got = ::pread(f.fd(), ident, SELFMAG, 0);
   if (got < 0) return io_error(path, "cannot read", errno);
   if (got < SELFMAG || std::memcmp(ident, ELFMAG, SELFMAG) != 0)
     return Error{Error::Kind::NotElf, path + ": not an ELF file (no \\x7fELF magic)"};
-  void* p = ::mmap(nullptr, f->size(), PROT_READ, MAP_PRIVATE, f->fd(), 0);
+  void* p = ::mmap(nullptr, f.size(), PROT_READ, MAP_PRIVATE, f.fd(), 0);
   if (p == MAP_FAILED) return io_error(path, "cannot map", errno);
-  return MappedFile(path, static_cast<const std::byte*>(p), f->size());
+  return MappedFile(path, static_cast<const std::byte*>(p), f.size());
 }
 
 MappedFile::MappedFile(MappedFile&& o) noexcept

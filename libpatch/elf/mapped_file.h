@@ -43,6 +43,9 @@ class MappedFile {
   // and maps it. A file shorter than the ELF ident, or with other magic,
   // gives NotElf without being mapped.
   static Expected<MappedFile> open(const std::string& path);
+  // The same over a file already open (a package member's descriptor, say):
+  // the magic check and the map; `f` may be closed afterwards.
+  static Expected<MappedFile> map(const OpenFile& f, const std::string& path);
 
   MappedFile(MappedFile&& o) noexcept;
   MappedFile& operator=(MappedFile&& o) noexcept;

@@ -37,14 +37,24 @@ struct LayerEntry {
   std::string path;  // canonical, absolute, inside the root: "/usr/lib/libz.so.1"
   Kind kind = Kind::File;
   std::string target;  // Symlink: the link's text, as stored in the package
-  // File: pread on it gives the file's bytes at their offsets. For an ELF
-  // member of an archive this is a memfd that holds only the ranges a check
-  // reads (the rest are holes); null for a member that is not ELF, which is
+  // File: the descriptor that holds the file's bytes, from `offset` on
+  // (open_layer_file gives one that starts at the file's byte 0). A staged
+  // directory's file is its own descriptor, at 0. An archive's ELF members
+  // share one sparse memfd, each at its own offset, holding only the ranges
+  // a check reads (the rest are holes): the descriptors a package needs do
+  // not grow with its members. Null for a member that is not ELF, which is
   // then reported as a file that is not ELF.
   std::shared_ptr<const LayerFd> bytes;
+  std::uint64_t offset = 0;
   std::uint64_t size = 0;  // the installed file's size
   std::uint32_t mode = 0;  // permission bits
 };
+
+// A new descriptor (the caller's to close; -errno on failure) whose bytes
+// from 0 are the `size` bytes of `bytes` at `offset`: a duplicate when they
+// are the whole descriptor, else a memfd holding a copy of the range's data
+// (its holes stay holes, so a copy costs the bytes kept, not the file's size).
+int open_layer_file(const LayerFd& bytes, std::uint64_t offset, std::uint64_t size);
 
 struct Layer {
   std::string origin;                // what messages name: "/var/cache/apt/archives/x_1_arm64.deb"

@@ -117,7 +117,7 @@ xpatch::Status Root::add_layer(const Layer& layer) {
       if (l.status == Lookup::Status::Missing) {
         for (std::string_view c : paths::split(l.path, "/", false)) {
           at = at == "/" ? "/" + std::string(c) : at + "/" + std::string(c);
-          if (stat_node(at).type == Node::Absent) put_layered(at, {Node::Dir, {}, nullptr, index, LayerEntry::Kind::Dir});
+          if (stat_node(at).type == Node::Absent) put_layered(at, {Node::Dir, {}, nullptr, 0, 0, index, LayerEntry::Kind::Dir});
         }
       } else if (l.found() && l.is_dir) {
         at = l.path;
@@ -132,14 +132,14 @@ xpatch::Status Root::add_layer(const Layer& layer) {
         const Node::Type t = stat_node(path).type;
         Lookup l = t == Node::Link ? resolve(path) : Lookup{};
         if (t == Node::Dir || (l.found() && l.is_dir)) break;  // the root's directory (or link to one) stays
-        put_layered(path, {Node::Dir, {}, nullptr, index, LayerEntry::Kind::Dir});
+        put_layered(path, {Node::Dir, {}, nullptr, 0, 0, index, LayerEntry::Kind::Dir});
         break;
       }
       case LayerEntry::Kind::Symlink:
-        put_layered(path, {Node::Link, e.target, nullptr, index, LayerEntry::Kind::Symlink});
+        put_layered(path, {Node::Link, e.target, nullptr, 0, 0, index, LayerEntry::Kind::Symlink});
         break;
       case LayerEntry::Kind::File:
-        put_layered(path, {Node::File, {}, e.bytes, index, LayerEntry::Kind::File});
+        put_layered(path, {Node::File, {}, e.bytes, e.offset, e.size, index, LayerEntry::Kind::File});
         break;
     }
   }
@@ -332,11 +332,12 @@ Lookup Root::resolve(std::string_view path) const {
 int Root::open_file(const std::string& canonical) const {
   if (!layered_.empty())
     if (auto it = layered_.find(canonical); it != layered_.end() && it->second.type == Node::File) {
-      // A package's file: its descriptor (another open file description
-      // would share the offset, so readers use pread), or, for a member
-      // that is not ELF, an empty file.
-      int fd = it->second.bytes ? ::fcntl(it->second.bytes->get(), F_DUPFD_CLOEXEC, 0)
-                                : ::memfd_create("xpatch-layer-not-elf", MFD_CLOEXEC);
+      // A package's file: a descriptor of its bytes alone (readers use
+      // pread: a duplicate shares the file position), or, for a member that
+      // is not ELF, an empty file.
+      const LayerNode& n = it->second;
+      if (n.bytes) return open_layer_file(*n.bytes, n.offset, n.size);
+      const int fd = ::memfd_create("xpatch-layer-not-elf", MFD_CLOEXEC);
       return fd < 0 ? -errno : fd;
     }
   if (stat_node(canonical).type == Node::Special) return -ENXIO;  // fstatat first, as the walk does
@@ -423,7 +424,7 @@ void Root::remember_file(std::string canonical) const {
   nodes_.try_emplace(std::move(canonical), Node{Node::File, 0, {}});
 }
 
-std::vector<Root::Entry> Root::list_dir(const std::string& canonical) const {
+std::vector<Root::Entry> Root::list_dir(const std::string& canonical, bool remember) const {
   std::vector<Entry> out;
   // Under an overlay: the staged directory's entries, then the root's that
   // it does not hide.
@@ -455,7 +456,7 @@ std::vector<Root::Entry> Root::list_dir(const std::string& canonical) const {
         case DT_UNKNOWN: k = kind(prefix + e->d_name); break;
         default: k = Kind::Special; break;  // FIFOs, devices, sockets: never opened
       }
-      if (e->d_type == DT_REG || e->d_type == DT_DIR)
+      if (remember && (e->d_type == DT_REG || e->d_type == DT_DIR))
         learned.emplace_back(prefix + e->d_name, e->d_type == DT_DIR ? Node::Dir : Node::File);
       out.push_back({e->d_name, k});
     }

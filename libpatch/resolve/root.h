@@ -110,12 +110,14 @@ class Root {
   // The entries of a directory at a canonical path, sorted by name, each
   // with its kind (from the directory itself where the file system says,
   // else from lstat); empty when it cannot be read. What it learns is kept
-  // for later lookups.
+  // for later lookups, unless `remember` is false: a walk that looks for a
+  // few names among many (retarget's library index in a tree of headers)
+  // would otherwise keep a record of every file it passed.
   struct Entry {
     std::string name;
     Kind kind;
   };
-  std::vector<Entry> list_dir(const std::string& canonical) const;
+  std::vector<Entry> list_dir(const std::string& canonical, bool remember = true) const;
   // Records what a walk learned from its directory entries (a regular file
   // at `canonical`), so that looking it up later costs no fstatat.
   void remember_file(std::string canonical) const;
@@ -152,6 +154,7 @@ class Root {
     Node::Type type = Node::File;
     std::string target;  // Link
     std::shared_ptr<const LayerFd> bytes;  // File; null: not ELF, reads as empty
+    std::uint64_t offset = 0, size = 0;    // File: where in `bytes` (LayerEntry)
     std::size_t layer = 0;
     LayerEntry::Kind kind = LayerEntry::Kind::File;
   };

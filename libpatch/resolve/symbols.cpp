@@ -21,6 +21,25 @@ unsigned dt_hash_word_size(std::uint16_t machine, unsigned elf_class) noexcept {
   return (machine == EM_S390 && elf_class == 64) || machine == EM_ALPHA ? 8 : 4;
 }
 
+void DynTags::add(std::uint64_t t, std::uint64_t value) {
+  if (t < DT_NUM) {
+    if (!tag[t]) tag[t] = value;
+    return;
+  }
+  switch (t) {
+    case DT_GNU_HASH: gnu_hash = value; break;
+    case DT_VERSYM: versym = value; break;
+    case DT_VERNEED: verneed = value; break;
+    case DT_VERNEEDNUM: verneednum = value; break;
+    case DT_VERDEF: verdef = value; break;
+    case DT_VERDEFNUM: verdefnum = value; break;
+    case DT_FLAGS_1: flags_1 = value; break;
+    case DT_RELACOUNT: relacount = value; break;
+    case DT_RELCOUNT: relcount = value; break;
+    default: break;
+  }
+}
+
 std::vector<DynRelocs> dynamic_relocs(std::span<const std::optional<std::uint64_t>> tag, std::uint64_t relacount,
                                       std::uint64_t relcount, bool is64) {
   auto at = [&](std::size_t t) { return t < tag.size() ? tag[t] : std::nullopt; };
@@ -43,9 +62,8 @@ std::vector<DynRelocs> dynamic_relocs(std::span<const std::optional<std::uint64_
 }
 
 const DynSymbols::Version* DynSymbols::version(std::uint16_t index) const noexcept {
-  for (const Version& v : versions)
-    if (v.index == index) return &v;
-  return nullptr;
+  if (index >= version_at.size() || version_at[index] == 0) return nullptr;
+  return &versions[version_at[index] - 1u];
 }
 
 namespace {
@@ -87,16 +105,18 @@ struct OpenCache {
 namespace {
 
 // Opens `canonical` in the root into `out` and, with `parsed`, parses its
-// headers (read 16 KiB at a time, as a parse reads on); without, lookups
-// touch a few words here and there: 4 KiB at a time. The descriptor stays
-// open in `out` for the table reads that follow.
+// headers. Read 16 KiB at a time, for lookups too: they go round the hash
+// table, the symbols, their names and versions, and fewer, larger chunks
+// cost fewer reads and shorter chunk searches than 4 KiB ones (callgrind
+// on a copy of /usr: 2% fewer instructions, 8% fewer preads). The
+// descriptor stays open in `out` for the table reads that follow.
 std::optional<Error> open_object(const Root& root, const std::string& canonical, std::shared_ptr<OpenObject>& out,
                                  elf::ElfFile* parsed) {
   int fd = root.open_file(canonical);
   if (fd < 0) return Error{Error::Kind::Io, fmt::format("{}: cannot open: {}", canonical, std::strerror(-fd))};
   auto f = OpenFile::adopt(fd, canonical);
   if (!f) return f.error();
-  out = std::make_shared<OpenObject>(canonical, std::move(*f), parsed ? 16384 : 4096);
+  out = std::make_shared<OpenObject>(canonical, std::move(*f), 16384);
   if (parsed) {
     auto p = elf::read_elf_from(out->bytes, {.sections = false});
     if (!p) return p.error();
@@ -151,27 +171,12 @@ class Reader {
   Reader(const Bytes& in, const elf::ElfFile& f, DynSymbols& d) : in_(in), f_(f), d_(d) {}
 
   void run() {
-    std::optional<std::uint64_t> tag[DT_NUM];
-    std::optional<std::uint64_t> gnu_hash, versym, verneed, verneednum, verdef, verdefnum, flags_1, relacount,
-        relcount;
-    for (const elf::DynEntry& e : f_.dynamic) {
-      if (e.tag < DT_NUM) {
-        if (!tag[e.tag]) tag[e.tag] = e.value;
-        continue;
-      }
-      switch (e.tag) {
-        case DT_GNU_HASH: gnu_hash = e.value; break;
-        case DT_VERSYM: versym = e.value; break;
-        case DT_VERNEED: verneed = e.value; break;
-        case DT_VERNEEDNUM: verneednum = e.value; break;
-        case DT_VERDEF: verdef = e.value; break;
-        case DT_VERDEFNUM: verdefnum = e.value; break;
-        case DT_FLAGS_1: flags_1 = e.value; break;
-        case DT_RELACOUNT: relacount = e.value; break;
-        case DT_RELCOUNT: relcount = e.value; break;
-        default: break;
-      }
-    }
+    DynTags dt;
+    for (const elf::DynEntry& e : f_.dynamic) dt.add(e.tag, e.value);
+    const auto& tag = dt.tag;
+    const auto &gnu_hash = dt.gnu_hash, &versym = dt.versym, &verneed = dt.verneed, &verneednum = dt.verneednum,
+               &verdef = dt.verdef, &verdefnum = dt.verdefnum, &flags_1 = dt.flags_1, &relacount = dt.relacount,
+               &relcount = dt.relcount;
     const std::uint64_t flags = tag[DT_FLAGS].value_or(0);
     d_.bind_now = tag[DT_BIND_NOW] || (flags & DF_BIND_NOW) || (flags_1.value_or(0) & DF_1_NOW);
     d_.symbolic = tag[DT_SYMBOLIC] || (flags & DF_SYMBOLIC);
@@ -186,9 +191,21 @@ class Reader {
       d_.gnu_hash = true;
       d_.has_hash = true;
       d_.hash = map(*gnu_hash, 16, "DT_GNU_HASH", &d_.hash_limit);
+      d_.nbuckets = in_.template at<typename E::Word>(d_.hash, "DT_GNU_HASH nbuckets");
+      d_.symoffset = in_.template at<typename E::Word>(d_.hash + 4, "DT_GNU_HASH symoffset");
+      d_.bloom_size = in_.template at<typename E::Word>(d_.hash + 8, "DT_GNU_HASH bloom_size");
+      d_.bloom_shift = in_.template at<typename E::Word>(d_.hash + 12, "DT_GNU_HASH bloom_shift");
     } else if (tag[DT_HASH]) {
       d_.has_hash = true;
-      d_.hash = map(*tag[DT_HASH], 2 * sysv_word(f_.header.machine, E::is64 ? 64 : 32), "DT_HASH", &d_.hash_limit);
+      const unsigned w = sysv_word(f_.header.machine, E::is64 ? 64 : 32);
+      d_.hash = map(*tag[DT_HASH], 2 * w, "DT_HASH", &d_.hash_limit);
+      if (w == 4) {
+        d_.nbuckets = in_.template at<typename E::Word>(d_.hash, "DT_HASH nbucket");
+        d_.nchain = in_.template at<typename E::Word>(d_.hash + 4, "DT_HASH nchain");
+      } else {
+        d_.nbuckets = in_.template at<typename E::Addr>(d_.hash, "DT_HASH nbucket");
+        d_.nchain = in_.template at<typename E::Addr>(d_.hash + 8, "DT_HASH nchain");
+      }
     }
     if (versym) {
       d_.has_versym = true;
@@ -196,6 +213,12 @@ class Reader {
     }
     if (verdef) read_verdef(*verdef, verdefnum.value_or(0));
     if (verneed) read_verneed(*verneed, verneednum.value_or(0));
+    // Index -> version, the first of each index (indexes are below 0x8000).
+    for (std::size_t k = 0; k < d_.versions.size(); ++k) {
+      const std::uint16_t index = d_.versions[k].index;
+      if (index >= d_.version_at.size()) d_.version_at.resize(index + 1u, 0);
+      if (d_.version_at[index] == 0 && k < 0xffff) d_.version_at[index] = static_cast<std::uint16_t>(k + 1);
+    }
 
     if (!elf::reloc_table(f_.header.machine).symbols_by_relocation) {
       d_.refs_checked = false;
@@ -213,12 +236,36 @@ class Reader {
   const elf::ElfFile& f_;
   DynSymbols& d_;
 
+  // The uses of each symbol, in table order: one per relocation that names
+  // a symbol, merged per symbol by `merge` (a sort, not a map: far fewer
+  // instructions per relocation, 8 bytes each) at the end and whenever the
+  // vector doubled, so it stays within twice the symbols used (and 64 Ki).
   struct Use {
-    elf::RelocKind kind = elf::RelocKind::JumpSlot;
-    bool lazy = true;
-    bool copy = false;
+    std::uint32_t sym;
+    elf::RelocKind kind;  // the first that is not a JUMP_SLOT, else JUMP_SLOT
+    bool lazy;            // every use is a lazy PLT slot
+    bool copy;            // one use is a COPY
   };
-  std::unordered_map<std::uint32_t, Use> uses_;  // symbol index -> its strongest use
+  std::vector<Use> uses_;
+  std::size_t merge_at_ = 1u << 16;
+
+  void merge() {
+    std::stable_sort(uses_.begin(), uses_.end(), [](const Use& a, const Use& b) { return a.sym < b.sym; });
+    std::size_t out = 0;
+    for (std::size_t i = 0; i < uses_.size(); ++i) {
+      const Use& x = uses_[i];
+      if (out == 0 || uses_[out - 1].sym != x.sym) {
+        uses_[out++] = x;
+        continue;
+      }
+      Use& u = uses_[out - 1];
+      u.lazy = u.lazy && x.lazy;
+      u.copy = u.copy || x.copy;
+      if (u.kind == elf::RelocKind::JumpSlot) u.kind = x.kind;
+    }
+    uses_.resize(out);
+    merge_at_ = std::max(merge_at_, 2 * out);
+  }
 
   // A dynamic-table address -> file offset inside one PT_LOAD's file image,
   // with how many bytes of that image follow it (at least `need`).
@@ -276,8 +323,8 @@ class Reader {
         const auto& va = in_.template at<elf::Vernaux<E>>(aux, "DT_VERNEED vernaux");
         std::string name = str(va.vna_name, "vna_name");
         need.versions.push_back({name, (va.vna_flags & VER_FLG_WEAK) != 0});
-        d_.versions.push_back(
-            {static_cast<std::uint16_t>(va.vna_other & 0x7fff), false, (va.vna_other & 0x8000) != 0, std::move(name)});
+        d_.versions.push_back({static_cast<std::uint16_t>(va.vna_other & 0x7fff), false, (va.vna_other & 0x8000) != 0,
+                               std::move(name), static_cast<std::uint32_t>(d_.needs.size())});
         if (va.vna_next == 0) break;
         aux += va.vna_next;
       }
@@ -294,34 +341,35 @@ class Reader {
     const std::uint64_t n = size / sizeof(R);
     // The first DT_REL(A)COUNT entries are relative (the loader applies
     // them without a symbol), as the linker sorts them. The rest is read
-    // at once (up to 4 MiB), not 16 KiB at a time.
-    const std::uint64_t first = std::min(skip, n);
-    if (n > first && (n - first) * sizeof(R) <= (4u << 20))
-      in_.view(off + first * sizeof(R), (n - first) * sizeof(R), what);
-    for (std::uint64_t i = first; i < n; ++i) {
-      const R& r = in_.template at<R>(off + i * sizeof(R), what);
-      const std::uint64_t info = r.r_info;
-      const std::uint32_t sym = R::sym(info);
-      if (sym == 0) continue;
-      const elf::RelocKind kind = elf::reloc_kind(f_.header.machine, R::type(info));
-      if (kind == elf::RelocKind::NoSymbol) continue;
-      const bool lazy = plt && kind == elf::RelocKind::JumpSlot;
-      auto [it, fresh] = uses_.try_emplace(sym, Use{kind, lazy, kind == elf::RelocKind::Copy});
-      if (fresh) continue;
-      Use& u = it->second;
-      u.lazy = u.lazy && lazy;
-      u.copy = u.copy || kind == elf::RelocKind::Copy;
-      if (!lazy && u.kind == elf::RelocKind::JumpSlot) u.kind = kind;
+    // 4 MiB at a time (one read each), and walked in place.
+    static_assert(alignof(R) == 1, "entries are read in place from the file's bytes");
+    constexpr std::uint64_t kWindow = (4u << 20) / sizeof(R);
+    // Relocations of one type come in runs: the table is asked once a run.
+    std::uint32_t last_type = 0;
+    elf::RelocKind last_kind = elf::reloc_kind(f_.header.machine, 0);
+    for (std::uint64_t from = std::min(skip, n); from < n; from += kWindow) {
+      const std::uint64_t count = std::min(kWindow, n - from);
+      const R* r = reinterpret_cast<const R*>(in_.view(off + from * sizeof(R), count * sizeof(R), what).data());
+      for (std::uint64_t i = 0; i < count; ++i) {
+        const std::uint64_t info = r[i].r_info;
+        const std::uint32_t sym = R::sym(info);
+        if (sym == 0) continue;
+        if (const std::uint32_t type = R::type(info); type != last_type) {
+          last_type = type;
+          last_kind = elf::reloc_kind(f_.header.machine, type);
+        }
+        if (last_kind == elf::RelocKind::NoSymbol) continue;
+        uses_.push_back({sym, last_kind, plt && last_kind == elf::RelocKind::JumpSlot,
+                         last_kind == elf::RelocKind::Copy});
+        if (uses_.size() >= merge_at_) merge();
+      }
     }
   }
 
   void finish_refs() {
-    std::vector<std::uint32_t> order;
-    order.reserve(uses_.size());
-    for (const auto& [sym, use] : uses_) order.push_back(sym);
-    std::sort(order.begin(), order.end());
-    for (std::uint32_t idx : order) {
-      const Use& u = uses_[idx];
+    merge();
+    for (const Use& u : uses_) {
+      const std::uint32_t idx = u.sym;
       const auto& s = sym_at<E>(in_, d_, idx, "relocation");
       const unsigned bind = ELF64_ST_BIND(s.st_info);
       const unsigned vis = ELF64_ST_VISIBILITY(s.st_other);
@@ -334,6 +382,7 @@ class Reader {
       if (s.st_shndx == SHN_UNDEF && bind == STB_WEAK) continue;
       DynSymbols::Ref ref;
       ref.name = str(s.st_name, "symbol name");
+      ref.gnu_hash = gnu_hash(ref.name);
       ref.kind = u.copy ? elf::RelocKind::Copy : u.kind;
       ref.lazy = u.lazy && !u.copy;
       ref.size = s.st_size;
@@ -344,6 +393,7 @@ class Reader {
         if (const DynSymbols::Version* ver = d_.version(v & 0x7fff)) {
           ref.version = ver->name;
           ref.version_hidden = ver->hidden;
+          if (!ver->is_def) ref.need = static_cast<std::int32_t>(ver->need);
         }
       }
       d_.refs.push_back(std::move(ref));
@@ -359,6 +409,8 @@ struct Want {
   std::string_view version;  // "" unversioned
   bool version_hidden = false;
   bool plt = false;  // a JUMP_SLOT: an undefined symbol with a PLT address is no definition (glibc)
+  std::uint32_t gnu_hash = 0;  // of `name`
+  mutable std::optional<std::uint32_t> sysv_hash;  // of `name`, once an object with only DT_HASH asks
 };
 
 struct Hit {
@@ -448,10 +500,10 @@ class Lookup {
   }
 
   Hit find_gnu(const Want& w) {
-    const std::uint32_t nbuckets = word(0, "DT_GNU_HASH"), symoffset = word(4, "DT_GNU_HASH"),
-                        bloom_size = word(8, "DT_GNU_HASH"), shift = word(12, "DT_GNU_HASH");
+    const std::uint64_t nbuckets = d_.nbuckets;
+    const std::uint32_t symoffset = d_.symoffset, bloom_size = d_.bloom_size, shift = d_.bloom_shift;
     if (nbuckets == 0) return {};
-    const std::uint32_t h = gnu_hash(w.name);
+    const std::uint32_t h = w.gnu_hash;
     constexpr unsigned kBits = E::is64 ? 64 : 32;
     const std::uint64_t bloom_at = 16;
     if (bloom_size != 0) {
@@ -483,9 +535,10 @@ class Lookup {
 
   Hit find_sysv(const Want& w) {
     const unsigned wsz = sysv_word(d_.machine, d_.elf_class);
-    const std::uint64_t nbucket = sysv(0, wsz), nchain = sysv(1, wsz);
+    const std::uint64_t nbucket = d_.nbuckets, nchain = d_.nchain;
     if (nbucket == 0) return {};
-    std::uint64_t idx = sysv(2 + sysv_hash(w.name) % nbucket, wsz);
+    if (!w.sysv_hash) w.sysv_hash = sysv_hash(w.name);
+    std::uint64_t idx = sysv(2 + *w.sysv_hash % nbucket, wsz);
     // Each step must stay below nchain; a cycle is cut after nchain steps.
     for (std::uint64_t steps = 0; idx != STN_UNDEF && steps <= nchain; ++steps) {
       if (idx >= nchain) fail(in_.name(), "DT_HASH", fmt::format("chain index {} is not below nchain {}", idx, nchain));
@@ -644,25 +697,32 @@ class TreeCheck {
   }
 
   // Is `w` defined somewhere in the scope? Whether a definition exists
-  // does not depend on the order, so the object that defined the last
-  // symbol is asked first (most come from libc); `in_order` (COPY, whose
-  // size warning names the first definition) keeps the scope's order.
-  std::optional<std::pair<std::size_t, Hit>> lookup(const Want& w, bool skip_program, bool in_order) {
+  // does not depend on the order, so `hint` (the object its version names)
+  // or else the object that defined the last symbol (most come from libc)
+  // is asked first, and with `closure` the objects of that closure before
+  // the others: a definition found there is found in every scope that
+  // holds the closure. `in_order` (COPY, whose size warning names the first
+  // definition) keeps the scope's order.
+  std::optional<std::pair<std::size_t, Hit>> lookup(const Want& w, bool skip_program, bool in_order,
+                                                    const std::vector<char>* closure, int hint) {
     const std::size_t n = t_.nodes.size();
-    const std::size_t first = in_order ? 0 : last_definer_;
-    for (std::size_t k = 0; k < n; ++k) {
-      const std::size_t j = k == 0 ? first : (k <= first ? k - 1 : k);
-      if (skip_program && j == 0) continue;
-      const DynSymbols& d = *syms_[j];
-      if (!d.has_hash) continue;
-      elf::Variant v = d.elf_class == 64 ? (d.big_endian ? elf::Variant::k64BE : elf::Variant::k64LE)
-                                         : (d.big_endian ? elf::Variant::k32BE : elf::Variant::k32LE);
-      Hit h = elf::dispatch(v, [&](auto e) { return lookup_in<decltype(e)>(j, w); });
-      if (h.found) {
-        last_definer_ = j;
-        return std::make_pair(j, h);
+    const std::size_t first = in_order ? 0 : hint >= 0 ? static_cast<std::size_t>(hint) : last_definer_;
+    for (int pass = in_order || !closure ? 1 : 0; pass < 2; ++pass)
+      for (std::size_t k = 0; k < n; ++k) {
+        const std::size_t j = k == 0 ? first : (k <= first ? k - 1 : k);
+        if (skip_program && j == 0) continue;
+        if (pass == 0 && !(*closure)[j]) continue;                        // the closure first,
+        if (pass == 1 && closure && !in_order && (*closure)[j]) continue;  // then the others
+        const DynSymbols& d = *syms_[j];
+        if (!d.has_hash) continue;
+        elf::Variant v = d.elf_class == 64 ? (d.big_endian ? elf::Variant::k64BE : elf::Variant::k64LE)
+                                           : (d.big_endian ? elf::Variant::k32BE : elf::Variant::k32LE);
+        Hit h = elf::dispatch(v, [&](auto e) { return lookup_in<decltype(e)>(j, w); });
+        if (h.found) {
+          last_definer_ = j;
+          return std::make_pair(j, h);
+        }
       }
-    }
     return std::nullopt;
   }
 
@@ -675,28 +735,40 @@ class TreeCheck {
       if (d.refs.empty()) continue;
       // Closures are remembered for loaded libraries only: a library
       // checked on its own is checked once, and its key would grow the set
-      // with every file.
+      // with every file. But a library on its own whose closure an earlier
+      // tree found resolved has nothing to report.
       std::string key;
-      if (i != 0) {
-        key = closure_key(i);
+      std::vector<char> closure;  // node -> in the closure of node i
+      if (i != 0 || !program) {
+        key = closure_key(i, closure);
         if (sc_.closure_resolved(key)) continue;
       }
+      // Whether every definition came from the closure: one from outside it
+      // (the program, a library the program loads before) is no promise for
+      // another scope that holds the same closure without that sibling.
+      bool inside = true;
+      // Each DT_VERNEED entry's object: where a versioned reference is
+      // looked for first.
+      std::vector<int> need_node(d.needs.size());
+      for (std::size_t k = 0; k < d.needs.size(); ++k) need_node[k] = find_loaded(d.needs[k].file);
       const std::size_t findings_before = t_.findings.size();
       std::vector<std::string> unresolved;  // a library on its own: one warning for all
       for (const DynSymbols::Ref& r : d.refs) {
-        Want w{r.name, musl ? std::string_view() : std::string_view(r.version), r.version_hidden,
-               r.kind == elf::RelocKind::JumpSlot};
+        const Want w{r.name,           musl ? std::string_view() : std::string_view(r.version),
+                     r.version_hidden, r.kind == elf::RelocKind::JumpSlot,
+                     r.gnu_hash,       std::nullopt};
         const bool copy = r.kind == elf::RelocKind::Copy;
         std::optional<std::pair<std::size_t, Hit>> hit;
         try {
-          hit = lookup(w, copy && program, copy);
+          hit = lookup(w, copy && program, copy, closure.empty() ? nullptr : &closure,
+                       r.need >= 0 && static_cast<std::size_t>(r.need) < need_node.size() ? need_node[r.need] : -1);
         } catch (ErrorException& e) {
           add(Severity::Error, code::kMalformed, n.path, n.path, e.error.message);
           return;
         }
-        const std::string shown = r.version.empty() || musl ? r.name : r.name + "@" + r.version;
         if (hit) {
           const auto& [j, h] = *hit;
+          if (!closure.empty() && !closure[j]) inside = false;
           // glibc _dl_relocate_object (COPY): "has different size".
           if (copy && !musl && h.size != r.size)
             add(Severity::Warning, code::kCopySizeChanged, n.path, r.name,
@@ -705,6 +777,7 @@ class TreeCheck {
                             n.path, r.name, t_.nodes[j].path, h.size, r.size));
           continue;
         }
+        const std::string shown = r.version.empty() || musl ? r.name : r.name + "@" + r.version;
         if (!program) {
           unresolved.push_back(shown);
           continue;
@@ -738,7 +811,7 @@ class TreeCheck {
                                         "program loads it by path, and its symbols come first)",
                         list));
       }
-      if (i != 0 && unresolved.empty() && t_.findings.size() == findings_before)
+      if (i != 0 && inside && unresolved.empty() && t_.findings.size() == findings_before)
         sc_.set_closure_resolved(std::move(key));
     }
   }
@@ -763,8 +836,9 @@ class TreeCheck {
   }
 
   // The objects node `i` brings into any scope: itself, what it loads
-  // (breadth-first over the tree's edges) and the loader.
-  std::string closure_key(std::size_t i) {
+  // (breadth-first over the tree's edges) and the loader, as a key (their
+  // paths) and as `in` (node -> in the closure).
+  std::string closure_key(std::size_t i, std::vector<char>& in) {
     if (loads_.empty()) {
       loads_.resize(t_.nodes.size());
       for (const TreeEdge& e : t_.edges)
@@ -783,6 +857,7 @@ class TreeCheck {
           seen[to] = 1;
           queue.push_back(to);
         }
+    in = std::move(seen);
     std::vector<std::string_view> paths;
     for (std::size_t q = 1; q < queue.size(); ++q) paths.push_back(t_.nodes[queue[q]].path);
     std::sort(paths.begin(), paths.end());
@@ -855,7 +930,7 @@ Expected<std::vector<std::optional<std::uint64_t>>> SymbolChecker::lookup(
                                               : (d->big_endian ? elf::Variant::k32BE : elf::Variant::k32LE);
     std::vector<std::optional<std::uint64_t>> out;
     for (const auto& [name, version] : wants) {
-      const Want w{name, version, false, false};
+      const Want w{name, version, false, false, gnu_hash(name), std::nullopt};
       const Hit h = elf::dispatch(v, [&](auto e) { return find_symbol<decltype(e)>(o->bytes, *d, family, w); });
       out.push_back(h.found ? std::optional<std::uint64_t>(h.size) : std::nullopt);
     }

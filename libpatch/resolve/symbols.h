@@ -12,6 +12,8 @@
 // relocations ask for); a program's own facts are not kept at all.
 #pragma once
 
+#include <elf.h>
+
 #include <cstdint>
 #include <future>
 #include <memory>
@@ -47,6 +49,11 @@ struct DynSymbols {
   bool gnu_hash = false;
   std::uint64_t hash = 0, hash_limit = 0;  // 0: no hash table (nothing can be found here)
   bool has_hash = false;
+  // The hash table's header, read once (not at every lookup): DT_GNU_HASH's
+  // nbuckets, symoffset, bloom size (in words) and bloom shift; DT_HASH's
+  // nbucket (in `nbuckets`) and nchain.
+  std::uint64_t nbuckets = 0, nchain = 0;
+  std::uint32_t symoffset = 0, bloom_size = 0, bloom_shift = 0;
 
   // Version index -> name, for the object's own DT_VERDEF (base excluded)
   // and its DT_VERNEED entries (vna_other).
@@ -55,8 +62,10 @@ struct DynSymbols {
     bool is_def = false;
     bool hidden = false;  // vna_other & 0x8000
     std::string name;
+    std::uint32_t need = 0;  // !is_def: its entry in `needs`
   };
   std::vector<Version> versions;
+  std::vector<std::uint16_t> version_at;  // index -> position in `versions` + 1 (0: none)
   bool has_verdef = false;
 
   struct Need {
@@ -78,6 +87,14 @@ struct DynSymbols {
     elf::RelocKind kind = elf::RelocKind::Other;
     bool lazy = false;  // every use is a JUMP_SLOT in DT_JMPREL
     std::uint64_t size = 0;  // st_size of the reference (COPY)
+    // The name's DT_GNU_HASH hash, computed once: a reference is looked up
+    // in several objects, in many trees. (The DT_HASH one is computed once
+    // per lookup round where an object has only DT_HASH: few have.)
+    std::uint32_t gnu_hash = 0;
+    // The `needs` entry of its version (-1: none): the file the linker
+    // found the definition in, the object asked first (a hint only: the
+    // loader searches the whole scope, and so does the check).
+    std::int32_t need = -1;
   };
   std::vector<Ref> refs;
   bool refs_checked = true;  // false where relocations do not name the symbols (MIPS)
@@ -87,6 +104,16 @@ struct DynSymbols {
 
 // The size of a DT_HASH word: 8 on s390x (64-bit) and Alpha, else 4.
 unsigned dt_hash_word_size(std::uint16_t machine, unsigned elf_class) noexcept;
+
+// The dynamic entries the symbol check reads (fed in order, up to the first
+// DT_NULL): a tag below DT_NUM counts at its first entry, the others at
+// their last. One home for symbols.cpp's reader and the package reader's
+// plan of what to keep (archive/keep.cpp), which must find the same tables.
+struct DynTags {
+  std::optional<std::uint64_t> tag[DT_NUM];
+  std::optional<std::uint64_t> gnu_hash, versym, verneed, verneednum, verdef, verdefnum, flags_1, relacount, relcount;
+  void add(std::uint64_t t, std::uint64_t value);
+};
 
 // The relocation tables whose symbols the loader looks up, as glibc's
 // _ELF_DYNAMIC_DO_RELOC takes them: a DT_JMPREL inside the end of
@@ -140,7 +167,9 @@ class SymbolChecker {
   // A library whose every reference was found among the objects of its own
   // closure (itself, what it loads, the loader) finds them in any scope
   // that holds that closure: such closures are remembered, so a library
-  // loaded by a thousand programs is looked through once.
+  // loaded by a thousand programs is looked through once. One definition
+  // found outside the closure (the program, a sibling library) and the
+  // closure is not remembered: another program may lack that sibling.
   bool closure_resolved(const std::string& key);
   void set_closure_resolved(std::string key);
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <thread>
 
 #include <fmt/format.h>
@@ -95,7 +96,10 @@ void LibraryIndex::add_tree(const resolve::Root& root, const std::string& dir, i
   if (depth < 0) return;
   resolve::Lookup d = root.resolve(dir);
   if (!d.found() || !d.is_dir) return;
-  for (const auto& e : root.list_dir(d.path)) {
+  // Only the libraries found are looked up again (below), so the listing
+  // leaves no record of the rest in the root's cache: a tree is mostly
+  // headers and data, and a record each made retarget's memory grow with it.
+  for (const auto& e : root.list_dir(d.path, /*remember=*/false)) {
     std::string p = join(d.path, e.name);
     if (e.kind == resolve::Root::Kind::Dir) {
       add_tree(root, p, depth - 1);
@@ -243,13 +247,26 @@ void parallel_for(std::size_t n, unsigned jobs, F&& fn) {
   for (auto& th : pool) th.join();
 }
 
+// The file's bytes: BatchFile::open's descriptor, else the host path.
+Expected<OpenFile> open_input(const BatchFile& b) {
+  if (!b.open) return OpenFile::open(b.host);
+  const int fd = b.open();
+  if (fd < 0) return Error{Error::Kind::Io, fmt::format("{}: cannot open: {}", b.name, std::strerror(-fd))};
+  return OpenFile::adopt(fd, b.name);
+}
+Expected<MappedFile> map_input(const BatchFile& b) {
+  auto in = open_input(b);
+  if (!in) return in.error();
+  return MappedFile::map(*in, b.open ? b.name : b.host);
+}
+
 // Step 1 for one file: read and parse it. The batch keeps only what the
 // plans, the index, the loader check and the report need: no section
 // headers (the planner reads them again with the file, in step 2), so a
 // batch of many files holds a few hundred bytes each.
 void read_one(BatchFile& b) {
   if (b.error) return;  // the caller already knows it cannot be read
-  auto map = MappedFile::open(b.host);
+  auto map = map_input(b);
   auto f = map ? elf::read_elf(map->bytes(), b.name, {.sections = false}) : Expected<elf::ElfFile>(map.error());
   if (f) {
     b.elf.emplace(std::move(*f));
@@ -260,27 +277,49 @@ void read_one(BatchFile& b) {
   }
 }
 
+// What the checked writes were: FNV-1a over each write's offset, size and
+// bytes, and the output's size.
+std::uint64_t digest_of(const rewrite::Plan& p) {
+  std::uint64_t h = 0xcbf29ce484222325u;
+  auto mix = [&](const void* data, std::size_t n) {
+    for (const auto* c = static_cast<const unsigned char*>(data); n--; ++c) h = (h ^ *c) * 0x100000001b3u;
+  };
+  for (const rewrite::Write& w : p.writes) {
+    const std::uint64_t head[2] = {w.offset, w.bytes.size()};
+    mix(head, sizeof head);
+    mix(w.bytes.data(), w.bytes.size());
+  }
+  mix(&p.new_size, sizeof p.new_size);
+  return h;
+}
+
+// The file's full read (section headers included: the planner needs them)
+// and its plan. `map` keeps the bytes alive.
+Expected<rewrite::Plan> plan_writes(const BatchFile& b, const MappedFile& map, std::optional<elf::ElfFile>& full) {
+  auto f = elf::read_elf(map.bytes(), b.name);
+  if (!f) return f.error();
+  full.emplace(std::move(*f));
+  return rewrite::plan_rewrite(*full, map.bytes(), b.plan.edits);
+}
+
 // Step 2 for one file: plan it, read the planned output back (and verify
 // it), and tell the resolver to see the output in its place. What stays is
-// the plan: its (offset, bytes) writes, never an image of the output.
+// the plan: its (offset, bytes) writes, never an image of the output, and
+// not even those unless `keep_writes` (planned_writes).
 void plan_one(BatchFile& b, const Config& c, const LibraryIndex& idx, resolve::Resolver& resolver,
-              const Verifier& verify) {
+              const Verifier& verify, bool keep_writes) {
   b.plan = plan_file(*b.elf, b.install, c, idx);
   if (b.plan.verdict != Verdict::Retarget) return;
   // The mapping lives only while this file is planned, so resident memory
   // stays at one file per worker, not the batch.
-  auto map = MappedFile::open(b.host);
-  auto input = map ? OpenFile::open(b.host) : Expected<OpenFile>(map.error());
+  auto input = open_input(b);
+  auto map = input ? MappedFile::map(*input, b.open ? b.name : b.host) : Expected<MappedFile>(input.error());
   if (!input) {
     b.error = input.error();
     return;
   }
-  auto full = elf::read_elf(map->bytes(), b.name);  // with the section headers: the planner needs them
-  if (!full) {
-    b.error = full.error();
-    return;
-  }
-  auto rw = rewrite::plan_rewrite(*full, map->bytes(), b.plan.edits);
+  std::optional<elf::ElfFile> full;
+  auto rw = plan_writes(b, *map, full);
   if (!rw) {
     b.error = rw.error();
     return;
@@ -308,6 +347,8 @@ void plan_one(BatchFile& b, const Config& c, const LibraryIndex& idx, resolve::R
     return;
   }
   b.install = l.path;
+  b.digest = digest_of(*rw);
+  if (!keep_writes) rw->writes = {};
   b.rewrite.emplace(std::move(*rw));
   resolver.assume(b.install, *back);
 }
@@ -315,7 +356,8 @@ void plan_one(BatchFile& b, const Config& c, const LibraryIndex& idx, resolve::R
 }  // namespace
 
 BatchResult plan_batch(const std::shared_ptr<resolve::Root>& root, const Config& c, std::vector<BatchFile>& files,
-                       const std::vector<std::string>& extra_dirs, unsigned jobs, const Verifier& verify) {
+                       const std::vector<std::string>& extra_dirs, unsigned jobs, const Verifier& verify,
+                       bool keep_writes) {
   BatchResult result;
   const auto info = elf::parse_tuple(c.tuple);
   result.loader = c.interp.value_or(join(c.prefix == "/" ? "/lib" : c.prefix + "/lib", info ? info->loader : ""));
@@ -339,7 +381,7 @@ BatchResult plan_batch(const std::shared_ptr<resolve::Root>& root, const Config&
   //    planned output in its file's place.
   resolve::Resolver resolver(root);
   parallel_for(files.size(), jobs, [&](std::size_t i) {
-    if (files[i].elf && !files[i].error) plan_one(files[i], c, index, resolver, verify);
+    if (files[i].elf && !files[i].error) plan_one(files[i], c, index, resolver, verify, keep_writes);
   });
   std::vector<std::size_t> planned;
   for (std::size_t i = 0; i < files.size(); ++i)
@@ -368,6 +410,19 @@ BatchResult plan_batch(const std::shared_ptr<resolve::Root>& root, const Config&
     }
   }
   return result;
+}
+
+Expected<rewrite::Plan> planned_writes(const BatchFile& b) {
+  auto map = MappedFile::open(b.host);
+  if (!map) return map.error();
+  std::optional<elf::ElfFile> full;
+  auto rw = plan_writes(b, *map, full);
+  if (!rw) return rw.error();
+  if (digest_of(*rw) != b.digest)
+    return Error{Error::Kind::Io, fmt::format("{}: changed since it was checked (its planned writes differ), so "
+                                              "nothing was written; run retarget again",
+                                              b.name)};
+  return rw;
 }
 
 }  // namespace xpatch::retarget

@@ -93,12 +93,18 @@ struct BatchFile {
   std::string host;         // the file read, and later written (symlinks followed)
   std::string install;      // where it lives in ROOT ("": nowhere, an error); made canonical
   bool explicitly = false;  // named by the user: a file that is not ELF is an error, not a skip
+  // When set, the file's bytes are read from the descriptor this returns
+  // (owned by the caller of open; -errno on failure) instead of from `host`:
+  // a package's member that is not on disk (check --retarget-preview).
+  std::function<int()> open;
 
   bool not_elf = false;                 // met in a walk or a list, not ELF: not ours
   std::optional<Error> error;           // I/O, malformed, or a plan that cannot apply
   std::optional<elf::ElfFile> elf;      // the input, parsed
   FilePlan plan;                        // meaningful when elf is set and error is not
-  std::optional<rewrite::Plan> rewrite; // Verdict::Retarget only: the byte writes
+  std::optional<rewrite::Plan> rewrite; // Verdict::Retarget only: the plan; its writes dropped unless
+                                        // plan_batch keeps them (planned_writes gives them back)
+  std::uint64_t digest = 0;             // of the writes that were checked
   bool refused = false;                 // planned, but the loader rules found errors in the result
   std::vector<resolve::Finding> problems;  // why (the blocking findings)
   // Verdict::Retarget, not refused, no error: the caller may write it.
@@ -124,9 +130,20 @@ struct BatchResult {
 // `verify`, when set, judges each planned output against its input before
 // the loader check (the CLI's --verify: rewrite::verify and LIEF's read); a
 // message it returns makes that file an error, left as it was.
+// Unless `keep_writes`, each file's planned bytes are dropped once it is
+// checked (its steps and sizes stay): a batch then holds no output bytes,
+// whatever its size (issue 16: a new DT_STRTAB is a copy of the old one,
+// 35 KiB a file on average in the cross trees), and the writer asks
+// planned_writes for them, one file at a time.
 using Verifier = std::function<std::optional<std::string>(const elf::ElfFile& in, std::span<const std::byte> in_bytes,
                                                           std::span<const std::byte> out, const rewrite::EditSet& edits)>;
 BatchResult plan_batch(const std::shared_ptr<resolve::Root>& root, const Config& c, std::vector<BatchFile>& files,
-                       const std::vector<std::string>& extra_dirs, unsigned jobs, const Verifier& verify = {});
+                       const std::vector<std::string>& extra_dirs, unsigned jobs, const Verifier& verify = {},
+                       bool keep_writes = true);
+
+// The writes plan_batch checked for `b` (writable()), planned again from
+// the file as it is now. An error (Io) when they differ from the ones
+// checked (the file changed since): nothing unchecked is ever written.
+Expected<rewrite::Plan> planned_writes(const BatchFile& b);
 
 }  // namespace xpatch::retarget

@@ -1,10 +1,11 @@
 // Crash-safe output: an unnamed temporary file (O_TMPFILE) in the
-// destination's directory, fsync'd, named, then renamed over the
-// destination. A reader sees the old bytes or
+// destination's directory, its data on disk, named, then renamed over the
+// destination, the rename made durable. A reader sees the old bytes or
 // the new bytes, never a mix; on any error the destination is untouched.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -21,7 +22,7 @@ namespace xpatch::rewrite {
 Expected<std::string> resolve_destination(const std::string& path);
 
 struct WriteOptions {
-  // fsync the file and its directory (--no-sync turns it off).
+  // The new bytes on disk before the rename, and the rename on disk before the call returns (--no-sync turns it off).
   bool durable = true;
   // Read the new file back with the libpatch reader before it replaces anything.
   bool reread = true;
@@ -37,8 +38,9 @@ struct WriteOptions {
 // space. Mode, owner and extended attributes (security.capability
 // included) are copied from `source`. Hard links: the new file is a new
 // inode, so other names of the old inode keep the old bytes (as with sed -i
-// and rpm). With `durable` (the default) the file and its directory are
-// fsync'd, so a crash or power loss leaves old or new bytes; without it the
+// and rpm). With `durable` (the default) the data is on disk before the
+// rename and the rename before the call returns (as in WriteBatch::commit
+// below), so a crash or power loss leaves old or new bytes; without it the
 // rename is still atomic for other processes, but the new bytes may not be
 // on disk yet when the call returns. With `reread` (the default) the new
 // file is read back with the libpatch reader before it replaces `dest`; if
@@ -58,17 +60,25 @@ Status write_plan_atomically(const std::string& dest, const std::string& source,
 //   add():    each new file is written unnamed (O_TMPFILE), given the
 //             source's owner, mode and xattrs, and read back, as above;
 //             nothing is named or replaced yet;
-//   commit(): all of them are made durable together (one syncfs per
-//             filesystem; a batch of one is fsync'd), then each is named
-//             and renamed over its destination, then each directory is
-//             fsync'd once.
+//   commit(): the data of all of them reaches the disk before any is
+//             named, then each is named and renamed over its
+//             destination, then the renames are made durable. On ext4
+//             with a journal (metadata committed in order): each file's
+//             data written out and waited for (sync_file_range), and one
+//             directory fsync after the last rename, whose journal commit
+//             carries every earlier change: one commit per batch, one file
+//             or many. Elsewhere: one syncfs per filesystem (a batch of
+//             one: fsync) before the renames, each directory fsync'd after.
 // Every file is still all-or-nothing: until its rename it has no name, so
 // a crash or kill at any point leaves each destination old or new.
-// Each staged file holds a descriptor: commit at least every kMaxStaged.
-// Files not committed when the batch is destroyed are discarded.
+// Each staged file holds a descriptor and its bytes on disk: commit when
+// full(), that is when the staged files reach what the descriptor limit
+// leaves room for (RLIMIT_NOFILE's soft limit less 64, at most 4096; 960
+// with Debian's default), or 1 GiB. So a batch of hundreds of files is one
+// commit. Files not committed when the batch is destroyed are discarded.
 class WriteBatch {
  public:
-  static constexpr std::size_t kMaxStaged = 256;
+  static constexpr std::uint64_t kMaxStagedBytes = std::uint64_t{1} << 30;
   explicit WriteBatch(WriteOptions options = {});
   ~WriteBatch();
   WriteBatch(const WriteBatch&) = delete;
@@ -79,7 +89,7 @@ class WriteBatch {
   // Returns the files that failed (destination, error); the rest replaced their destination.
   std::vector<std::pair<std::string, Error>> commit();
   std::size_t size() const noexcept { return staged_.size(); }
-  bool full() const noexcept { return staged_.size() >= kMaxStaged; }
+  bool full() const noexcept { return staged_.size() >= max_staged_ || staged_bytes_ >= kMaxStagedBytes; }
 
  private:
   struct Staged {  // written in full, not yet in place
@@ -92,6 +102,8 @@ class WriteBatch {
   Status stage(const std::string& dest, const std::string& metadata_from, Fill&& fill);
   WriteOptions opt_;
   std::vector<Staged> staged_;
+  std::size_t max_staged_ = 256;
+  std::uint64_t staged_bytes_ = 0;
 };
 
 }  // namespace xpatch::rewrite

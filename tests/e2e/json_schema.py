@@ -111,6 +111,19 @@ try:
     shutil.copy(os.path.join(FX, "aarch64", "app-ver"), os.path.join(stage, "opt", "aarch64", "app-new"))
     check_lines("check --package", run("check", "--package", stage, "--json", root),
                 lambda o: "check_package_summary" if "summary" in o else "check_package")
+    # --retarget-preview: retarget's objects (with "preview") between them.
+    pstage = os.path.join(w, "pkg-preview")
+    os.makedirs(os.path.join(pstage, "usr", "aarch64-linux-gnu", "bin"))
+    shutil.copy(os.path.join(FX, "aarch64", "app-ver"), os.path.join(pstage, "usr", "aarch64-linux-gnu", "bin"))
+    shutil.copy(os.path.join(FX, "aarch64", "app-pie"), os.path.join(pstage, "usr", "aarch64-linux-gnu", "bin"))
+    shutil.copy(os.path.join(FX, "aarch64", "libfoo.so"), os.path.join(pstage, "usr", "aarch64-linux-gnu", "bin"))
+    out = run("check", "--package", pstage, "--retarget-preview", "--json", root)
+    if b'"preview":true' not in out or b'"retarget_preview":[{' not in out:
+        print("FAIL - check --package --retarget-preview: no preview in the output")
+        fails += 1
+    check_lines("check --package --retarget-preview", out,
+                lambda o: "check_package_summary" if "summary" in o else "retarget" if o.get("preview")
+                else "check_package")
 
     # patch: dry run, a write, nothing to change, an error.
     app = os.path.join(w, "app")

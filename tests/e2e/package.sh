@@ -45,14 +45,6 @@ base_root() {  # DIR [LIBSYM]: cross glibc, LIBSYM (libsym.so) in lib2, an unrel
   cp "$F/${2:-libsym.so}" "$1/opt/xpt/lib2/libsym.so"
   prog app-ver "$1/opt/xpt/bin/unrelated"  # needs libver.so.1, which is nowhere
 }
-deb() {  # NAME: builds $W/NAME.deb from $W/NAME/ (DEBIAN/control made here)
-  mkdir -p "$W/$1/DEBIAN"
-  printf 'Package: %s\nVersion: 1\nArchitecture: arm64\nMaintainer: t <t@t>\nDescription: test\n' "$1" \
-    >"$W/$1/DEBIAN/control"
-  dpkg-deb --root-owner-group -Zxz --build "$W/$1" "$W/$1.deb" >/dev/null
-  rm -rf "$W/$1.stage" && mkdir "$W/$1.stage" && dpkg-deb -x "$W/$1.deb" "$W/$1.stage"
-}
-pkgarg() { if [ "$FORM" = deb ]; then echo "$W/$1.deb"; else echo "$W/$1.stage"; fi; }
 
 # verdict CASE ROOT EXIT PKG...: check --package's exit status, then the
 # install judged by the loader and by check of the installed copy.

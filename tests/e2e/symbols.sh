@@ -2,7 +2,9 @@
 # xpatch check's symbol rules against the real loaders, on the ten fixture
 # targets: programs linked against libsym.so are run against libsym-lost.so
 # (a version node, two functions gone, an array grown), and against
-# libsym.so itself. glibc: ld.so's trace mode with LD_BIND_NOW=1 LD_WARN=1
+# libsym.so itself; libsib-needs.so's symbol comes from a sibling (the
+# program, another library) or from nothing, and such programs are checked
+# together in one run, in both orders. glibc: ld.so's trace mode with LD_BIND_NOW=1 LD_WARN=1
 # (what ldd -r does) and the program itself; musl: the program itself.
 # symbols_oracle.py compares the verdicts; docs/check.md has the rules.
 #
@@ -15,8 +17,9 @@ W=$(mktemp -d /tmp/xpatch-symbols.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 [ -e "$FX/x86_64/libsym-lost.so" ] || { echo "symbols.sh: $FX has no symbol fixtures (run fixtures.build)"; exit 77; }
 
-agree() {  # WHAT TARGET PROG: check --json agrees with the real loader
-  local what=$1 t=$2 p=$3 q L fam=glibc rc=0
+agree() {  # WHAT TARGET PROG [RUN_JSON]: check --json agrees with the real loader
+  # (RUN_JSON: PROG's report is taken from that run of several files)
+  local what=$1 t=$2 p=$3 run_json=${4:-} q L fam=glibc rc=0
   q=$(qemu_for "$t")
   L=$(tuple_loader "$t")
   [ "${t%-musl}" != "$t" ] && fam=musl
@@ -32,7 +35,14 @@ agree() {  # WHAT TARGET PROG: check --json agrees with the real loader
     : >"$W/trace"
     run_target "$t" "$p" >"$W/run" 2>&1 || rc=$?
   fi
-  "$XPATCH" check --json / "$p" >"$W/check.json" || true
+  if [ -n "$run_json" ]; then
+    python3 -c 'import json, sys
+for l in open(sys.argv[1]):
+    if json.loads(l).get("file") == sys.argv[2]: print(l, end="")' "$run_json" "$p" >"$W/check.json"
+    [ -s "$W/check.json" ] || { bad "$what: no report for $p"; return; }
+  else
+    "$XPATCH" check --json / "$p" >"$W/check.json" || true
+  fi
   if python3 "$HERE/symbols_oracle.py" $fam "$W/trace" "$W/run" "$rc" "$W/check.json" >"$W/oracle.txt"; then ok "$what"
   else bad "$what"; cat "$W/trace" "$W/run" "$W/oracle.txt"; grep -o '"code":"[^"]*","object":"[^"]*","subject":"[^"]*"' "$W/check.json" || true; fi
 }
@@ -89,5 +99,27 @@ for T in ${SYMBOLS_TARGETS:-x86_64 i686 aarch64 armhf riscv64 ppc64le s390x powe
   check "$T: STB_GNU_UNIQUE and protected definitions are found" test -z "$(codes "$X/app-sym-uniq")"
   check "$T: --no-symbols: only the files are checked" \
     bash -c "'$XPATCH' check --no-symbols -q / '$X/app-sym-now' >/dev/null"
+
+  # A library whose symbol a sibling defines. Its closure (itself, libc,
+  # the loader) is the same in every program that loads it, but a program
+  # without the sibling must still get symbol-missing: one run checks the
+  # programs in order (-j1), the one without the sibling after each of the
+  # others, then first.
+  if [ ! -e "$FX/$T/app-sib-none" ]; then skip "$T: $FX has no libsib fixtures (run fixtures.build)"; continue; fi
+  S=$W/$T/sib && mkdir -p "$S"
+  cp "$FX/$T/libsib-needs.so" "$FX/$T/libsib-def.so" "$S/"
+  for a in self lib none; do
+    cp "$FX/$T/app-sib-$a" "$S/"
+    "$XPATCH" --interp "$L" --runpath "$(dirname "$L"):$S" "$S/app-sib-$a"
+  done
+  for order in "self none" "lib none" "none lib self"; do
+    progs=(); for a in $order; do progs+=("$S/app-sib-$a"); done
+    "$XPATCH" check --json -j1 / "${progs[@]}" >"$W/run.json" || true
+    for a in $order; do
+      agree "$T: app-sib-$a checked in the order $order: check agrees with the loader" "$T" "$S/app-sib-$a" "$W/run.json"
+    done
+    check "$T: order $order: the program without the sibling: symbol-missing for sib_foo" \
+      bash -c "grep '\"file\":\"$S/app-sib-none\"' '$W/run.json' | grep -q '\"code\":\"symbol-missing\",\"object\":\"$S/libsib-needs.so\",\"subject\":\"sib_foo\"'"
+  done
 done
 finish

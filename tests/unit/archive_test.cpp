@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -83,9 +84,13 @@ std::map<std::string, const LayerEntry*> by_path(const resolve::Layer& l) {
   return m;
 }
 
-std::string file_bytes(int fd, std::uint64_t size) {
-  std::string s(size, '\0');
-  EXPECT_EQ(::pread(fd, s.data(), size, 0), static_cast<ssize_t>(size));
+// A member's bytes (holes read as zeros), from its own descriptor.
+std::string file_bytes(const LayerEntry& e) {
+  std::string s(e.size, '\0');
+  const int fd = resolve::open_layer_file(*e.bytes, e.offset, e.size);
+  EXPECT_GE(fd, 0);
+  EXPECT_EQ(::pread(fd, s.data(), e.size, 0), static_cast<ssize_t>(e.size));
+  ::close(fd);
   return s;
 }
 
@@ -99,10 +104,11 @@ void expect_small_tree(const resolve::Layer& l, const std::string& stage, const 
   EXPECT_EQ(app.size, fs::file_size(stage + "/usr/bin/app"));
   EXPECT_EQ(app.mode & 0777, 0755u);
   // The ELF header is kept; the code (not read by a check) is a hole.
-  std::string kept = file_bytes(app.bytes->get(), app.size);
+  std::string kept = file_bytes(app);
   EXPECT_EQ(kept.substr(0, 4), "\x7f" "ELF");
   ASSERT_TRUE(m.count("/usr/bin/app-again"));
-  EXPECT_EQ(m["/usr/bin/app-again"]->bytes, app.bytes);  // a hard link shares the descriptor
+  EXPECT_EQ(m["/usr/bin/app-again"]->bytes, app.bytes);  // a hard link shares the bytes
+  EXPECT_EQ(m["/usr/bin/app-again"]->offset, app.offset);
   EXPECT_EQ(m["/usr/bin/app-again"]->size, app.size);
   ASSERT_TRUE(m.count("/usr/lib/aarch64-linux-gnu/libfoo.so.1"));
   EXPECT_EQ(m["/usr/lib/aarch64-linux-gnu/libfoo.so.1"]->kind, LayerEntry::Kind::Symlink);
@@ -113,7 +119,8 @@ void expect_small_tree(const resolve::Layer& l, const std::string& stage, const 
   EXPECT_EQ(m["/usr/share/doc/readme"]->size, 6u);
   EXPECT_FALSE(m["/usr/share/doc/readme"]->bytes);  // not ELF: its size, no bytes
   ASSERT_TRUE(m.count("/usr/lib/aarch64-linux-gnu/libfoo.so"));
-  auto f = elf::read_elf_fd(::dup(m["/usr/lib/aarch64-linux-gnu/libfoo.so"]->bytes->get()), "libfoo.so", {.sections = false});
+  const LayerEntry& foo = *m["/usr/lib/aarch64-linux-gnu/libfoo.so"];
+  auto f = elf::read_elf_fd(resolve::open_layer_file(*foo.bytes, foo.offset, foo.size), "libfoo.so", {.sections = false});
   ASSERT_TRUE(f.ok()) << f.error().message;
   EXPECT_EQ(f->soname.value_or(""), "libfoo.so");
   for (const auto& e : l.entries) {
@@ -387,13 +394,75 @@ void materialise(const resolve::Layer& l, const std::string& root) {
       case LayerEntry::Kind::Symlink: fs::create_symlink(e.target, p); break;
       case LayerEntry::Kind::File: {
         std::ofstream out(p, std::ios::binary | std::ios::trunc);
-        if (e.bytes) out << file_bytes(e.bytes->get(), e.size);
+        if (e.bytes) out << file_bytes(e);
         out.close();
         fs::resize_file(p, e.size);
         break;
       }
     }
   }
+}
+
+// Runs `fn` (which fills N words) in a forked child, so that limits and
+// peak memory are its own; the child's words, and its resource usage in `ru`.
+// Fails the test when the child does not exit normally.
+template <std::size_t N, typename F>
+std::array<std::uint64_t, N> in_child(F fn, struct rusage* ru = nullptr) {
+  std::array<std::uint64_t, N> got{};
+  int pipefd[2];
+  EXPECT_EQ(::pipe(pipefd), 0);
+  pid_t pid = ::fork();
+  EXPECT_GE(pid, 0);
+  if (pid == 0) {
+    std::array<std::uint64_t, N> out{};
+    fn(out);
+    if (::write(pipefd[1], out.data(), sizeof out) != static_cast<ssize_t>(sizeof out)) ::_exit(2);
+    ::_exit(0);
+  }
+  ::close(pipefd[1]);
+  EXPECT_EQ(::read(pipefd[0], got.data(), sizeof got), static_cast<ssize_t>(sizeof got));
+  ::close(pipefd[0]);
+  int status = 0;
+  struct rusage own {};
+  EXPECT_EQ(::wait4(pid, &status, 0, ru ? ru : &own), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  return got;
+}
+
+// More ELF members than the process may open files: the reader and the
+// root's reads of every member must not hold a descriptor per member. In a
+// child, with RLIMIT_NOFILE lowered to 64 and 300 ELF members.
+TEST(ManyMembers, MoreElfMembersThanOpenFiles) {
+  const std::string fx = fixtures();
+  if (fx.empty()) GTEST_SKIP() << "no fixtures (XPATCH_FIXTURES)";
+  if (!have("tar")) GTEST_SKIP() << "no tar";
+  TempDir dir;
+  const std::string stage = dir.path + "/stage", tar = dir.path + "/many.tar";
+  constexpr int kMembers = 300;
+  fs::create_directories(stage + "/usr/lib");
+  for (int i = 0; i < kMembers; ++i)
+    fs::copy_file(fx + "/aarch64/libfoo.so", fmt::format("{}/usr/lib/libfoo{}.so", stage, i));
+  ASSERT_EQ(sh(fmt::format("tar --owner=0 --group=0 -C '{}' -cf '{}' .", stage, tar)), 0);
+  fs::create_directories(dir.path + "/root");
+  // Words: read ok; members that read back as libfoo.so.
+  const auto got = in_child<2>([&](std::array<std::uint64_t, 2>& out) {
+    rlimit rl{64, 64};
+    if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    auto l = archive::read_package(tar);
+    auto root = resolve::Root::open(dir.path + "/root");
+    if (!l.ok()) std::fprintf(stderr, "%s\n", l.error().message.c_str());
+    if (!l.ok() || !root.ok() || !(*root)->add_layer(*l).ok()) return;
+    out[0] = 1;
+    for (int i = 0; i < kMembers; ++i) {
+      const std::string p = fmt::format("/usr/lib/libfoo{}.so", i);
+      const int fd = (*root)->open_file(p);
+      if (fd < 0) continue;
+      auto f = elf::read_elf_fd(fd, p, {.sections = false});
+      if (f && f->soname.value_or("") == "libfoo.so") ++out[1];
+    }
+  });
+  EXPECT_EQ(got[0], 1u) << "the package could not be read with 64 descriptors";
+  EXPECT_EQ(got[1], static_cast<std::uint64_t>(kMembers));
 }
 
 // Host ELF files for the differential test: the x86_64 loader and libc (so
@@ -531,7 +600,7 @@ TEST_P(Differential, KeptBytesReadAsTheRealFile) {
     const LayerEntry& e = *entries[p];
     ASSERT_TRUE(e.bytes) << p;
     int real = ::open((stage + p).c_str(), O_RDONLY | O_CLOEXEC);
-    EXPECT_EQ(describe(elf::read_elf_fd(::dup(e.bytes->get()), p, {.sections = false})),
+    EXPECT_EQ(describe(elf::read_elf_fd(resolve::open_layer_file(*e.bytes, e.offset, e.size), p, {.sections = false})),
               describe(elf::read_elf_fd(real, p, {.sections = false})))
         << p;
     EXPECT_EQ(describe(*sym_b.symbols(p)), describe(*sym_a.symbols(p))) << p;
@@ -582,25 +651,14 @@ TEST(PeakMemory, BigDeb) {
                            meta, stage, deb)),
             0);
   fs::remove_all(stage);
-  int pipefd[2];
-  ASSERT_EQ(::pipe(pipefd), 0);
-  pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    archive::ReadStats stats;
-    auto l = archive::read_package(deb, {}, &stats);
-    std::uint64_t out[3] = {l.ok() ? 1u : 0u, stats.peak_kept_bytes, stats.passes};
-    if (::write(pipefd[1], out, sizeof out) != sizeof out) ::_exit(2);
-    ::_exit(0);
-  }
-  ::close(pipefd[1]);
-  std::uint64_t got[3] = {};
-  EXPECT_EQ(::read(pipefd[0], got, sizeof got), static_cast<ssize_t>(sizeof got));
-  ::close(pipefd[0]);
-  int status = 0;
   struct rusage ru {};
-  ASSERT_EQ(::wait4(pid, &status, 0, &ru), pid);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  const auto got = in_child<3>(
+      [&](std::array<std::uint64_t, 3>& out) {
+        archive::ReadStats stats;
+        auto l = archive::read_package(deb, {}, &stats);
+        out = {l.ok() ? 1u : 0u, stats.peak_kept_bytes, stats.passes};
+      },
+      &ru);
   EXPECT_EQ(got[0], 1u);
   const std::uint64_t rss = static_cast<std::uint64_t>(ru.ru_maxrss) * 1024;
   std::printf("%zu files, %llu bytes, .deb %llu bytes: peak RSS %.1f MiB, memfds at most %.1f MiB, %llu passes\n", files,

@@ -173,6 +173,36 @@ TEST_F(SymbolRoot, APluginOutsideTheLoadersDirectoriesGetsInfoNotAWarning) {
   EXPECT_NE(t.findings[0].message.find("prjntf"), std::string::npos);
 }
 
+// libsib-needs.so calls sib_foo, which a sibling in the global scope
+// defines: app-sib-self itself, or libsib-def.so in app-sib-lib. The
+// library's closure (itself, libc, the loader) is the same in app-sib-none,
+// which has no definition: checked after the others in one run (one
+// SymbolChecker), it must still get symbol-missing (ld.so: "undefined
+// symbol: sib_foo"), whatever came before.
+TEST_F(SymbolRoot, AClosureResolvedBySiblingIsNotResolvedWithoutIt) {
+  if (!fs::exists(fx_ / "app-sib-none")) GTEST_SKIP() << "the fixtures have no app-sib-none (run fixtures.build)";
+  for (const char* f : {"libsib-needs.so", "libsib-def.so"}) put(fx_ / f, std::string("/usr/lib/x86_64-linux-gnu/") + f);
+  for (const char* a : {"self", "lib", "none"}) put(fx_ / (std::string("app-sib-") + a), std::string("/bin/app-sib-") + a);
+  for (const char* sibling : {"self", "lib"}) {
+    SCOPED_TRACE(sibling);
+    auto root = resolve::Root::open(dir_);
+    ASSERT_TRUE(root.ok());
+    resolve::Resolver r(*root);
+    resolve::SymbolChecker sc(**root);
+    resolve::Tree with = r.resolve(std::string("/bin/app-sib-") + sibling);
+    sc.check(with);
+    EXPECT_TRUE(with.findings.empty());
+    resolve::Tree without = r.resolve("/bin/app-sib-none");
+    sc.check(without);
+    ASSERT_EQ(without.findings.size(), 1u);
+    EXPECT_EQ(without.findings[0].code, "symbol-missing");
+    EXPECT_EQ(without.findings[0].severity, resolve::Severity::Error);
+    EXPECT_EQ(without.findings[0].object, "/usr/lib/x86_64-linux-gnu/libsib-needs.so");
+    EXPECT_EQ(without.findings[0].subject, "sib_foo");
+  }
+  EXPECT_EQ(codes("/bin/app-sib-none"), "symbol-missing");  // and on its own, in a fresh run
+}
+
 TEST_F(SymbolRoot, AVersionNeedNamingAFileNotLoadedIsAnError) {
   library(false);
   auto f = elf::read_elf_file(dir_ + "/bin/app-sym-ver");

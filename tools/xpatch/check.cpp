@@ -22,6 +22,7 @@
 #include "libpatch/archive/package.h"
 #include "libpatch/check/check.h"
 #include "libpatch/check/package.h"
+#include "tools/xpatch/retarget_report.h"
 #include "libpatch/resolve/layer_dir.h"
 #include "tools/xpatch/cli.h"
 #include "tools/xpatch/json.h"
@@ -314,7 +315,7 @@ std::size_t terminal_width() {
 
 // A package given to --package: a directory is a staged tree, anything
 // else a package archive (libpatch/archive).
-Expected<resolve::Layer> read_package(const std::string& path) {
+Expected<resolve::Layer> read_layer(const std::string& path, const archive::Limits& limits) {
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
     // One descriptor per file of the tree: allow as many as the hard limit.
@@ -325,7 +326,54 @@ Expected<resolve::Layer> read_package(const std::string& path) {
     }
     return resolve::layer_from_directory(path);
   }
-  return archive::read_package(path);
+  return archive::read_package(path, limits);
+}
+
+// --retarget-preview: per tuple, each package file as `retarget --dry-run`
+// shows it (check::retarget_preview plans them as retarget would, over the
+// root with the packages); JSON: each file's retarget object with
+// "preview": true, and the counts per tuple for the summary.
+Json print_retarget_preview(const std::shared_ptr<resolve::Root>& after, const CheckOptions& opt, const Style& st) {
+  Json summaries = Json::array();
+  const unsigned jobs = opt.jobs ? opt.jobs : std::max(1u, std::thread::hardware_concurrency());
+  for (const check::RetargetPreview& pv :
+       check::retarget_preview(after, opt.ignore_missing, jobs, retarget_verifier(false))) {
+    RetargetTally tally;
+    const bool libc_missing = !pv.batch.loader_present;
+    if (!opt.json)
+      fmt::print("{}\n", st(fmt::emphasis::bold, fmt::format("once installed, `xpatch retarget --tuple {}` would do "
+                                                             "this to the packages' files under {}:",
+                                                             pv.config.tuple, pv.config.prefix)));
+    for (const retarget::BatchFile& b : pv.files) {
+      tally.add(b);
+      if (opt.json) {
+        Json j = retarget_file_json(b);
+        j["preview"] = true;
+        print_json(j);
+      } else if (b.error) {
+        fmt::print("{}: {}: {}\n", st(fmt::emphasis::bold, b.name), st(fg(fmt::terminal_color::red), "error"),
+                   b.error->message);
+      } else {
+        print_retarget_plan(b, st, libc_missing);
+      }
+    }
+    if (!opt.json)
+      fmt::print("retarget preview for {}: {} would be retargeted, {} already right, {} skipped, {} left as they "
+                 "were, {} error{}\n",
+                 pv.config.tuple, tally.done, tally.right, tally.skipped, tally.left, tally.errors,
+                 tally.errors == 1 ? "" : "s");
+    summaries.push_back({{"tuple", pv.config.tuple},
+                         {"loader", pv.batch.loader},
+                         {"loader_present", pv.batch.loader_present},
+                         {"retargeted", tally.done},
+                         {"already_right", tally.right},
+                         {"skipped", tally.skipped},
+                         {"left_as_they_were", tally.left},
+                         {"errors", tally.errors}});
+  }
+  if (!opt.json && summaries.empty())
+    fmt::print("retarget preview: no package installs files under /usr/<tuple>/: retarget would change nothing\n");
+  return summaries;
 }
 
 // "pkg (origin)" for each package a finding comes from.
@@ -349,7 +397,9 @@ int run_check_packages(const CheckOptions& opt) {
     return kError;
   }
   for (const std::string& p : opt.packages) {
-    auto layer = read_package(p);
+    archive::Limits limits;
+    limits.whole_elf = opt.retarget_preview;  // the planner reads whole files
+    auto layer = read_layer(p, limits);
     if (!layer) {
       print_error(layer.error().message);
       return kError;
@@ -426,6 +476,7 @@ int run_check_packages(const CheckOptions& opt) {
                     {"indexed_files", targets.indexed},
                     {"introduced_errors", new_errors},
                     {"errors_before", old_errors}};
+    if (opt.retarget_preview) j["summary"]["retarget_preview"] = print_retarget_preview(*after_root, opt, st);
     print_json(j);
     std::fflush(stdout);
     return failed ? kProblem : kOk;
@@ -434,6 +485,7 @@ int run_check_packages(const CheckOptions& opt) {
   if (!out.empty()) fmt::print("{}\n{}", st(fmt::emphasis::bold, "broken by this install:"), out);
   std::string old = already.text(st, opt.quiet, width);
   if (!old.empty()) fmt::print("{}\n{}", st(fmt::emphasis::bold, "already broken before (not counted without --strict):"), old);
+  if (opt.retarget_preview) print_retarget_preview(*after_root, opt, st);
   auto summary = fmt::format(
       "checked {} ELF file{} of the package{} and {} of {} affected in {} (of {} indexed): {} error{} introduced, {} "
       "already there, {} warning{}",

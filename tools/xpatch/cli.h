@@ -93,6 +93,7 @@ struct CheckOptions {
   resolve::WalkOptions walk;
   std::vector<std::string> packages;  // --package: archives or staged trees laid over ROOT, in order
   bool strict = false;                // --package --strict: errors already there count too
+  bool retarget_preview = false;      // --package --retarget-preview: what retarget would change once installed
 };
 int run_check(const CheckOptions& opt);
 

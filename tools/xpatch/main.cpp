@@ -39,7 +39,7 @@ All edits in one call are planned together. Values that fit are written in
 place (zero growth); the rest is appended in one new segment. The program
 header table stays where load base + e_phoff finds it, so output keeps
 working under qemu-user. Files are
-replaced atomically (temp file + fsync + rename; --no-sync skips the fsync),
+replaced atomically (temp file, synced, renamed; --no-sync skips the syncs),
 keeping mode, owner and
 extended attributes; a symlink argument patches its target; other hard links
 to the file keep the old contents. Patching twice with the same values
@@ -223,7 +223,7 @@ int run(int argc, char** argv) {
       ->type_name("OUT");
   app.add_flag("-n,--dry-run", patch.dry_run, "print the plan (strategy per edit, growth) and write nothing");
   app.add_flag("--no-sync", patch.no_sync,
-               "skip fsync: faster, still atomic for readers, but not guaranteed on disk after a crash");
+               "skip the syncs: faster, still atomic for readers, but not guaranteed on disk after a crash");
   app.add_flag("--verify", patch.verify, "re-read the output with libpatch and LIEF before writing it");
   app.add_flag("--json", patch.json, "print the plan of each file as a JSON object per line");
   app.add_flag("-v,--verbose", patch.verbose, "say what was done to each file");
@@ -304,6 +304,7 @@ Examples:
   xpatch check --json /srv/root | jq 'select(.ok == false)'
   xpatch check --package ./foo_1.2_arm64.deb --package ./libfoo2_1.2_arm64.deb /srv/root
   xpatch check --package staging/ /srv/root     # a staged tree, laid over /
+  xpatch check --package ./foo_1.2_arm64.deb --retarget-preview /srv/root   # and what retarget would change
 
 Before an install, --package PKG (repeatable; an archive, or a directory
 taken as / and laid over ROOT) says what installing the packages, in order,
@@ -356,6 +357,10 @@ Exit codes:
         ->type_name("PKG")
         ->allow_extra_args(false);
     check_cmd->add_flag("--strict", check.strict, "with --package: exit 1 also for errors that were there before");
+    check_cmd->add_flag("--retarget-preview", check.retarget_preview,
+                        "with --package: also show what `retarget` would change in the packages' files under "
+                        "/usr/<tuple>/ once installed (as --dry-run would; nothing is written; the exit status "
+                        "stays the verdict's)");
     walk_flags(check_cmd, check.walk);
   }
 
@@ -416,7 +421,7 @@ Exit codes:
     rt_cmd->add_flag("-q,--quiet", rt.quiet, "print only files that change or fail, and the summary");
     rt_cmd->add_flag("-v,--verbose", rt.verbose, "also list each file left unresolved for a cause already said once");
     rt_cmd->add_option("-j,--jobs", rt.jobs, "parallel workers (default: one per core)")->type_name("N");
-    rt_cmd->add_flag("--no-sync", rt.no_sync, "skip fsync (staging trees that a crash would rebuild anyway)");
+    rt_cmd->add_flag("--no-sync", rt.no_sync, "skip the syncs (staging trees that a crash would rebuild anyway)");
     rt_cmd->add_flag("--verify,!--no-verify", rt.verify,
                      "compare each planned output with its input, structure by structure, before writing (the "
                      "default; with LIEF's read where its module is installed; --verify requires LIEF's read too; "
@@ -530,6 +535,10 @@ Exit codes:
     check.paths = std::move(check_args);
     if (!check.packages.empty() && (!check.paths.empty() || check.from_stdin || check.tree || check.list)) {
       print_error("check --package: checks the packages' files and what they affect; no PATH, --stdin, --tree or --list");
+      return kError;
+    }
+    if (check.retarget_preview && check.packages.empty()) {
+      print_error("check --retarget-preview: only with --package (it previews the retarget of the packages' files)");
       return kError;
     }
     if (check.strict && check.packages.empty()) {

@@ -24,6 +24,7 @@
 #include "tools/xpatch/cli.h"
 #include "tools/xpatch/verify_output.h"
 #include "tools/xpatch/json.h"
+#include "tools/xpatch/retarget_report.h"
 
 namespace xpatch::cli {
 namespace {
@@ -145,6 +146,32 @@ void print_text(const BatchFile& b, const RetargetOptions& opt, const Style& st,
 
 }  // namespace
 
+void RetargetTally::add(const BatchFile& b) {
+  if (b.error) ++errors;
+  else if (b.refused || b.plan.verdict == Verdict::Unresolved) ++left;
+  else if (b.plan.verdict == Verdict::Retarget) ++done;
+  else if (b.plan.verdict == Verdict::AlreadyRight) ++right;
+  else ++skipped;
+}
+
+retarget::Verifier retarget_verifier(bool lief_required) {
+  return [with_lief = lief_required || lief_module_available()](
+             const elf::ElfFile& in, std::span<const std::byte> in_bytes, std::span<const std::byte> out,
+             const rewrite::EditSet& edits) -> std::optional<std::string> {
+    auto found = verify_output(in, in_bytes, out, edits, with_lief);
+    if (found.empty()) return std::nullopt;
+    return verify_message(in.path, found);
+  };
+}
+
+Json retarget_file_json(const BatchFile& b) { return item_json(b, false); }
+
+void print_retarget_plan(const BatchFile& b, const Style& st, bool libc_missing) {
+  RetargetOptions dry;
+  dry.dry_run = true;
+  print_text(b, dry, st, libc_missing);
+}
+
 int run_retarget(const RetargetOptions& opt) {
   const Style st = style_for(stdout, opt.json ? ColorMode::Never : opt.color);
   auto cfg = retarget::make_config(opt.tuple, opt.prefix, opt.interp, opt.ignore_missing);
@@ -219,15 +246,8 @@ int run_retarget(const RetargetOptions& opt) {
   const unsigned jobs = opt.jobs ? opt.jobs : std::max(1u, std::thread::hardware_concurrency());
   const retarget::BatchResult batch = retarget::plan_batch(
       *root, *cfg, files, stage_places, jobs,
-      opt.verify ? retarget::Verifier([with_lief = opt.verify_lief_required || lief_module_available()](
-                                          const elf::ElfFile& in, std::span<const std::byte> in_bytes,
-                                         std::span<const std::byte> out,
-                                         const rewrite::EditSet& edits) -> std::optional<std::string> {
-        auto found = verify_output(in, in_bytes, out, edits, with_lief);
-        if (found.empty()) return std::nullopt;
-        return verify_message(in.path, found);
-      })
-                 : retarget::Verifier{});
+      opt.verify ? retarget_verifier(opt.verify_lief_required) : retarget::Verifier{},
+      /*keep_writes=*/false);
   std::erase_if(files, [](const BatchFile& b) { return b.not_elf; });  // not ELF after all (changed since the walk)
 
   const auto info = elf::parse_tuple(cfg->tuple);
@@ -251,7 +271,11 @@ int run_retarget(const RetargetOptions& opt) {
     for (std::size_t i = 0; i < files.size(); ++i) {
       BatchFile& b = files[i];
       if (!b.writable() || opt.dry_run) continue;
-      if (auto added = writes.add(b.host, b.host, *b.rewrite); !added) b.error = added.error();
+      // The checked writes, planned again one file at a time (the batch
+      // holds none) and released once the file is staged.
+      auto plan = retarget::planned_writes(b);
+      auto added = plan ? writes.add(b.host, b.host, *plan) : Status(plan.error());
+      if (!added) b.error = added.error();
       else staged.push_back(i);
       if (writes.full()) commit();
     }
@@ -259,26 +283,21 @@ int run_retarget(const RetargetOptions& opt) {
   }
 
   // 5. Report every file.
-  unsigned n_done = 0, n_right = 0, n_skipped = 0, n_left = 0, n_errors = 0;
+  RetargetTally tally;
   for (std::size_t i = 0; i < files.size(); ++i) {
     BatchFile& b = files[i];
+    tally.add(b);
     if (b.error) {
       print_error(b.error->message);
-      ++n_errors;
       code = kError;
     } else if (b.refused || b.plan.verdict == Verdict::Unresolved) {
-      ++n_left;
       code = std::max(code, static_cast<int>(kProblem));
-    } else if (b.plan.verdict == Verdict::Retarget) {
-      ++n_done;
-    } else if (b.plan.verdict == Verdict::AlreadyRight) {
-      ++n_right;
-    } else {
-      ++n_skipped;
     }
     if (opt.json) print_json(item_json(b, written[i] != 0));
     else print_text(b, opt, st, libc_missing);
   }
+  const unsigned n_done = tally.done, n_right = tally.right, n_skipped = tally.skipped, n_left = tally.left,
+                 n_errors = tally.errors;
   std::string verb = opt.dry_run ? "would retarget" : "retargeted";
   if (opt.json) {
     Json j = json_object();

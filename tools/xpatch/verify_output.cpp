@@ -7,7 +7,10 @@
 
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
+
+#include "libpatch/elf/format.h"
 
 namespace xpatch::cli {
 namespace {
@@ -32,6 +35,32 @@ Describe lief_describe() {
     return Describe{nullptr};
   }();
   return describe;
+}
+
+// LIEF 0.9 reserves sh_offset + sh_size bytes for every section, those
+// without bits (SHT_NOBITS) too, up to 100 MB each, and fills them with
+// zeros: 50 MiB for libtsan's .bss, for each file verified (retarget
+// verifies every file; issue 16). So LIEF reads a copy whose SHT_NOBITS
+// sections have size 0: no byte the file holds changes place or value, and
+// nothing LIEF is asked (PT_INTERP, the dynamic section, its strings, the
+// version needs) can lie in a section without bits. `f` is the output as
+// libpatch read it (the section header table is inside the bytes). Empty
+// when there is nothing to change: LIEF then reads the bytes themselves.
+std::vector<std::byte> without_nobits_sizes(const elf::ElfFile& f, std::span<const std::byte> bytes) {
+  std::vector<std::byte> copy;
+  elf::dispatch(f.header.variant, [&](auto variant) {
+    using Shdr = elf::Shdr<decltype(variant)>;
+    for (std::size_t i = 0; i < f.sections.size(); ++i) {
+      if (f.sections[i].type != SHT_NOBITS || f.sections[i].size == 0) continue;
+      if (copy.empty()) copy.assign(bytes.begin(), bytes.end());
+      const std::uint64_t at = f.header.shoff + i * sizeof(Shdr);
+      Shdr sh;
+      std::memcpy(&sh, copy.data() + at, sizeof sh);
+      sh.sh_size = 0;
+      std::memcpy(copy.data() + at, &sh, sizeof sh);
+    }
+  });
+  return copy;
 }
 
 // The module's text (see lief_module.cpp) as a view, or why there is none.
@@ -104,7 +133,8 @@ std::vector<Discrepancy> verify_output(const elf::ElfFile& in, std::span<const s
   auto out = elf::read_elf(out_bytes, in.path + " (output)");
   auto ours = out ? rewrite::read_dynamic_view(*out, out_bytes) : Expected<rewrite::DynamicView>(out.error());
   if (!ours) return {{Discrepancy::Kind::Unreadable, "output", ours.error().message}};
-  auto theirs = lief_view(out_bytes);
+  const std::vector<std::byte> trimmed = without_nobits_sizes(*out, out_bytes);
+  auto theirs = lief_view(trimmed.empty() ? out_bytes : std::span<const std::byte>(trimmed));
   if (!theirs) return {{Discrepancy::Kind::Unreadable, "LIEF", theirs.error().message}};
   return rewrite::compare_views(*ours, *theirs, "LIEF");
 }
