@@ -54,9 +54,10 @@ ReverseIndex ReverseIndex::build(resolve::Resolver& resolver, const resolve::Wal
     if (fd < 0) return;
     auto file = OpenFile::adopt(fd, path);
     if (!file) return;
-    // Headers, PT_INTERP, the dynamic section; 4 KiB first, as the
-    // resolver reads (most files of a root are not ELF).
-    auto f = elf::read_elf_from(elf::Bytes(file->fd(), file->size(), path, 16384, 4096), {.sections = false});
+    // Most files of a root are not ELF: their magic is all they cost, as
+    // in the resolver's walk. Then headers, PT_INTERP, the dynamic section.
+    if (!file->has_elf_magic()) return;
+    auto f = elf::read_elf_from(elf::Bytes(file->fd(), file->size(), path), {.sections = false});
     if (!f) return;
     ++ix.elf_files_;
     for (std::string_view n : f->needed) ix.needers_[basename_of(n)].push_back(path);
