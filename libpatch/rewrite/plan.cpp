@@ -615,19 +615,24 @@ class Planner {
         cand.push_back({s.offset, s.filesz, std::max<std::uint64_t>(1, s.align),
                         s.type == PT_INTERP ? Layout::Item::Interp : Layout::Item::Note});
     }
-    for (const DynEntry& d : f_.dynamic) {
-      // Tables that only their dynamic entry points at (symbols are used by
-      // index everywhere else). Their size comes from the section header;
-      // without one we do not know where they end, so they stay.
-      std::uint32_t type = d.tag == DT_GNU_HASH ? SHT_GNU_HASH : d.tag == DT_HASH ? SHT_HASH
-                           : d.tag == DT_SYMTAB ? SHT_DYNSYM : SHT_NULL;
-      if (type == SHT_NULL) continue;
+    // Tables that only their dynamic entry points at (symbols are used by
+    // index everywhere else), bounded as the loader reads them: the
+    // structure map's ranges from DT_HASH's nchain and DT_GNU_HASH's chains,
+    // so a file without section headers can move them too. A section at the
+    // same place only gives the alignment.
+    for (const Structure& st : map_.all()) {
+      const Layout::Item item = st.kind == StructureKind::GnuHash      ? Layout::Item::GnuHash
+                                : st.kind == StructureKind::SymbolHash ? Layout::Item::Hash
+                                                                       : Layout::Item::DynSym;
+      if (st.kind != StructureKind::GnuHash && st.kind != StructureKind::SymbolHash &&
+          st.kind != StructureKind::DynamicSymbols)
+        continue;
+      // Natural alignment: the entries' widest field (a GNU hash's bloom
+      // words, a symbol's value, s390x's 8-byte hash words).
+      std::uint64_t align = item == Layout::Item::Hash && !(f_.header.machine == EM_S390 && E::is64) ? 4 : kWord;
       for (const elf::Section& sec : f_.sections)
-        if (sec.addr == d.value && sec.type == type && sec.size)
-          cand.push_back({sec.offset, sec.size, std::max<std::uint64_t>(1, sec.addralign),
-                          d.tag == DT_GNU_HASH ? Layout::Item::GnuHash
-                          : d.tag == DT_HASH   ? Layout::Item::Hash
-                                               : Layout::Item::DynSym});
+        if (sec.offset == st.begin && sec.size && sec.type != SHT_NOBITS) align = std::max<std::uint64_t>(align, sec.addralign);
+      cand.push_back({st.begin, st.end - st.begin, align, item});
     }
     // An item with an odd alignment (not a small power of two), or one that
     // overlaps any structure but its own (the dynamic array, the string
