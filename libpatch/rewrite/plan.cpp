@@ -618,8 +618,7 @@ class Planner {
     // Tables that only their dynamic entry points at (symbols are used by
     // index everywhere else), bounded as the loader reads them: the
     // structure map's ranges from DT_HASH's nchain and DT_GNU_HASH's chains,
-    // so a file without section headers can move them too. A section at the
-    // same place only gives the alignment.
+    // so a file without section headers can move them too.
     for (const Structure& st : map_.all()) {
       const Layout::Item item = st.kind == StructureKind::GnuHash      ? Layout::Item::GnuHash
                                 : st.kind == StructureKind::SymbolHash ? Layout::Item::Hash
@@ -630,9 +629,16 @@ class Planner {
       // Natural alignment: the entries' widest field (a GNU hash's bloom
       // words, a symbol's value, s390x's 8-byte hash words).
       std::uint64_t align = item == Layout::Item::Hash && !(f_.header.machine == EM_S390 && E::is64) ? 4 : kWord;
+      // A section there gives the alignment, and the padding after a hash
+      // table that it holds moves along (the structure map refuses one
+      // shorter than the table).
+      std::uint64_t size = st.end - st.begin;
       for (const elf::Section& sec : f_.sections)
-        if (sec.offset == st.begin && sec.size && sec.type != SHT_NOBITS) align = std::max<std::uint64_t>(align, sec.addralign);
-      cand.push_back({st.begin, st.end - st.begin, align, item});
+        if (sec.offset == st.begin && sec.size && sec.type != SHT_NOBITS) {
+          align = std::max<std::uint64_t>(align, sec.addralign);
+          size = std::max(size, sec.size);
+        }
+      cand.push_back({st.begin, size, align, item});
     }
     // An item with an odd alignment (not a small power of two), or one that
     // overlaps any structure but its own (the dynamic array, the string

@@ -60,15 +60,17 @@ StructureMap::StructureMap(const elf::ElfFile& f, std::span<const std::byte> byt
   auto tables = dynamic_tables(f, bytes);
   if (!tables.ok()) throw ErrorException{tables.error()};
   // Section headers only cross-check those bounds: a stripped file has
-  // none, and one whose section says another size than the loader reads
-  // is refused rather than half moved.
+  // none, and one whose section says less than the loader reads (or
+  // another symbol count) is refused rather than half moved.
   for (std::uint32_t i = 0; i < f.sections.size(); ++i) {
     const elf::Section& s = f.sections[i];
     const TableRange* t = s.type == SHT_DYNSYM    ? &tables->symbols
                           : s.type == SHT_HASH     ? &tables->hash
                           : s.type == SHT_GNU_HASH ? &tables->gnu_hash
                                                    : nullptr;
-    if (t && t->size && s.offset == t->offset && s.size != t->size)
+    // A hash table's section may hold padding after the table; one too
+    // short for it, or a .dynsym of another count, contradicts the loader.
+    if (t && t->size && s.offset == t->offset && (s.type == SHT_DYNSYM ? s.size != t->size : s.size < t->size))
       malformed(f, fmt::format("section header {} ({})", i, s.name),
                 fmt::format("sh_size {:#x} contradicts the dynamic array's {} ({:#x} bytes at offset {:#x})", s.size,
                             s.type == SHT_DYNSYM ? (tables->hash.size ? "DT_SYMTAB, counted by DT_HASH's nchain"
