@@ -330,5 +330,16 @@ TEST(Reader, NotElf) {
   EXPECT_EQ(f.error().kind, Error::Kind::NotElf);
 }
 
+// Expected: ok() and the bool conversion say the same thing (code uses both).
+TEST(Expected, OkAndBoolAgree) {
+  Expected<int> good(7);
+  EXPECT_TRUE(good.ok());
+  EXPECT_TRUE(static_cast<bool>(good));
+  Expected<int> bad(Error{Error::Kind::Malformed, "f: structure: value"});
+  EXPECT_FALSE(bad.ok());
+  EXPECT_FALSE(static_cast<bool>(bad));
+  EXPECT_EQ(bad.error().message, "f: structure: value");
+}
+
 }  // namespace
 }  // namespace xpatch
