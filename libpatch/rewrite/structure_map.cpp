@@ -70,6 +70,14 @@ StructureMap::StructureMap(const elf::ElfFile& f, std::span<const std::byte> byt
                                                    : nullptr;
     // A hash table's section may hold padding after the table; one too
     // short for it, or a .dynsym of another count, contradicts the loader.
+    // A section at the table's address but another offset would have the
+    // planner rewrite (rebase) entries at the wrong bytes.
+    if (auto at = t && t->size ? f.vaddr_to_offset(s.addr, 1) : std::nullopt;
+        at && *at == t->offset && s.offset != t->offset)
+      malformed(f, fmt::format("section header {} ({})", i, s.name),
+                fmt::format("sh_offset {:#x} contradicts its sh_addr {:#x}, which the dynamic array's table is at "
+                            "(file offset {:#x})",
+                            s.offset, s.addr, t->offset));
     if (t && t->size && s.offset == t->offset && (s.type == SHT_DYNSYM ? s.size != t->size : s.size < t->size))
       malformed(f, fmt::format("section header {} ({})", i, s.name),
                 fmt::format("sh_size {:#x} contradicts the dynamic array's {} ({:#x} bytes at offset {:#x})", s.size,
