@@ -177,15 +177,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   // More edits from the file's last byte (padding or section headers, usually).
   const std::uint8_t more = data[size - 1];
-  if ((more & 1) && !f->needed.empty()) e.replace_needed = {{std::string(f->needed.front()), "libfuzz-renamed.so.2"}};
-  if ((more & 2) && !f->needed.empty()) e.remove_needed = {std::string(f->needed.back())};
-  if ((more & 4) && !e.remove_runpath) e.add_runpath = {"/fuzz/added"};
-  if (more & 8) e.force_rpath = true;
   // Names longer than a 4 KiB page's padding (each below PATH_MAX): a new
   // PT_LOAD, so the program header table needs room and the items after it
   // move.
   if (more & 16)
     for (char c : {'l', 'm'}) e.add_needed.push_back("lib" + std::string(3000, c) + ".so");
+  // Renaming a name this edit set also adds would rename the added entry on
+  // a second run: not an idempotent edit set, so not asked.
+  if ((more & 1) && !f->needed.empty() &&
+      std::find(e.add_needed.begin(), e.add_needed.end(), f->needed.front()) == e.add_needed.end())
+    e.replace_needed = {{std::string(f->needed.front()), "libfuzz-renamed.so.2"}};
+  if ((more & 2) && !f->needed.empty()) e.remove_needed = {std::string(f->needed.back())};
+  if ((more & 4) && !e.remove_runpath) e.add_runpath = {"/fuzz/added"};
+  if (more & 8) e.force_rpath = true;
   if (e.empty()) return 0;
 
   auto plan = rewrite::plan_rewrite(*f, bytes, e);
