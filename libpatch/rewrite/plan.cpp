@@ -314,11 +314,15 @@ class Planner {
     for (const auto& edit : e_.replace_needed) {
       const std::string& from = edit.first;  // not a structured binding: lambdas capture these
       const std::string& to = edit.second;
-      auto it = std::find_if(want_.begin(), want_.end(),
-                             [&](const Want& w) { return w.tag == DT_NEEDED && w.str == from; });
-      if (it != want_.end()) {
-        it->str = to;
-        it->str_changed = true;
+      // Every entry of that name (as patchelf): renaming only the first of
+      // two would rename the second on the next run.
+      bool found = false;
+      for (Want& w : want_)
+        if (w.tag == DT_NEEDED && w.str == from) {
+          w.str = to;
+          w.str_changed = found = true;
+        }
+      if (found) {
         step("DT_NEEDED", "set", fmt::format("\"{}\" -> \"{}\"", from, to));
       } else if (std::none_of(want_.begin(), want_.end(), [&](const Want& w) { return w.tag == DT_NEEDED && w.str == to; })) {
         refuse(f_, "DT_NEEDED", fmt::format("\"{}\" is not a needed library, so it cannot be replaced", from));
