@@ -173,13 +173,8 @@ class Parser {
     for (std::uint32_t i = 0; i < n; ++i) {
       const auto& e = at<typename L::EntryNew>(first + std::size_t{i} * sizeof(typename L::EntryNew));
       CacheEntry ce;
-      ce.flags = static_cast<std::int32_t>(std::uint32_t{e.flags});
       // String indices of the new format count from the new header.
-      if (!string_at(base, e.key, ce.name) || !string_at(base, e.value, ce.path)) {
-        note(fmt::format("entry {}: key {:#x} or value {:#x} is not a string in the file", i, std::uint32_t{e.key},
-                         std::uint32_t{e.value}));
-        continue;
-      }
+      if (!read_entry(e, base, i, ce)) continue;
       const std::uint64_t hw = e.hwcap;
       if (((hw >> 32) & ~kIsaLevelMask) == (kHwcapExtension >> 32)) {
         // A glibc-hwcaps entry: the low 32 bits index the hwcaps section,
@@ -204,14 +199,19 @@ class Parser {
     for (std::uint32_t i = 0; i < n; ++i) {
       const auto& e = at<typename L::EntryOld>(sizeof(typename L::FileOld) + std::size_t{i} * sizeof(typename L::EntryOld));
       CacheEntry ce;
-      ce.flags = static_cast<std::int32_t>(std::uint32_t{e.flags});
-      if (!string_at(strings, e.key, ce.name) || !string_at(strings, e.value, ce.path)) {
-        note(fmt::format("entry {}: key {:#x} or value {:#x} is not a string in the file", i, std::uint32_t{e.key},
-                         std::uint32_t{e.value}));
-        continue;
-      }
-      c.entries.push_back(std::move(ce));
+      if (read_entry(e, strings, i, ce)) c.entries.push_back(std::move(ce));
     }
+  }
+
+  // An entry's flags, name and path, its strings counted from `strings`
+  // (either format's entry); false, with a note, when they are not strings.
+  template <typename Entry>
+  bool read_entry(const Entry& e, std::size_t strings, std::uint32_t i, CacheEntry& ce) {
+    ce.flags = static_cast<std::int32_t>(std::uint32_t{e.flags});
+    if (string_at(strings, e.key, ce.name) && string_at(strings, e.value, ce.path)) return true;
+    note(fmt::format("entry {}: key {:#x} or value {:#x} is not a string in the file", i, std::uint32_t{e.key},
+                     std::uint32_t{e.value}));
+    return false;
   }
 
   void note(std::string s) {

@@ -146,17 +146,7 @@ std::shared_ptr<const LoaderConfig> Resolver::loader_config(Family family, const
                                                             const Object& top) {
   std::string key = fmt::format("{}|{}|{}|{}|{}", family_name(family), interp, top.machine, top.elf_class,
                                 top.tuple.value_or(""));
-  std::promise<std::shared_ptr<const LoaderConfig>> promise;
-  std::shared_future<std::shared_ptr<const LoaderConfig>> fut;
-  {
-    std::lock_guard lk(mu_);
-    if (auto it = configs_.find(key); it != configs_.end()) fut = it->second;
-    else configs_.emplace(key, promise.get_future().share());
-  }
-  if (fut.valid()) return fut.get();
-  std::shared_ptr<const LoaderConfig> c = make_config(family, interp, top);
-  promise.set_value(c);
-  return c;
+  return computed_once(mu_, configs_, key, [&] { return make_config(family, interp, top); });
 }
 
 const LoaderRules& rules_for(Family f) {
@@ -201,6 +191,25 @@ class TreeBuilder {
   void run(const std::string& path, bool walked, bool keep_open, OpenFile* opened = nullptr);
 
  private:
+  // A loaded object joins the tree; its index. `names`: what it answers to
+  // (the name it was opened by, and its DT_SONAME when the loader records it).
+  int add_node(std::string path, std::string opened_as, std::shared_ptr<const Object> obj, int loader,
+               std::vector<std::string> names) {
+    TreeNode n;
+    n.path = std::move(path);
+    n.opened_as = std::move(opened_as);
+    n.obj = std::move(obj);
+    n.loader = loader;
+    n.names = std::move(names);
+    t_.nodes.push_back(std::move(n));
+    return static_cast<int>(t_.nodes.size()) - 1;
+  }
+  static std::vector<std::string> name_and_soname(const std::string& name, const Object& o) {
+    std::vector<std::string> v{name};
+    if (o.soname) v.push_back(*o.soname);
+    return v;
+  }
+
   struct Found {
     std::string opened_as, canonical, via;
     std::shared_ptr<const Object> obj;
@@ -376,15 +385,7 @@ void TreeBuilder::check_interp() {
         fmt::format("{}: PT_INTERP {} is {}, but the program is {}", m.path, p, lo->arch, m.arch));
     return;
   }
-  TreeNode n;
-  n.path = l.path;
-  n.opened_as = p;
-  n.obj = lo;
-  n.loader = 0;
-  n.names = {p};
-  if (lo->soname) n.names.push_back(*lo->soname);
-  t_.nodes.push_back(std::move(n));
-  t_.interp_node = static_cast<int>(t_.nodes.size()) - 1;
+  t_.interp_node = add_node(l.path, p, lo, 0, name_and_soname(p, *lo));
 }
 
 std::optional<TreeBuilder::Found> TreeBuilder::try_path(int req, const std::string& cand, const std::string& via,
@@ -473,16 +474,8 @@ TreeEdge TreeBuilder::finish(int req, const std::string& name, std::optional<Fou
       return e;
     }
   }
-  TreeNode n;
-  n.path = f->canonical;
-  n.opened_as = f->opened_as;
-  n.obj = f->obj;
-  n.loader = req;
-  n.names = {name};
-  if (f->obj->soname) n.names.push_back(*f->obj->soname);
-  if (name.find('/') == std::string::npos) n.shortname = basename_of(f->opened_as);
-  t_.nodes.push_back(std::move(n));
-  e.to = static_cast<int>(t_.nodes.size()) - 1;
+  e.to = add_node(f->canonical, f->opened_as, f->obj, req, name_and_soname(name, *f->obj));
+  if (name.find('/') == std::string::npos) t_.nodes.back().shortname = basename_of(f->opened_as);
   check_search_list(e.to);
   return e;
 }
@@ -625,15 +618,8 @@ void TreeBuilder::run(const std::string& path, bool walked, bool keep_open, Open
     if (!interp_.empty() && interp_ != t_.nodes[0].path) {
       Lookup il = root_.resolve(interp_);
       if (il.found() && !il.is_dir) {
-        TreeNode n;
-        n.path = il.path;
-        n.opened_as = interp_;
-        n.obj = r_.object(il.path);
-        n.loader = 0;
-        n.names = {interp_};
-        if (n.obj->soname) n.names.push_back(*n.obj->soname);
-        t_.nodes.push_back(std::move(n));
-        t_.interp_node = static_cast<int>(t_.nodes.size()) - 1;
+        auto io = r_.object(il.path);
+        t_.interp_node = add_node(il.path, interp_, io, 0, name_and_soname(interp_, *io));
         // Every glibc process has libc.so.6 loaded by the time a library
         // is: a library checked on its own is given the libc beside its
         // loader, as the program that loads it would have.
@@ -644,14 +630,7 @@ void TreeBuilder::run(const std::string& path, bool walked, bool keep_open, Open
           if (cl.found() && !cl.is_dir) {
             auto co = r_.object(cl.path);
             if (fit(*co, &why) == Fit::Ok) {
-              TreeNode c;
-              c.path = cl.path;
-              c.opened_as = libc;
-              c.obj = co;
-              c.loader = 0;
-              c.names = {implicit};
-              t_.nodes.push_back(std::move(c));
-              libc_node_ = static_cast<int>(t_.nodes.size()) - 1;
+              libc_node_ = add_node(cl.path, libc, co, 0, {implicit});
             }
           }
         }

@@ -87,6 +87,25 @@ struct OpenObject {
   std::optional<elf::ElfFile> parsed;
 };
 
+// A value computed once per key by the first thread that asks, while the
+// others wait for it (the resolver's loader configurations, the symbol
+// check's tables): `make` runs outside the lock.
+template <typename T, typename Make>
+T computed_once(std::mutex& mu, std::unordered_map<std::string, std::shared_future<T>>& cache, const std::string& key,
+                Make&& make) {
+  std::promise<T> promise;
+  std::shared_future<T> fut;
+  {
+    std::lock_guard lk(mu);
+    if (auto it = cache.find(key); it != cache.end()) fut = it->second;
+    else cache.emplace(key, promise.get_future().share());
+  }
+  if (fut.valid()) return fut.get();
+  T v = make();
+  promise.set_value(v);
+  return v;
+}
+
 struct TreeNode {
   std::string path;       // canonical path
   std::string opened_as;  // the path the loader opened (dir/name); $ORIGIN of a library comes from it

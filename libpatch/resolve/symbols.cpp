@@ -870,18 +870,10 @@ class TreeCheck {
 }  // namespace
 
 std::shared_ptr<const DynSymbols> SymbolChecker::symbols(const std::string& canonical) {
-  std::promise<std::shared_ptr<const DynSymbols>> promise;
-  std::shared_future<std::shared_ptr<const DynSymbols>> fut;
-  {
-    std::lock_guard lk(mu_);
-    if (auto it = cache_.find(canonical); it != cache_.end()) fut = it->second;
-    else cache_.emplace(canonical, promise.get_future().share());
-  }
-  if (fut.valid()) return fut.get();
-  std::shared_ptr<OpenObject> o;
-  std::shared_ptr<const DynSymbols> done = read_symbols(root_, canonical, o);
-  promise.set_value(done);
-  return done;
+  return computed_once(mu_, cache_, canonical, [&] {
+    std::shared_ptr<OpenObject> o;
+    return read_symbols(root_, canonical, o);
+  });
 }
 
 std::shared_ptr<const DynSymbols> SymbolChecker::symbols_if_read(const std::string& canonical) {

@@ -11,6 +11,7 @@
 
 #include "libpatch/elf/mapped_file.h"
 #include "libpatch/resolve/loader.h"
+#include "libpatch/resolve/rules.h"
 #include "libpatch/elf/paths.h"
 #include "libpatch/rewrite/output.h"
 
@@ -21,11 +22,6 @@ using paths::basename_of;
 using paths::dirname_of;
 using paths::join;
 using paths::normalize;
-
-std::vector<std::string> split_colon(const std::string& s) {
-  const auto parts = paths::split(s, ":", true);
-  return {parts.begin(), parts.end()};
-}
 
 bool has_origin(const std::string& e) {
   return e.find("$ORIGIN") != std::string::npos || e.find("${ORIGIN}") != std::string::npos;
@@ -163,7 +159,7 @@ FilePlan plan_file(const elf::ElfFile& f, const std::string& install_path, const
   const std::optional<std::string>& old = f.runpath ? f.runpath : f.rpath;
   std::vector<std::string> origin_entries;
   if (old)
-    for (const std::string& e : split_colon(*old))
+    for (const std::string& e : resolve::split_list(*old, ":", true))
       if (has_origin(e)) origin_entries.push_back(e);
   entries.insert(entries.end(), origin_entries.begin(), origin_entries.end());
 

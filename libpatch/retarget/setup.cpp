@@ -1,6 +1,7 @@
 #include "libpatch/retarget/setup.h"
 
 #include "libpatch/elf/paths.h"
+#include "libpatch/resolve/rules.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -26,11 +27,6 @@ using resolve::Root;
 using paths::basename_of;
 using paths::dirname_of;
 using paths::join;
-
-std::vector<std::string> components(const std::string& path) {
-  const auto parts = paths::split(path, "/", false);
-  return {parts.begin(), parts.end()};
-}
 
 std::string first_line(const std::string& s) {
   std::string l = s.substr(0, s.find('\n'));
@@ -243,7 +239,7 @@ Error io_error(const std::string& host, const std::string& what, int err) {
 // opened without following links. The directories made go to `made`.
 Expected<Fd> open_dir_creating(const Root& root, const std::string& dir, std::vector<Made>* made) {
   const std::string host = root.host_path(dir);
-  const std::vector<std::string> parts = components(dir);
+  const std::vector<std::string> parts = resolve::split_list(dir, "/", false);
   std::size_t have = parts.size();
   Lookup base;
   for (;; --have) {

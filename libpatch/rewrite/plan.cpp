@@ -314,11 +314,15 @@ class Planner {
     for (const auto& edit : e_.replace_needed) {
       const std::string& from = edit.first;  // not a structured binding: lambdas capture these
       const std::string& to = edit.second;
-      auto it = std::find_if(want_.begin(), want_.end(),
-                             [&](const Want& w) { return w.tag == DT_NEEDED && w.str == from; });
-      if (it != want_.end()) {
-        it->str = to;
-        it->str_changed = true;
+      // Every entry of that name (as patchelf): renaming only the first of
+      // two would rename the second on the next run.
+      bool found = false;
+      for (Want& w : want_)
+        if (w.tag == DT_NEEDED && w.str == from) {
+          w.str = to;
+          w.str_changed = found = true;
+        }
+      if (found) {
         step("DT_NEEDED", "set", fmt::format("\"{}\" -> \"{}\"", from, to));
       } else if (std::none_of(want_.begin(), want_.end(), [&](const Want& w) { return w.tag == DT_NEEDED && w.str == to; })) {
         refuse(f_, "DT_NEEDED", fmt::format("\"{}\" is not a needed library, so it cannot be replaced", from));
@@ -615,19 +619,30 @@ class Planner {
         cand.push_back({s.offset, s.filesz, std::max<std::uint64_t>(1, s.align),
                         s.type == PT_INTERP ? Layout::Item::Interp : Layout::Item::Note});
     }
-    for (const DynEntry& d : f_.dynamic) {
-      // Tables that only their dynamic entry points at (symbols are used by
-      // index everywhere else). Their size comes from the section header;
-      // without one we do not know where they end, so they stay.
-      std::uint32_t type = d.tag == DT_GNU_HASH ? SHT_GNU_HASH : d.tag == DT_HASH ? SHT_HASH
-                           : d.tag == DT_SYMTAB ? SHT_DYNSYM : SHT_NULL;
-      if (type == SHT_NULL) continue;
+    // Tables that only their dynamic entry points at (symbols are used by
+    // index everywhere else), bounded as the loader reads them: the
+    // structure map's ranges from DT_HASH's nchain and DT_GNU_HASH's chains,
+    // so a file without section headers can move them too.
+    for (const Structure& st : map_.all()) {
+      const Layout::Item item = st.kind == StructureKind::GnuHash      ? Layout::Item::GnuHash
+                                : st.kind == StructureKind::SymbolHash ? Layout::Item::Hash
+                                                                       : Layout::Item::DynSym;
+      if (st.kind != StructureKind::GnuHash && st.kind != StructureKind::SymbolHash &&
+          st.kind != StructureKind::DynamicSymbols)
+        continue;
+      // Natural alignment: the entries' widest field (a GNU hash's bloom
+      // words, a symbol's value, s390x's 8-byte hash words).
+      std::uint64_t align = item == Layout::Item::Hash && !(f_.header.machine == EM_S390 && E::is64) ? 4 : kWord;
+      // A section there gives the alignment, and the padding after a hash
+      // table that it holds moves along (the structure map refuses one
+      // shorter than the table).
+      std::uint64_t size = st.end - st.begin;
       for (const elf::Section& sec : f_.sections)
-        if (sec.addr == d.value && sec.type == type && sec.size)
-          cand.push_back({sec.offset, sec.size, std::max<std::uint64_t>(1, sec.addralign),
-                          d.tag == DT_GNU_HASH ? Layout::Item::GnuHash
-                          : d.tag == DT_HASH   ? Layout::Item::Hash
-                                               : Layout::Item::DynSym});
+        if (sec.offset == st.begin && sec.size && sec.type != SHT_NOBITS) {
+          align = std::max<std::uint64_t>(align, sec.addralign);
+          size = std::max(size, sec.size);
+        }
+      cand.push_back({st.begin, size, align, item});
     }
     // An item with an odd alignment (not a small power of two), or one that
     // overlaps any structure but its own (the dynamic array, the string

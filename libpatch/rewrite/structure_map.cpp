@@ -59,6 +59,34 @@ StructureMap::StructureMap(const elf::ElfFile& f, std::span<const std::byte> byt
   // reads them.
   auto tables = dynamic_tables(f, bytes);
   if (!tables.ok()) throw ErrorException{tables.error()};
+  // Section headers only cross-check those bounds: a stripped file has
+  // none, and one whose section says less than the loader reads (or
+  // another symbol count) is refused rather than half moved.
+  for (std::uint32_t i = 0; i < f.sections.size(); ++i) {
+    const elf::Section& s = f.sections[i];
+    const TableRange* t = s.type == SHT_DYNSYM    ? &tables->symbols
+                          : s.type == SHT_HASH     ? &tables->hash
+                          : s.type == SHT_GNU_HASH ? &tables->gnu_hash
+                                                   : nullptr;
+    // A hash table's section may hold padding after the table; one too
+    // short for it, or a .dynsym of another count, contradicts the loader.
+    // A section at the table's address but another offset would have the
+    // planner rewrite (rebase) entries at the wrong bytes.
+    if (auto at = t && t->size ? f.vaddr_to_offset(s.addr, 1) : std::nullopt;
+        at && *at == t->offset && s.offset != t->offset)
+      malformed(f, fmt::format("section header {} ({})", i, s.name),
+                fmt::format("sh_offset {:#x} contradicts its sh_addr {:#x}, which the dynamic array's table is at "
+                            "(file offset {:#x})",
+                            s.offset, s.addr, t->offset));
+    if (t && t->size && s.offset == t->offset && (s.type == SHT_DYNSYM ? s.size != t->size : s.size < t->size))
+      malformed(f, fmt::format("section header {} ({})", i, s.name),
+                fmt::format("sh_size {:#x} contradicts the dynamic array's {} ({:#x} bytes at offset {:#x})", s.size,
+                            s.type == SHT_DYNSYM ? (tables->hash.size ? "DT_SYMTAB, counted by DT_HASH's nchain"
+                                                                      : "DT_SYMTAB, counted by DT_GNU_HASH's chains")
+                            : s.type == SHT_HASH ? "DT_HASH"
+                                                 : "DT_GNU_HASH",
+                            t->size, t->offset));
+  }
   add(tables->symbols.offset, tables->symbols.size, StructureKind::DynamicSymbols);
   add(tables->hash.offset, tables->hash.size, StructureKind::SymbolHash);
   add(tables->gnu_hash.offset, tables->gnu_hash.size, StructureKind::GnuHash);

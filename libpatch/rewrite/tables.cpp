@@ -51,16 +51,26 @@ class Tables {
     return r;
   }
 
+  // As the loader counts them: DT_HASH's nchain, else the end of
+  // DT_GNU_HASH's last chain. Symbols no hash covers may follow the hashed
+  // ones (a relocation names them by index), and only a SHT_DYNSYM section
+  // at DT_SYMTAB says so: it may add to DT_GNU_HASH's count, never take
+  // from it (the structure map reports a section that disagrees). Without
+  // either hash, the section alone.
   std::uint64_t symbol_count(std::uint64_t symtab) const {
-    for (const elf::Section& s : f_.sections)
-      if (s.type == SHT_DYNSYM && s.addr == symtab && s.size) return s.size / sizeof(elf::Sym<E>);
+    const std::uint64_t section = dynsym_section_count(symtab);
     if (auto hash = dyn_value(f_, DT_HASH)) {
       // s390x (64-bit) is the one Linux target whose SysV hash words are 8 bytes.
       if (f_.header.machine == EM_S390 && E::is64)
         return at<typename E::Addr>(offset_of(*hash + 8, 8, "DT_HASH"), "DT_HASH");
       return at<typename E::Word>(offset_of(*hash + 4, 4, "DT_HASH"), "DT_HASH");
     }
-    if (auto gnu = dyn_value(f_, DT_GNU_HASH)) return gnu_hash(*gnu).symbols;
+    if (auto gnu = dyn_value(f_, DT_GNU_HASH)) return std::max(gnu_hash(*gnu).symbols, section);
+    return section;
+  }
+  std::uint64_t dynsym_section_count(std::uint64_t symtab) const {
+    for (const elf::Section& s : f_.sections)
+      if (s.type == SHT_DYNSYM && s.addr == symtab && s.size) return s.size / sizeof(elf::Sym<E>);
     return 0;
   }
 

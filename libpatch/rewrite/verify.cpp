@@ -20,7 +20,9 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
+#include <utility>
 
 #include "libpatch/elf/target.h"
 #include "libpatch/rewrite/tables.h"
@@ -626,18 +628,31 @@ class Verifier {
     }
   }
 
-  void check_symbols() {
-    auto a = read_dynamic_symbols(in_, ib_);
-    if (!a) return;  // the input's own problem: nothing the rewrite can be blamed for
-    auto b = read_dynamic_symbols(out_, ob_);
+  // A table read from both sides, when both read and hold as many entries.
+  // An input that does not read is its own problem: nothing the rewrite can
+  // be blamed for. An output that does not read, or holds another count, is
+  // reported as `what`.
+  template <typename T>
+  std::optional<std::pair<T, T>> read_both(Expected<T> a, Expected<T> b, const char* what, Kind count_kind,
+                                           const char* entries) {
+    if (!a) return std::nullopt;
     if (!b) {
-      add(Kind::Unreadable, "DT_SYMTAB", b.error().message);
-      return;
+      add(Kind::Unreadable, what, b.error().message);
+      return std::nullopt;
     }
     if (a->size() != b->size()) {
-      add(Kind::Bytes, "DT_SYMTAB", fmt::format("{} dynamic symbols became {}", a->size(), b->size()));
-      return;
+      add(count_kind, what, fmt::format("{} {} became {}", a->size(), entries, b->size()));
+      return std::nullopt;
     }
+    return std::pair<T, T>{std::move(*a), std::move(*b)};
+  }
+
+  void check_symbols() {
+    auto both = read_both(read_dynamic_symbols(in_, ib_), read_dynamic_symbols(out_, ob_), "DT_SYMTAB", Kind::Bytes,
+                          "dynamic symbols");
+    if (!both) return;
+    auto* a = &both->first;
+    auto* b = &both->second;
     unsigned reported = 0;
     for (std::size_t k = 0; k < b->size() && reported < 3; ++k) {
       if (!dynamic_string(in_, ib_, (*a)[k].name)) continue;  // already outside in the input
@@ -654,17 +669,11 @@ class Verifier {
   }
 
   void check_version_needs() {
-    auto a = read_version_needs(in_, ib_);
-    if (!a) return;
-    auto b = read_version_needs(out_, ob_);
-    if (!b) {
-      add(Kind::Unreadable, "DT_VERNEED", b.error().message);
-      return;
-    }
-    if (a->size() != b->size()) {
-      add(Kind::VersionNeed, "DT_VERNEED", fmt::format("{} entries became {}", a->size(), b->size()));
-      return;
-    }
+    auto both = read_both(read_version_needs(in_, ib_), read_version_needs(out_, ob_), "DT_VERNEED",
+                          Kind::VersionNeed, "entries");
+    if (!both) return;
+    auto* a = &both->first;
+    auto* b = &both->second;
     for (std::size_t i = 0; i < a->size(); ++i) {
       const VersionNeedEntry &x = (*a)[i], &y = (*b)[i];
       bool same_aux = x.aux.size() == y.aux.size();

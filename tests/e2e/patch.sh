@@ -141,6 +141,38 @@ set +e; msg=$("$XPATCH" --interp "$LOADER" "$W/lib-copy" 2>&1); rc=$?; set -e
 check "$T: --interp on a shared library: exit 2 ($rc), file named, unchanged" \
   test "$rc" = 2 -a "$(sha256sum < "$W/lib-copy")" = "$sum" -a -n "$(echo "$msg" | grep -F "$W/lib-copy" | grep PT_INTERP)"
 
+# Symbol name -> its section and offset inside it, from readelf alone; the
+# address of .dynsym.
+sym_offsets() {
+  python3 - "$1" <<'PY'
+import re, subprocess, sys
+secs = {}
+for l in subprocess.run(['readelf', '-SW', sys.argv[1]], capture_output=True, text=True).stdout.splitlines():
+  m = re.match(r'\s*\[\s*(\d+)\]\s+\S+\s+\S+\s+([0-9a-f]+)\s', l)
+  if m: secs[m.group(1)] = int(m.group(2), 16)
+for l in subprocess.run(['readelf', '-W', '--dyn-syms', sys.argv[1]], capture_output=True, text=True).stdout.splitlines():
+  f = l.split()
+  if len(f) >= 8 and f[6] in secs: print(f[7], f[6], int(f[1], 16) - secs[f[6]])
+PY
+}
+dynsym_at() { readelf -SW "$1" | sed -n 's/.* \.dynsym  *DYNSYM  *[0-9a-f]*  *\([0-9a-f]*\) .*/\1/p'; }
+
+# Every target: libfoo-small.so (DT_HASH, no notes) given a runpath longer
+# than any page's padding moves .hash and .dynsym out of the grown program
+# header table's way; its symbols keep their sections and offsets (readelf),
+# and the program binds foo_value through the moved tables under the real
+# loader (LD_BIND_NOW=1).
+cp "$SRC/libfoo-small.so" "$W/libfoo.so"
+big=$(printf '/nonexistent/dir%05d:' $(seq 1 4500))
+"$XPATCH" --runpath "${big%:}" --verify "$W/libfoo.so"
+check "$T: libfoo-small.so's .dynsym moved to the new segment ($(dynsym_at "$SRC/libfoo-small.so") -> $(dynsym_at "$W/libfoo.so"))" \
+  test -n "$(dynsym_at "$W/libfoo.so")" -a "$(dynsym_at "$W/libfoo.so")" != "$(dynsym_at "$SRC/libfoo-small.so")"
+check "$T: ... every dynamic symbol keeps its section and offset in it (readelf)" \
+  test "$(sym_offsets "$W/libfoo.so")" = "$(sym_offsets "$SRC/libfoo-small.so")" -a -n "$(sym_offsets "$W/libfoo.so" | grep foo_value)"
+out=$(LD_BIND_NOW=1 run_target "$T" "$W/app-pie" 2>&1 || true)
+check "$T: ... and app-pie binds foo_value through them (got: $out)" test "$out" = "$EXPECT"
+cp "$SRC/libfoo.so" "$W/libfoo.so"
+
 # Symbols follow the sections they are defined in, also when the symbol
 # table itself moves: a library without notes or PT_INTERP, whose .gnu.hash
 # and .dynsym must make room for the grown program header table, with two
@@ -168,20 +200,6 @@ PY
   cp "$W/libno.so" "$W/libno-orig.so"
   long=$(printf '/opt/a/long/runpath/entry/%03d:' $(seq 1 200))
   "$XPATCH" --runpath "${long%:}" --verify "$W/libno.so" > "$W/libno.plan"
-  # symbol name -> its offset inside its section, from readelf alone
-  sym_offsets() {
-    python3 - "$1" <<'PY'
-import re, subprocess, sys
-secs = {}
-for l in subprocess.run(['readelf', '-SW', sys.argv[1]], capture_output=True, text=True).stdout.splitlines():
-    m = re.match(r'\s*\[\s*(\d+)\]\s+\S+\s+\S+\s+([0-9a-f]+)\s', l)
-    if m: secs[m.group(1)] = int(m.group(2), 16)
-for l in subprocess.run(['readelf', '-W', '--dyn-syms', sys.argv[1]], capture_output=True, text=True).stdout.splitlines():
-    f = l.split()
-    if len(f) >= 8 and f[6] in secs: print(f[7], f[6], int(f[1], 16) - secs[f[6]])
-PY
-  }
-  dynsym_at() { readelf -SW "$1" | sed -n 's/.* \.dynsym  *DYNSYM  *[0-9a-f]*  *\([0-9a-f]*\) .*/\1/p'; }
   check "$T: the symbol table moved to the new segment ($(dynsym_at "$W/libno-orig.so") -> $(dynsym_at "$W/libno.so"))" \
     test -n "$(dynsym_at "$W/libno.so")" -a "$(dynsym_at "$W/libno.so")" != "$(dynsym_at "$W/libno-orig.so")"
   check "$T: every dynamic symbol keeps its offset in its section (readelf)" \

@@ -330,5 +330,24 @@ TEST(Reader, NotElf) {
   EXPECT_EQ(f.error().kind, Error::Kind::NotElf);
 }
 
+// Expected and Status: ok() and the bool conversion say the same thing (code
+// uses both).
+TEST(Expected, OkAndBoolAgree) {
+  Expected<int> good(7);
+  EXPECT_TRUE(good.ok());
+  EXPECT_TRUE(static_cast<bool>(good));
+  Expected<int> bad(Error{Error::Kind::Malformed, "f: structure: value"});
+  EXPECT_FALSE(bad.ok());
+  EXPECT_FALSE(static_cast<bool>(bad));
+  EXPECT_EQ(bad.error().message, "f: structure: value");
+  // Status (Expected<void>), what an operation returning nothing gives.
+  Status done;
+  EXPECT_TRUE(done.ok());
+  EXPECT_TRUE(static_cast<bool>(done));
+  Status failed(Error{Error::Kind::Io, "f: write: No space left on device"});
+  EXPECT_FALSE(failed.ok());
+  EXPECT_FALSE(static_cast<bool>(failed));
+}
+
 }  // namespace
 }  // namespace xpatch
