@@ -246,8 +246,9 @@ TEST_P(Rebase, ASectionHeaderThatContradictsTheDynamicTablesIsRefused) {
 }
 
 // Two symbol tables over the same bytes (a damaged file: a second
-// SHT_SYMTAB header on .symtab's entries): the symbols defined in a moved
-// section would each be rebased twice, by two writes to one entry. The
+// SHT_SYMTAB header on .symtab's entries from the second on): the symbols
+// defined in a moved section would each be rebased twice, by two writes to
+// one entry. The
 // planned writes must not overlap, so the plan is refused as a layout no
 // rewrite can keep; the file with one table plans fine.
 TEST(RebaseAarch64, TwoSymbolTablesOverTheSameBytesAreRefused) {
@@ -274,6 +275,8 @@ TEST(RebaseAarch64, TwoSymbolTablesOverTheSameBytesAreRefused) {
   elf::Shdr<E> sh;
   std::memcpy(&sh, in.data() + f->header.shoff + symtab * sizeof sh, sizeof sh);
   sh.sh_name = std::uint32_t{0};
+  sh.sh_offset = sh.sh_offset + sizeof(elf::Sym<E>);  // the same entries from the second on: another table
+  sh.sh_size = sh.sh_size - sizeof(elf::Sym<E>);
   std::memcpy(in.data() + f->header.shoff + comment * sizeof sh, &sh, sizeof sh);
   auto g = elf::read_elf(in, path);
   ASSERT_TRUE(g.ok()) << g.error().message;
