@@ -450,6 +450,38 @@ TYPED_TEST(RewriteTest, ASectionHeaderTableOverTheProgramHeadersIsRefused) {
   EXPECT_EQ(p.error().message.rfind("in: section header table: ", 0), 0u) << p.error().message;
 }
 
+// The section name table over the spare PT_NULL (a damaged file): the new
+// PT_LOAD's program header would be written into the section names, which
+// no edit changes. The planned writes are checked against them.
+TYPED_TEST(RewriteTest, AWriteIntoTheSectionNamesIsRefused) {
+  using Shdr = elf::Shdr<TypeParam>;
+  Spec s;
+  s.interp.reset();
+  s.null_phdr = true;  // entry 3, after PT_PHDR, PT_LOAD, PT_DYNAMIC
+  auto img = test::build_elf<TypeParam>(s);
+  const std::uint64_t shoff = img.bytes.size();
+  Shdr sh[2] = {};
+  sh[1].sh_type = std::uint32_t{SHT_STRTAB};
+  sh[1].sh_offset = static_cast<typename TypeParam::Native>(img.phoff + 3 * sizeof(elf::Phdr<TypeParam>));
+  sh[1].sh_size = static_cast<typename TypeParam::Native>(sizeof(elf::Phdr<TypeParam>));
+  const auto* raw = reinterpret_cast<const std::byte*>(sh);
+  img.bytes.insert(img.bytes.end(), raw, raw + sizeof sh);
+  edit_header<TypeParam>(img.bytes, [&](elf::Ehdr<TypeParam>& h) {
+    h.e_shoff = static_cast<typename TypeParam::Native>(shoff);
+    h.e_shentsize = sizeof(Shdr);
+    h.e_shnum = 2;
+    h.e_shstrndx = 1;
+  });
+  auto f = elf::read_elf(img.bytes, "in");
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  EditSet e;
+  e.add_needed = {"libextra.so"};  // a new string: a new PT_LOAD, in the PT_NULL
+  auto p = rewrite::plan_rewrite(*f, img.bytes, e);
+  ASSERT_FALSE(p.ok()) << "planned " << p->writes.size() << " writes";
+  EXPECT_EQ(p.error().kind, Error::Kind::Malformed);
+  EXPECT_EQ(p.error().message.rfind("in: section header 1 (the section names): ", 0), 0u) << p.error().message;
+}
+
 // Padding after a PT_LOAD is free only where nothing owns it: a section
 // header table there (all zero, so the bytes alone look like padding)
 // keeps the new data out, and its bytes stay as they were.
