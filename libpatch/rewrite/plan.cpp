@@ -1092,15 +1092,23 @@ class Planner {
   }
 
   // Symbols defined in a section that moved (section symbols, __abi_tag,
-  // _DYNAMIC) follow it, so symbol tables stay consistent with the layout.
-  // A symbol in a table that itself moved (.dynsym) is updated in the copy;
-  // one in a table over the headers (a damaged file) is refused.
+  // _DYNAMIC) follow it, so symbol tables stay consistent with the layout:
+  // the section headers' symbol tables, and DT_SYMTAB's, which the loader
+  // reads even where no SHT_DYNSYM header describes it (each distinct table
+  // once). A symbol in a table that itself moved (.dynsym) is updated in
+  // the copy; one in a table over the headers (a damaged file) is refused.
   void encode_symbols(const std::map<std::size_t, std::uint64_t>& moved_by) {
+    std::map<std::pair<std::uint64_t, std::uint64_t>, std::string> tables;  // [offset, size) -> its name
+    for (const Structure& s : map_.all())
+      if (s.kind == StructureKind::DynamicSymbols) tables.emplace(std::pair{s.begin, s.end - s.begin}, "DT_SYMTAB");
     for (std::size_t t = 0; t < f_.sections.size(); ++t) {
       const elf::Section& tab = f_.sections[t];
       if ((tab.type != SHT_SYMTAB && tab.type != SHT_DYNSYM) || tab.entsize != sizeof(Sym<E>)) continue;
-      for (std::uint64_t k = 0; k < tab.size / sizeof(Sym<E>); ++k) {
-        std::uint64_t at = tab.offset + k * sizeof(Sym<E>);
+      tables.emplace(std::pair{tab.offset, tab.size}, fmt::format("section header {} (symbol table)", t));
+    }
+    for (const auto& [range, what] : tables) {
+      for (std::uint64_t k = 0; k < range.second / sizeof(Sym<E>); ++k) {
+        std::uint64_t at = range.first + k * sizeof(Sym<E>);
         Sym<E> sym;
         std::memcpy(&sym, in_.data() + at, sizeof sym);
         auto it = moved_by.find(sym.st_shndx);
@@ -1111,12 +1119,11 @@ class Planner {
             return w.offset == m->new_offset && w.bytes.size() == m->size;
           });
           if (copy == plan_.writes.end())
-            internal(fmt::format("section header {}: a symbol table inside a moved item that was not copied", t));
+            internal(fmt::format("{}: a symbol table inside a moved item that was not copied", what));
           std::memcpy(copy->bytes.data() + (at - m->offset), &sym, sizeof sym);
           continue;
         }
-        require_clear_of_headers(at, sizeof sym, fmt::format("section header {} (symbol table)", t),
-                                 StructureKind::DynamicSymbols);
+        require_clear_of_headers(at, sizeof sym, what, StructureKind::DynamicSymbols);
         write(at, bytes_of(sym));
       }
     }

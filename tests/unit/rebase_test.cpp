@@ -245,6 +245,47 @@ TEST_P(Rebase, ASectionHeaderThatContradictsTheDynamicTablesIsRefused) {
   EXPECT_NE(m.find("DT_HASH"), std::string::npos) << m;
 }
 
+// Two symbol tables over the same bytes (a damaged file: a second
+// SHT_SYMTAB header on .symtab's entries from the second on): the symbols
+// defined in a moved section would each be rebased twice, by two writes to
+// one entry. The
+// planned writes must not overlap, so the plan is refused as a layout no
+// rewrite can keep; the file with one table plans fine.
+TEST(RebaseAarch64, TwoSymbolTablesOverTheSameBytesAreRefused) {
+  // aarch64: its linker writes section symbols, .interp's among them, and .interp moves.
+  const std::string path = (fs::path(fixtures()) / "aarch64" / "app-pie").string();
+  std::vector<std::byte> in = test::read_file(path);
+  auto f = elf::read_elf(in, path);
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  std::size_t symtab = 0, comment = 0;
+  for (std::size_t i = 0; i < f->sections.size(); ++i) {
+    if (f->sections[i].type == SHT_SYMTAB) symtab = i;
+    if (f->sections[i].name == ".comment") comment = i;
+  }
+  ASSERT_NE(symtab, 0u);
+  ASSERT_NE(comment, 0u);
+  const elf::Section& t = f->sections[symtab];
+  auto once = rewrite::plan_rewrite(*f, in, table_room_edit());
+  ASSERT_TRUE(once.ok()) << once.error().message;
+  ASSERT_TRUE(std::any_of(once->writes.begin(), once->writes.end(),
+                          [&](const rewrite::Write& w) { return w.offset >= t.offset && w.offset < t.offset + t.size; }))
+      << "no .symtab entry rebased: the test proves nothing";
+
+  using E = elf::Elf64LE;  // aarch64
+  elf::Shdr<E> sh;
+  std::memcpy(&sh, in.data() + f->header.shoff + symtab * sizeof sh, sizeof sh);
+  sh.sh_name = std::uint32_t{0};
+  sh.sh_offset = sh.sh_offset + sizeof(elf::Sym<E>);  // the same entries from the second on: another table
+  sh.sh_size = sh.sh_size - sizeof(elf::Sym<E>);
+  std::memcpy(in.data() + f->header.shoff + comment * sizeof sh, &sh, sizeof sh);
+  auto g = elf::read_elf(in, path);
+  ASSERT_TRUE(g.ok()) << g.error().message;
+  auto twice = rewrite::plan_rewrite(*g, in, table_room_edit());
+  ASSERT_FALSE(twice.ok()) << "planned " << twice->writes.size() << " writes";
+  EXPECT_EQ(twice.error().kind, Error::Kind::Malformed);
+  EXPECT_EQ(twice.error().message.rfind(path + ": layout: ", 0), 0u) << twice.error().message;
+}
+
 }  // namespace
 }  // namespace xpatch
 

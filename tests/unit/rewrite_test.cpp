@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "libpatch/elf/model.h"
@@ -414,6 +415,139 @@ TYPED_TEST(RewriteTest, AnOldInterpreterSlotMakesRoomForTheTable) {
     EXPECT_EQ(r2.file.interpreter, first.interpreter);
     expect_sane_layout(r2.file);
   }
+}
+
+// The ELF header's fields, changed in an image (a damaged file).
+template <typename E, typename F>
+void edit_header(std::vector<std::byte>& b, F change) {
+  elf::Ehdr<E> h;
+  std::memcpy(&h, b.data(), sizeof h);
+  change(h);
+  std::memcpy(b.data(), &h, sizeof h);
+}
+
+// A section header table over the program header table (here section
+// header 0 on the spare PT_NULL, the last entry, with no PT_INTERP after
+// the table to notice it): a new PT_LOAD written there would silently
+// change the section headers. The structure map refuses it.
+TYPED_TEST(RewriteTest, ASectionHeaderTableOverTheProgramHeadersIsRefused) {
+  Spec s;
+  s.interp.reset();
+  s.null_phdr = true;  // entry 3, after PT_PHDR, PT_LOAD, PT_DYNAMIC
+  auto img = test::build_elf<TypeParam>(s);
+  edit_header<TypeParam>(img.bytes, [&](elf::Ehdr<TypeParam>& h) {
+    h.e_shoff = static_cast<typename TypeParam::Native>(img.phoff + 3 * sizeof(elf::Phdr<TypeParam>));
+    h.e_shentsize = sizeof(elf::Shdr<TypeParam>);
+    h.e_shnum = 0;  // the count in section header 0's sh_size: 0, read from the zero PT_NULL
+  });
+  auto f = elf::read_elf(img.bytes, "in");
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  EditSet e;
+  e.add_needed = {"libextra.so"};  // a new string: a new PT_LOAD, in the PT_NULL
+  auto p = rewrite::plan_rewrite(*f, img.bytes, e);
+  ASSERT_FALSE(p.ok()) << "planned " << p->writes.size() << " writes";
+  EXPECT_EQ(p.error().kind, Error::Kind::Malformed);
+  EXPECT_EQ(p.error().message.rfind("in: section header table: ", 0), 0u) << p.error().message;
+}
+
+// The section name table over the spare PT_NULL (a damaged file): the new
+// PT_LOAD's program header would be written into the section names, which
+// no edit changes. The planned writes are checked against them.
+TYPED_TEST(RewriteTest, AWriteIntoTheSectionNamesIsRefused) {
+  using Shdr = elf::Shdr<TypeParam>;
+  Spec s;
+  s.interp.reset();
+  s.null_phdr = true;  // entry 3, after PT_PHDR, PT_LOAD, PT_DYNAMIC
+  auto img = test::build_elf<TypeParam>(s);
+  const std::uint64_t shoff = img.bytes.size();
+  Shdr sh[2] = {};
+  sh[1].sh_type = std::uint32_t{SHT_STRTAB};
+  sh[1].sh_offset = static_cast<typename TypeParam::Native>(img.phoff + 3 * sizeof(elf::Phdr<TypeParam>));
+  sh[1].sh_size = static_cast<typename TypeParam::Native>(sizeof(elf::Phdr<TypeParam>));
+  const auto* raw = reinterpret_cast<const std::byte*>(sh);
+  img.bytes.insert(img.bytes.end(), raw, raw + sizeof sh);
+  edit_header<TypeParam>(img.bytes, [&](elf::Ehdr<TypeParam>& h) {
+    h.e_shoff = static_cast<typename TypeParam::Native>(shoff);
+    h.e_shentsize = sizeof(Shdr);
+    h.e_shnum = 2;
+    h.e_shstrndx = 1;
+  });
+  auto f = elf::read_elf(img.bytes, "in");
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  EditSet e;
+  e.add_needed = {"libextra.so"};  // a new string: a new PT_LOAD, in the PT_NULL
+  auto p = rewrite::plan_rewrite(*f, img.bytes, e);
+  ASSERT_FALSE(p.ok()) << "planned " << p->writes.size() << " writes";
+  EXPECT_EQ(p.error().kind, Error::Kind::Malformed);
+  EXPECT_EQ(p.error().message.rfind("in: section header 1 (the section names): ", 0), 0u) << p.error().message;
+}
+
+// Padding after a PT_LOAD is free only where nothing owns it: a section
+// header table there (all zero, so the bytes alone look like padding)
+// keeps the new data out, and its bytes stay as they were.
+TYPED_TEST(RewriteTest, APaddingThatHoldsTheSectionHeadersIsNotTaken) {
+  Spec s;
+  s.padded_second_load = true;
+  auto img = test::build_elf<TypeParam>(s);
+  auto in = elf::read_elf(img.bytes, "in");
+  ASSERT_TRUE(in.ok()) << in.error().message;
+  const elf::Segment& first = in->segments[2];
+  ASSERT_EQ(first.type, std::uint32_t{PT_LOAD});
+  const std::uint64_t shoff = first.offset + first.filesz;  // the padding's start
+  edit_header<TypeParam>(img.bytes, [&](elf::Ehdr<TypeParam>& h) {
+    h.e_shoff = static_cast<typename TypeParam::Native>(shoff);
+    h.e_shentsize = sizeof(elf::Shdr<TypeParam>);
+    h.e_shnum = 1;  // section header 0 only: all zero, as in the padding
+  });
+  EditSet e;
+  e.interpreter = "/usr/aarch64-linux-gnu/lib/a-much-longer-loader-name.so.1";
+  e.runpath = "/usr/aarch64-linux-gnu/lib:/opt/new/runpath";
+  auto r = patch(img.bytes, e);
+  EXPECT_NE(r.plan.layout.data, Layout::Data::Padding);
+  EXPECT_EQ(r.file.header.shoff, shoff);
+  ASSERT_GE(r.bytes.size(), shoff + sizeof(elf::Shdr<TypeParam>));
+  EXPECT_TRUE(std::equal(img.bytes.begin() + static_cast<std::ptrdiff_t>(shoff),
+                         img.bytes.begin() + static_cast<std::ptrdiff_t>(shoff + sizeof(elf::Shdr<TypeParam>)),
+                         r.bytes.begin() + static_cast<std::ptrdiff_t>(shoff)))
+      << "section header 0 was overwritten";
+  EXPECT_EQ(r.file.interpreter, e.interpreter);
+  EXPECT_EQ(r.file.runpath, e.runpath);
+}
+
+// A table inside PT_INTERP's range (a damaged file; without section
+// headers the slot is the string's NULs): DT_SYMTAB right after the
+// string, its null symbol all zero. The in-place slot stops at the table,
+// so a longer interpreter moves out and the symbol table stays intact.
+TYPED_TEST(RewriteTest, ATableInsidePtInterpLimitsTheInPlaceSlot) {
+  using Sym = elf::Sym<TypeParam>;
+  constexpr std::uint64_t kBase = 0x10000, kAt = 24;  // the table's offset from the string
+  Spec s;
+  s.null_phdr = true;
+  // "/lib/ld-test.so.1", NULs to kAt, the null symbol, then DT_HASH's four words.
+  s.interp = std::string("/lib/ld-test.so.1") + std::string(kAt - 17 + sizeof(Sym), '\0') + std::string(16, 'h');
+  const std::uint64_t interp_off = test::build_elf<TypeParam>(s).interp_off;
+  const std::uint64_t sym_off = interp_off + kAt, hash_off = sym_off + sizeof(Sym);
+  s.extra_dynamic = {{DT_SYMTAB, kBase + sym_off}, {DT_SYMENT, sizeof(Sym)}, {DT_HASH, kBase + hash_off}};
+  auto img = test::build_elf<TypeParam>(s);
+  ASSERT_EQ(img.interp_off, interp_off);
+  typename TypeParam::Word hash[4];
+  hash[0] = 1u;  // nbucket
+  hash[1] = 1u;  // nchain: the null symbol only
+  hash[2] = 0u;
+  hash[3] = 0u;
+  std::memcpy(img.bytes.data() + hash_off, hash, sizeof hash);
+
+  EditSet e;
+  e.interpreter = "/lib/a-loader-longer-than-24.so";  // fits the NULs up to DT_HASH, not up to DT_SYMTAB
+  ASSERT_GT(e.interpreter->size() + 1, kAt);
+  ASSERT_LE(e.interpreter->size() + 1, kAt + sizeof(Sym));
+  auto r = patch(img.bytes, e);
+  EXPECT_FALSE(r.plan.layout.interp_in_place);
+  EXPECT_EQ(r.file.interpreter, e.interpreter);
+  EXPECT_TRUE(std::equal(img.bytes.begin() + static_cast<std::ptrdiff_t>(sym_off),
+                         img.bytes.begin() + static_cast<std::ptrdiff_t>(hash_off + sizeof hash),
+                         r.bytes.begin() + static_cast<std::ptrdiff_t>(sym_off)))
+      << "the symbol and hash tables changed";
 }
 
 // DT_MIPS_RLD_MAP_REL holds the distance from its own entry to the debug
