@@ -78,6 +78,16 @@ StructureMap::StructureMap(const elf::ElfFile& f, std::span<const std::byte> byt
                 fmt::format("sh_offset {:#x} contradicts its sh_addr {:#x}, which the dynamic array's table is at "
                             "(file offset {:#x})",
                             s.offset, s.addr, t->offset));
+    // Symbols are rebased in DT_SYMTAB's table and in each symbol table a
+    // section header gives; two of them over the same bytes from different
+    // starts would each rewrite the other's fields.
+    if ((s.type == SHT_DYNSYM || s.type == SHT_SYMTAB) && tables->symbols.size && s.size &&
+        s.offset != tables->symbols.offset && s.offset < tables->symbols.offset + tables->symbols.size &&
+        tables->symbols.offset < s.offset + s.size)
+      malformed(f, fmt::format("section header {} ({})", i, s.name),
+                fmt::format("the symbol table at sh_offset {:#x} ({:#x} bytes) overlaps DT_SYMTAB's at offset {:#x} "
+                            "from another start",
+                            s.offset, s.size, tables->symbols.offset));
     if (t && t->size && s.offset == t->offset && (s.type == SHT_DYNSYM ? s.size != t->size : s.size < t->size))
       malformed(f, fmt::format("section header {} ({})", i, s.name),
                 fmt::format("sh_size {:#x} contradicts the dynamic array's {} ({:#x} bytes at offset {:#x})", s.size,
