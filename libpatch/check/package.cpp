@@ -117,10 +117,13 @@ std::vector<std::string> ReverseIndex::affected(resolve::Resolver& before, resol
 }
 
 PackageTargets package_targets(resolve::Resolver& before, resolve::Resolver& after, const resolve::WalkOptions& walk) {
+  return package_targets(before, after, ReverseIndex::build(before, walk));
+}
+
+PackageTargets package_targets(resolve::Resolver& before, resolve::Resolver& after, const ReverseIndex& ix) {
   PackageTargets t;
   for (const resolve::Root::LayeredPath& p : after.root().layered_paths())
     if (p.kind == resolve::LayerEntry::Kind::File) t.package_files.push_back({p.path, false});
-  ReverseIndex ix = ReverseIndex::build(before, walk);
   t.indexed = ix.files();
   for (std::string& f : ix.affected(before, after)) t.affected.push_back({std::move(f), false});
   return t;

@@ -54,6 +54,9 @@ struct PackageTargets {
 };
 PackageTargets package_targets(resolve::Resolver& before, resolve::Resolver& after,
                                const resolve::WalkOptions& walk = {});
+// The same with the index already built over `before`'s root (it needs no
+// layer, so a caller can build it while the packages are read).
+PackageTargets package_targets(resolve::Resolver& before, resolve::Resolver& after, const ReverseIndex& ix);
 
 // One finding of a file checked with the layers, judged against the same
 // file checked without them: the same code, object and subject there means

@@ -87,6 +87,23 @@ StructureMap::StructureMap(const elf::ElfFile& f, std::span<const std::byte> byt
                                                  : "DT_GNU_HASH",
                             t->size, t->offset));
   }
+  // The loader reads these tables where the dynamic array says; one over
+  // the ELF header or the program header table (which a rewrite updates)
+  // would change under the loader's feet: a contradiction, refused.
+  auto clear_of_headers = [&](const TableRange& t, std::string_view what) {
+    if (!t.size) return;
+    auto over = [&](std::uint64_t b, std::uint64_t n) { return n && t.offset < b + n && b < t.offset + t.size; };
+    if (over(0, z.ehdr) || over(h.phoff, ph_size))
+      malformed(f, what,
+                fmt::format("the table at offset {:#x} ({:#x} bytes) overlaps the {} at {:#x}", t.offset, t.size,
+                            over(0, z.ehdr) ? "ELF header" : "program header table", over(0, z.ehdr) ? 0 : h.phoff));
+  };
+  clear_of_headers(tables->symbols, "DT_SYMTAB");
+  clear_of_headers(tables->hash, "DT_HASH");
+  clear_of_headers(tables->gnu_hash, "DT_GNU_HASH");
+  clear_of_headers(tables->versym, "DT_VERSYM");
+  for (const TableRange& t : tables->version_needs) clear_of_headers(t, "DT_VERNEED");
+  for (const TableRange& t : tables->version_defs) clear_of_headers(t, "DT_VERDEF");
   add(tables->symbols.offset, tables->symbols.size, StructureKind::DynamicSymbols);
   add(tables->hash.offset, tables->hash.size, StructureKind::SymbolHash);
   add(tables->gnu_hash.offset, tables->gnu_hash.size, StructureKind::GnuHash);

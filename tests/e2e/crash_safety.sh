@@ -17,8 +17,18 @@ SHORT=/usr/aarch64-linux-gnu/lib:/opt/x
 LONG=/usr/aarch64-linux-gnu/lib$(printf ':/opt/long-runpath-%03d/lib' $(seq 1 250))
 
 # ---- the file set: dynamic programs and libraries of every architecture ----
-mapfile -t src < <(find "$FX" -mindepth 2 -maxdepth 2 -type f \( -name 'app-*' -o -name '*.so' \) \
+mapfile -t all < <(find "$FX" -mindepth 2 -maxdepth 2 -type f \( -name 'app-*' -o -name '*.so' \) \
                      ! -name app-static ! -path '*/yaml/*' | sort)
+# Programs and libraries of every architecture first, whatever other
+# fixtures the targets gain: the same few names across all target
+# directories, then the rest.
+src=()
+for b in app-pie libfoo.so app-nopie libsym.so app-rpath libsib-needs.so; do
+  for s in "${all[@]}"; do [ "${s##*/}" = "$b" ] && src+=("$s"); done
+done
+for s in "${all[@]}"; do
+  case " app-pie libfoo.so app-nopie libsym.so app-rpath libsib-needs.so " in *" ${s##*/} "*) ;; *) src+=("$s") ;; esac
+done
 [ ${#src[@]} -gt 0 ] || { bad "no fixtures under $FX"; finish; exit 1; }
 mkdir "$W/orig"
 names=()

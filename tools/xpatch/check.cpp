@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <iostream>
 #include <iterator>
 #include <map>
@@ -396,6 +397,13 @@ int run_check_packages(const CheckOptions& opt) {
     print_error((before_root ? after_root : before_root).error().message);
     return kError;
   }
+  // The reverse-dependency index reads only ROOT as it is: it is built
+  // while the packages are read and decompressed (two independent halves,
+  // about equal on a large package), unless one worker was asked for.
+  resolve::Resolver before(*before_root);
+  auto build_index = [&] { return check::ReverseIndex::build(before, opt.walk); };
+  std::future<check::ReverseIndex> index;
+  if (opt.jobs != 1) index = std::async(std::launch::async, build_index);
   for (const std::string& p : opt.packages) {
     archive::Limits limits;
     limits.whole_elf = opt.retarget_preview;  // the planner reads whole files
@@ -409,9 +417,10 @@ int run_check_packages(const CheckOptions& opt) {
       return kError;
     }
   }
-  resolve::Resolver before(*before_root), after(*after_root);
+  resolve::Resolver after(*after_root);
   resolve::SymbolChecker sym_before(**before_root), sym_after(**after_root);
-  check::PackageTargets targets = check::package_targets(before, after, opt.walk);
+  check::PackageTargets targets =
+      check::package_targets(before, after, index.valid() ? index.get() : build_index());
   std::vector<check::Input> inputs = targets.package_files;
   inputs.insert(inputs.end(), targets.affected.begin(), targets.affected.end());
 
