@@ -193,15 +193,7 @@ TEST_P(Rebase, WithoutSectionHeadersTheSameTablesMove) {
   auto with = rewrite::plan_rewrite(*f, in, table_room_edit());
   ASSERT_TRUE(with.ok()) << with.error().message;
   ASSERT_EQ(with->layout.table_room, rewrite::Layout::TableRoom::ItemsMoved);
-  elf::dispatch(f->header.variant, [&](auto v) {
-    using E = decltype(v);
-    elf::Ehdr<E> h;
-    std::memcpy(&h, in.data(), sizeof h);
-    h.e_shoff = 0;
-    h.e_shnum = 0;
-    h.e_shstrndx = 0;
-    std::memcpy(in.data(), &h, sizeof h);
-  });
+  test::drop_section_headers(in, f->header.variant);
   auto g = elf::read_elf(in, path + " (no section headers)");
   ASSERT_TRUE(g.ok()) << g.error().message;
   ASSERT_TRUE(g->sections.empty());

@@ -143,15 +143,7 @@ TEST_P(StructureMapFixture, WithoutSectionHeadersTheSameTables) {
   auto f = elf::read_elf(bytes, GetParam());
   ASSERT_TRUE(f.ok()) << f.error().message;
   const StructureMap with = map_of(*f, bytes);
-  elf::dispatch(f->header.variant, [&](auto e) {
-    using E = decltype(e);
-    elf::Ehdr<E> h;
-    std::memcpy(&h, bytes.data(), sizeof h);
-    h.e_shoff = 0;
-    h.e_shnum = 0;
-    h.e_shstrndx = 0;
-    std::memcpy(bytes.data(), &h, sizeof h);
-  });
+  test::drop_section_headers(bytes, f->header.variant);
   auto g = elf::read_elf(bytes, GetParam());
   ASSERT_TRUE(g.ok()) << g.error().message;
   ASSERT_TRUE(g->sections.empty());
