@@ -165,13 +165,6 @@ struct Verdaux {
   typename E::Word vda_name, vda_next;
 };
 
-static_assert(sizeof(Rela<Elf64BE>) == sizeof(Elf64_Rela));
-static_assert(sizeof(Rel<Elf32LE>) == sizeof(Elf32_Rel));
-static_assert(sizeof(Verneed<Elf32LE>) == sizeof(Elf32_Verneed));
-static_assert(sizeof(Vernaux<Elf64BE>) == sizeof(Elf64_Vernaux));
-static_assert(sizeof(Verdef<Elf64LE>) == sizeof(Elf64_Verdef));
-static_assert(sizeof(Verdaux<Elf32BE>) == sizeof(Elf32_Verdaux));
-
 // A note's header: the same layout in both classes.
 template <typename E>
 struct Nhdr {
@@ -179,18 +172,19 @@ struct Nhdr {
   typename E::Word n_descsz;
   typename E::Word n_type;
 };
-static_assert(sizeof(Nhdr<Elf64LE>) == sizeof(Elf64_Nhdr));
-static_assert(sizeof(Sym<Elf32BE>) == sizeof(Elf32_Sym));
-static_assert(sizeof(Verneed<Elf64BE>) == sizeof(Elf64_Verneed));
-static_assert(sizeof(Sym<Elf64LE>) == sizeof(Elf64_Sym));
-static_assert(sizeof(Ehdr<Elf32LE>) == sizeof(Elf32_Ehdr));
-static_assert(sizeof(Ehdr<Elf64BE>) == sizeof(Elf64_Ehdr));
-static_assert(sizeof(Phdr<Elf32BE>) == sizeof(Elf32_Phdr));
-static_assert(sizeof(Phdr<Elf64LE>) == sizeof(Elf64_Phdr));
-static_assert(sizeof(Shdr<Elf32LE>) == sizeof(Elf32_Shdr));
-static_assert(sizeof(Shdr<Elf64BE>) == sizeof(Elf64_Shdr));
-static_assert(sizeof(Dyn<Elf32LE>) == sizeof(Elf32_Dyn));
-static_assert(sizeof(Dyn<Elf64BE>) == sizeof(Elf64_Dyn));
+
+// Each overlay has the size of <elf.h>'s struct in all four variants.
+template <template <typename> class T, typename C32, typename C64>
+constexpr bool same_size() {
+  return sizeof(T<Elf32LE>) == sizeof(C32) && sizeof(T<Elf32BE>) == sizeof(C32) && sizeof(T<Elf64LE>) == sizeof(C64) &&
+         sizeof(T<Elf64BE>) == sizeof(C64);
+}
+static_assert(same_size<Ehdr, Elf32_Ehdr, Elf64_Ehdr>() && same_size<Phdr, Elf32_Phdr, Elf64_Phdr>() &&
+              same_size<Shdr, Elf32_Shdr, Elf64_Shdr>() && same_size<Dyn, Elf32_Dyn, Elf64_Dyn>() &&
+              same_size<Sym, Elf32_Sym, Elf64_Sym>() && same_size<Rel, Elf32_Rel, Elf64_Rel>() &&
+              same_size<Rela, Elf32_Rela, Elf64_Rela>() && same_size<Verneed, Elf32_Verneed, Elf64_Verneed>() &&
+              same_size<Vernaux, Elf32_Vernaux, Elf64_Vernaux>() && same_size<Verdef, Elf32_Verdef, Elf64_Verdef>() &&
+              same_size<Verdaux, Elf32_Verdaux, Elf64_Verdaux>() && same_size<Nhdr, Elf32_Nhdr, Elf64_Nhdr>());
 
 enum class Variant { k32LE, k32BE, k64LE, k64BE };
 
