@@ -187,7 +187,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if ((more & 1) && !f->needed.empty() &&
       std::find(e.add_needed.begin(), e.add_needed.end(), f->needed.front()) == e.add_needed.end())
     e.replace_needed = {{std::string(f->needed.front()), "libfuzz-renamed.so.2"}};
-  if ((more & 2) && !f->needed.empty()) e.remove_needed = {std::string(f->needed.back())};
+  // Likewise removing a name it also adds: a second run removes the entry
+  // the first one added and appends it again, after the other added ones.
+  if ((more & 2) && !f->needed.empty() &&
+      std::find(e.add_needed.begin(), e.add_needed.end(), f->needed.back()) == e.add_needed.end())
+    e.remove_needed = {std::string(f->needed.back())};
   if ((more & 4) && !e.remove_runpath) e.add_runpath = {"/fuzz/added"};
   if (more & 8) e.force_rpath = true;
   if (e.empty()) return 0;
