@@ -330,9 +330,6 @@ class GlibcRules final : public LoaderRules {
 
 }  // namespace
 
-const LoaderRules& glibc_rules() {
-  static const GlibcRules rules;
-  return rules;
-}
+const LoaderRules& glibc_rules() { static const GlibcRules rules; return rules; }
 
 }  // namespace xpatch::resolve

@@ -125,20 +125,16 @@ class MuslRules final : public LoaderRules {
       case Fit::Unreadable: return Action::Skip;
       case Fit::Foreign:
       case Fit::ByteOrder: return Action::StopForeign;
-      case Fit::Directory:  // opens, then read() fails: "Is a directory"
-      case Fit::Loop:       // ELOOP ends path_open's search
-      case Fit::DirLoop:
-      case Fit::Invalid: return Action::StopInvalid;
+      // Any other error ends the search: a directory opens, then read()
+      // fails ("Is a directory"); ELOOP ends path_open's search; an invalid
+      // file is mapped and refused.
+      default: return Action::StopInvalid;
     }
-    return Action::StopInvalid;
   }
 };
 
 }  // namespace
 
-const LoaderRules& musl_rules() {
-  static const MuslRules rules;
-  return rules;
-}
+const LoaderRules& musl_rules() { static const MuslRules rules; return rules; }
 
 }  // namespace xpatch::resolve
