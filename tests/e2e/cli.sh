@@ -161,4 +161,40 @@ check "--force writes it, with a warning" expect 0 "warning: .*--force" \
   "$XPATCH" --force --interp /lib/ld-linux-armhf.so.3 "$W/risky"
 check "the right loader is accepted silently" bash -c "cp '$W/risky.orig' '$W/risky'; test -z \"\$(\"\$0\" --interp /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 '$W/risky' 2>&1)\"" "$XPATCH"
 
+# ---- an empty value is a value (reviewer, 2026-11-30) ----
+# `--runpath=` set the NEXT file's runpath to the previous file's name, and
+# `--add-needed=` made one file need another: CLI11 took the next argument as
+# the value. An empty runpath is a value (it clears the path); an empty
+# library name, soname or interpreter names nothing and is refused.
+cp "$FX/x86_64/app-pie" "$W/ea"; cp "$FX/x86_64/app-pie" "$W/eb"
+check "--runpath= A B: exit 0" "$XPATCH" --runpath= "$W/ea" "$W/eb"
+for f in ea eb; do
+  check "--runpath= A B: $f gets an empty runpath, not a file name" \
+    bash -c "readelf -d '$W/$f' | grep -q 'Library runpath: \[\]$'"
+done
+cp "$FX/x86_64/app-pie" "$W/ea"; cp "$FX/x86_64/app-pie" "$W/eb"; cp "$W/eb" "$W/eb.orig"
+check "--add-needed= A B is refused, naming DT_NEEDED" expect 2 "DT_NEEDED: an empty library name" \
+  "$XPATCH" --add-needed= "$W/ea" "$W/eb"
+check "... and B is unchanged" cmp -s "$W/eb" "$W/eb.orig"
+check "--add-needed '' is refused too" expect 2 "DT_NEEDED: an empty library name" "$XPATCH" --add-needed '' "$W/eb"
+check "--soname= is refused" expect 2 "DT_SONAME: an empty soname" "$XPATCH" --soname= "$W/eb"
+check "--interp= is refused" expect 2 "PT_INTERP: an empty interpreter" "$XPATCH" --interp= "$W/eb"
+check "--replace-needed libc.so.6= is refused" expect 2 "OLD=NEW" \
+  "$XPATCH" --replace-needed libc.so.6= "$W/eb"
+check "... and B is still unchanged" cmp -s "$W/eb" "$W/eb.orig"
+check "show --json= (a flag) still works" expect 0 '"schema"' "$XPATCH" show --json= "$W/eb"
+
+# ---- a static PIE has no loader to read a search path (reviewer, 2026-11-30) ----
+# With a runpath added it passed --verify and check, then crashed (SIGSEGV).
+if printf 'int main(void){return 0;}\n' >"$W/sp.c" && gcc -static-pie -o "$W/sp" "$W/sp.c" 2>/dev/null; then
+  cp "$W/sp" "$W/sp.orig"
+  for opt in "--runpath /nowhere" "--rpath /nowhere" "--add-needed libm.so.6"; do
+    check "static PIE: $opt is refused, naming PT_INTERP" expect 2 "PT_INTERP: there is none.*static PIE" \
+      "$XPATCH" $opt "$W/sp"
+  done
+  check "... and the static PIE is unchanged and still runs" bash -c "cmp -s '$W/sp' '$W/sp.orig' && '$W/sp'"
+else
+  skip "static PIE cases: gcc -static-pie cannot link here"
+fi
+
 finish

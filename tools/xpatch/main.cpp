@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <exception>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -110,6 +111,39 @@ std::vector<std::string> option_names(const CLI::App* app) {
   for (const CLI::Option* o : app->get_options()) {
     for (const auto& n : o->get_lnames()) out.push_back("--" + n);
     for (const auto& n : o->get_snames()) out.push_back("-" + n);
+  }
+  return out;
+}
+
+// `--name=` with nothing after the `=` means an empty value, as `--name ""`
+// does. CLI11 would instead take the next argument as the value, so
+// `xpatch --runpath= a b` set b's runpath to "a" and left a alone. Splits
+// each such argument of an option that takes a value (of `app` or any of
+// its subcommands) in two; after `--` nothing is an option.
+std::vector<std::string> split_empty_values(const CLI::App& app, int argc, char** argv) {
+  auto takes_value = [&](std::string_view name) {
+    auto in = [&](const CLI::App* a) {
+      for (const CLI::Option* o : a->get_options())
+        if (o->get_expected_min() > 0 && !o->get_positional())
+          for (const auto& n : o->get_lnames())
+            if (n == name) return true;
+      return false;
+    };
+    if (in(&app)) return true;
+    for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+      if (in(sub)) return true;
+    return false;
+  };
+  std::vector<std::string> out(argv, argv + argc);
+  for (std::size_t i = 1; i < out.size(); ++i) {
+    const std::string& a = out[i];
+    if (a == "--") break;
+    if (a.size() > 3 && a.starts_with("--") && a.back() == '=' && a.find('=') == a.size() - 1 &&
+        takes_value(std::string_view(a).substr(2, a.size() - 3))) {
+      out[i].pop_back();
+      out.insert(out.begin() + static_cast<std::ptrdiff_t>(i) + 1, std::string());
+      ++i;
+    }
   }
   return out;
 }
@@ -483,8 +517,11 @@ Exit codes:
     add_color(su_cmd, su.color);
   }
 
+  std::vector<std::string> args = split_empty_values(app, argc, argv);
+  std::vector<char*> arg_ptrs;
+  for (std::string& a : args) arg_ptrs.push_back(a.data());
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
   } catch (const CLI::ParseError& err) {
     if (err.get_exit_code() == 0) return app.exit(err);  // --help, --version
     print_error(fmt::format("{} (xpatch --help)", err.what()));
