@@ -154,14 +154,17 @@ FilePlan plan_file(const elf::ElfFile& f, const std::string& install_path, const
   if (f.interpreter) p.interp = c.interp.value_or(join(libdir, loader));
   const std::string origin = normalize(dirname_of(install_path));
 
-  // Keep the $ORIGIN entries of the search path in force.
-  std::vector<std::string> entries{libdir};
+  // Keep the $ORIGIN entries of the search path in force, ahead of the
+  // tuple's lib dir: they find the libraries bundled with the file, which
+  // loaded before the retarget and must load after it (a root's copy of the
+  // same name behind them would otherwise take their place).
   const std::optional<std::string>& old = f.runpath ? f.runpath : f.rpath;
   std::vector<std::string> origin_entries;
   if (old)
     for (const std::string& e : resolve::split_list(*old, ":", true))
       if (has_origin(e)) origin_entries.push_back(e);
-  entries.insert(entries.end(), origin_entries.begin(), origin_entries.end());
+  std::vector<std::string> entries = origin_entries;
+  entries.push_back(libdir);
 
   for (const std::string_view needed : f.needed) {
     const std::string name(needed);
@@ -171,14 +174,14 @@ FilePlan plan_file(const elf::ElfFile& f, const std::string& install_path, const
       p.found[name] = "the loader";
       continue;
     }
-    if (idx.has(libdir, name, f)) {
-      p.found[name] = libdir;
-      continue;
-    }
     auto via_origin = std::find_if(origin_entries.begin(), origin_entries.end(),
                                    [&](const std::string& e) { return idx.has(expand_origin(e, origin), name, f); });
     if (via_origin != origin_entries.end()) {
       p.found[name] = expand_origin(*via_origin, origin);
+      continue;
+    }
+    if (idx.has(libdir, name, f)) {
+      p.found[name] = libdir;
       continue;
     }
     auto dirs = idx.dirs_for(name, f);
