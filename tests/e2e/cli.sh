@@ -113,7 +113,9 @@ check "docs/check.md lists the finding codes" test "$(wc -w <<<"$codes")" -ge 20
 for c in $codes; do
   check "check --explain $c: a remedy of its own" expect 0 "^$c: " "$XPATCH" check --explain "$c"
 done
-check "check --explain of an unknown code: exit 1" expect 1 "see docs/check.md" "$XPATCH" check --explain no-such-code
+check "check --explain of an unknown code: a usage error, exit 2" expect 2 "no finding code .no-such-code.*docs/check.md" \
+  "$XPATCH" check --explain no-such-code
+check "check --help: no CLI11 default shown for --no-symbols" bash -c '! "$0" check --help | grep -q "no-symbols{"' "$XPATCH"
 check "check -v: per file" test "$("$XPATCH" check -v / "$W/g" | grep -c 'error *needed-missing')" = 3
 check "check -v: the remedy once per code" test "$("$XPATCH" check -v / "$W/g/a" | grep -c '^  fix (needed-missing): install')" = 1
 check "check -v: a searched list names each candidate once" bash -c "

@@ -512,8 +512,13 @@ int run_check(const CheckOptions& opt) {
   if (!opt.packages.empty() && opt.explain.empty()) return run_check_packages(opt);
   if (!opt.explain.empty()) {  // --explain CODE: the remedy, without a root
     const std::string_view r = remedy(opt.explain);
+    if (r == remedy("")) {  // a word the user typed that names no code: a usage error
+      print_error(fmt::format("check --explain: no finding code \"{}\"; the codes are listed in docs/check.md",
+                              opt.explain));
+      return kError;
+    }
     fmt::print("{}: {}\n", opt.explain, r);
-    return r == remedy("") ? kProblem : kOk;
+    return kOk;
   }
   const Style st = style_for(stdout, opt.json ? ColorMode::Never : opt.color);
   const std::size_t width = opt.json ? 0 : terminal_width();

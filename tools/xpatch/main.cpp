@@ -317,7 +317,7 @@ int run(int argc, char** argv) {
 ROOT is treated as /: absolute symlinks are re-rooted, '..' stops at ROOT,
 and no file outside ROOT is opened (openat2 RESOLVE_IN_ROOT). Each program is
 resolved the way its own loader would: glibc (DT_RPATH chain, DT_RUNPATH,
-ld.so.cache emulated from ROOT's ld.so.conf, the loader's built-in directories,
+ROOT's own /etc/ld.so.cache (none there: no cache step), the loader's built-in directories,
 DF_1_NODEFLIB, $ORIGIN/$LIB/$PLATFORM, wrong-architecture candidates skipped)
 or musl (reserved libc names, every ancestor's runpath, only $ORIGIN,
 <prefix>/etc/ld-musl-ARCH.path). Libraries are checked with their libc's rules.
@@ -382,8 +382,8 @@ Exit codes:
         ->type_name("CODE");
     add_color(check_cmd, check.color);
     check_cmd->add_option("-j,--jobs", check.jobs, "parallel workers (default: one per core)")->type_name("N");
-    check_cmd->add_flag("!--no-symbols", check.symbols,
-                        "only resolve DT_NEEDED: skip the symbol-version and undefined-symbol checks");
+    check_cmd->add_flag_callback("--no-symbols", [&check] { check.symbols = false; },
+                                 "only resolve DT_NEEDED: skip the symbol-version and undefined-symbol checks");
     check_cmd
         ->add_option("--package", check.packages,
                      "a package about to be installed (archive, or staged directory taken as /): check what "
