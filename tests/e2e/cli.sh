@@ -115,6 +115,9 @@ for c in $codes; do
 done
 check "check --explain of an unknown code: a usage error, exit 2" expect 2 "no finding code .no-such-code.*docs/check.md" \
   "$XPATCH" check --explain no-such-code
+check "show -F with an unknown directive: a usage error naming it, exit 2" expect 2 "unknown directive %x" \
+  "$XPATCH" show -F '%F %x' "$FX/x86_64/app-pie"
+check "show -F '%F %%': a literal percent" expect 0 "app-pie %$" "$XPATCH" show -F '%F %%' "$FX/x86_64/app-pie"
 check "check --help: no CLI11 default shown for --no-symbols" bash -c '! "$0" check --help | grep -q "no-symbols{"' "$XPATCH"
 check "check -v: per file" test "$("$XPATCH" check -v / "$W/g" | grep -c 'error *needed-missing')" = 3
 check "check -v: the remedy once per code" test "$("$XPATCH" check -v / "$W/g/a" | grep -c '^  fix (needed-missing): install')" = 1
