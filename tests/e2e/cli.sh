@@ -189,6 +189,20 @@ check "--replace-needed libc.so.6= is refused" expect 2 "OLD=NEW" \
 check "... and B is still unchanged" cmp -s "$W/eb" "$W/eb.orig"
 check "show --json= (a flag) still works" expect 0 '"schema"' "$XPATCH" show --json= "$W/eb"
 
+# ---- a removed DT_NEEDED that DT_VERNEED still names (reviewer, 2026-11-30) ----
+# glibc aborts ("needed != NULL") only when no loaded object is that library:
+# --verify refused removing libc.so.6, which libver.so.1 still loads (it
+# runs), and without --verify removing libver.so.1 said nothing (it aborts).
+mkdir -p "$W/vn" && cp "$FX/x86_64/app-ver" "$FX/x86_64/libver.so.1" "$W/vn/"
+cp "$W/vn/app-ver" "$W/vn/a1"
+check "--remove-needed libc.so.6 --verify: exit 0, with a warning naming it" \
+  expect 0 "warning: .*DT_VERNEED still names libc.so.6" "$XPATCH" --remove-needed libc.so.6 --verify --runpath '$ORIGIN' "$W/vn/a1"
+check "... and the program runs (libver.so.1 loads libc.so.6)" test "$("$W/vn/a1" 2>&1)" = "xpatch-fixture: foo=42"
+cp "$W/vn/app-ver" "$W/vn/a2"
+check "--remove-needed libver.so.1: a warning naming it" \
+  expect 0 "warning: .*DT_VERNEED still names libver.so.1" "$XPATCH" --remove-needed libver.so.1 --runpath '$ORIGIN' "$W/vn/a2"
+check "... which the real loader bears out: the program aborts" bash -c '! "$0" >/dev/null 2>&1' "$W/vn/a2"
+
 # ---- a static PIE has no loader to read a search path (reviewer, 2026-11-30) ----
 # With a runpath added it passed --verify and check, then crashed (SIGSEGV).
 if printf 'int main(void){return 0;}\n' >"$W/sp.c" && gcc -static-pie -o "$W/sp" "$W/sp.c" 2>/dev/null; then
