@@ -345,6 +345,8 @@ int Root::open_file(const std::string& canonical) const {
 }
 
 int Root::open_walked(const std::string& canonical) const {
+  if (!layered_.empty())  // a package's file is not on the disk: open_file reads it from its layer
+    if (auto it = layered_.find(canonical); it != layered_.end() && it->second.type == Node::File) return open_file(canonical);
   Place pl = place(canonical);
   int fd = open_in(pl.fd, pl.rel);
   if ((fd == -ENOENT || fd == -ENOTDIR) && pl.under_fd >= 0) fd = open_in(pl.under_fd, pl.under_rel);

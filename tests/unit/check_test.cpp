@@ -1033,6 +1033,30 @@ TEST(PackageCheck, ALibraryNoProgramSearchesAffectsNothing) {
   EXPECT_TRUE(aff.empty()) << aff.front();
 }
 
+// A package's file is read from its layer by whichever resolver asks
+// first: check_file of a layered path (as the package check gives it: a
+// canonical path, not named by the user) on a resolver that has parsed
+// nothing yet (before: it was read only when an earlier lookup had
+// parsed it through the layer; without one, from the disk: "cannot open").
+TEST(PackageCheck, APackageFileIsReadFromItsLayerByAFreshResolver) {
+  TempRoot r;
+  r.debian_base();
+  auto aroot = Root::open(r.dir());
+  resolve::Layer l;
+  l.origin = "p.deb";
+  Spec s;
+  s.interp = kGlibcLd;
+  s.needed = {"libc.so.6"};
+  l.entries.push_back(layer_file("/usr/bin/newprog", elf_bytes(s)));
+  ASSERT_TRUE((*aroot)->add_layer(l));
+  Resolver after(*aroot);
+  check::FileReport rep = check::check_file(after, {"/usr/bin/newprog", false}, nullptr);
+  ASSERT_FALSE(rep.skipped);
+  ASSERT_TRUE(rep.tree.nodes.front().obj);
+  EXPECT_TRUE(rep.tree.nodes.front().obj->ok);
+  EXPECT_EQ(rep.errors, 0u);
+}
+
 // docs/check.md's table of finding codes shows libpatch's remedies: every
 // code has a row, every row a code, and its "what to do" column is the
 // remedy's text (backticks aside).
