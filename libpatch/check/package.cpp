@@ -1,6 +1,11 @@
 #include "libpatch/check/package.h"
 
+#include <elf.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <set>
 #include <tuple>
 
@@ -9,6 +14,7 @@
 #include "libpatch/elf/model.h"
 #include "libpatch/elf/paths.h"
 #include "libpatch/elf/target.h"
+#include "libpatch/resolve/ld_so_cache.h"
 #include "libpatch/resolve/walk.h"
 
 namespace xpatch::check {
@@ -21,10 +27,22 @@ using paths::basename_of;
 // the tree without them. A name the index matched is only a candidate: a
 // library of another tuple's directory shares its soname with the host's,
 // but no host program searches there.
+// Most candidates of a large package are proven unchanged without the
+// second tree: when no lookup of the tree with the packages met a layer
+// (Root::layer_answers) and its loader reads the same configuration
+// without them, every lookup gets the same answer without them, so the
+// tree is the same.
 bool load_set_changes(resolve::Resolver& before, resolve::Resolver& after, const std::string& path) {
+  const std::uint64_t answered = resolve::Root::layer_answers();
   const FileReport a = check_file(after, {path, false}, nullptr);
   for (const resolve::TreeNode& n : a.tree.nodes)
     if (after.root().layer_of(n.path)) return true;
+  if (resolve::Root::layer_answers() == answered && !a.tree.nodes.empty()) {
+    const resolve::Tree& t = a.tree;
+    const resolve::Object* top = t.nodes.front().obj.get();
+    if (!t.config) return false;  // no loader: nothing searched
+    if (top && *before.loader_config(t.family, t.config->interp, *top) == *t.config) return false;
+  }
   const FileReport b = check_file(before, {path, false}, nullptr);
   auto keys = [](const FileReport& r) {
     std::set<std::tuple<std::string, std::string, std::string>> k;
@@ -45,26 +63,40 @@ ReverseIndex ReverseIndex::build(resolve::Resolver& resolver, const resolve::Wal
   opt.top_is_root = true;
   const int top = root.open_file("/");
   if (top < 0) return ix;
-  std::vector<std::string> links;
   resolve::walk_dir(top, "/", opt, [&](const resolve::WalkEntry& e) {
-    const std::string path(e.path);
-    if (e.kind == resolve::WalkEntry::Kind::Link) links.push_back(path);
+    const std::string_view path = e.path;
+    if (e.kind == resolve::WalkEntry::Kind::Link) ix.links_.emplace_back(path);
     if (e.kind != resolve::WalkEntry::Kind::File) return;
-    const int fd = root.open_file(path);
+    // Opened relative to the directory the walk holds open (the kernel
+    // looks up one name, not the whole path again) and without Root's
+    // cached lstat (nothing is remembered per file): the walk never
+    // follows a symlink, so this stays inside the root. Most files of a
+    // root are not ELF: an open, a read of their first 4 bytes into the
+    // stack and a close are all they cost.
+    const int fd = resolve::open_walked_at(e.dirfd, e.name);
     if (fd < 0) return;
-    auto file = OpenFile::adopt(fd, path);
+    char magic[SELFMAG];
+    ssize_t n;
+    do n = ::pread(fd, magic, SELFMAG, 0);
+    while (n < 0 && errno == EINTR);
+    if (n != SELFMAG || std::memcmp(magic, ELFMAG, SELFMAG) != 0) {
+      // glibc's ld.so.cache ("glibc-ld.so.cache1.1", "ld.so-1.7.0"), for affected().
+      if (n == SELFMAG && (std::memcmp(magic, "glib", 4) == 0 || std::memcmp(magic, "ld.s", 4) == 0))
+        ix.caches_.emplace_back(path);
+      ::close(fd);
+      return;
+    }
+    auto file = OpenFile::adopt(fd, std::string(path));  // fstat: still a regular file, its size
     if (!file) return;
-    // Most files of a root are not ELF: their magic is all they cost, as
-    // in the resolver's walk. Then headers, PT_INTERP, the dynamic section.
-    if (!file->has_elf_magic()) return;
-    auto f = elf::read_elf_from(elf::Bytes(file->fd(), file->size(), path), {.sections = false});
+    // Headers, PT_INTERP, the dynamic section.
+    auto f = elf::read_elf_from(elf::Bytes(file->fd(), file->size(), std::string(path)), {.sections = false});
     if (!f) return;
     ++ix.elf_files_;
-    for (std::string_view n : f->needed) ix.needers_[basename_of(n)].push_back(path);
-    if (f->interpreter) ix.interp_users_[std::string(*f->interpreter)].push_back(path);
-    if (f->soname) ix.sonames_[path] = std::string(*f->soname);
+    for (std::string_view nd : f->needed) ix.needers_[basename_of(nd)].emplace_back(path);
+    if (f->interpreter) ix.interp_users_[std::string(*f->interpreter)].emplace_back(path);
+    if (f->soname) ix.sonames_[std::string(path)] = std::string(*f->soname);
   });
-  for (const std::string& link : links) {  // the names links give to files
+  for (const std::string& link : ix.links_) {  // the names links give to files
     resolve::Lookup l = root.resolve(link);
     if (l.found() && !l.is_dir) ix.link_names_[l.path].push_back(basename_of(link));
   }
@@ -81,15 +113,36 @@ std::vector<std::string> ReverseIndex::affected(resolve::Resolver& before, resol
     if (auto it = sonames_.find(path); it != sonames_.end()) names.insert(it->second);
     if (auto it = link_names_.find(path); it != link_names_.end()) names.insert(it->second.begin(), it->second.end());
   };
+  // A search finds a file by the name of the entry it looks up (the
+  // layers' paths' basenames; the names of the root's links, below), an
+  // ld.so.cache entry by its key (below), a loaded library by its
+  // DT_SONAME only once another name loaded it (glibc): the layers' files'
+  // own sonames are not names to look for.
   for (const resolve::Root::LayeredPath& p : aroot.layered_paths()) {
     if (p.kind == resolve::LayerEntry::Kind::Dir) continue;
     names.insert(basename_of(p.path));
-    if (p.kind == resolve::LayerEntry::Kind::File) {
-      if (auto o = after.object(p.path); o->ok && o->soname) names.insert(*o->soname);
-    }
     // What was there before (a replaced file, or the file a replaced link led to).
     resolve::Lookup l = broot.resolve(p.path);
     if (l.found() && !l.is_dir) add_names_of(l.path);
+  }
+  // A path whose lookup the layers change: it leads elsewhere, or into a
+  // layer, or now exists (a link of the root left dangling until a
+  // package installs its target).
+  auto changed = [&](const std::string& path) {
+    resolve::Lookup b = broot.resolve(path), a = aroot.resolve(path);
+    return a.status != b.status || a.path != b.path || (a.found() && aroot.layer_of(a.path));
+  };
+  for (const std::string& link : links_)
+    if (changed(link)) names.insert(basename_of(link));
+  for (const std::string& cache : caches_) {  // every cache file of the root, whichever loader reads it
+    std::string bytes;
+    if (broot.read_file(cache, bytes, 64u << 20) != 0) continue;
+    for (bool big_endian : {false, true}) {
+      auto c = resolve::parse_ld_so_cache(bytes, big_endian, cache);
+      if (!c) continue;
+      for (const resolve::CacheEntry& e : c->entries)
+        if (changed(e.path)) names.insert(e.name);
+    }
   }
   for (const auto& [interp, users] : interp_users_) {
     resolve::Lookup b = broot.resolve(interp), a = aroot.resolve(interp);
