@@ -12,6 +12,7 @@
 #include "libpatch/elf/bytes.h"
 #include "libpatch/elf/mapped_file.h"
 #include "libpatch/elf/model.h"
+#include "libpatch/elf/parallel.h"
 #include "libpatch/elf/paths.h"
 #include "libpatch/elf/target.h"
 #include "libpatch/resolve/ld_so_cache.h"
@@ -103,7 +104,7 @@ ReverseIndex ReverseIndex::build(resolve::Resolver& resolver, const resolve::Wal
   return ix;
 }
 
-std::vector<std::string> ReverseIndex::affected(resolve::Resolver& before, resolve::Resolver& after) const {
+std::vector<std::string> ReverseIndex::affected(resolve::Resolver& before, resolve::Resolver& after, unsigned jobs) const {
   const resolve::Root& broot = before.root();
   const resolve::Root& aroot = after.root();
   std::set<std::string> names, out, done_names, interp_changed;
@@ -163,9 +164,18 @@ std::vector<std::string> ReverseIndex::affected(resolve::Resolver& before, resol
     if (fresh.empty()) break;
     for (const std::string& f : fresh) add_names_of(f);
   }
-  std::vector<std::string> v;
+  // Each candidate on its own (check_file and the resolvers are
+  // thread-safe; Root::layer_answers counts per thread), in order.
+  std::vector<std::string> cand;
   for (const std::string& f : out)
-    if (!aroot.layer_of(f) && (interp_changed.count(f) || load_set_changes(before, after, f))) v.push_back(f);
+    if (!aroot.layer_of(f)) cand.push_back(f);
+  std::vector<char> changes(cand.size(), 0);
+  parallel_for(cand.size(), jobs, [&](std::size_t i) {
+    changes[i] = interp_changed.count(cand[i]) || load_set_changes(before, after, cand[i]);
+  });
+  std::vector<std::string> v;
+  for (std::size_t i = 0; i < cand.size(); ++i)
+    if (changes[i]) v.push_back(std::move(cand[i]));
   return v;
 }
 
@@ -173,12 +183,13 @@ PackageTargets package_targets(resolve::Resolver& before, resolve::Resolver& aft
   return package_targets(before, after, ReverseIndex::build(before, walk));
 }
 
-PackageTargets package_targets(resolve::Resolver& before, resolve::Resolver& after, const ReverseIndex& ix) {
+PackageTargets package_targets(resolve::Resolver& before, resolve::Resolver& after, const ReverseIndex& ix,
+                               unsigned jobs) {
   PackageTargets t;
   for (const resolve::Root::LayeredPath& p : after.root().layered_paths())
     if (p.kind == resolve::LayerEntry::Kind::File) t.package_files.push_back({p.path, false});
   t.indexed = ix.files();
-  for (std::string& f : ix.affected(before, after)) t.affected.push_back({std::move(f), false});
+  for (std::string& f : ix.affected(before, after, jobs)) t.affected.push_back({std::move(f), false});
   return t;
 }
 

@@ -36,7 +36,8 @@ class ReverseIndex {
   // entry whose path the layers change), then, transitively, every file
   // needing a name of one of those; and every program whose PT_INTERP
   // leads to a layer's path.
-  std::vector<std::string> affected(resolve::Resolver& before, resolve::Resolver& after) const;
+  // The candidates are checked on `jobs` threads.
+  std::vector<std::string> affected(resolve::Resolver& before, resolve::Resolver& after, unsigned jobs = 1) const;
 
  private:
   std::size_t elf_files_ = 0;
@@ -59,7 +60,8 @@ PackageTargets package_targets(resolve::Resolver& before, resolve::Resolver& aft
                                const resolve::WalkOptions& walk = {});
 // The same with the index already built over `before`'s root (it needs no
 // layer, so a caller can build it while the packages are read).
-PackageTargets package_targets(resolve::Resolver& before, resolve::Resolver& after, const ReverseIndex& ix);
+PackageTargets package_targets(resolve::Resolver& before, resolve::Resolver& after, const ReverseIndex& ix,
+                               unsigned jobs = 1);
 
 // One finding of a file checked with the layers, judged against the same
 // file checked without them: the same code, object and subject there means

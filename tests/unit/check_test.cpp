@@ -1019,6 +1019,9 @@ std::vector<std::string> affected_in(const TempRoot& r, const std::vector<resolv
   Resolver before(*broot), after(*aroot);
   std::vector<std::string> aff;
   for (const auto& i : check::package_targets(before, after).affected) aff.push_back(i.path);
+  // The same on four threads, with resolvers that have read nothing yet.
+  Resolver before4(*broot), after4(*aroot);
+  EXPECT_EQ(check::ReverseIndex::build(before4).affected(before4, after4, 4), aff) << "on four threads";
   return aff;
 }
 
