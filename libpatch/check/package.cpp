@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <set>
+#include <string_view>
 #include <tuple>
 
 #include "libpatch/elf/bytes.h"
@@ -28,21 +30,43 @@ using paths::basename_of;
 // the tree without them. A name the index matched is only a candidate: a
 // library of another tuple's directory shares its soname with the host's,
 // but no host program searches there.
+// Whether the loader of a tree with the packages reads the same
+// configuration without them: compared once per configuration (a root
+// has a few; an ld.so.cache can have thousands of entries).
+class SameConfig {
+ public:
+  bool operator()(resolve::Resolver& before, const resolve::Tree& t) {
+    const resolve::LoaderConfig* a = t.config.get();
+    {
+      std::lock_guard lk(mu_);
+      if (auto it = known_.find(a); it != known_.end()) return it->second;
+    }
+    const resolve::Object* top = t.nodes.front().obj.get();
+    const bool same = top && *before.loader_config(t.family, a->interp, *top) == *a;
+    std::lock_guard lk(mu_);
+    known_[a] = same;
+    return same;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<const resolve::LoaderConfig*, bool> known_;  // the after resolver keeps each alive
+};
+
 // Most candidates of a large package are proven unchanged without the
 // second tree: when no lookup of the tree with the packages met a layer
 // (Root::layer_answers) and its loader reads the same configuration
 // without them, every lookup gets the same answer without them, so the
 // tree is the same.
-bool load_set_changes(resolve::Resolver& before, resolve::Resolver& after, const std::string& path) {
+bool load_set_changes(resolve::Resolver& before, resolve::Resolver& after, const std::string& path,
+                      SameConfig& same_config) {
   const std::uint64_t answered = resolve::Root::layer_answers();
   const FileReport a = check_file(after, {path, false}, nullptr);
   for (const resolve::TreeNode& n : a.tree.nodes)
     if (after.root().layer_of(n.path)) return true;
   if (resolve::Root::layer_answers() == answered && !a.tree.nodes.empty()) {
-    const resolve::Tree& t = a.tree;
-    const resolve::Object* top = t.nodes.front().obj.get();
-    if (!t.config) return false;  // no loader: nothing searched
-    if (top && *before.loader_config(t.family, t.config->interp, *top) == *t.config) return false;
+    if (!a.tree.config) return false;  // no loader: nothing searched
+    if (same_config(before, a.tree)) return false;
   }
   const FileReport b = check_file(before, {path, false}, nullptr);
   auto keys = [](const FileReport& r) {
@@ -76,14 +100,15 @@ ReverseIndex ReverseIndex::build(resolve::Resolver& resolver, const resolve::Wal
     // stack and a close are all they cost.
     const int fd = resolve::open_walked_at(e.dirfd, e.name);
     if (fd < 0) return;
-    char magic[SELFMAG];
+    static constexpr std::string_view kCacheNew = "glibc-ld.so.cache1.1", kCacheOld = "ld.so-1.7.0";
+    char head[kCacheNew.size()];
     ssize_t n;
-    do n = ::pread(fd, magic, SELFMAG, 0);
+    do n = ::pread(fd, head, sizeof head, 0);
     while (n < 0 && errno == EINTR);
-    if (n != SELFMAG || std::memcmp(magic, ELFMAG, SELFMAG) != 0) {
-      // glibc's ld.so.cache ("glibc-ld.so.cache1.1", "ld.so-1.7.0"), for affected().
-      if (n == SELFMAG && (std::memcmp(magic, "glib", 4) == 0 || std::memcmp(magic, "ld.s", 4) == 0))
-        ix.caches_.emplace_back(path);
+    const std::string_view got(head, static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
+    if (!got.starts_with(std::string_view(ELFMAG, SELFMAG))) {
+      // glibc's ld.so.cache, in either layout, for affected().
+      if (got.starts_with(kCacheNew) || got.starts_with(kCacheOld)) ix.caches_.emplace_back(path);
       ::close(fd);
       return;
     }
@@ -170,8 +195,9 @@ std::vector<std::string> ReverseIndex::affected(resolve::Resolver& before, resol
   for (const std::string& f : out)
     if (!aroot.layer_of(f)) cand.push_back(f);
   std::vector<char> changes(cand.size(), 0);
+  SameConfig same_config;
   parallel_for(cand.size(), jobs, [&](std::size_t i) {
-    changes[i] = interp_changed.count(cand[i]) || load_set_changes(before, after, cand[i]);
+    changes[i] = interp_changed.count(cand[i]) || load_set_changes(before, after, cand[i], same_config);
   });
   std::vector<std::string> v;
   for (std::size_t i = 0; i < cand.size(); ++i)

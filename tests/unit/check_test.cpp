@@ -1083,14 +1083,16 @@ TEST(PackageCheck, ADanglingLinkOfTheRootFilledByThePackageAffectsItsNeeders) {
 }
 
 TEST(PackageCheck, ACacheEntryNamingAPathThePackageInstallsAffectsItsNeeders) {
-  TempRoot r;
-  r.debian_base();
-  r.text("/etc/ld.so.conf", "/opt/c\n");
-  r.text("/etc/ld.so.cache", cache_bytes({{"libcached.so.1", "/opt/c/libcached.so.1.0"}}));  // stale before
-  r.program("/usr/bin/app", {"libcached.so.1", "libc.so.6"});
-  auto aff = affected_in(r, {layer_file("/opt/c/libcached.so.1.0",
-                                        elf_bytes(library_spec({"libc.so.6"}, std::string("libcached.so.1"))))});
-  EXPECT_EQ(aff, (std::vector<std::string>{"/usr/bin/app"}));
+  for (bool compat : {false, true}) {  // the new layout, and the old one with the new inside
+    TempRoot r;
+    r.debian_base();
+    r.text("/etc/ld.so.conf", "/opt/c\n");
+    r.text("/etc/ld.so.cache", cache_bytes({{"libcached.so.1", "/opt/c/libcached.so.1.0"}}, compat));  // stale before
+    r.program("/usr/bin/app", {"libcached.so.1", "libc.so.6"});
+    auto aff = affected_in(r, {layer_file("/opt/c/libcached.so.1.0",
+                                          elf_bytes(library_spec({"libc.so.6"}, std::string("libcached.so.1"))))});
+    EXPECT_EQ(aff, (std::vector<std::string>{"/usr/bin/app"})) << (compat ? "old layout" : "new layout");
+  }
 }
 
 // A package that changes a loader's configuration (an ld.so.conf.d file)
