@@ -201,9 +201,18 @@ std::string Root::host_path(std::string_view canonical) const {
 
 bool Root::uses_openat2() const noexcept { return g_have_openat2.load() != 0; }
 
+namespace {
+thread_local std::uint64_t t_layer_answers = 0;  // Root::layer_answers
+}  // namespace
+
+std::uint64_t Root::layer_answers() noexcept { return t_layer_answers; }
+
 Root::Node Root::stat_node(const std::string& canonical) const {
   if (!layered_.empty())
-    if (auto it = layered_.find(canonical); it != layered_.end()) return Node{it->second.type, 0, it->second.target};
+    if (auto it = layered_.find(canonical); it != layered_.end()) {
+      ++t_layer_answers;
+      return Node{it->second.type, 0, it->second.target};
+    }
   {
     std::shared_lock lk(mu_);
     if (auto it = nodes_.find(canonical); it != nodes_.end()) return it->second;
@@ -336,6 +345,7 @@ int Root::open_file(const std::string& canonical) const {
       // pread: a duplicate shares the file position), or, for a member that
       // is not ELF, an empty file.
       const LayerNode& n = it->second;
+      ++t_layer_answers;
       if (n.bytes) return open_layer_file(*n.bytes, n.offset, n.size);
       const int fd = ::memfd_create("xpatch-layer-not-elf", MFD_CLOEXEC);
       return fd < 0 ? -errno : fd;
@@ -345,6 +355,8 @@ int Root::open_file(const std::string& canonical) const {
 }
 
 int Root::open_walked(const std::string& canonical) const {
+  if (!layered_.empty())  // a package's file is not on the disk: open_file reads it from its layer
+    if (auto it = layered_.find(canonical); it != layered_.end() && it->second.type == Node::File) return open_file(canonical);
   Place pl = place(canonical);
   int fd = open_in(pl.fd, pl.rel);
   if ((fd == -ENOENT || fd == -ENOTDIR) && pl.under_fd >= 0) fd = open_in(pl.under_fd, pl.under_rel);

@@ -5,6 +5,7 @@
 // component once. Thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <mutex>
@@ -69,6 +70,12 @@ class Root {
     std::size_t layer;  // index in the order add_layer was called
   };
   std::vector<LayeredPath> layered_paths() const;
+  // How many lookups the calling thread has had answered by a layer (a
+  // layered path stat'ed, a layered file opened; a directory listing
+  // meets its layered entries that way), over every Root. When this does
+  // not move while a tree is resolved, no lookup of the tree met a layer:
+  // without the layers each gets the same answer (check --package).
+  static std::uint64_t layer_answers() noexcept;
   // The layer that provides a canonical path, if one does.
   std::optional<std::size_t> layer_of(std::string_view canonical) const;
   std::size_t layer_count() const noexcept { return layers_.size(); }

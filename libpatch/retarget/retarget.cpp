@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "libpatch/elf/mapped_file.h"
+#include "libpatch/elf/parallel.h"
 #include "libpatch/resolve/loader.h"
 #include "libpatch/resolve/rules.h"
 #include "libpatch/elf/paths.h"
@@ -228,23 +229,6 @@ FilePlan plan_file(const elf::ElfFile& f, const std::string& install_path, const
 
 namespace xpatch::retarget {
 namespace {
-
-// Runs fn(i) for i in [0, n) on `jobs` threads; fn must be thread-safe.
-template <typename F>
-void parallel_for(std::size_t n, unsigned jobs, F&& fn) {
-  jobs = std::max(1u, std::min<unsigned>(jobs, static_cast<unsigned>(std::min<std::size_t>(n, 256))));
-  if (jobs <= 1) {
-    for (std::size_t i = 0; i < n; ++i) fn(i);
-    return;
-  }
-  std::atomic<std::size_t> next{0};
-  std::vector<std::thread> pool;
-  for (unsigned t = 0; t < jobs; ++t)
-    pool.emplace_back([&] {
-      for (std::size_t i; (i = next.fetch_add(1)) < n;) fn(i);
-    });
-  for (auto& th : pool) th.join();
-}
 
 // The file's bytes: BatchFile::open's descriptor, else the host path.
 Expected<OpenFile> open_input(const BatchFile& b) {

@@ -1001,19 +1001,27 @@ TEST(PackageCheck, ReplacedLibraryBreaksItsNeedersAndOnlyThem) {
 
 // The files of a Debian-like root with one program, /usr/bin/app (needing
 // libc.so.6), that installing a package of the one file `e` affects.
+std::vector<std::string> affected_in(const TempRoot& r, const std::vector<resolve::LayerEntry>& entries);
 std::vector<std::string> affected_by_one_file(const resolve::LayerEntry& e) {
   TempRoot r;
   r.debian_base();
   r.program("/usr/bin/app", {"libc.so.6"});
+  return affected_in(r, {e});
+}
+// The files of the root `r` that installing the package of `entries` affects.
+std::vector<std::string> affected_in(const TempRoot& r, const std::vector<resolve::LayerEntry>& entries) {
   auto broot = Root::open(r.dir());
   auto aroot = Root::open(r.dir());
   resolve::Layer l;
-  l.origin = "one-file.deb";
-  l.entries.push_back(e);
+  l.origin = "p.deb";
+  l.entries = entries;
   EXPECT_TRUE((*aroot)->add_layer(l));
   Resolver before(*broot), after(*aroot);
   std::vector<std::string> aff;
   for (const auto& i : check::package_targets(before, after).affected) aff.push_back(i.path);
+  // The same on four threads, with resolvers that have read nothing yet.
+  Resolver before4(*broot), after4(*aroot);
+  EXPECT_EQ(check::ReverseIndex::build(before4).affected(before4, after4, 4), aff) << "on four threads";
   return aff;
 }
 
@@ -1031,6 +1039,93 @@ TEST(PackageCheck, ALibraryNoProgramSearchesAffectsNothing) {
   auto aff = affected_by_one_file(
       layer_file("/usr/aarch64-linux-gnu/lib/libc.so.6", elf_bytes(library_spec({}, std::string("libc.so.6")))));
   EXPECT_TRUE(aff.empty()) << aff.front();
+}
+
+// A package's file is read from its layer by whichever resolver asks
+// first: check_file of a layered path (as the package check gives it: a
+// canonical path, not named by the user) on a resolver that has parsed
+// nothing yet (before: it was read only when an earlier lookup had
+// parsed it through the layer; without one, from the disk: "cannot open").
+TEST(PackageCheck, APackageFileIsReadFromItsLayerByAFreshResolver) {
+  TempRoot r;
+  r.debian_base();
+  auto aroot = Root::open(r.dir());
+  resolve::Layer l;
+  l.origin = "p.deb";
+  Spec s;
+  s.interp = kGlibcLd;
+  s.needed = {"libc.so.6"};
+  l.entries.push_back(layer_file("/usr/bin/newprog", elf_bytes(s)));
+  ASSERT_TRUE((*aroot)->add_layer(l));
+  Resolver after(*aroot);
+  check::FileReport rep = check::check_file(after, {"/usr/bin/newprog", false}, nullptr);
+  ASSERT_FALSE(rep.skipped);
+  ASSERT_TRUE(rep.tree.nodes.front().obj);
+  EXPECT_TRUE(rep.tree.nodes.front().obj->ok);
+  EXPECT_EQ(rep.errors, 0u);
+}
+
+// The names a search can now find a package's library by, beyond its
+// path's basename: a link of the root left dangling until the package
+// installs its target (named after the library's soname, as ldconfig
+// names links), and an ld.so.cache entry (keyed by the soname) naming the
+// path the package installs. The needers of those names are affected;
+// the soname alone does not make a file a candidate (a copy of libc.so.6
+// in a directory nobody searches changes nothing).
+TEST(PackageCheck, ADanglingLinkOfTheRootFilledByThePackageAffectsItsNeeders) {
+  TempRoot r;
+  r.debian_base();
+  r.link("/usr/lib/x86_64-linux-gnu/libdang.so.1", "libdang.so.1.0");  // dangling before
+  r.program("/usr/bin/app", {"libdang.so.1", "libc.so.6"});
+  auto aff = affected_in(r, {layer_file("/usr/lib/x86_64-linux-gnu/libdang.so.1.0",
+                                        elf_bytes(library_spec({"libc.so.6"}, std::string("libdang.so.1"))))});
+  EXPECT_EQ(aff, (std::vector<std::string>{"/usr/bin/app"}));
+}
+
+TEST(PackageCheck, ACacheEntryNamingAPathThePackageInstallsAffectsItsNeeders) {
+  for (bool compat : {false, true}) {  // the new layout, and the old one with the new inside
+    TempRoot r;
+    r.debian_base();
+    r.text("/etc/ld.so.conf", "/opt/c\n");
+    r.text("/etc/ld.so.cache", cache_bytes({{"libcached.so.1", "/opt/c/libcached.so.1.0"}}, compat));  // stale before
+    r.program("/usr/bin/app", {"libcached.so.1", "libc.so.6"});
+    auto aff = affected_in(r, {layer_file("/opt/c/libcached.so.1.0",
+                                          elf_bytes(library_spec({"libc.so.6"}, std::string("libcached.so.1"))))});
+    EXPECT_EQ(aff, (std::vector<std::string>{"/usr/bin/app"})) << (compat ? "old layout" : "new layout");
+  }
+}
+
+// A package that changes a loader's configuration (an ld.so.conf.d file)
+// changes the trees of every candidate that loader serves, though only
+// the first tree read the configuration through the layer: the second
+// program's tree meets no layer, and is still compared without them.
+TEST(PackageCheck, AConfigurationThePackageChangesAffectsEveryCandidateItServes) {
+  TempRoot r;
+  r.debian_base();
+  r.text("/etc/ld.so.conf", "include /etc/ld.so.conf.d/*.conf\n");
+  r.text("/etc/ld.so.cache", cache_bytes({{"libother.so", "/usr/lib/x86_64-linux-gnu/libother.so"}}));
+  r.library("/usr/lib/x86_64-linux-gnu/libother.so", {});
+  r.library("/opt/f/libfoo.so", {});
+  r.program("/usr/bin/a", {"libbar.so", "libfoo.so", "libc.so.6"});
+  r.program("/usr/bin/b", {"libbar.so", "libfoo.so", "libc.so.6"});
+  auto aff = affected_in(r, {layer_file("/etc/ld.so.conf.d/f.conf", "/opt/f\n"),
+                             // a candidate by name, found by no search
+                             layer_file("/opt/b/libbar.so", elf_bytes(library_spec({}, {})))});
+  EXPECT_EQ(aff, (std::vector<std::string>{"/usr/bin/a", "/usr/bin/b"}));
+}
+
+// A library of the package that a search meets and skips (another
+// architecture, in a directory searched first) loads nothing new, but
+// the program's findings change (wrong-arch-skipped): it is affected.
+TEST(PackageCheck, ALibraryASearchMeetsAndSkipsAffectsTheProgram) {
+  TempRoot r;
+  r.debian_base();
+  r.library("/opt/a/libfoo.so", {});
+  r.program("/usr/bin/app", {"libfoo.so", "libc.so.6"}, std::string("/opt/x:/opt/a"));
+  Spec arm = library_spec({}, {});
+  arm.machine = EM_AARCH64;
+  EXPECT_EQ(affected_in(r, {layer_file("/opt/x/libfoo.so", elf_bytes(arm))}),
+            (std::vector<std::string>{"/usr/bin/app"}));
 }
 
 // docs/check.md's table of finding codes shows libpatch's remedies: every

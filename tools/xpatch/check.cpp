@@ -419,8 +419,9 @@ int run_check_packages(const CheckOptions& opt) {
   }
   resolve::Resolver after(*after_root);
   resolve::SymbolChecker sym_before(**before_root), sym_after(**after_root);
+  const unsigned jobs = opt.jobs ? opt.jobs : std::max(1u, std::thread::hardware_concurrency());
   check::PackageTargets targets =
-      check::package_targets(before, after, index.valid() ? index.get() : build_index());
+      check::package_targets(before, after, index.valid() ? index.get() : build_index(), jobs);
   std::vector<check::Input> inputs = targets.package_files;
   inputs.insert(inputs.end(), targets.affected.begin(), targets.affected.end());
 
