@@ -22,7 +22,7 @@ needs_root() {
 # the unpacked tree.
 deb() {
   mkdir -p "$W/$1/DEBIAN"
-  printf 'Package: %s\nVersion: %s\nArchitecture: %s\n%sMaintainer: t <t@t>\nDescription: test\n' "${2:-$1}" "${3:-1}" \
+  printf 'Package: %s\nVersion: %s\nArchitecture: %s\n%bMaintainer: t <t@t>\nDescription: test\n' "${2:-$1}" "${3:-1}" \
     "${4:-arm64}" "${5:+Multi-Arch: $5\n}" >"$W/$1/DEBIAN/control"
   dpkg-deb --root-owner-group -Zxz --build "$W/$1" "$W/$1.deb" >/dev/null
   rm -rf "$W/$1.stage" && mkdir "$W/$1.stage" && dpkg-deb -x "$W/$1.deb" "$W/$1.stage"

@@ -239,6 +239,37 @@ sys.exit(not (p["package"] == "libdemo" and p["installed"] == "/var/lib/dpkg/inf
   verdict upgrade-keeps "$R12" 0 demo3
   INSTALL=extract
 
+  # A Multi-Arch: same package (dpkg's list is NAME:ARCH.list) whose arm64
+  # and armhf instances share libver.so.1: upgrading the arm64 one to a
+  # version without it deletes it although the armhf instance still lists
+  # it (dpkg then refuses to configure the version skew, after unpacking).
+  R14=$W/r14
+  mkdir -p "$R14$X" "$R14/opt/xpt/bin" "$R14/var/lib/dpkg/info" "$R14/var/lib/dpkg/updates"
+  cp -L $L $X/libc.so.6 "$R14$X/"
+  touch "$R14/var/lib/dpkg/status"
+  prog app-ver "$R14/opt/xpt/bin/app-ver"
+  for a in arm64 armhf; do dpkg --root="$R14" --add-architecture $a; done
+  mkdir -p "$W/ma1/opt/xpt/lib2" "$W/ma1h/opt/xpt/lib2" "$W/ma2/opt/xpt/lib2"
+  cp "$F/libver.so.1" "$W/ma1/opt/xpt/lib2/"
+  cp "$F/libver.so.1" "$W/ma1h/opt/xpt/lib2/"
+  cp "$F/libfoo.so" "$W/ma2/opt/xpt/lib2/"
+  deb ma1 libma 1 arm64 same
+  deb ma1h libma 1 armhf same
+  deb ma2 libma 2 arm64 same
+  dpkg --root="$R14" -i "$W/ma1.deb" "$W/ma1h.deb" >"$W/dpkg.log" 2>&1 || cat "$W/dpkg.log"
+  check "multi-arch: dpkg lists libma's instances as libma:arm64.list and libma:armhf.list" \
+    test -e "$R14/var/lib/dpkg/info/libma:arm64.list" -a -e "$R14/var/lib/dpkg/info/libma:armhf.list"
+  rc=0; "$XPATCH" check --package "$W/ma2.deb" "$R14" >"$W/ma.txt" 2>&1 || rc=$?
+  check "multi-arch: check --package exits 1 (got $rc), libver.so.1 needed-missing by libma" \
+    bash -c "test $rc = 1 && grep -q 'libver.so.1: needed-missing' '$W/ma.txt' && grep -q '(by libma)' '$W/ma.txt' &&
+             grep -q 'libma:arm64.list' '$W/ma.txt'"
+  cp -a "$R14" "$W/ma.copy"
+  dpkg --root="$W/ma.copy" -i "$W/ma2.deb" >"$W/dpkg.log" 2>&1 || true
+  rc=0; env -u QEMU_LD_PREFIX qemu-aarch64 -L "$W/ma.copy" "$W/ma.copy/opt/xpt/bin/app-ver" >"$W/run" 2>&1 || rc=$?
+  check "multi-arch: dpkg deleted the shared libver.so.1 and app-ver does not load" \
+    bash -c "test ! -e '$W/ma.copy/opt/xpt/lib2/libver.so.1' && test $rc != 0 &&
+             grep -q 'libver.so.1: cannot open shared object file' '$W/run'"
+
   # 8b. The same upgrade with the real pacman: .pkg.tar.zst packages (bsdtar,
   #     a .PKGINFO and .MTREE), libdemo 1 installed with pacman -r ROOT -U.
   if command -v pacman >/dev/null && command -v bsdtar >/dev/null; then
