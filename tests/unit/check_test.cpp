@@ -1146,6 +1146,12 @@ TEST(Installed, FindsTheInstalledVersionsFileList) {
   EXPECT_EQ(removed("demo", "", resolve::Manager::Pkginfo).record, "/lib/apk/db/installed");
   EXPECT_EQ(removed("lib-demo", "", resolve::Manager::Pkginfo).record, "/var/lib/pacman/local/lib-demo-1.0-2/files");
   EXPECT_TRUE(removed("nothing", "", resolve::Manager::Pkginfo).record.empty());
+  // A list that cannot be read (a FIFO is never opened): no deletion, and why.
+  ASSERT_EQ(::mkfifo(r.host("/var/lib/dpkg/info/fifo.list").c_str(), 0644), 0);
+  archive::Installed fifo = removed("fifo", "", resolve::Manager::Dpkg);
+  EXPECT_EQ(fifo.record, "/var/lib/dpkg/info/fifo.list");
+  EXPECT_TRUE(fifo.removed.empty());
+  EXPECT_NE(fifo.note.find("fifo.list: cannot read"), std::string::npos) << fifo.note;
 }
 
 // The files of a Debian-like root with one program, /usr/bin/app (needing
