@@ -30,7 +30,8 @@ class ReverseIndex {
 
   // The root's files whose load set can change once `after`'s layers are
   // installed, sorted, without the layers' own paths: every file needing
-  // (by DT_NEEDED's last component) a name a layer adds or replaces (a
+  // (by DT_NEEDED's last component) a name a layer adds, replaces or
+  // removes (an upgrade's deletion, Layer::removed) (a
   // path's basename, the DT_SONAME there before and after, the name of any
   // symlink of the root leading to it), then, transitively, every file
   // needing a name of one of those; and every program whose PT_INTERP
