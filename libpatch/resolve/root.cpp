@@ -349,8 +349,6 @@ Lookup Root::resolve(std::string_view path) const {
 
 int Root::open_file(const std::string& canonical) const {
   if (!layered_.empty())
-    if (auto it = layered_.find(canonical); it != layered_.end() && it->second.type == Node::Absent) return -ENOENT;
-  if (!layered_.empty())
     if (auto it = layered_.find(canonical); it != layered_.end() && it->second.type == Node::File) {
       // A package's file: a descriptor of its bytes alone (readers use
       // pread: a duplicate shares the file position), or, for a member that
@@ -365,6 +363,8 @@ int Root::open_file(const std::string& canonical) const {
 }
 
 int Root::open_walked(const std::string& canonical) const {
+  if (!layered_.empty())  // an upgrade deletes it (Layer::removed): the disk's file is not there once installed
+    if (auto it = layered_.find(canonical); it != layered_.end() && it->second.type == Node::Absent) return -ENOENT;
   Place pl = place(canonical);
   int fd = open_in(pl.fd, pl.rel);
   if ((fd == -ENOENT || fd == -ENOTDIR) && pl.under_fd >= 0) fd = open_in(pl.under_fd, pl.under_rel);

@@ -1032,6 +1032,7 @@ TEST(Root, AnUpgradesRemovedFilesAreWhiteouts) {
   EXPECT_EQ(R.kind(d + "/libver.so"), Root::Kind::Absent);
   EXPECT_EQ(R.read_file(d + "/libver.so.1", text, 100), -ENOENT);
   EXPECT_EQ(R.open_file(d + "/libver.so.1"), -ENOENT);
+  EXPECT_EQ(R.open_walked(d + "/libver.so.1"), -ENOENT);
   ASSERT_EQ(R.read_file(d + "/libfoo.so", text, 100), 0);
   EXPECT_EQ(text, "new foo");
   ASSERT_EQ(R.read_file(d + "/keep", text, 100), 0);
