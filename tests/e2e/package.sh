@@ -204,11 +204,16 @@ verdict reversed "$W/r4" 1 fix shadow
 #     libver.so.1 on the upgrade and the program no longer loads.
 if [ "$FORM" = deb ]; then
   INSTALL=dpkg
+  upgrade_root() {  # DIR DBDIR...: the cross glibc, app-ver (needs libver.so.1), a package manager's empty database
+    local r=$1 d; shift
+    mkdir -p "$r$X"
+    for d; do mkdir -p "$r/$d"; done
+    cp -L $L $X/libc.so.6 "$r$X/"
+    prog app-ver "$r/opt/xpt/bin/app-ver"
+  }
+  dpkg_root() { upgrade_root "$1" var/lib/dpkg/info var/lib/dpkg/updates && touch "$1/var/lib/dpkg/status"; }
   R12=$W/r12
-  mkdir -p "$R12$X" "$R12/opt/xpt/bin" "$R12/var/lib/dpkg/info" "$R12/var/lib/dpkg/updates"
-  cp -L $L $X/libc.so.6 "$R12$X/"
-  touch "$R12/var/lib/dpkg/status"
-  prog app-ver "$R12/opt/xpt/bin/app-ver"
+  dpkg_root "$R12"
   mkdir -p "$W/demo1/opt/xpt/lib2" "$W/demo2/opt/xpt/lib2" "$W/demo3/opt/xpt/lib2"
   cp "$F/libfoo.so" "$F/libver.so.1" "$W/demo1/opt/xpt/lib2/"
   cp "$F/libfoo.so" "$W/demo2/opt/xpt/lib2/"
@@ -244,10 +249,7 @@ sys.exit(not (p["package"] == "libdemo" and p["installed"] == "/var/lib/dpkg/inf
   # version without it deletes it although the armhf instance still lists
   # it (dpkg then refuses to configure the version skew, after unpacking).
   R14=$W/r14
-  mkdir -p "$R14$X" "$R14/opt/xpt/bin" "$R14/var/lib/dpkg/info" "$R14/var/lib/dpkg/updates"
-  cp -L $L $X/libc.so.6 "$R14$X/"
-  touch "$R14/var/lib/dpkg/status"
-  prog app-ver "$R14/opt/xpt/bin/app-ver"
+  dpkg_root "$R14"
   for a in arm64 armhf; do dpkg --root="$R14" --add-architecture $a; done
   mkdir -p "$W/ma1/opt/xpt/lib2" "$W/ma1h/opt/xpt/lib2" "$W/ma2/opt/xpt/lib2"
   cp "$F/libver.so.1" "$W/ma1/opt/xpt/lib2/"
@@ -291,9 +293,7 @@ sys.exit(not (p["package"] == "libdemo" and p["installed"] == "/var/lib/dpkg/inf
     mkpkg demo1 1
     mkpkg demo2 2
     R13=$W/r13
-    mkdir -p "$R13$X" "$R13/opt/xpt/bin" "$R13/var/lib/pacman" "$R13/var/cache/pacman/pkg" "$R13/var/log"
-    cp -L $L $X/libc.so.6 "$R13$X/"
-    prog app-ver "$R13/opt/xpt/bin/app-ver"
+    upgrade_root "$R13" var/lib/pacman var/cache/pacman/pkg var/log
     pm "$R13" -U "$W/demo1.pkg.tar.zst"
     check "pacman upgrade: app-ver loads with libdemo 1 installed" \
       env -u QEMU_LD_PREFIX qemu-aarch64 -L "$R13" "$R13/opt/xpt/bin/app-ver"
