@@ -147,7 +147,7 @@ std::vector<std::string> ReverseIndex::affected(resolve::Resolver& before, resol
   for (const resolve::Root::LayeredPath& p : aroot.layered_paths()) {
     if (p.kind == resolve::LayerEntry::Kind::Dir) continue;
     names.insert(basename_of(p.path));
-    // What was there before (a replaced file, or the file a replaced link led to).
+    // What was there before (a replaced or removed file, or the file a replaced link led to).
     resolve::Lookup l = broot.resolve(p.path);
     if (l.found() && !l.is_dir) add_names_of(l.path);
   }
@@ -229,17 +229,21 @@ Verdict judge_file(resolve::Resolver& before, resolve::Resolver& after, const In
   v.layer = aroot.layer_of(in.path);
   if (v.after.skipped) return v;
   std::set<std::tuple<std::string, std::string, std::string>> was;
+  // The packages in this file's load set, for a finding about a file of
+  // none: those that put a file there, and those whose install deletes a
+  // file it loaded before.
+  std::vector<std::size_t> in_load_set;
+  auto note_layer = [&](std::optional<std::size_t> i) {
+    if (i && std::find(in_load_set.begin(), in_load_set.end(), *i) == in_load_set.end()) in_load_set.push_back(*i);
+  };
   resolve::Lookup l = before.root().resolve(in.path);
   if (l.found() && !l.is_dir) {  // a new file of a package has no "before"
     FileReport b = check_file(before, in, symbols_before);
     ignore_missing(b, ignore);
     for (const Finding& f : b.tree.findings) was.insert({f.code, f.object, f.subject});
+    for (const resolve::TreeNode& n : b.tree.nodes) note_layer(aroot.removed_by(n.path));
   }
-  // The packages in this file's load set, for a finding about a file of none.
-  std::vector<std::size_t> in_load_set;
-  for (const resolve::TreeNode& n : v.after.tree.nodes)
-    if (auto i = aroot.layer_of(n.path); i && std::find(in_load_set.begin(), in_load_set.end(), *i) == in_load_set.end())
-      in_load_set.push_back(*i);
+  for (const resolve::TreeNode& n : v.after.tree.nodes) note_layer(aroot.layer_of(n.path));
   std::sort(in_load_set.begin(), in_load_set.end());
   for (const Finding& f : v.after.tree.findings) {
     Judged j{f, !was.count({f.code, f.object, f.subject}), {}};

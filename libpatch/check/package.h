@@ -30,10 +30,11 @@ class ReverseIndex {
 
   // The root's files whose load set can change once `after`'s layers are
   // installed, sorted, without the layers' own paths: every file needing
-  // (by DT_NEEDED's last component) a name a layer adds or replaces (a
-  // path's basename, the DT_SONAME there before, the name of any symlink
-  // of the root leading to it before or after, the key of any ld.so.cache
-  // entry whose path the layers change), then, transitively, every file
+  // (by DT_NEEDED's last component) a name a layer adds, replaces or
+  // removes (an upgrade's deletion, Layer::removed): a path's basename, the
+  // DT_SONAME there before, the name of any symlink of the root leading to
+  // it before or after, the key of any ld.so.cache entry whose path the
+  // layers change; then, transitively, every file
   // needing a name of one of those; and every program whose PT_INTERP
   // leads to a layer's path.
   // The candidates are checked on `jobs` threads.
