@@ -53,6 +53,7 @@ Expected<OpenFile> OpenFile::adopt(int fd, const std::string& path) {
   if (st.st_size < SELFMAG)
     return Error{Error::Kind::NotElf, path + (st.st_size == 0 ? ": empty file, not ELF" : ": not an ELF file (too short)")};
   f.size_ = static_cast<std::size_t>(st.st_size);
+  f.mode_ = st.st_mode;
   return f;
 }
 

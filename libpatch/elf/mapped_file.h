@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <string>
 #include <utility>
@@ -19,12 +20,13 @@ class OpenFile {
   // Takes ownership of an open descriptor (closed on every path) and makes
   // the same checks; `path` is for messages.
   static Expected<OpenFile> adopt(int fd, const std::string& path);
-  OpenFile(OpenFile&& o) noexcept : fd_(std::exchange(o.fd_, -1)), size_(o.size_) {}
+  OpenFile(OpenFile&& o) noexcept : fd_(std::exchange(o.fd_, -1)), size_(o.size_), mode_(o.mode_) {}
   OpenFile& operator=(OpenFile&&) = delete;
   OpenFile(const OpenFile&) = delete;
   ~OpenFile();
   int fd() const noexcept { return fd_; }
   std::size_t size() const noexcept { return size_; }
+  std::uint32_t mode() const noexcept { return mode_; }  // st_mode, from the same fstat
   // Whether the file starts with the ELF magic: one pread of its first 4
   // bytes into the stack, nothing allocated. Most files a walk meets are
   // not ELF, and this is all they cost. A read error says true: the
@@ -35,6 +37,7 @@ class OpenFile {
   OpenFile(int fd, std::size_t size) : fd_(fd), size_(size) {}
   int fd_ = -1;
   std::size_t size_ = 0;
+  std::uint32_t mode_ = 0;
 };
 
 class MappedFile {

@@ -23,6 +23,8 @@ struct Header {
   unsigned elf_class = 0;  // 32 or 64
   bool big_endian = false;
   std::uint8_t osabi = 0, abiversion = 0;
+  std::uint8_t ident_version = 0;  // EI_VERSION
+  bool ident_padding = false;      // a nonzero byte in e_ident[EI_PAD..] (glibc refuses it)
   std::uint16_t type = 0, machine = 0;
   std::uint32_t version = 0, flags = 0;
   std::uint64_t entry = 0, phoff = 0, shoff = 0;

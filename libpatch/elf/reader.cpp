@@ -40,6 +40,8 @@ ElfFile parse(const Bytes& in, Variant variant, ReadOptions opt) {
   h.big_endian = E::endian == std::endian::big;
   h.osabi = eh.e_ident[EI_OSABI];
   h.abiversion = eh.e_ident[EI_ABIVERSION];
+  h.ident_version = eh.e_ident[EI_VERSION];
+  for (std::size_t i = EI_PAD; i < EI_NIDENT; ++i) h.ident_padding |= eh.e_ident[i] != 0;
   h.type = eh.e_type;
   h.machine = eh.e_machine;
   h.version = eh.e_version;

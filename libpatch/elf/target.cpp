@@ -196,9 +196,14 @@ std::optional<std::string> loader_name(const ElfFile& f, Libc libc) {
   return std::nullopt;
 }
 
+bool linux_osabi(std::uint16_t machine, std::uint8_t osabi) noexcept {
+  return osabi == ELFOSABI_SYSV || osabi == ELFOSABI_GNU || (machine == EM_ARM && osabi == ELFOSABI_ARM_AEABI);
+}
+
 std::optional<std::string> tuple_for(const ElfFile& f, Libc libc) {
   const Row* r = row_of(f.header);
   if (!r || (libc != Libc::Glibc && libc != Libc::Musl)) return std::nullopt;
+  if (!linux_osabi(f.header.machine, f.header.osabi)) return std::nullopt;  // a FreeBSD (9) file is no Linux tuple's
   return tuple_name(*r, libc);
 }
 

@@ -30,8 +30,12 @@ struct Target {
 Target describe_target(const ElfFile& f);
 
 // The GNU tuple for this file's architecture and ABI with `libc` (Glibc or
-// Musl): "arm-linux-gnueabihf", "aarch64-linux-musl"; nullopt when unknown.
+// Musl): "arm-linux-gnueabihf", "aarch64-linux-musl"; nullopt when unknown,
+// or when EI_OSABI names another system than Linux.
 std::optional<std::string> tuple_for(const ElfFile& f, Libc libc);
+// EI_OSABI values of a Linux file: SYSV (0) or GNU (3), and on ARM also
+// ARM_AEABI (64); glibc's ld.so takes no other (VALID_ELF_OSABI).
+bool linux_osabi(std::uint16_t machine, std::uint8_t osabi) noexcept;
 
 // The libc family from the interpreter (glibc's ld-linux*, ld64.so*, ld.so*;
 // musl's ld-musl-* and Debian's /usr/lib/<triplet>/libc.so) or, without one

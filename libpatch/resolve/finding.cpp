@@ -21,6 +21,7 @@ constexpr Remedy kRemedies[] = {
                      "or xpatch --interp PATH)"},
     {kInterpWrongArch, "set PT_INTERP to the loader of the file's own architecture (xpatch retarget --tuple ...)"},
     {kInterpRelative, "set an absolute PT_INTERP (xpatch --interp /usr/TUPLE/lib/LOADER)"},
+    {kInterpNotExecutable, "make the loader executable (chmod 755), as its package installs it"},
     {kSymlinkLoop, "fix or remove the link"},
     {kUnreadable, "make it readable (permissions), or leave it out of the paths checked"},
     {kMalformed, "the file is damaged: reinstall it from its package (a damaged ld.so.cache: run the tuple's "

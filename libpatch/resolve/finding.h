@@ -40,6 +40,7 @@ inline constexpr const char* kHwcapsOnly = "hwcaps-only";              // warnin
 inline constexpr const char* kInterpMissing = "interp-missing";        // error
 inline constexpr const char* kInterpWrongArch = "interp-wrong-arch";   // error
 inline constexpr const char* kInterpRelative = "interp-relative";      // error: resolved against the working directory
+inline constexpr const char* kInterpNotExecutable = "interp-not-executable";  // error: the kernel will not execute it
 inline constexpr const char* kRunpathRelative = "runpath-relative";    // warning
 inline constexpr const char* kRunpathEmpty = "runpath-empty";          // warning
 inline constexpr const char* kRunpathMissing = "runpath-missing";      // warning: the directory does not exist

@@ -105,6 +105,32 @@ void parse_ld_so_conf(const Root& root, const std::string& file, std::vector<std
   }
 }
 
+// EI_OSABI and EI_ABIVERSION as open_verify accepts them (VALID_ELF_OSABI,
+// VALID_ELF_ABIVERSION in sysdeps/gnu/ldsodefs.h, and ARM's and MIPS's
+// linux/ldsodefs.h): SYSV or GNU (ARM: also ARM_AEABI); a version of 0, or
+// under GNU one below LIBC_ABI_MAX, which counts the libc-abis features
+// the port has (MIPS: also SYSV below 6, its PLT ABI).
+bool valid_osabi(std::uint16_t machine, std::uint8_t osabi) { return elf::linux_osabi(machine, osabi); }
+bool valid_abiversion(std::uint16_t machine, bool big_endian, std::uint8_t osabi, std::uint8_t ver) {
+  // libc-abis: UNIQUE and ABSOLUTE everywhere, IFUNC on x86, powerpc
+  // (its powerpc64-* pattern misses powerpc64le), sparc and riscv; MIPS
+  // has its own list (MIPS_PLT, UNIQUE, MIPS_O32_FP64, ABSOLUTE, MIPS_XHASH).
+  unsigned max = 3;
+  switch (machine) {
+    case EM_X86_64: case EM_386: case EM_PPC: case EM_SPARC: case EM_SPARCV9: case EM_RISCV: max = 4; break;
+    case EM_PPC64: max = big_endian ? 4 : 3; break;
+    case EM_MIPS: max = 6; break;
+    default: break;
+  }
+  return ver == 0 || (osabi == ELFOSABI_GNU && ver < max) || (machine == EM_MIPS && osabi == ELFOSABI_SYSV && ver < 6);
+}
+
+// e_ident as open_verify wants it, byte order aside.
+bool valid_ident(const Object& o, const Object& top) {
+  return o.ident_version == EV_CURRENT && valid_osabi(top.machine, o.osabi) &&
+         valid_abiversion(top.machine, top.big_endian, o.osabi, o.abiversion) && !o.ident_padding;
+}
+
 class GlibcRules final : public LoaderRules {
  public:
   Family family() const noexcept override { return Family::Glibc; }
@@ -304,9 +330,66 @@ class GlibcRules final : public LoaderRules {
     return out;
   }
 
-  // open_verify: another class, machine or ABI is skipped; other byte
-  // order, not ELF, not ET_DYN or a directory ("cannot read file data")
-  // stops the search. open_path: a directory that cannot be stat'ed (a
+  // open_verify's checks, in its order, then _dl_map_object_from_fd's
+  // (elf/dl-load.c); each but another class or machine ends the search.
+  // Debian's ld.so (any/unsubmitted-ldso-machine-mismatch.diff, the
+  // loader of every root this is tested on) asks elf_machine_matches_host
+  // before it names what is wrong with an e_ident: a file of another
+  // machine (its e_machine read in the loader's byte order, so any real
+  // file of the other byte order) is skipped, whatever its e_ident says.
+  Fit classify(const Object& o, const Object& top, std::string* why) const override {
+    if (auto f = unparsed_fit(o, why)) return *f;
+    auto refuse = [&](std::string words) {
+      *why = fmt::format("{}: {}", o.path, words);
+      return Fit::Invalid;
+    };
+    std::uint16_t machine = o.machine;
+    std::uint32_t flags = o.flags;
+    if (o.big_endian != top.big_endian) {
+      machine = __builtin_bswap16(machine);
+      flags = __builtin_bswap32(flags);
+    }
+    const bool host_machine = machine == top.machine && abi_compatible(top.machine, top.flags, flags);
+    if (o.elf_class != top.elf_class || (!host_machine && (o.big_endian != top.big_endian || !valid_ident(o, top)))) {
+      *why = arch_mismatch(o, top);
+      return Fit::Foreign;
+    }
+    if (o.big_endian != top.big_endian) {
+      *why = fmt::format("{}: ELF file data encoding not {}-endian ({})", o.path, top.big_endian ? "big" : "little",
+                         arch_mismatch(o, top));
+      return Fit::ByteOrder;
+    }
+    if (o.ident_version != EV_CURRENT)
+      return refuse(fmt::format("ELF file version ident does not match current one (EI_VERSION {})", o.ident_version));
+    if (!valid_osabi(top.machine, o.osabi)) return refuse(fmt::format("ELF file OS ABI invalid (EI_OSABI {})", o.osabi));
+    if (!valid_abiversion(top.machine, top.big_endian, o.osabi, o.abiversion))
+      return refuse(fmt::format("ELF file ABI version invalid (EI_ABIVERSION {} with EI_OSABI {})", o.abiversion,
+                                o.osabi));
+    if (o.ident_padding) return refuse("nonzero padding in e_ident");
+    if (o.version != EV_CURRENT)
+      return refuse(fmt::format("ELF file version does not match current one (e_version {})", o.version));
+    if (!host_machine) {
+      *why = arch_mismatch(o, top);
+      return Fit::Foreign;
+    }
+    if (o.type != ET_DYN && o.type != ET_EXEC)
+      return refuse(fmt::format("only ET_DYN and ET_EXEC can be loaded (e_type {})", o.type));
+    if (o.misaligned_load)
+      return refuse(fmt::format("ELF load command address/offset not page-aligned (p_vaddr {:#x}, p_offset {:#x})",
+                                o.misaligned_load->first, o.misaligned_load->second));
+    if (o.load_segments == 0) return refuse("object file has no loadable segments");
+    if (o.type == ET_EXEC) {
+      *why = fmt::format("{}: cannot dynamically load executable (ET_EXEC)", o.path);
+      return Fit::Executable;
+    }
+    if (!o.pt_dynamic) return refuse("object file has no dynamic section");
+    if (o.flags_1 & DF_1_PIE) return refuse("cannot dynamically load position-independent executable (DF_1_PIE)");
+    return Fit::Ok;
+  }
+
+  // open_verify: another class, machine or ABI is skipped; what else
+  // classify() refuses, or a directory ("cannot read file data"), stops
+  // the search. open_path: a directory that cannot be stat'ed (a
   // loop) does not exist, so it is skipped; any other error than ENOENT or
   // EACCES in an existing directory (a loop at the name) ends that list.
   Action accept(Fit fit, const std::string& via) const override {

@@ -54,6 +54,22 @@ void fill_object(Object& o, const elf::ElfFile& f) {
   o.arch += fmt::format(", ELF{}{}", f.header.elf_class, f.header.big_endian ? " big-endian" : "");
   o.glibc_loader = elf::loader_name(f, elf::Libc::Glibc).value_or("");
   o.musl_loader = elf::loader_name(f, elf::Libc::Musl).value_or("");
+  o.osabi = f.header.osabi;
+  o.abiversion = f.header.abiversion;
+  o.ident_version = f.header.ident_version;
+  o.ident_padding = f.header.ident_padding;
+  o.version = f.header.version;
+  for (const elf::Segment& s : f.segments) {
+    if (s.type == PT_LOAD) {
+      ++o.load_segments;
+      // Linux's smallest page: what is not congruent modulo 4096 is not
+      // modulo any page size a kernel uses.
+      if (!o.misaligned_load && ((s.vaddr - s.offset) & 4095) != 0) o.misaligned_load = {s.vaddr, s.offset};
+    } else if (s.type == PT_DYNAMIC) {
+      o.pt_dynamic = s.filesz != 0;
+      o.dynamic_vaddr = s.vaddr;
+    }
+  }
 }
 
 }  // namespace
@@ -124,6 +140,7 @@ std::shared_ptr<const Object> Resolver::parse_open(const std::string& canonical,
     o->error_message = r.error().message;
   } else {
     fill_object(*o, *r);
+    o->executable = (open->file.mode() & 0111) != 0;
     if (keep) {
       open->parsed = std::move(*r);
       *keep = std::move(open);
@@ -147,6 +164,18 @@ std::shared_ptr<const LoaderConfig> Resolver::loader_config(Family family, const
   std::string key = fmt::format("{}|{}|{}|{}|{}", family_name(family), interp, top.machine, top.elf_class,
                                 top.tuple.value_or(""));
   return computed_once(mu_, configs_, key, [&] { return make_config(family, interp, top); });
+}
+
+std::optional<Fit> unparsed_fit(const Object& o, std::string* why) {
+  if (o.ok) return std::nullopt;
+  *why = o.error_message;
+  return o.error_code == code::kUnreadable ? Fit::Unreadable : Fit::Invalid;
+}
+std::string arch_mismatch(const Object& o, const Object& top) {
+  return fmt::format("{} is {}, not {}", o.path, o.arch, top.arch);
+}
+bool same_machine(const Object& o, const Object& top) {
+  return o.machine == top.machine && abi_compatible(top.machine, top.flags, o.flags);
 }
 
 const LoaderRules& rules_for(Family f) {
@@ -247,26 +276,7 @@ class TreeBuilder {
   const LoaderConfig* cfg_ = nullptr;
 };
 
-Fit TreeBuilder::fit(const Object& o, std::string* why) const {
-  const Object& m = top();
-  if (!o.ok) {
-    *why = o.error_message;
-    return o.error_code == code::kUnreadable ? Fit::Unreadable : Fit::Invalid;
-  }
-  if (o.elf_class != m.elf_class || o.machine != m.machine || !abi_compatible(m.machine, m.flags, o.flags)) {
-    *why = fmt::format("{} is {}, not {}", o.path, o.arch, m.arch);
-    return Fit::Foreign;
-  }
-  if (o.big_endian != m.big_endian) {
-    *why = fmt::format("{} is {}, not {}", o.path, o.arch, m.arch);
-    return Fit::ByteOrder;
-  }
-  if (o.type != ET_DYN) {
-    *why = fmt::format("{} has e_type {}, not ET_DYN", o.path, o.type);
-    return o.type == ET_EXEC ? Fit::Executable : Fit::Invalid;
-  }
-  return Fit::Ok;
-}
+Fit TreeBuilder::fit(const Object& o, std::string* why) const { return rules_->classify(o, top(), why); }
 
 // Could the file at this path on the host be the dependency, so that it is
 // "found outside the root" rather than missing? The check never opens a file
@@ -385,6 +395,15 @@ void TreeBuilder::check_interp() {
         fmt::format("{}: PT_INTERP {} is {}, but the program is {}", m.path, p, lo->arch, m.arch));
     return;
   }
+  // The kernel opens the interpreter for execution (fs/binfmt_elf.c,
+  // open_exec): no execute bit, and execve fails with EACCES, even for
+  // root. (qemu-user opens it with a plain open(), so under binfmt_misc a
+  // foreign program still runs; on its own hardware it does not.)
+  if (!lo->executable)
+    add(Severity::Error, code::kInterpNotExecutable, m.path, p,
+        fmt::format("{}: PT_INTERP {} has no execute permission: the kernel refuses to run the program (execve: "
+                    "Permission denied)",
+                    m.path, p));
   t_.interp_node = add_node(l.path, p, lo, 0, name_and_soname(p, *lo));
 }
 

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "libpatch/elf/bytes.h"
@@ -46,6 +47,16 @@ struct Object {
   std::optional<std::string> tuple;
   std::string arch;  // "aarch64", "arm (eabi5 hard-float)", for messages
   std::string glibc_loader, musl_loader;  // loader file names for this arch/ABI ("" unknown)
+  // What a loader checks of a candidate after opening it (the family's
+  // LoaderRules::classify): e_ident and e_version, the PT_LOADs, PT_DYNAMIC.
+  std::uint8_t osabi = 0, abiversion = 0, ident_version = 0;
+  bool ident_padding = false;  // a nonzero byte in e_ident[EI_PAD..]
+  std::uint32_t version = 0;   // e_version
+  std::uint32_t load_segments = 0;
+  std::optional<std::pair<std::uint64_t, std::uint64_t>> misaligned_load;  // the first PT_LOAD whose p_vaddr and p_offset differ mod 4096
+  bool pt_dynamic = false;            // a PT_DYNAMIC with bytes in the file (glibc's l_ld)
+  std::uint64_t dynamic_vaddr = 0;    // its p_vaddr (musl takes 0 for none)
+  bool executable = true;  // an execute bit is set (false only when the file's mode says so)
 };
 
 // One loader's defaults, read from the loader itself where possible.

@@ -1,7 +1,11 @@
 // musl's ldso: the path file beside the loader, fixup_rpath's $ORIGIN,
 // load_library's search order and path_open/map_library's verdicts
 // (ldso/dynlink.c). docs/check.md, "musl".
+#include <elf.h>
+
 #include <cerrno>
+
+#include <fmt/format.h>
 
 #include "libpatch/resolve/rules.h"
 
@@ -114,6 +118,36 @@ class MuslRules final : public LoaderRules {
     for (const std::string& d : s.config.musl_dirs)
       dirs.push_back({d, s.config.path_file_exists ? "ld-musl path file" : "musl default"});
     return dirs;
+  }
+
+  // map_library (ldso/dynlink.c) reads e_type and the program headers,
+  // nothing else of the header (not even the magic): ET_DYN or ET_EXEC, a
+  // PT_DYNAMIC at a nonzero address ("Exec format error" otherwise), a
+  // PT_LOAD to map. The machine is not checked: a foreign file is mapped
+  // and fails after (Foreign, ByteOrder: the search stops either way).
+  Fit classify(const Object& o, const Object& top, std::string* why) const override {
+    if (auto f = unparsed_fit(o, why)) return *f;
+    if (o.elf_class != top.elf_class || !same_machine(o, top) || o.big_endian != top.big_endian) {
+      *why = arch_mismatch(o, top);
+      return o.elf_class != top.elf_class || !same_machine(o, top) ? Fit::Foreign : Fit::ByteOrder;
+    }
+    if (o.type != ET_DYN && o.type != ET_EXEC) {
+      *why = fmt::format("{}: e_type {}, not ET_DYN or ET_EXEC: Exec format error", o.path, o.type);
+      return Fit::Invalid;
+    }
+    if (o.dynamic_vaddr == 0) {
+      *why = fmt::format("{}: no PT_DYNAMIC: Exec format error", o.path);
+      return Fit::Invalid;
+    }
+    if (o.load_segments == 0) {
+      *why = fmt::format("{}: no PT_LOAD: musl cannot map it", o.path);
+      return Fit::Invalid;
+    }
+    if (o.type == ET_EXEC) {
+      *why = fmt::format("{}: ET_EXEC", o.path);
+      return Fit::Executable;
+    }
+    return Fit::Ok;
   }
 
   // musl maps the first file that opens: it never checks e_machine, and

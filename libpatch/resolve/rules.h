@@ -60,7 +60,7 @@ struct Candidate {
 enum class Fit {
   Ok,
   Unreadable,    // cannot be opened
-  Invalid,       // not ELF, damaged, not a loadable type
+  Invalid,       // not ELF, damaged, not a loadable type, or a header or segment the loader refuses
   Foreign,       // another class, machine or float ABI
   ByteOrder,     // the other byte order (same machine)
   Executable,    // ET_EXEC
@@ -68,6 +68,13 @@ enum class Fit {
   Loop,          // a symlink loop at the library's name
   DirLoop,       // a symlink loop in the directory it is looked for in
 };
+
+// The parts of a classification every family shares: a file that could not
+// be opened or parsed (Unreadable, Invalid; nullopt when it was), and the
+// words for a candidate of another architecture.
+std::optional<Fit> unparsed_fit(const Object& o, std::string* why);
+std::string arch_mismatch(const Object& o, const Object& top);
+bool same_machine(const Object& o, const Object& top);  // e_machine, and an ABI the loader accepts
 
 // What the loader does with a candidate.
 // EndList: give up this search list (the next one is still searched).
@@ -110,6 +117,9 @@ class LoaderRules {
   // The paths tried in one directory, in order.
   virtual std::vector<Candidate> candidates(const LoaderConfig& c, const SearchDir& d, const std::string& name) const;
 
+  // What a candidate is to this loader, checked in the loader's own order
+  // (`top` is the program); `why` says it in the loader's words.
+  virtual Fit classify(const Object& o, const Object& top, std::string* why) const = 0;
   // Candidate acceptance.
   virtual Action accept(Fit fit, const std::string& via) const = 0;
 };

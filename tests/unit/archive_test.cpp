@@ -410,6 +410,7 @@ void materialise(const resolve::Layer& l, const std::string& root) {
         if (e.bytes) out << file_bytes(e);
         out.close();
         fs::resize_file(p, e.size);
+        fs::permissions(p, static_cast<fs::perms>(e.mode & 07777));  // as the package installs it
         break;
       }
     }

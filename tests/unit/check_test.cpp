@@ -57,6 +57,8 @@ class TempRoot {
     auto img = build_elf<elf::Elf64LE>(s);
     std::string bytes(reinterpret_cast<const char*>(img.bytes.data()), img.bytes.size());
     text(p, bytes + trailer);
+    fs::permissions(host(p), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                 fs::perms::others_read | fs::perms::others_exec);  // as a linker writes it
   }
   // A program: glibc's x86_64 loader unless told otherwise.
   void program(const std::string& p, std::vector<std::string> needed, std::optional<std::string> runpath = {},
@@ -725,6 +727,72 @@ TEST(Glibc, ADirectoryAtTheNameStopsBothLoaders) {
     EXPECT_TRUE(has(t, "needed-invalid")) << musl << " " << codes(t);
     EXPECT_EQ(t.edges[0].stopped_at, "/opt/d/libfoo.so");
   }
+}
+
+// open_verify and _dl_map_object_from_fd refuse a candidate that opens
+// and is of this architecture, but whose e_ident, e_version or program
+// headers glibc does not take, or that is a PIE (DF_1_PIE): the search
+// stops (needed-invalid, in glibc's words). musl's map_library reads only
+// e_type and the program headers: it takes each of these but the one
+// without PT_DYNAMIC. tests/e2e/check_candidates.sh has the real loaders.
+TEST(Glibc, ACandidateTheLoaderRefusesAfterOpeningItStopsTheSearch) {
+  struct Case {
+    const char* what;
+    std::size_t at;  // byte to set in the ELF header, or 0 for a PIE
+    unsigned char value;
+    const char* glibc_words;
+    bool musl_takes;
+  };
+  const Case cases[] = {
+      {"EI_OSABI 9", EI_OSABI, 9, "ELF file OS ABI invalid", true},
+      {"EI_ABIVERSION 7", EI_ABIVERSION, 7, "ELF file ABI version invalid", true},
+      {"EI_VERSION 2", EI_VERSION, 2, "ELF file version ident does not match current one", true},
+      {"e_ident padding", EI_PAD, 1, "nonzero padding in e_ident", true},
+      {"e_version 2", offsetof(Elf64_Ehdr, e_version), 2, "ELF file version does not match current one", true},
+      {"DF_1_PIE", 0, 0, "cannot dynamically load position-independent executable", true},
+  };
+  for (const Case& c : cases)
+    for (bool musl : {false, true}) {
+      TempRoot r;
+      if (musl) musl_base(r);
+      else r.debian_base();
+      Spec s;
+      s.interp.reset();
+      s.needed = {};
+      s.flags_1 = c.at == 0 ? DF_1_PIE : 0;
+      r.elf("/opt/m/libfoo.so", s);
+      if (c.at != 0) {
+        std::fstream f(r.host("/opt/m/libfoo.so"), std::ios::in | std::ios::out | std::ios::binary);
+        f.seekp(static_cast<std::streamoff>(c.at));
+        f.put(static_cast<char>(c.value));
+      }
+      r.library("/opt/a/libfoo.so", {});
+      r.program("/bin/app", {"libfoo.so"}, std::string("/opt/m:/opt/a"), {}, musl ? kMuslLd : kGlibcLd);
+      Tree t = r.tree("/bin/app");
+      if (musl) {
+        EXPECT_EQ(resolved(t, "libfoo.so"), c.musl_takes ? "/opt/m/libfoo.so" : "") << c.what;
+        continue;
+      }
+      EXPECT_EQ(resolved(t, "libfoo.so"), "") << c.what;
+      std::string message;
+      for (const auto& f : t.findings)
+        if (f.code == "needed-invalid") message = f.message;
+      EXPECT_NE(message.find(c.glibc_words), std::string::npos) << c.what << ": " << codes(t) << " " << message;
+    }
+}
+
+// The kernel opens PT_INTERP for execution (open_exec): a loader without an
+// execute bit makes execve fail with EACCES, root or not.
+TEST(Glibc, AnInterpreterWithoutExecutePermissionIsAnError) {
+  TempRoot r;
+  r.debian_base();
+  r.program("/bin/app", {"libc.so.6"});
+  EXPECT_FALSE(has(r.tree("/bin/app"), "interp-not-executable"));
+  TempRoot q;
+  q.debian_base();
+  fs::permissions(q.host(kGlibcLd), fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
+  q.program("/bin/app", {"libc.so.6"});
+  EXPECT_TRUE(has(q.tree("/bin/app"), "interp-not-executable")) << codes(q.tree("/bin/app"));
 }
 
 // open_path: a runpath directory that loops is a directory that does not

@@ -232,6 +232,8 @@ class BatchRoot {
     auto img = test::build_elf<elf::Elf64LE>(s);
     std::ofstream(host, std::ios::binary).write(reinterpret_cast<const char*>(img.bytes.data()),
                                                 static_cast<std::streamsize>(img.bytes.size()));
+    fs::permissions(host, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                              fs::perms::others_read | fs::perms::others_exec);  // as a linker writes it
   }
   // The tuple's glibc in ROOT: its loader (whose only system directory is
   // the prefix's lib) and libc.so.6.

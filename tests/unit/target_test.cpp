@@ -174,6 +174,28 @@ TEST(Target, ParseTupleRefusesWhatItCannotTell) {
   EXPECT_EQ(i686->qemu, "i386");
 }
 
+// EI_OSABI: a file branded for another system (FreeBSD, 9) has no Linux
+// tuple, whatever its machine; SYSV, GNU and (on ARM) ARM_AEABI do.
+TEST(Target, AnotherSystemsOsAbiIsNoLinuxTuple) {
+  auto with_osabi = [](std::uint16_t machine, std::uint32_t flags, unsigned char osabi) {
+    test::Spec s;
+    s.machine = machine;
+    s.flags = flags;
+    s.interp = machine == EM_ARM ? "/lib/ld-linux-armhf.so.3" : "/lib64/ld-linux-x86-64.so.2";
+    auto img = test::build_elf<elf::Elf32LE>(s);
+    if (machine != EM_ARM) img = test::build_elf<elf::Elf64LE>(s);
+    img.bytes[EI_OSABI] = std::byte{osabi};
+    auto f = elf::read_elf(img.bytes, "t");
+    EXPECT_TRUE(f.ok());
+    return elf::describe_target(*f).tuple;
+  };
+  EXPECT_EQ(with_osabi(EM_X86_64, 0, ELFOSABI_SYSV), "x86_64-linux-gnu");
+  EXPECT_EQ(with_osabi(EM_X86_64, 0, ELFOSABI_GNU), "x86_64-linux-gnu");
+  EXPECT_EQ(with_osabi(EM_X86_64, 0, ELFOSABI_FREEBSD), std::nullopt);
+  EXPECT_EQ(with_osabi(EM_ARM, 0x05000400, ELFOSABI_ARM_AEABI), "arm-linux-gnueabihf");
+  EXPECT_EQ(with_osabi(EM_ARM, 0x05000400, ELFOSABI_FREEBSD), std::nullopt);
+}
+
 TEST(Target, LibcFamily) {
   using namespace elf;
   EXPECT_EQ(describe<Elf64LE>(EM_X86_64, 0, std::nullopt, {"libc.so.6"}).libc, Libc::Glibc);  // a glibc library
