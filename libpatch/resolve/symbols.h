@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <future>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -160,6 +161,13 @@ class SymbolChecker {
   Expected<std::vector<std::optional<std::uint64_t>>> lookup(
       const std::string& canonical, const std::vector<std::pair<std::string, std::string>>& wants, Family family);
 
+  // Gives `o` (a library opened for lookups) its symbol tables from one
+  // read shared by every tree: the hash table, symbols, names and versions,
+  // which linkers put side by side, read whole once (and kept while recently
+  // used), not 16 KiB at a time by each tree. Nothing when their extent
+  // cannot be told or holds much else: lookups then read as before.
+  void share_tables(OpenObject& o, const DynSymbols& d);
+
   // Lends a cache of open files to one tree's check (see caches_).
   std::unique_ptr<OpenCache> borrow_cache();
   void return_cache(std::unique_ptr<OpenCache> c);
@@ -178,6 +186,16 @@ class SymbolChecker {
   std::mutex mu_;
   std::unordered_map<std::string, std::shared_future<std::shared_ptr<const DynSymbols>>> cache_;
   std::unordered_set<std::string> resolved_closures_;
+
+  // share_tables' reads, least recently used last, at most kTableBytes in all.
+  struct TableImage {
+    std::string path;
+    std::shared_ptr<const std::byte[]> data;
+    std::uint64_t size = 0;
+  };
+  std::list<TableImage> tables_;
+  std::unordered_map<std::string, std::list<TableImage>::iterator> table_index_;
+  std::uint64_t table_bytes_ = 0;
 
   // Open files with the table bytes read so far, for the objects most
   // trees look into (libc, the loader): one bounded cache per running
