@@ -412,6 +412,7 @@ class Reader {
 
   void finish_refs() {
     merge();
+    std::vector<std::pair<std::size_t, std::size_t>> name_at;  // each ref's name in d_.ref_names, viewed once that is complete
     for (const Use& u : uses_) {
       const std::uint32_t idx = u.sym;
       const auto& s = sym_at<E>(in_, d_, idx, "relocation");
@@ -425,8 +426,10 @@ class Reader {
       // A weak undefined reference that nothing defines is 0, not an error.
       if (s.st_shndx == SHN_UNDEF && bind == STB_WEAK) continue;
       DynSymbols::Ref ref;
-      ref.name = str(s.st_name, "symbol name");
-      ref.gnu_hash = gnu_hash(ref.name);
+      const std::string_view name = in_.cstr_view(d_.strtab, d_.strsz, s.st_name, "symbol name");
+      name_at.emplace_back(d_.ref_names.size(), name.size());
+      d_.ref_names.insert(d_.ref_names.end(), name.begin(), name.end());
+      ref.gnu_hash = gnu_hash(name);
       ref.kind = u.copy ? elf::RelocKind::Copy : u.kind;
       ref.lazy = u.lazy && !u.copy;
       ref.size = s.st_size;
@@ -440,8 +443,10 @@ class Reader {
           if (!ver->is_def) ref.need = static_cast<std::int32_t>(ver->need);
         }
       }
-      d_.refs.push_back(std::move(ref));
+      d_.refs.push_back(ref);
     }
+    for (std::size_t k = 0; k < d_.refs.size(); ++k)
+      d_.refs[k].name = std::string_view(d_.ref_names.data() + name_at[k].first, name_at[k].second);
   }
 };
 
@@ -817,13 +822,13 @@ class TreeCheck {
           if (!closure.empty() && !closure[j]) inside = false;
           // glibc _dl_relocate_object (COPY): "has different size".
           if (copy && !musl && h.size != r.size)
-            add(Severity::Warning, code::kCopySizeChanged, n.path, r.name,
+            add(Severity::Warning, code::kCopySizeChanged, n.path, std::string(r.name),
                 fmt::format("{}: Symbol '{}' has different size in shared object {} ({} bytes, {} copied), "
                             "consider re-linking",
                             n.path, r.name, t_.nodes[j].path, h.size, r.size));
           continue;
         }
-        const std::string shown = r.version.empty() || musl ? r.name : r.name + "@" + r.version;
+        const std::string shown = r.version.empty() || musl ? std::string(r.name) : fmt::format("{}@{}", r.name, r.version);
         if (!program) {
           unresolved.push_back(shown);
           continue;

@@ -22,6 +22,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -82,8 +83,8 @@ struct DynSymbols {
   // The undefined symbols its relocations look up (and its COPY
   // relocations), one entry per symbol, with the strongest use.
   struct Ref {
-    std::string name;
-    std::string version;  // "" when unversioned
+    std::string_view name;     // in `ref_names`
+    std::string_view version;  // a name in `versions`; "" when unversioned
     bool version_hidden = false;
     elf::RelocKind kind = elf::RelocKind::Other;
     bool lazy = false;  // every use is a JUMP_SLOT in DT_JMPREL
@@ -98,9 +99,16 @@ struct DynSymbols {
     std::int32_t need = -1;
   };
   std::vector<Ref> refs;
+  std::vector<char> ref_names;  // the refs' names, one allocation for all (a vector: moving keeps the views valid)
   bool refs_checked = true;  // false where relocations do not name the symbols (MIPS)
 
   const Version* version(std::uint16_t index) const noexcept;
+
+  DynSymbols() = default;
+  DynSymbols(const DynSymbols&) = delete;  // refs view into its own vectors
+  DynSymbols& operator=(const DynSymbols&) = delete;
+  DynSymbols(DynSymbols&&) = default;
+  DynSymbols& operator=(DynSymbols&&) = default;
 };
 
 // The size of a DT_HASH word: 8 on s390x (64-bit) and Alpha, else 4.
