@@ -29,19 +29,20 @@ void walk(const resolve::Root& root, const std::string& dir, resolve::WalkOption
                       fmt::format("{}: cannot read directory: {}", dir, std::strerror(-fd))});
     return;
   }
+  std::string path;  // one buffer for every file's path: most are not ELF and need no copy of their own
   resolve::walk_dir(fd, dir, opt, [&](const resolve::WalkEntry& e) {
     switch (e.kind) {
       case resolve::WalkEntry::Kind::File: {
-        std::string path(e.path);
+        path.assign(e.path);
         const int file_fd = resolve::open_walked_at(e.dirfd, e.name);
         if (file_fd < 0) {  // (EMFILE too): check_file opens it, or reports why not
-          visit(Input{std::move(path), false, nullptr}, std::nullopt);
+          visit(Input{path, false, nullptr}, std::nullopt);
           break;
         }
         auto f = OpenFile::adopt(file_fd, path);
         if (!f && f.error().kind == Error::Kind::NotElf) break;  // too short, or no longer a regular file
         if (f && !f->has_elf_magic()) break;
-        visit(Input{std::move(path), false, f ? std::make_shared<OpenFile>(std::move(*f)) : nullptr}, std::nullopt);
+        visit(Input{path, false, f ? std::make_shared<OpenFile>(std::move(*f)) : nullptr}, std::nullopt);
         break;
       }
       case resolve::WalkEntry::Kind::Link: {
