@@ -59,20 +59,7 @@ void fill_object(Object& o, const elf::ElfFile& f) {
 }  // namespace
 
 std::shared_ptr<const Object> Resolver::object(const std::string& canonical) {
-  std::promise<std::shared_ptr<const Object>> promise;
-  std::shared_future<std::shared_ptr<const Object>> fut;
-  {
-    std::lock_guard lk(mu_);
-    if (auto it = objects_.find(canonical); it != objects_.end()) {
-      fut = it->second;
-    } else {
-      objects_.emplace(canonical, promise.get_future().share());
-    }
-  }
-  if (fut.valid()) return fut.get();
-  std::shared_ptr<const Object> done = parse(canonical, root_->open_file(canonical));
-  promise.set_value(done);
-  return done;
+  return computed_once(mu_, objects_, canonical, [&] { return parse(canonical, root_->open_file(canonical)); });
 }
 
 std::shared_ptr<const Object> Resolver::walked_object(const std::string& canonical,
