@@ -6,7 +6,8 @@
 //
 // Everything is read through PT_DYNAMIC (section headers may be stripped).
 // A definition is looked up the way the loader looks it up, through the
-// defining object's own DT_GNU_HASH (else DT_HASH), with pread on its file:
+// defining object's own DT_GNU_HASH (else DT_HASH), with pread on its file
+// (a library's tables in one read, shared by the trees while recently used):
 // no set of every symbol is ever built. Per object only compact facts are
 // kept for the run (table offsets, version names, the symbols its
 // relocations ask for); a program's own facts are not kept at all.
