@@ -74,12 +74,23 @@ class Bytes {
   // Throws unless [off, off + count * each) lies inside the file. `what`
   // names the structure: a string, or a callable that builds one, so hot
   // loops pay for the message only when the check fails.
+  // The check is inline and the message out of line: symbol lookups make
+  // millions of these checks.
   template <typename What>
   void require(std::uint64_t off, std::uint64_t count, std::uint64_t each, const What& what) const {
     std::uint64_t len = 0, end = 0;
-    bool wraps = __builtin_mul_overflow(count, each, &len) || __builtin_add_overflow(off, len, &end);
-    if (!wraps && end <= size_) [[likely]]
+    if (!__builtin_mul_overflow(count, each, &len) && !__builtin_add_overflow(off, len, &end) && end <= size_)
+        [[likely]]
       return;
+    require_failed(off, count, each, what);
+  }
+
+ private:
+  template <typename What>
+  [[noreturn, gnu::cold, gnu::noinline]] void require_failed(std::uint64_t off, std::uint64_t count, std::uint64_t each,
+                                                             const What& what) const {
+    std::uint64_t len = 0, end = 0;
+    bool wraps = __builtin_mul_overflow(count, each, &len) || __builtin_add_overflow(off, len, &end);
     std::string structure;
     if constexpr (std::is_invocable_v<What>) structure = what();
     else structure = std::string(what);
@@ -88,6 +99,7 @@ class Bytes {
          fmt::format("{:#x} bytes at offset {:#x} go past the end of the file (size {:#x})", len, off, size_));
   }
 
+ public:
   template <typename T>
   const T& at(std::uint64_t off, std::string_view what) const {
     require(off, 1, sizeof(T), what);
@@ -162,6 +174,12 @@ class Bytes {
     if (fd_ < 0) return mem_.data() + off;
     if (shared_ && off >= shared_off_ && off - shared_off_ <= shared_size_ && len <= shared_size_ - (off - shared_off_))
       return shared_.get() + (off - shared_off_);
+    if (const Chunk* c = recent_[0]; c && off >= c->off && off + len <= c->off + c->size)
+      return c->data.get() + (off - c->off);
+    return fetch_slow(off, len);
+  }
+  // fetch() past the shared window and the chunk used last.
+  [[gnu::noinline]] const std::byte* fetch_slow(std::uint64_t off, std::uint64_t len) const {
     // The chunks used last: a symbol lookup goes round the hash table, the
     // symbols, their names and versions, one chunk each.
     for (const Chunk* c : recent_)
