@@ -34,7 +34,8 @@ void walk(const resolve::Root& root, const std::string& dir, resolve::WalkOption
     switch (e.kind) {
       case resolve::WalkEntry::Kind::File: {
         path.assign(e.path);
-        const int file_fd = resolve::open_walked_at(e.dirfd, e.name);
+        // A root with packages laid over it: check_file opens through them.
+        const int file_fd = root.layer_count() ? -1 : resolve::open_walked_at(e.dirfd, e.name);
         if (file_fd < 0) {  // (EMFILE too): check_file opens it, or reports why not
           visit(Input{path, false, nullptr}, std::nullopt);
           break;
