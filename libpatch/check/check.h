@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,11 +19,17 @@ using resolve::Finding;
 using resolve::Severity;
 
 struct Input {
+  Input(std::string p = {}, bool named = false, std::shared_ptr<OpenFile> f = nullptr)
+      : path(std::move(p)), explicitly(named), file(std::move(f)) {}
   std::string path;         // in-root path
   // Named by the user (a file that is not ELF is then reported, and the
   // path is looked up in the root); false: a walk found it, a regular file
   // at a canonical path (resolve::Resolver::resolve_walked).
   bool explicitly = false;
+  // A walked file the walk opened already (by its directory: one name
+  // looked up) and found to start with the ELF magic; check_file takes the
+  // descriptor over. Null: check_file opens the path.
+  std::shared_ptr<OpenFile> file;
 };
 
 struct Collected {
@@ -41,7 +48,11 @@ Collected collect(const resolve::Root& root, const std::vector<std::string>& pat
                   const resolve::WalkOptions& walk_options = {});
 // The same, streamed: each file (finding empty) or finding about the walk
 // (input empty) is handed to `visit` as the walk meets it, in walk order,
-// so nothing is collected and memory does not grow with the root.
+// so nothing is collected and memory does not grow with the root. A walked
+// file is opened by the walk, relative to its directory, and handed on
+// open only when it starts with the ELF magic (most files a walk meets are
+// not ELF: they cost one open, fstat, 4-byte read and close, and no more);
+// one that cannot be opened is handed on by path, for check_file to report.
 using CollectVisitor = std::function<void(Input, std::optional<Finding>)>;
 void collect(const resolve::Root& root, const std::vector<std::string>& paths,
              const resolve::WalkOptions& walk_options, const CollectVisitor& visit);

@@ -24,6 +24,19 @@
 
 namespace xpatch::elf {
 
+// Reads exactly `len` bytes at `off` (pread, again after EINTR and short
+// reads): 0, or the errno (-1 when the file ends first).
+inline int read_exact(int fd, std::byte* out, std::uint64_t len, std::uint64_t off) {
+  for (std::uint64_t done = 0; done < len;) {
+    ssize_t r = ::pread(fd, out + done, len - done, static_cast<off_t>(off + done));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return errno;
+    if (r == 0) return -1;
+    done += static_cast<std::uint64_t>(r);
+  }
+  return 0;
+}
+
 [[noreturn]] inline void fail(const std::string& file, std::string_view structure, const std::string& what) {
   throw ErrorException{{Error::Kind::Malformed, fmt::format("{}: {}: {}", file, structure, what)}};
 }
@@ -44,19 +57,40 @@ class Bytes {
   Bytes(int fd, std::uint64_t size, const std::string& name, std::uint64_t block = 16384, std::uint64_t first = 0)
       : fd_(fd), size_(size), block_(block), first_(first ? first : block), name_(name) {}
   std::uint64_t size() const { return size_; }
-  // Bytes held in read chunks (0 over memory): what a cache of windows bounds.
-  std::uint64_t cached_bytes() const { return cached_; }
+  // Bytes held in read chunks and the shared window (0 over memory): what a
+  // cache of windows bounds.
+  std::uint64_t cached_bytes() const { return cached_ + shared_size_; }
+  // Serves [off, off + size) from `data`, bytes of this file already read
+  // (one read of a library's symbol tables, shared by every thread's
+  // lookups): a fetch inside it reads nothing; outside it, as before.
+  void share(std::uint64_t off, std::shared_ptr<const std::byte[]> data, std::uint64_t size) {
+    shared_off_ = off;
+    shared_size_ = size;
+    shared_ = std::move(data);
+  }
+  bool has_shared() const noexcept { return shared_ != nullptr; }
   const std::string& name() const { return name_; }
 
   // Throws unless [off, off + count * each) lies inside the file. `what`
   // names the structure: a string, or a callable that builds one, so hot
   // loops pay for the message only when the check fails.
+  // The check is inline and the message out of line: symbol lookups make
+  // millions of these checks.
   template <typename What>
   void require(std::uint64_t off, std::uint64_t count, std::uint64_t each, const What& what) const {
     std::uint64_t len = 0, end = 0;
-    bool wraps = __builtin_mul_overflow(count, each, &len) || __builtin_add_overflow(off, len, &end);
-    if (!wraps && end <= size_) [[likely]]
+    if (!__builtin_mul_overflow(count, each, &len) && !__builtin_add_overflow(off, len, &end) && end <= size_)
+        [[likely]]
       return;
+    require_failed(off, count, each, what);
+  }
+
+ private:
+  template <typename What>
+  [[noreturn, gnu::cold, gnu::noinline]] void require_failed(std::uint64_t off, std::uint64_t count, std::uint64_t each,
+                                                             const What& what) const {
+    std::uint64_t len = 0, end = 0;
+    bool wraps = __builtin_mul_overflow(count, each, &len) || __builtin_add_overflow(off, len, &end);
     std::string structure;
     if constexpr (std::is_invocable_v<What>) structure = what();
     else structure = std::string(what);
@@ -65,6 +99,7 @@ class Bytes {
          fmt::format("{:#x} bytes at offset {:#x} go past the end of the file (size {:#x})", len, off, size_));
   }
 
+ public:
   template <typename T>
   const T& at(std::uint64_t off, std::string_view what) const {
     require(off, 1, sizeof(T), what);
@@ -126,6 +161,8 @@ class Bytes {
   mutable std::uint64_t largest_ = 0;            // the largest chunk: how far back a search looks
   mutable const Chunk* recent_[4] = {};  // most recent first
   mutable std::uint64_t cached_ = 0;
+  std::shared_ptr<const std::byte[]> shared_;  // share()'s window
+  std::uint64_t shared_off_ = 0, shared_size_ = 0;
 
   void remember(const Chunk* c) const {
     std::copy_backward(recent_, recent_ + 3, recent_ + 4);
@@ -135,6 +172,14 @@ class Bytes {
   // Bytes [off, off + len), already bounds-checked by the caller.
   const std::byte* fetch(std::uint64_t off, std::uint64_t len) const {
     if (fd_ < 0) return mem_.data() + off;
+    if (shared_ && off >= shared_off_ && off - shared_off_ <= shared_size_ && len <= shared_size_ - (off - shared_off_))
+      return shared_.get() + (off - shared_off_);
+    if (const Chunk* c = recent_[0]; c && off >= c->off && off + len <= c->off + c->size)
+      return c->data.get() + (off - c->off);
+    return fetch_slow(off, len);
+  }
+  // fetch() past the shared window and the chunk used last.
+  [[gnu::noinline]] const std::byte* fetch_slow(std::uint64_t off, std::uint64_t len) const {
     // The chunks used last: a symbol lookup goes round the hash table, the
     // symbols, their names and versions, one chunk each.
     for (const Chunk* c : recent_)
@@ -156,15 +201,10 @@ class Bytes {
     std::uint64_t to = std::min(size_, (off + len + unit - 1) / unit * unit);
     // Read first, then keep: a failed read leaves no chunk of garbage behind.
     std::unique_ptr<std::byte[]> data(new std::byte[to - from]);
-    for (std::uint64_t done = 0; done < to - from;) {
-      ssize_t r = ::pread(fd_, data.get() + done, to - from - done, static_cast<off_t>(from + done));
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0)
-        throw ErrorException{{Error::Kind::Io, fmt::format("{}: cannot read {:#x} bytes at offset {:#x}: {}", name_,
-                                                           to - from - done, from + done,
-                                                           r < 0 ? std::strerror(errno) : "file shrank")}};
-      done += static_cast<std::uint64_t>(r);
-    }
+    if (int err = read_exact(fd_, data.get(), to - from, from))
+      throw ErrorException{{Error::Kind::Io, fmt::format("{}: cannot read {:#x} bytes at offset {:#x}: {}", name_,
+                                                         to - from, from,
+                                                         err > 0 ? std::strerror(err) : "file shrank")}};
     Chunk& c = chunks_.emplace_back(Chunk{from, to - from, std::move(data)});
     by_offset_.insert(std::upper_bound(by_offset_.begin(), by_offset_.end(), from,
                                        [](std::uint64_t o, const Chunk* x) { return o < x->off; }),

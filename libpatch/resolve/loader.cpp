@@ -75,20 +75,7 @@ void fill_object(Object& o, const elf::ElfFile& f) {
 }  // namespace
 
 std::shared_ptr<const Object> Resolver::object(const std::string& canonical) {
-  std::promise<std::shared_ptr<const Object>> promise;
-  std::shared_future<std::shared_ptr<const Object>> fut;
-  {
-    std::lock_guard lk(mu_);
-    if (auto it = objects_.find(canonical); it != objects_.end()) {
-      fut = it->second;
-    } else {
-      objects_.emplace(canonical, promise.get_future().share());
-    }
-  }
-  if (fut.valid()) return fut.get();
-  std::shared_ptr<const Object> done = parse(canonical, root_->open_file(canonical));
-  promise.set_value(done);
-  return done;
+  return computed_once(mu_, objects_, canonical, [&] { return parse(canonical, root_->open_file(canonical)); });
 }
 
 std::shared_ptr<const Object> Resolver::walked_object(const std::string& canonical,
@@ -504,11 +491,15 @@ TreeEdge TreeBuilder::finish(int req, const std::string& name, std::optional<Fou
 // qemu-user.
 std::string TreeBuilder::ldconfig_hint() const {
   const Object& m = top();
-  struct utsname u {};
+  // The host's machine, asked once (this runs for every cache-stale finding).
+  static const std::string host = [] {
+    struct utsname u {};
+    return ::uname(&u) == 0 ? std::string(u.machine) : std::string();
+  }();
   std::string arch;
   std::optional<elf::TupleInfo> info = m.tuple ? elf::parse_tuple(*m.tuple) : std::nullopt;
   if (info) arch = info->arch;
-  if (::uname(&u) == 0 && (arch == u.machine || (arch == "i686" && std::string_view(u.machine) == "x86_64")))
+  if (!host.empty() && (arch == host || (arch == "i686" && host == "x86_64")))
     return fmt::format("ldconfig -r {}", root_.dir());
   return fmt::format("the root's own {} ldconfig, e.g. qemu-{} {}/sbin/ldconfig -r {}", arch.empty() ? m.arch : arch,
                      info ? info->qemu : std::string("ARCH"), root_.dir(), root_.dir());

@@ -106,16 +106,16 @@ struct OpenObject {
 template <typename T, typename Make>
 T computed_once(std::mutex& mu, std::unordered_map<std::string, std::shared_future<T>>& cache, const std::string& key,
                 Make&& make) {
-  std::promise<T> promise;
+  std::optional<std::promise<T>> promise;  // made only by the first: a promise allocates its state
   std::shared_future<T> fut;
   {
     std::lock_guard lk(mu);
     if (auto it = cache.find(key); it != cache.end()) fut = it->second;
-    else cache.emplace(key, promise.get_future().share());
+    else cache.emplace(key, promise.emplace().get_future().share());
   }
   if (fut.valid()) return fut.get();
   T v = make();
-  promise.set_value(v);
+  promise->set_value(v);
   return v;
 }
 

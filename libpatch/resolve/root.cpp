@@ -82,6 +82,7 @@ xpatch::Status Root::add_overlay(const std::string& at, const std::string& stage
   overlays_.push_back({a, stage, fd});
   std::unique_lock lk(mu_);
   nodes_.clear();
+  lookups_.clear();
   return {};
 }
 
@@ -92,6 +93,8 @@ void Root::put_layered(const std::string& path, LayerNode node) {
   std::string name = path.substr(slash + 1);
   if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(std::move(name));
   layered_[path] = std::move(node);
+  std::unique_lock lk(mu_);
+  lookups_.clear();  // add_layer's own lookups ran before this entry existed
 }
 
 xpatch::Status Root::add_layer(const Layer& layer) {
@@ -277,6 +280,18 @@ Root::Node Root::stat_node(const std::string& canonical) const {
 }
 
 Lookup Root::resolve(std::string_view path) const {
+  {
+    std::shared_lock lk(mu_);
+    if (auto it = lookups_.find(path); it != lookups_.end()) return it->second;
+  }
+  Lookup out = resolve_uncached(path);
+  std::unique_lock lk(mu_);
+  make_room(lookups_);
+  lookups_.try_emplace(std::string(path), out);
+  return out;
+}
+
+Lookup Root::resolve_uncached(std::string_view path) const {
   Lookup out;
   std::deque<std::string> todo;
   split_into(path, todo, false);

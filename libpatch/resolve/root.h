@@ -144,6 +144,7 @@ class Root {
     std::string target;  // for Link
   };
   Node stat_node(const std::string& canonical) const;  // cached lstat + readlink
+  Lookup resolve_uncached(std::string_view path) const;  // resolve() without its result cache
 
   // Where a canonical path lives: the directory fd and the relative path in
   // it; `fallback` says the root below an overlay still applies.
@@ -182,6 +183,15 @@ class Root {
   bool host_root_ = false;
   mutable std::shared_mutex mu_;  // lookups share it; a new entry takes it alone
   mutable std::unordered_map<std::string, Node> nodes_;
+  // resolve()'s results by the path asked (the same libraries are looked
+  // up by every tree): what the nodes above give, without walking the
+  // components again. Bounded like nodes_; emptied when a layer or an
+  // overlay changes what a path means.
+  struct PathHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  mutable std::unordered_map<std::string, Lookup, PathHash, std::equal_to<>> lookups_;
 };
 
 }  // namespace xpatch::resolve

@@ -125,6 +125,50 @@ std::optional<Error> open_object(const Root& root, const std::string& canonical,
   return std::nullopt;
 }
 
+// The file range [first, second) a lookup in `d` reads: its hash table,
+// symbols, names and versions. The symbol count is DT_HASH's nchain, or
+// for DT_GNU_HASH how many symbols fit before the next table (linkers put
+// .dynsym right before .dynstr or the hash table). nullopt when that cannot
+// be told, or the range is large or mostly other bytes. Only what is read
+// at once depends on it: a lookup outside it reads the file, as before.
+std::optional<std::pair<std::uint64_t, std::uint64_t>> table_span(const DynSymbols& d) {
+  constexpr std::uint64_t kMax = 16u << 20;
+  if (!d.has_hash || d.strsz == 0) return std::nullopt;
+  const std::uint64_t symsize = d.elf_class == 64 ? sizeof(Elf64_Sym) : sizeof(Elf32_Sym);
+  const std::uint64_t word = d.elf_class == 64 ? 8 : 4;
+  std::uint64_t nsyms = d.nchain;
+  if (d.gnu_hash) {
+    std::uint64_t next = ~std::uint64_t{0};
+    for (std::uint64_t t : {d.strtab, d.hash, d.has_versym ? d.versym : 0})
+      if (t > d.symtab) next = std::min(next, t);
+    if (next == ~std::uint64_t{0}) return std::nullopt;
+    nsyms = (next - d.symtab) / symsize;
+  }
+  if (nsyms > kMax) return std::nullopt;  // so the products below cannot overflow
+  std::uint64_t hash_len = 0;
+  if (d.gnu_hash)
+    hash_len = 16 + std::uint64_t{d.bloom_size} * word + std::min<std::uint64_t>(d.nbuckets, kMax) * 4 +
+               (nsyms > d.symoffset ? nsyms - d.symoffset : 0) * 4;
+  else
+    hash_len = (2 + std::min<std::uint64_t>(d.nbuckets, kMax) + nsyms) * dt_hash_word_size(d.machine, d.elf_class);
+  struct Part {
+    std::uint64_t off, len;
+  };
+  const Part parts[] = {{d.hash, std::min(hash_len, d.hash_limit)},
+                        {d.symtab, std::min(nsyms * symsize, d.symtab_limit)},
+                        {d.strtab, d.strsz},
+                        {d.versym, d.has_versym ? std::min(nsyms * 2, d.versym_limit) : 0}};
+  std::uint64_t lo = ~std::uint64_t{0}, hi = 0, useful = 0;
+  for (const Part& p : parts) {
+    if (p.len == 0) continue;
+    lo = std::min(lo, p.off);
+    hi = std::max(hi, p.off + p.len);  // each lies inside a PT_LOAD's file image (the reader checked)
+    useful += p.len;
+  }
+  if (hi <= lo || hi - lo > kMax || hi - lo > useful + useful / 4 + 65536) return std::nullopt;
+  return std::make_pair(lo, hi);
+}
+
 std::uint32_t gnu_hash(std::string_view s) {
   std::uint32_t h = 5381;
   for (unsigned char c : s) h = h * 33 + c;
@@ -368,6 +412,7 @@ class Reader {
 
   void finish_refs() {
     merge();
+    std::vector<std::pair<std::size_t, std::size_t>> name_at;  // each ref's name in d_.ref_names, viewed once that is complete
     for (const Use& u : uses_) {
       const std::uint32_t idx = u.sym;
       const auto& s = sym_at<E>(in_, d_, idx, "relocation");
@@ -381,8 +426,10 @@ class Reader {
       // A weak undefined reference that nothing defines is 0, not an error.
       if (s.st_shndx == SHN_UNDEF && bind == STB_WEAK) continue;
       DynSymbols::Ref ref;
-      ref.name = str(s.st_name, "symbol name");
-      ref.gnu_hash = gnu_hash(ref.name);
+      const std::string_view name = in_.cstr_view(d_.strtab, d_.strsz, s.st_name, "symbol name");
+      name_at.emplace_back(d_.ref_names.size(), name.size());
+      d_.ref_names.insert(d_.ref_names.end(), name.begin(), name.end());
+      ref.gnu_hash = gnu_hash(name);
       ref.kind = u.copy ? elf::RelocKind::Copy : u.kind;
       ref.lazy = u.lazy && !u.copy;
       ref.size = s.st_size;
@@ -396,8 +443,10 @@ class Reader {
           if (!ver->is_def) ref.need = static_cast<std::int32_t>(ver->need);
         }
       }
-      d_.refs.push_back(std::move(ref));
+      d_.refs.push_back(ref);
     }
+    for (std::size_t k = 0; k < d_.refs.size(); ++k)
+      d_.refs[k].name = std::string_view(d_.ref_names.data() + name_at[k].first, name_at[k].second);
   }
 };
 
@@ -691,8 +740,10 @@ class TreeCheck {
   template <typename E>
   Hit lookup_in(std::size_t j, const Want& w) {
     if (!open_[j]) open_[j] = cache_->take(t_.nodes[j].path);
-    if (!open_[j])
+    if (!open_[j]) {
       if (auto err = open_object(root_, t_.nodes[j].path, open_[j], nullptr)) throw ErrorException{*err};
+      if (j != 0) sc_.share_tables(*open_[j], *syms_[j]);
+    }
     return Lookup<E>(open_[j]->bytes, *syms_[j], t_.family).find(w);
   }
 
@@ -771,13 +822,13 @@ class TreeCheck {
           if (!closure.empty() && !closure[j]) inside = false;
           // glibc _dl_relocate_object (COPY): "has different size".
           if (copy && !musl && h.size != r.size)
-            add(Severity::Warning, code::kCopySizeChanged, n.path, r.name,
+            add(Severity::Warning, code::kCopySizeChanged, n.path, std::string(r.name),
                 fmt::format("{}: Symbol '{}' has different size in shared object {} ({} bytes, {} copied), "
                             "consider re-linking",
                             n.path, r.name, t_.nodes[j].path, h.size, r.size));
           continue;
         }
-        const std::string shown = r.version.empty() || musl ? r.name : r.name + "@" + r.version;
+        const std::string shown = r.version.empty() || musl ? std::string(r.name) : fmt::format("{}@{}", r.name, r.version);
         if (!program) {
           unresolved.push_back(shown);
           continue;
@@ -887,6 +938,38 @@ std::shared_ptr<const DynSymbols> SymbolChecker::symbols_if_read(const std::stri
 
 SymbolChecker::SymbolChecker(const Root& root) : root_(root) {}
 SymbolChecker::~SymbolChecker() = default;
+
+void SymbolChecker::share_tables(OpenObject& o, const DynSymbols& d) {
+  constexpr std::uint64_t kTableBytes = 16u << 20;
+  const auto span = table_span(d);
+  if (!span || span->second > o.file.size()) return;
+  const std::uint64_t size = span->second - span->first;
+  std::shared_ptr<const std::byte[]> data;
+  {
+    std::lock_guard lk(mu_);
+    if (auto it = table_index_.find(o.name); it != table_index_.end()) {
+      tables_.splice(tables_.begin(), tables_, it->second);
+      data = it->second->data;
+    }
+  }
+  if (!data) {
+    std::shared_ptr<std::byte[]> buf(new std::byte[size]);
+    if (elf::read_exact(o.file.fd(), buf.get(), size, span->first)) return;  // the lookups read (and report) as before
+    data = std::move(buf);
+    std::lock_guard lk(mu_);
+    if (!table_index_.count(o.name)) {
+      tables_.push_front({o.name, data, size});
+      table_index_.emplace(o.name, tables_.begin());
+      table_bytes_ += size;
+      while (table_bytes_ > kTableBytes && tables_.size() > 1) {
+        table_bytes_ -= tables_.back().size;
+        table_index_.erase(tables_.back().path);
+        tables_.pop_back();
+      }
+    }
+  }
+  o.bytes.share(span->first, std::move(data), size);
+}
 
 std::unique_ptr<OpenCache> SymbolChecker::borrow_cache() {
   std::lock_guard lk(mu_);

@@ -6,7 +6,8 @@
 //
 // Everything is read through PT_DYNAMIC (section headers may be stripped).
 // A definition is looked up the way the loader looks it up, through the
-// defining object's own DT_GNU_HASH (else DT_HASH), with pread on its file:
+// defining object's own DT_GNU_HASH (else DT_HASH), with pread on its file
+// (a library's tables in one read, shared by the trees while recently used):
 // no set of every symbol is ever built. Per object only compact facts are
 // kept for the run (table offsets, version names, the symbols its
 // relocations ask for); a program's own facts are not kept at all.
@@ -16,11 +17,13 @@
 
 #include <cstdint>
 #include <future>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -81,8 +84,8 @@ struct DynSymbols {
   // The undefined symbols its relocations look up (and its COPY
   // relocations), one entry per symbol, with the strongest use.
   struct Ref {
-    std::string name;
-    std::string version;  // "" when unversioned
+    std::string_view name;     // in `ref_names`
+    std::string_view version;  // a name in `versions`; "" when unversioned
     bool version_hidden = false;
     elf::RelocKind kind = elf::RelocKind::Other;
     bool lazy = false;  // every use is a JUMP_SLOT in DT_JMPREL
@@ -97,9 +100,16 @@ struct DynSymbols {
     std::int32_t need = -1;
   };
   std::vector<Ref> refs;
+  std::vector<char> ref_names;  // the refs' names, one allocation for all (a vector: moving keeps the views valid)
   bool refs_checked = true;  // false where relocations do not name the symbols (MIPS)
 
   const Version* version(std::uint16_t index) const noexcept;
+
+  DynSymbols() = default;
+  DynSymbols(const DynSymbols&) = delete;  // refs view into its own vectors
+  DynSymbols& operator=(const DynSymbols&) = delete;
+  DynSymbols(DynSymbols&&) = default;
+  DynSymbols& operator=(DynSymbols&&) = default;
 };
 
 // The size of a DT_HASH word: 8 on s390x (64-bit) and Alpha, else 4.
@@ -160,6 +170,13 @@ class SymbolChecker {
   Expected<std::vector<std::optional<std::uint64_t>>> lookup(
       const std::string& canonical, const std::vector<std::pair<std::string, std::string>>& wants, Family family);
 
+  // Gives `o` (a library opened for lookups) its symbol tables from one
+  // read shared by every tree: the hash table, symbols, names and versions,
+  // which linkers put side by side, read whole once (and kept while recently
+  // used), not 16 KiB at a time by each tree. Nothing when their extent
+  // cannot be told or holds much else: lookups then read as before.
+  void share_tables(OpenObject& o, const DynSymbols& d);
+
   // Lends a cache of open files to one tree's check (see caches_).
   std::unique_ptr<OpenCache> borrow_cache();
   void return_cache(std::unique_ptr<OpenCache> c);
@@ -178,6 +195,16 @@ class SymbolChecker {
   std::mutex mu_;
   std::unordered_map<std::string, std::shared_future<std::shared_ptr<const DynSymbols>>> cache_;
   std::unordered_set<std::string> resolved_closures_;
+
+  // share_tables' reads, least recently used last, at most kTableBytes in all.
+  struct TableImage {
+    std::string path;
+    std::shared_ptr<const std::byte[]> data;
+    std::uint64_t size = 0;
+  };
+  std::list<TableImage> tables_;
+  std::unordered_map<std::string, std::list<TableImage>::iterator> table_index_;
+  std::uint64_t table_bytes_ = 0;
 
   // Open files with the table bytes read so far, for the objects most
   // trees look into (libc, the loader): one bounded cache per running

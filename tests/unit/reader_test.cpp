@@ -3,7 +3,13 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#include "libpatch/elf/bytes.h"
 #include "libpatch/elf/model.h"
 #include "libpatch/elf/target.h"
 #include "tests/unit/elf_builder.h"
@@ -328,6 +334,31 @@ TEST(Reader, NotElf) {
   auto f = read_elf(junk, "junk");
   ASSERT_FALSE(f.ok());
   EXPECT_EQ(f.error().kind, Error::Kind::NotElf);
+}
+
+// Bytes over a descriptor with a shared window (the symbol check's table
+// images): a fetch wholly inside the window reads it, one that reaches past
+// either end reads the file. The window holds other bytes than the file
+// here, so each answer says where it came from.
+TEST(Bytes, SharedWindowServesOnlyWhatItHolds) {
+  char name[] = "/tmp/xpatch-bytes-XXXXXX";
+  const int fd = ::mkstemp(name);
+  ASSERT_GE(fd, 0);
+  ::unlink(name);
+  std::string file(100000, 'f');
+  ASSERT_EQ(::pwrite(fd, file.data(), file.size(), 0), static_cast<ssize_t>(file.size()));
+  const std::string label = "window-test";
+  elf::Bytes b(fd, file.size(), label, 4096);
+  std::shared_ptr<std::byte[]> w(new std::byte[1000]);
+  std::memset(w.get(), 'w', 1000);
+  b.share(50000, w, 1000);
+  EXPECT_EQ(b.cached_bytes(), 1000u);
+  EXPECT_EQ(b.view(50000, 1000, "all of it"), std::string(1000, 'w'));
+  EXPECT_EQ(b.view(50999, 1, "its last byte"), "w");
+  EXPECT_EQ(b.view(49999, 2, "from before it"), "ff");
+  EXPECT_EQ(b.view(50999, 2, "past its end"), "ff");
+  EXPECT_EQ(b.view(60000, 4, "elsewhere"), "ffff");
+  ::close(fd);
 }
 
 // Expected and Status: ok() and the bool conversion say the same thing (code

@@ -599,9 +599,15 @@ int run_check(const CheckOptions& opt) {
     check::Input in;
     std::optional<Finding> walk;
   };
+  // A report is formatted by the worker that made it (--json, -v, --tree,
+  // --list): the text is the worker's work, in parallel, and its tree is
+  // freed where it was built; the calling thread prints in order and counts.
+  // Grouped output needs the findings themselves, after the walk.
   struct Done {
     FileReport report;
     std::optional<Finding> walk;
+    std::string out;      // formatted by the worker (!grouped)
+    bool elf_ok = false;  // the top file was read as ELF (counted as checked)
   };
   ordered_stream<Job, Done>(
       workers_for(SIZE_MAX, opt.jobs), kStreamWindow,
@@ -610,17 +616,24 @@ int run_check(const CheckOptions& opt) {
                        [&](check::Input in, std::optional<Finding> f) { push(Job{std::move(in), std::move(f)}); });
       },
       [&](Job&& job) {
-        if (job.walk) return Done{{}, std::move(job.walk)};
-        FileReport r = check::check_file(resolver, job.in, opt.symbols ? &symbols : nullptr);
+        if (job.walk) return Done{{}, std::move(job.walk), {}, false};
+        Done d{check::check_file(resolver, job.in, opt.symbols ? &symbols : nullptr), std::nullopt, {}, false};
+        FileReport& r = d.report;
         check::ignore_missing(r, opt.ignore_missing);
-        return Done{std::move(r), std::nullopt};
+        if (r.skipped) return d;
+        const auto& top = r.tree.nodes.front();
+        d.elf_ok = top.obj && top.obj->ok;
+        if (!grouped) {
+          d.out = opt.json ? to_json(r, **root) : opt.list ? list_text(r) : to_text(r, **root, opt, st, width);
+          r.tree = {};
+        }
+        return d;
       },
       [&](Done&& d) {
         if (d.walk) return walk_finding(*d.walk);
         FileReport& r = d.report;
         if (r.skipped) return;
-        const auto& top = r.tree.nodes.front();
-        if (top.obj && top.obj->ok) ++files;  // a missing or unreadable file was not checked
+        if (d.elf_ok) ++files;  // a missing or unreadable file was not checked
         errors += r.errors;
         warnings += r.warnings;
         infos += r.infos;
@@ -630,10 +643,9 @@ int run_check(const CheckOptions& opt) {
           for (const Finding& f : r.tree.findings) groups.add(r.path, f, beside_hint(**root, f, r.tree.nodes.front().path));
           return;
         }
-        std::string out = opt.json ? to_json(r, **root) : opt.list ? list_text(r) : to_text(r, **root, opt, st, width);
-        if (out.empty()) return;
+        if (d.out.empty()) return;
         clear_progress();
-        std::fwrite(out.data(), 1, out.size(), stdout);
+        std::fwrite(d.out.data(), 1, d.out.size(), stdout);
       },
       [&](std::size_t done) {
         if (progress && std::chrono::steady_clock::now() - start > std::chrono::seconds(1)) {
