@@ -275,7 +275,13 @@ class Reader {
     } else if (format == ARCHIVE_FORMAT_TAR || format == ARCHIVE_FORMAT_CPIO) {
       const bool cpio = format == ARCHIVE_FORMAT_CPIO;
       where_ = cpio ? "rpm payload" : "package";
-      if (pass == 0 && cpio) layer_.package = rpm_name(src_.fd, src_.size);
+      if (pass == 0 && cpio) {
+        layer_.package = rpm_name(src_.fd, src_.size);
+        layer_.manager = resolve::Manager::Rpm;
+      }
+      // Which manager a .PKGINFO is for: pacman's packages carry .MTREE
+      // (and .BUILDINFO), apk's are signed (.SIGN.*).
+      bool pacman = false, apk = false, pkginfo = false;
       for (; r != ARCHIVE_EOF; r = archive_read_next_header(a.get(), &e)) {
         check_header(a.get(), r);
         // pacman's and apk's metadata (.PKGINFO, .MTREE, .SIGN.*, ...): a
@@ -283,11 +289,21 @@ class Reader {
         std::string_view raw = archive_entry_pathname(e) ? archive_entry_pathname(e) : "";
         std::string_view top = paths::strip_trailing_slashes(raw);
         if (!cpio && top.starts_with('.') && top.find('/') == std::string_view::npos && top != ".") {
-          if (pass == 0 && top == ".PKGINFO") layer_.package = field(read_small(a.get(), e, raw), "pkgname", '=');
+          if (pass == 0 && top == ".PKGINFO") {
+            const std::string text = read_small(a.get(), e, raw);
+            layer_.package = field(text, "pkgname", '=');
+            layer_.architecture = field(text, "arch", '=');
+            pkginfo = true;
+            apk = apk || !field(text, "datahash", '=').empty();
+          }
+          pacman = pacman || top == ".MTREE" || top == ".BUILDINFO";
+          apk = apk || top.starts_with(".SIGN.");
           continue;
         }
         member(a.get(), e, ordinal++, pass);
       }
+      if (pass == 0 && pkginfo)
+        layer_.manager = pacman == apk ? resolve::Manager::Pkginfo : pacman ? resolve::Manager::Pacman : resolve::Manager::Apk;
     } else {
       fail(path_, "archive",
            fmt::format("a {} archive is not a package (.deb, .pkg.tar.*, .apk, .rpm)", archive_format_name(a.get())));
@@ -333,7 +349,12 @@ class Reader {
         check_header(in.get(), ir);
         std::string_view raw = archive_entry_pathname(ie) ? archive_entry_pathname(ie) : "";
         if (control) {
-          if (paths::normalize(raw) == "/control") layer_.package = field(read_small(in.get(), ie, raw), "Package", ':');
+          if (paths::normalize(raw) == "/control") {
+            const std::string text = read_small(in.get(), ie, raw);
+            layer_.package = field(text, "Package", ':');
+            layer_.architecture = field(text, "Architecture", ':');
+            layer_.manager = resolve::Manager::Dpkg;
+          }
           continue;
         }
         member(in.get(), ie, ordinal++, pass);

@@ -30,12 +30,15 @@ class ReverseIndex {
 
   // The root's files whose load set can change once `after`'s layers are
   // installed, sorted, without the layers' own paths: every file needing
-  // (by DT_NEEDED's last component) a name a layer adds or replaces (a
-  // path's basename, the DT_SONAME there before and after, the name of any
-  // symlink of the root leading to it), then, transitively, every file
+  // (by DT_NEEDED's last component) a name a layer adds, replaces or
+  // removes (an upgrade's deletion, Layer::removed): a path's basename, the
+  // DT_SONAME there before, the name of any symlink of the root leading to
+  // it before or after, the key of any ld.so.cache entry whose path the
+  // layers change; then, transitively, every file
   // needing a name of one of those; and every program whose PT_INTERP
   // leads to a layer's path.
-  std::vector<std::string> affected(resolve::Resolver& before, resolve::Resolver& after) const;
+  // The candidates are checked on `jobs` threads.
+  std::vector<std::string> affected(resolve::Resolver& before, resolve::Resolver& after, unsigned jobs = 1) const;
 
  private:
   std::size_t elf_files_ = 0;
@@ -43,6 +46,8 @@ class ReverseIndex {
   std::map<std::string, std::vector<std::string>> interp_users_;   // PT_INTERP -> programs
   std::map<std::string, std::vector<std::string>> link_names_;     // canonical target -> names of links to it
   std::map<std::string, std::string> sonames_;                      // file -> DT_SONAME
+  std::vector<std::string> links_;   // every symlink of the root
+  std::vector<std::string> caches_;  // every file of the root starting as an ld.so.cache does
 };
 
 // The files a package check looks at: the layers' regular files (each at
@@ -56,7 +61,8 @@ PackageTargets package_targets(resolve::Resolver& before, resolve::Resolver& aft
                                const resolve::WalkOptions& walk = {});
 // The same with the index already built over `before`'s root (it needs no
 // layer, so a caller can build it while the packages are read).
-PackageTargets package_targets(resolve::Resolver& before, resolve::Resolver& after, const ReverseIndex& ix);
+PackageTargets package_targets(resolve::Resolver& before, resolve::Resolver& after, const ReverseIndex& ix,
+                               unsigned jobs = 1);
 
 // One finding of a file checked with the layers, judged against the same
 // file checked without them: the same code, object and subject there means

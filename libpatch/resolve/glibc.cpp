@@ -147,7 +147,7 @@ class GlibcRules final : public LoaderRules {
   static void cache_layers(const Root& root, LoaderConfig& c) {
     if (root.layer_count() == 0 || c.cache_state.find(" entries ") == std::string::npos) return;
     for (const Root::LayeredPath& p : root.layered_paths()) {
-      if (p.kind == LayerEntry::Kind::Dir) continue;
+      if (p.kind == LayerEntry::Kind::Dir || p.kind == LayerEntry::Kind::Removed) continue;
       const std::string dir = dirname_of(p.path), name = basename_of(p.path);
       if (name.find(".so") == std::string::npos || c.cache.count(name) ||
           std::find(c.conf_dirs.begin(), c.conf_dirs.end(), dir) == c.conf_dirs.end())

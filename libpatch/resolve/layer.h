@@ -33,7 +33,9 @@ class LayerFd {
 };
 
 struct LayerEntry {
-  enum class Kind : unsigned char { File, Dir, Symlink };
+  // Removed: a path the install deletes (Layer::removed), as
+  // Root::layered_paths reports it; never an entry of Layer::entries.
+  enum class Kind : unsigned char { File, Dir, Symlink, Removed };
   std::string path;  // canonical, absolute, inside the root: "/usr/lib/libz.so.1"
   Kind kind = Kind::File;
   std::string target;  // Symlink: the link's text, as stored in the package
@@ -56,10 +58,22 @@ struct LayerEntry {
 // (its holes stay holes, so a copy costs the bytes kept, not the file's size).
 int open_layer_file(const LayerFd& bytes, std::uint64_t offset, std::uint64_t size);
 
+// Whose database records an installed version of the package (its
+// metadata tells): dpkg's (.deb), pacman's or apk's (.PKGINFO; Pkginfo
+// when the archive does not say which of the two), rpm's (not read).
+enum class Manager : unsigned char { None, Dpkg, Pacman, Apk, Pkginfo, Rpm };
+
 struct Layer {
   std::string origin;                // what messages name: "/var/cache/apt/archives/x_1_arm64.deb"
   std::string package;               // the package's name where the archive says it; else empty
+  std::string architecture;          // as its metadata says it ("arm64", "aarch64", "all"); else empty
+  Manager manager = Manager::None;
   std::vector<LayerEntry> entries;   // in archive order; a later entry for a path replaces an earlier one
+  // Paths the install deletes: the installed version's files, as its
+  // package manager's database lists them (archive/installed.h), that this
+  // version may no longer ship. Root::add_layer hides each one that no
+  // layer puts back at the same place and that is not a directory.
+  std::vector<std::string> removed;
 };
 
 }  // namespace xpatch::resolve

@@ -21,6 +21,7 @@ struct CacheEntry {
   std::string path;        // the value: where ldconfig found it
   std::string hwcaps;      // a glibc-hwcaps subdirectory entry ("x86-64-v3"); "" for a plain one
   bool legacy_hwcap = false;  // a pre-2.37 hwcap/platform entry: glibc 2.37+ skips it
+  bool operator==(const CacheEntry&) const = default;
 };
 
 struct LdSoCache {

@@ -69,6 +69,8 @@ struct LoaderConfig {
   std::string path_file;          // prefix/etc/ld-musl-ARCH.path
   bool path_file_exists = false;
   std::vector<std::string> musl_dirs;  // its entries, or /lib:/usr/local/lib:/usr/lib
+  // check --package: the same loader reads the same defaults with and without the packages.
+  bool operator==(const LoaderConfig&) const = default;
 };
 
 // A file open for reading through the root: its descriptor, the chunks

@@ -141,7 +141,18 @@ xpatch::Status Root::add_layer(const Layer& layer) {
       case LayerEntry::Kind::File:
         put_layered(path, {Node::File, {}, e.bytes, e.offset, e.size, index, LayerEntry::Kind::File});
         break;
+      case LayerEntry::Kind::Removed: return bad("a removal among the entries");
     }
+  }
+  for (const std::string& p : layer.removed) {  // whiteouts
+    if (!p.starts_with('/')) continue;
+    Lookup l = resolve(paths::dirname_of(p));
+    if (!l.found() || !l.is_dir) continue;  // nothing there to delete
+    const std::string path = paths::join(l.path, paths::basename_of(p));
+    if (auto it = layered_.find(path); it != layered_.end() && it->second.type != Node::Absent) continue;
+    const Node::Type t = stat_node(path).type;
+    if (t == Node::Absent || t == Node::Dir || t == Node::Error) continue;
+    put_layered(path, {Node::Absent, {}, nullptr, 0, 0, index, LayerEntry::Kind::Removed});
   }
   return {};
 }
@@ -157,7 +168,14 @@ std::vector<Root::LayeredPath> Root::layered_paths() const {
 std::optional<std::size_t> Root::layer_of(std::string_view canonical) const {
   if (layered_.empty()) return std::nullopt;
   auto it = layered_.find(std::string(canonical));
-  if (it == layered_.end() || it->second.type == Node::Dir) return std::nullopt;
+  if (it == layered_.end() || it->second.type == Node::Dir || it->second.type == Node::Absent) return std::nullopt;
+  return it->second.layer;
+}
+
+std::optional<std::size_t> Root::removed_by(std::string_view canonical) const {
+  if (layered_.empty()) return std::nullopt;
+  auto it = layered_.find(std::string(canonical));
+  if (it == layered_.end() || it->second.type != Node::Absent) return std::nullopt;
   return it->second.layer;
 }
 
@@ -201,9 +219,18 @@ std::string Root::host_path(std::string_view canonical) const {
 
 bool Root::uses_openat2() const noexcept { return g_have_openat2.load() != 0; }
 
+namespace {
+thread_local std::uint64_t t_layer_answers = 0;  // Root::layer_answers
+}  // namespace
+
+std::uint64_t Root::layer_answers() noexcept { return t_layer_answers; }
+
 Root::Node Root::stat_node(const std::string& canonical) const {
   if (!layered_.empty())
-    if (auto it = layered_.find(canonical); it != layered_.end()) return Node{it->second.type, 0, it->second.target};
+    if (auto it = layered_.find(canonical); it != layered_.end()) {
+      ++t_layer_answers;
+      return Node{it->second.type, 0, it->second.target};
+    }
   {
     std::shared_lock lk(mu_);
     if (auto it = nodes_.find(canonical); it != nodes_.end()) return it->second;
@@ -336,6 +363,7 @@ int Root::open_file(const std::string& canonical) const {
       // pread: a duplicate shares the file position), or, for a member that
       // is not ELF, an empty file.
       const LayerNode& n = it->second;
+      ++t_layer_answers;
       if (n.bytes) return open_layer_file(*n.bytes, n.offset, n.size);
       const int fd = ::memfd_create("xpatch-layer-not-elf", MFD_CLOEXEC);
       return fd < 0 ? -errno : fd;
@@ -345,6 +373,14 @@ int Root::open_file(const std::string& canonical) const {
 }
 
 int Root::open_walked(const std::string& canonical) const {
+  if (!layered_.empty()) {
+    if (auto it = layered_.find(canonical); it != layered_.end()) {
+      // A package's file is not on the disk: open_file reads it from its layer.
+      if (it->second.type == Node::File) return open_file(canonical);
+      // An upgrade deletes it (Layer::removed): the disk's file is not there once installed.
+      if (it->second.type == Node::Absent) return -ENOENT;
+    }
+  }
   Place pl = place(canonical);
   int fd = open_in(pl.fd, pl.rel);
   if ((fd == -ENOENT || fd == -ENOTDIR) && pl.under_fd >= 0) fd = open_in(pl.under_fd, pl.under_rel);
@@ -465,7 +501,7 @@ std::vector<Root::Entry> Root::list_dir(const std::string& canonical, bool remem
   if (auto it = layer_children_.find(canonical); it != layer_children_.end())
     for (const std::string& name : it->second) {  // a package's entries shadow the root's
       std::erase_if(out, [&](const Entry& e) { return e.name == name; });
-      out.push_back({name, kind(prefix + name)});
+      if (const Kind k = kind(prefix + name); k != Kind::Absent) out.push_back({name, k});  // a whiteout: gone
     }
   for (std::string& name : overlay_child(canonical))  // the way down to a stage
     if (std::none_of(out.begin(), out.end(), [&](const Entry& e) { return e.name == name; }))

@@ -5,6 +5,7 @@
 // component once. Thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <mutex>
@@ -60,6 +61,11 @@ class Root {
   // written. Call before any lookup from another thread. Fails (Kind::Io,
   // naming the layer's origin and the path) on a path that is not absolute
   // and canonical, or whose parent is a file in the root.
+  // Then each of Layer::removed (an upgrade's deletions) is hidden, as a
+  // whiteout: the path the root has there, found through its directory
+  // symlinks, unless it is a directory or a layer puts a path there (dpkg
+  // keeps a file the new version ships at the same place, even under
+  // another name). A later layer's entry shows through it.
   xpatch::Status add_layer(const Layer& layer);
   // What the layers put where, each installed path once (the top layer's
   // entry), sorted by path.
@@ -69,8 +75,16 @@ class Root {
     std::size_t layer;  // index in the order add_layer was called
   };
   std::vector<LayeredPath> layered_paths() const;
+  // How many lookups the calling thread has had answered by a layer (a
+  // layered path stat'ed, a layered file opened; a directory listing
+  // meets its layered entries that way), over every Root. When this does
+  // not move while a tree is resolved, no lookup of the tree met a layer:
+  // without the layers each gets the same answer (check --package).
+  static std::uint64_t layer_answers() noexcept;
   // The layer that provides a canonical path, if one does.
   std::optional<std::size_t> layer_of(std::string_view canonical) const;
+  // The layer whose install deletes a canonical path, if one does.
+  std::optional<std::size_t> removed_by(std::string_view canonical) const;
   std::size_t layer_count() const noexcept { return layers_.size(); }
   // A layer's origin (the archive or directory) and package name ("" unknown).
   const std::string& layer_origin(std::size_t i) const { return layers_.at(i).first; }

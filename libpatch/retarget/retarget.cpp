@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "libpatch/elf/mapped_file.h"
+#include "libpatch/elf/parallel.h"
 #include "libpatch/resolve/loader.h"
 #include "libpatch/resolve/rules.h"
 #include "libpatch/elf/paths.h"
@@ -154,14 +155,17 @@ FilePlan plan_file(const elf::ElfFile& f, const std::string& install_path, const
   if (f.interpreter) p.interp = c.interp.value_or(join(libdir, loader));
   const std::string origin = normalize(dirname_of(install_path));
 
-  // Keep the $ORIGIN entries of the search path in force.
-  std::vector<std::string> entries{libdir};
+  // Keep the $ORIGIN entries of the search path in force, ahead of the
+  // tuple's lib dir: they find the libraries bundled with the file, which
+  // loaded before the retarget and must load after it (a root's copy of the
+  // same name behind them would otherwise take their place).
   const std::optional<std::string>& old = f.runpath ? f.runpath : f.rpath;
   std::vector<std::string> origin_entries;
   if (old)
     for (const std::string& e : resolve::split_list(*old, ":", true))
       if (has_origin(e)) origin_entries.push_back(e);
-  entries.insert(entries.end(), origin_entries.begin(), origin_entries.end());
+  std::vector<std::string> entries = origin_entries;
+  entries.push_back(libdir);
 
   for (const std::string_view needed : f.needed) {
     const std::string name(needed);
@@ -171,14 +175,14 @@ FilePlan plan_file(const elf::ElfFile& f, const std::string& install_path, const
       p.found[name] = "the loader";
       continue;
     }
-    if (idx.has(libdir, name, f)) {
-      p.found[name] = libdir;
-      continue;
-    }
     auto via_origin = std::find_if(origin_entries.begin(), origin_entries.end(),
                                    [&](const std::string& e) { return idx.has(expand_origin(e, origin), name, f); });
     if (via_origin != origin_entries.end()) {
       p.found[name] = expand_origin(*via_origin, origin);
+      continue;
+    }
+    if (idx.has(libdir, name, f)) {
+      p.found[name] = libdir;
       continue;
     }
     auto dirs = idx.dirs_for(name, f);
@@ -225,23 +229,6 @@ FilePlan plan_file(const elf::ElfFile& f, const std::string& install_path, const
 
 namespace xpatch::retarget {
 namespace {
-
-// Runs fn(i) for i in [0, n) on `jobs` threads; fn must be thread-safe.
-template <typename F>
-void parallel_for(std::size_t n, unsigned jobs, F&& fn) {
-  jobs = std::max(1u, std::min<unsigned>(jobs, static_cast<unsigned>(std::min<std::size_t>(n, 256))));
-  if (jobs <= 1) {
-    for (std::size_t i = 0; i < n; ++i) fn(i);
-    return;
-  }
-  std::atomic<std::size_t> next{0};
-  std::vector<std::thread> pool;
-  for (unsigned t = 0; t < jobs; ++t)
-    pool.emplace_back([&] {
-      for (std::size_t i; (i = next.fetch_add(1)) < n;) fn(i);
-    });
-  for (auto& th : pool) th.join();
-}
 
 // The file's bytes: BatchFile::open's descriptor, else the host path.
 Expected<OpenFile> open_input(const BatchFile& b) {

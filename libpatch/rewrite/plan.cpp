@@ -286,7 +286,30 @@ class Planner {
     }
   }
 
+  // A name left empty (`--add-needed=`) names no file: the loader would
+  // look for "" and fail. An empty search path is a path (it clears it).
+  // An executable rather than a library: ET_EXEC, or a PIE (DF_1_PIE).
+  bool is_executable() const {
+    if (f_.header.type == ET_EXEC) return true;
+    for (const DynEntry& d : f_.dynamic)
+      if (d.tag == DT_FLAGS_1) return (d.value & DF_1_PIE) != 0;
+    return false;
+  }
+
+  void refuse_empty_names() {
+    auto empty = [&](bool is_empty, std::string_view structure, std::string_view what) {
+      if (is_empty) refuse(f_, structure, fmt::format("an empty {} was given: it names nothing", what));
+    };
+    empty(e_.interpreter && e_.interpreter->empty(), "PT_INTERP", "interpreter");
+    empty(e_.soname && e_.soname->empty(), "DT_SONAME", "soname");
+    for (const std::string& n : e_.add_needed) empty(n.empty(), "DT_NEEDED", "library name to add");
+    for (const std::string& n : e_.remove_needed) empty(n.empty(), "DT_NEEDED", "library name to remove");
+    for (const auto& [from, to] : e_.replace_needed)
+      empty(from.empty() || to.empty(), "DT_NEEDED", "library name to replace (OLD=NEW)");
+  }
+
   void desired_state() {
+    refuse_empty_names();
     for (std::size_t i = 0; i < f_.dynamic.size(); ++i) {
       const DynEntry& d = f_.dynamic[i];
       Want w{d.tag, d.value, std::nullopt, false, i};
@@ -305,6 +328,18 @@ class Planner {
                               "so the file has no needed libraries, runpath or soname to change"
                             : "the file has no dynamic section (statically linked), so it has no "
                               "needed libraries, runpath or soname to change");
+    }
+    if (dyn_edits && !f_.interpreter && is_executable()) {
+      // A static PIE: no loader runs before it, and it relocates itself, so
+      // nothing would read a needed library or a search path written here
+      // (and such a program crashed once it had them).
+      const bool soname_only = e_.soname && e_.runpath == std::nullopt && e_.add_runpath.empty() &&
+                               !e_.remove_runpath && !e_.rpath && e_.replace_needed.empty() && e_.add_needed.empty() &&
+                               e_.remove_needed.empty();
+      if (!soname_only)
+        refuse(f_, "PT_INTERP",
+               "there is none: the file is a statically linked program (a static PIE) that relocates itself, so no "
+               "loader would read needed libraries or a search path written into it");
     }
 
     for (const std::string& lib : e_.remove_needed) {

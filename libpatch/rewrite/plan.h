@@ -2,7 +2,7 @@
 // where, and the exact bytes to write. apply() (or write_plan_atomically)
 // only copies bytes.
 //
-// Layout contract (see docs/design.md):
+// Layout contract (see docs/internals.md):
 //  - values that fit are written in place (PT_INTERP slot, spare DT_NULL
 //    slots, strings already present in DT_STRTAB, suffixes included);
 //  - the rest goes into the file padding after a read-only PT_LOAD without

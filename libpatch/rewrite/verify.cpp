@@ -153,17 +153,19 @@ void check_view(std::vector<Discrepancy>& d, const DynamicView& before, const Dy
       if (n.file == from) n.file = to;
   differs("DT_VERNEED", needs, after.version_needs);
 
-  // glibc's loader asserts that each one names a loaded DT_NEEDED
+  // glibc's loader asserts that each one names a loaded object
   // (dl-version.c: "needed != NULL"), and aborts the program otherwise.
   // An entry that named no DT_NEEDED in the input already is not the
-  // rewrite's doing.
+  // rewrite's doing; nor is one whose library the user removed, which
+  // another library may still load (removed_but_versioned: a warning).
   auto listed = [](const DynamicView& v, const std::string& lib) {
     return std::find(v.needed.begin(), v.needed.end(), lib) != v.needed.end();
   };
   for (const VersionNeed& n : after.version_needs) {
     bool broken_before = !listed(before, n.file) && std::any_of(before.version_needs.begin(), before.version_needs.end(),
                                                                 [&](const VersionNeed& b) { return b.file == n.file; });
-    if (!listed(after, n.file) && !broken_before)
+    bool removed = std::find(e.remove_needed.begin(), e.remove_needed.end(), n.file) != e.remove_needed.end();
+    if (!listed(after, n.file) && !broken_before && !removed)
       d.push_back({Kind::VersionNeed, "DT_VERNEED",
                    fmt::format("an entry names {}, which is not a DT_NEEDED {}: glibc's loader aborts the program "
                                "(dl-version.c: needed != NULL)",
@@ -752,6 +754,19 @@ std::vector<Discrepancy> compare_views(const DynamicView& ours, const DynamicVie
   differs("DT_NEEDED", ours.needed, theirs.needed);
   differs("DT_VERNEED", ours.version_needs, theirs.version_needs);
   return d;
+}
+
+std::vector<std::string> removed_but_versioned(const elf::ElfFile& in, std::span<const std::byte> in_bytes,
+                                               const EditSet& edits) {
+  std::vector<std::string> out;
+  if (edits.remove_needed.empty()) return out;
+  auto view = read_dynamic_view(in, in_bytes);
+  if (!view) return out;  // the planner has refused such a file already
+  for (const VersionNeed& n : view->version_needs)
+    if (std::find(edits.remove_needed.begin(), edits.remove_needed.end(), n.file) != edits.remove_needed.end() &&
+        std::find(out.begin(), out.end(), n.file) == out.end())
+      out.push_back(n.file);
+  return out;
 }
 
 }  // namespace xpatch::rewrite

@@ -61,6 +61,13 @@ struct DynamicView {
 };
 Expected<DynamicView> read_dynamic_view(const elf::ElfFile& f, std::span<const std::byte> bytes);
 
+// The libraries `edits` removes from DT_NEEDED that DT_VERNEED still names.
+// glibc's loader aborts such a program (dl-version.c: "needed != NULL")
+// unless another object it loads loads that library, which only the root
+// can tell (`check`: version-file-unloaded); musl ignores versions.
+std::vector<std::string> removed_but_versioned(const elf::ElfFile& in, std::span<const std::byte> in_bytes,
+                                               const EditSet& edits);
+
 // `out_bytes` is the planned output of `edits` on `in` (apply()).
 std::vector<Discrepancy> verify_rewrite(const elf::ElfFile& in, std::span<const std::byte> in_bytes,
                                         std::span<const std::byte> out_bytes, const EditSet& edits);

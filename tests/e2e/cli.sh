@@ -113,7 +113,12 @@ check "docs/check.md lists the finding codes" test "$(wc -w <<<"$codes")" -ge 20
 for c in $codes; do
   check "check --explain $c: a remedy of its own" expect 0 "^$c: " "$XPATCH" check --explain "$c"
 done
-check "check --explain of an unknown code: exit 1" expect 1 "see docs/check.md" "$XPATCH" check --explain no-such-code
+check "check --explain of an unknown code: a usage error, exit 2" expect 2 "no finding code .no-such-code.*docs/check.md" \
+  "$XPATCH" check --explain no-such-code
+check "show -F with an unknown directive: a usage error naming it, exit 2" expect 2 "unknown directive %x" \
+  "$XPATCH" show -F '%F %x' "$FX/x86_64/app-pie"
+check "show -F '%F %%': a literal percent" expect 0 "app-pie %$" "$XPATCH" show -F '%F %%' "$FX/x86_64/app-pie"
+check "check --help: no CLI11 default shown for --no-symbols" bash -c '! "$0" check --help | grep -q "no-symbols{"' "$XPATCH"
 check "check -v: per file" test "$("$XPATCH" check -v / "$W/g" | grep -c 'error *needed-missing')" = 3
 check "check -v: the remedy once per code" test "$("$XPATCH" check -v / "$W/g/a" | grep -c '^  fix (needed-missing): install')" = 1
 check "check -v: a searched list names each candidate once" bash -c "
@@ -160,5 +165,55 @@ check "... and the file is unchanged" cmp -s "$W/risky" "$W/risky.orig"
 check "--force writes it, with a warning" expect 0 "warning: .*--force" \
   "$XPATCH" --force --interp /lib/ld-linux-armhf.so.3 "$W/risky"
 check "the right loader is accepted silently" bash -c "cp '$W/risky.orig' '$W/risky'; test -z \"\$(\"\$0\" --interp /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 '$W/risky' 2>&1)\"" "$XPATCH"
+
+# ---- an empty value is a value (reviewer, 2026-11-30) ----
+# `--runpath=` set the NEXT file's runpath to the previous file's name, and
+# `--add-needed=` made one file need another: CLI11 took the next argument as
+# the value. An empty runpath is a value (it clears the path); an empty
+# library name, soname or interpreter names nothing and is refused.
+cp "$FX/x86_64/app-pie" "$W/ea"; cp "$FX/x86_64/app-pie" "$W/eb"
+check "--runpath= A B: exit 0" "$XPATCH" --runpath= "$W/ea" "$W/eb"
+for f in ea eb; do
+  check "--runpath= A B: $f gets an empty runpath, not a file name" \
+    bash -c "readelf -d '$W/$f' | grep -q 'Library runpath: \[\]$'"
+done
+cp "$FX/x86_64/app-pie" "$W/ea"; cp "$FX/x86_64/app-pie" "$W/eb"; cp "$W/eb" "$W/eb.orig"
+check "--add-needed= A B is refused, naming DT_NEEDED" expect 2 "DT_NEEDED: an empty library name" \
+  "$XPATCH" --add-needed= "$W/ea" "$W/eb"
+check "... and B is unchanged" cmp -s "$W/eb" "$W/eb.orig"
+check "--add-needed '' is refused too" expect 2 "DT_NEEDED: an empty library name" "$XPATCH" --add-needed '' "$W/eb"
+check "--soname= is refused" expect 2 "DT_SONAME: an empty soname" "$XPATCH" --soname= "$W/eb"
+check "--interp= is refused" expect 2 "PT_INTERP: an empty interpreter" "$XPATCH" --interp= "$W/eb"
+check "--replace-needed libc.so.6= is refused" expect 2 "OLD=NEW" \
+  "$XPATCH" --replace-needed libc.so.6= "$W/eb"
+check "... and B is still unchanged" cmp -s "$W/eb" "$W/eb.orig"
+check "show --json= (a flag) still works" expect 0 '"schema"' "$XPATCH" show --json= "$W/eb"
+
+# ---- a removed DT_NEEDED that DT_VERNEED still names (reviewer, 2026-11-30) ----
+# glibc aborts ("needed != NULL") only when no loaded object is that library:
+# --verify refused removing libc.so.6, which libver.so.1 still loads (it
+# runs), and without --verify removing libver.so.1 said nothing (it aborts).
+mkdir -p "$W/vn" && cp "$FX/x86_64/app-ver" "$FX/x86_64/libver.so.1" "$W/vn/"
+cp "$W/vn/app-ver" "$W/vn/a1"
+check "--remove-needed libc.so.6 --verify: exit 0, with a warning naming it" \
+  expect 0 "warning: .*DT_VERNEED still names libc.so.6" "$XPATCH" --remove-needed libc.so.6 --verify --runpath '$ORIGIN' "$W/vn/a1"
+check "... and the program runs (libver.so.1 loads libc.so.6)" test "$("$W/vn/a1" 2>&1)" = "xpatch-fixture: foo=42"
+cp "$W/vn/app-ver" "$W/vn/a2"
+check "--remove-needed libver.so.1: a warning naming it" \
+  expect 0 "warning: .*DT_VERNEED still names libver.so.1" "$XPATCH" --remove-needed libver.so.1 --runpath '$ORIGIN' "$W/vn/a2"
+check "... which the real loader bears out: the program aborts" bash -c '! "$0" >/dev/null 2>&1' "$W/vn/a2"
+
+# ---- a static PIE has no loader to read a search path (reviewer, 2026-11-30) ----
+# With a runpath added it passed --verify and check, then crashed (SIGSEGV).
+if printf 'int main(void){return 0;}\n' >"$W/sp.c" && gcc -static-pie -o "$W/sp" "$W/sp.c" 2>/dev/null; then
+  cp "$W/sp" "$W/sp.orig"
+  for opt in "--runpath /nowhere" "--rpath /nowhere" "--add-needed libm.so.6"; do
+    check "static PIE: $opt is refused, naming PT_INTERP" expect 2 "PT_INTERP: there is none.*static PIE" \
+      "$XPATCH" $opt "$W/sp"
+  done
+  check "... and the static PIE is unchanged and still runs" bash -c "cmp -s '$W/sp' '$W/sp.orig' && '$W/sp'"
+else
+  skip "static PIE cases: gcc -static-pie cannot link here"
+fi
 
 finish

@@ -14,14 +14,16 @@ check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; 
 needs_root() {
   if [ "$(id -u)" != 0 ]; then echo "skip - $(basename "$0"): $1 needs root"; exit 77; fi
 }
-# For the package tests (W, FORM set): deb NAME builds $W/NAME.deb (arm64)
-# from the tree $W/NAME/ (its DEBIAN/control made here) and unpacks it into
+# For the package tests (W, FORM set): deb NAME [PACKAGE VERSION [ARCH
+# MULTIARCH]] builds $W/NAME.deb (the package NAME, version 1, arm64 unless
+# given; a Multi-Arch field when given) from the
+# tree $W/NAME/ (its DEBIAN/control made here) and unpacks it into
 # $W/NAME.stage; pkgarg NAME is what --package gets: the .deb (FORM=deb) or
 # the unpacked tree.
 deb() {
   mkdir -p "$W/$1/DEBIAN"
-  printf 'Package: %s\nVersion: 1\nArchitecture: arm64\nMaintainer: t <t@t>\nDescription: test\n' "$1" \
-    >"$W/$1/DEBIAN/control"
+  printf 'Package: %s\nVersion: %s\nArchitecture: %s\n%bMaintainer: t <t@t>\nDescription: test\n' "${2:-$1}" "${3:-1}" \
+    "${4:-arm64}" "${5:+Multi-Arch: $5\n}" >"$W/$1/DEBIAN/control"
   dpkg-deb --root-owner-group -Zxz --build "$W/$1" "$W/$1.deb" >/dev/null
   rm -rf "$W/$1.stage" && mkdir "$W/$1.stage" && dpkg-deb -x "$W/$1.deb" "$W/$1.stage"
 }

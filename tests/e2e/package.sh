@@ -9,6 +9,8 @@
 #  - `check` of the installed copy, which must give the same findings for
 #    the same files, each "introduced" exactly when ROOT's file did not have
 #    it (package_oracle.py).
+# The upgrade cases install for real with dpkg --root (INSTALL=dpkg), which
+# removes the files the installed version had and the new one lacks.
 # One x86_64 case adds a library directory through ld.so.conf.d: there the
 # install runs the host's ldconfig -r, as the package manager would, and
 # the loader runs chrooted.
@@ -33,6 +35,7 @@ X=/usr/aarch64-linux-gnu/lib
 L=$X/ld-linux-aarch64.so.1
 RP=$X:/opt/xpt/lib1:/opt/xpt/lib2
 FAMILY=glibc
+INSTALL=extract  # how verdict installs: dpkg-deb -x, or dpkg --root -i (an upgrade removes files)
 
 prog() {  # FIXTURE DEST [RUNPATH]: a fixture program in the root's layout
   mkdir -p "$(dirname "$2")"
@@ -44,6 +47,14 @@ base_root() {  # DIR [LIBSYM]: cross glibc, LIBSYM (libsym.so) in lib2, an unrel
   cp -L $L $X/libc.so.6 "$1$X/"
   cp "$F/${2:-libsym.so}" "$1/opt/xpt/lib2/libsym.so"
   prog app-ver "$1/opt/xpt/bin/unrelated"  # needs libver.so.1, which is nowhere
+}
+
+install_deb() {  # ROOT DEB: as INSTALL says
+  if [ "$INSTALL" = dpkg ]; then
+    dpkg --root="$1" --force-architecture -i "$2" >"$W/dpkg.log" 2>&1 || { cat "$W/dpkg.log"; return 1; }
+  else
+    dpkg-deb -x "$2" "$1"
+  fi
 }
 
 # verdict CASE ROOT EXIT PKG...: check --package's exit status, then the
@@ -59,7 +70,7 @@ verdict() {
   check "$c: --json exits the same" test "$rc" = "$want"
   # The real install.
   cp -a "$root" "$W/$c.copy"
-  for p in "$@"; do dpkg-deb -x "$W/$p.deb" "$W/$c.copy"; done
+  for p in "$@"; do install_deb "$W/$c.copy" "$W/$p.deb"; done
   mapfile -t paths < <(python3 -c '
 import json, sys
 for l in open(sys.argv[1]):
@@ -186,6 +197,123 @@ mkdir -p "$W/fix/opt/xpt/lib1" && cp "$F/libsym.so" "$W/fix/opt/xpt/lib1/libsym.
 deb fix
 verdict ordered "$W/r4" 0 shadow fix
 verdict reversed "$W/r4" 1 fix shadow
+
+# 8a. Upgrades (the .deb form: its control names the package). ROOT has
+#     libdemo 1 installed by dpkg (libfoo.so and libver.so.1) and a program
+#     needing libver.so.1; libdemo 2 ships only libfoo.so, so dpkg removes
+#     libver.so.1 on the upgrade and the program no longer loads.
+if [ "$FORM" = deb ]; then
+  INSTALL=dpkg
+  upgrade_root() {  # DIR DBDIR...: the cross glibc, app-ver (needs libver.so.1), a package manager's empty database
+    local r=$1 d; shift
+    mkdir -p "$r$X"
+    for d; do mkdir -p "$r/$d"; done
+    cp -L $L $X/libc.so.6 "$r$X/"
+    prog app-ver "$r/opt/xpt/bin/app-ver"
+  }
+  dpkg_root() { upgrade_root "$1" var/lib/dpkg/info var/lib/dpkg/updates && touch "$1/var/lib/dpkg/status"; }
+  R12=$W/r12
+  dpkg_root "$R12"
+  mkdir -p "$W/demo1/opt/xpt/lib2" "$W/demo2/opt/xpt/lib2" "$W/demo3/opt/xpt/lib2"
+  cp "$F/libfoo.so" "$F/libver.so.1" "$W/demo1/opt/xpt/lib2/"
+  cp "$F/libfoo.so" "$W/demo2/opt/xpt/lib2/"
+  cp "$F/libfoo.so" "$F/libver.so.1" "$W/demo3/opt/xpt/lib2/"
+  deb demo1 libdemo 1
+  deb demo2 libdemo 2
+  deb demo3 libdemo 3
+  install_deb "$R12" "$W/demo1.deb"
+  check "upgrade: app-ver loads with libdemo 1 installed" \
+    env -u QEMU_LD_PREFIX qemu-aarch64 -L "$R12" "$R12/opt/xpt/bin/app-ver"
+  verdict upgrade "$R12" 1 demo2
+  check "upgrade: says needed-missing libver.so.1 for app-ver, broken by the install of libdemo" \
+    bash -c "grep -q 'libver.so.1: needed-missing' '$W/upgrade.txt' && grep -q '/opt/xpt/bin/app-ver' '$W/upgrade.txt' &&
+             grep -q 'broken by this install' '$W/upgrade.txt' && grep -q '(by libdemo)' '$W/upgrade.txt'"
+  check "upgrade: dpkg removed libver.so.1" test ! -e "$W/upgrade.copy/opt/xpt/lib2/libver.so.1"
+  rc=0; env -u QEMU_LD_PREFIX qemu-aarch64 -L "$W/upgrade.copy" "$W/upgrade.copy/opt/xpt/bin/app-ver" >"$W/run" 2>&1 || rc=$?
+  check "upgrade: after dpkg's upgrade app-ver does not load (libver.so.1 not found), as check --package said" \
+    bash -c "test $rc != 0 && grep -q 'libver.so.1: cannot open shared object file' '$W/run' &&
+             grep -q '\"path\":\"/opt/xpt/bin/app-ver\"' '$W/upgrade.json'"
+  check "upgrade: --json names the list dpkg keeps and what the upgrade removes" python3 -c '
+import json, sys
+s = [json.loads(l) for l in open(sys.argv[1])][-1]["summary"]
+p = s["packages"][0]
+sys.exit(not (p["package"] == "libdemo" and p["installed"] == "/var/lib/dpkg/info/libdemo.list"
+              and p["removes"] == ["/opt/xpt/lib2/libver.so.1"]))' "$W/upgrade.json"
+  rc=0; "$XPATCH" check --strict --package "$W/demo2.deb" "$R12" >/dev/null || rc=$?
+  check "upgrade: --strict exits 1 too (got $rc)" test $rc = 1
+  verdict upgrade-keeps "$R12" 0 demo3
+  INSTALL=extract
+
+  # A Multi-Arch: same package (dpkg's list is NAME:ARCH.list) whose arm64
+  # and armhf instances share libver.so.1: upgrading the arm64 one to a
+  # version without it deletes it although the armhf instance still lists
+  # it (dpkg then refuses to configure the version skew, after unpacking).
+  R14=$W/r14
+  dpkg_root "$R14"
+  for a in arm64 armhf; do dpkg --root="$R14" --add-architecture $a; done
+  mkdir -p "$W/ma1/opt/xpt/lib2" "$W/ma1h/opt/xpt/lib2" "$W/ma2/opt/xpt/lib2"
+  cp "$F/libver.so.1" "$W/ma1/opt/xpt/lib2/"
+  cp "$F/libver.so.1" "$W/ma1h/opt/xpt/lib2/"
+  cp "$F/libfoo.so" "$W/ma2/opt/xpt/lib2/"
+  deb ma1 libma 1 arm64 same
+  deb ma1h libma 1 armhf same
+  deb ma2 libma 2 arm64 same
+  dpkg --root="$R14" -i "$W/ma1.deb" "$W/ma1h.deb" >"$W/dpkg.log" 2>&1 || cat "$W/dpkg.log"
+  check "multi-arch: dpkg lists libma's instances as libma:arm64.list and libma:armhf.list" \
+    test -e "$R14/var/lib/dpkg/info/libma:arm64.list" -a -e "$R14/var/lib/dpkg/info/libma:armhf.list"
+  rc=0; "$XPATCH" check --package "$W/ma2.deb" "$R14" >"$W/ma.txt" 2>&1 || rc=$?
+  check "multi-arch: check --package exits 1 (got $rc), libver.so.1 needed-missing by libma" \
+    bash -c "test $rc = 1 && grep -q 'libver.so.1: needed-missing' '$W/ma.txt' && grep -q '(by libma)' '$W/ma.txt' &&
+             grep -q 'libma:arm64.list' '$W/ma.txt'"
+  cp -a "$R14" "$W/ma.copy"
+  dpkg --root="$W/ma.copy" -i "$W/ma2.deb" >"$W/dpkg.log" 2>&1 || true
+  rc=0; env -u QEMU_LD_PREFIX qemu-aarch64 -L "$W/ma.copy" "$W/ma.copy/opt/xpt/bin/app-ver" >"$W/run" 2>&1 || rc=$?
+  check "multi-arch: dpkg deleted the shared libver.so.1 and app-ver does not load" \
+    bash -c "test ! -e '$W/ma.copy/opt/xpt/lib2/libver.so.1' && test $rc != 0 &&
+             grep -q 'libver.so.1: cannot open shared object file' '$W/run'"
+
+  # 8b. The same upgrade with the real pacman: .pkg.tar.zst packages (bsdtar,
+  #     a .PKGINFO and .MTREE), libdemo 1 installed with pacman -r ROOT -U.
+  if command -v pacman >/dev/null && command -v bsdtar >/dev/null; then
+    printf '[options]\nArchitecture = auto\nSigLevel = Never\nLocalFileSigLevel = Never\n' >"$W/pacman.conf"
+    pm() {  # ROOT ARGS...
+      local R=$1; shift
+      pacman --config "$W/pacman.conf" -r "$R" --dbpath "$R/var/lib/pacman" --cachedir "$R/var/cache/pacman/pkg" \
+        --logfile "$R/var/log/pacman.log" --hookdir "$R/etc/pacman.d/hooks" --noconfirm "$@" >"$W/pacman.log" 2>&1 ||
+        { cat "$W/pacman.log"; return 1; }
+    }
+    mkpkg() {  # DIR VERSION: $W/DIR.pkg.tar.zst, the package libdemo
+      printf 'pkgname = libdemo\npkgbase = libdemo\npkgver = %s-1\npkgdesc = t\nbuilddate = 1\npackager = t\nsize = 1\narch = any\n' \
+        "$2" >"$W/$1/.PKGINFO"
+      (cd "$W/$1" && LANG=C bsdtar -cf - --format=mtree \
+         --options='!all,use-set,type,uid,gid,mode,time,size,md5,sha256,link' .PKGINFO opt | gzip -c >.MTREE &&
+       bsdtar --zstd -cf "$W/$1.pkg.tar.zst" .PKGINFO .MTREE opt)
+    }
+    rm -rf "$W/demo1/DEBIAN" "$W/demo2/DEBIAN"
+    mkpkg demo1 1
+    mkpkg demo2 2
+    R13=$W/r13
+    upgrade_root "$R13" var/lib/pacman var/cache/pacman/pkg var/log
+    pm "$R13" -U "$W/demo1.pkg.tar.zst"
+    check "pacman upgrade: app-ver loads with libdemo 1 installed" \
+      env -u QEMU_LD_PREFIX qemu-aarch64 -L "$R13" "$R13/opt/xpt/bin/app-ver"
+    rc=0; "$XPATCH" check --package "$W/demo2.pkg.tar.zst" "$R13" >"$W/pupgrade.txt" 2>&1 || rc=$?
+    check "pacman upgrade: check --package exits 1 (got $rc)" test $rc = 1
+    check "pacman upgrade: says needed-missing libver.so.1 for app-ver, by libdemo" \
+      bash -c "grep -q 'libver.so.1: needed-missing' '$W/pupgrade.txt' && grep -q '/opt/xpt/bin/app-ver' '$W/pupgrade.txt' &&
+               grep -q '(by libdemo)' '$W/pupgrade.txt' && grep -q 'local/libdemo-1-1/files' '$W/pupgrade.txt'"
+    cp -a "$R13" "$W/pupgrade.copy"
+    pm "$W/pupgrade.copy" -U "$W/demo2.pkg.tar.zst"
+    rc=0; env -u QEMU_LD_PREFIX qemu-aarch64 -L "$W/pupgrade.copy" "$W/pupgrade.copy/opt/xpt/bin/app-ver" >"$W/run" 2>&1 || rc=$?
+    check "pacman upgrade: after pacman's upgrade app-ver does not load (libver.so.1 not found)" \
+      bash -c "test $rc != 0 && grep -q 'libver.so.1: cannot open shared object file' '$W/run'"
+    rc=0; "$XPATCH" check "$W/pupgrade.copy" /opt/xpt/bin/app-ver >"$W/pupgrade.after" 2>&1 || rc=$?
+    check "pacman upgrade: check of the upgraded root says the same (exit $rc)" \
+      bash -c "test $rc = 1 && grep -q 'libver.so.1: needed-missing' '$W/pupgrade.after'"
+  else
+    skip "pacman upgrade: pacman or bsdtar is not installed"
+  fi
+fi
 
 # 9. ld.so.conf.d and the cache (x86_64, the host's ldconfig): a package
 #    adding a library directory with a conf file. After a real install the

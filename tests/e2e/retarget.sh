@@ -77,6 +77,32 @@ check "a tuple without a libc: exit 2 with the expected form" bash -c "test $rc 
 check "a file outside the root and every stage: exit 2, asked where it would be installed" \
   bash -c "test $rc = 2 && grep -q 'where would it be installed' '$W/out.err'"
 
+# ---- a bundled private library stays the one that loads (reviewer, 2026-11-30) ----
+# A program whose DT_RPATH $ORIGIN/../lib finds its own libfoo.so (foo=7) was
+# retargeted to RUNPATH /usr/<tuple>/lib:$ORIGIN/../lib, so the root's
+# libfoo.so (foo=42) loaded instead: "retargeted", exit 0, another program.
+R=$W/bundled && B=$R/usr/x86_64-linux-gnu && mkdir -p "$B/lib" "$B/app/bin" "$B/app/lib"
+cp "$FX/x86_64/libfoo.so" /lib/x86_64-linux-gnu/libc.so.6 "$B/lib/"
+cp "$(readlink -f /lib64/ld-linux-x86-64.so.2)" "$B/lib/ld-linux-x86-64.so.2"
+printf '#include <stdio.h>\nint foo_value(void){return 7;}\nvoid foo_hello(const char*w){printf("private %%s\\n",w);}\n' >"$W/priv.c"
+gcc -shared -fPIC -Wl,-soname,libfoo.so -o "$B/app/lib/libfoo.so" "$W/priv.c"
+cp "$FX/x86_64/app-norunpath" "$B/app/bin/prog"
+"$XPATCH" --rpath '$ORIGIN/../lib' "$B/app/bin/prog"
+"$XPATCH" retarget --tuple x86_64-linux-gnu --root "$R" --json "$B/app/bin" >"$W/bundled.json"; rc=$?
+check "bundled library: retarget exits 0" test "$rc" = 0
+check "bundled library: \$ORIGIN/../lib stays ahead of the tuple's lib dir in the runpath" \
+  bash -c "readelf -dW '$B/app/bin/prog' | grep -qF 'Library runpath: [\$ORIGIN/../lib:/usr/x86_64-linux-gnu/lib]'"
+check "bundled library: check resolves libfoo.so to the bundled copy" \
+  bash -c "'$XPATCH' check --tree '$R' /usr/x86_64-linux-gnu/app/bin/prog | grep -q 'libfoo.so => /usr/x86_64-linux-gnu/app/lib/libfoo.so'"
+# The chroot has no /proc, where glibc finds a program's $ORIGIN
+# (/proc/self/exe); LD_ORIGIN_PATH is its fallback.
+if [ "$(id -u)" = 0 ]; then
+  check "bundled library: the retargeted program still prints foo=7 (chroot, the real loader)" \
+    test "$(LD_ORIGIN_PATH=/usr/x86_64-linux-gnu/app/bin chroot "$R" /usr/x86_64-linux-gnu/app/bin/prog 2>&1)" = "xpatch-fixture: foo=7"
+else
+  skip "bundled library: running it needs chroot (root)"
+fi
+
 # ---- the check refuses: a planned file that its loader could not load ----
 # The glibc x86_64 loader in this root is a stub that is not ELF, so every
 # x86_64 program planned here fails the check; nothing may be written.

@@ -160,6 +160,8 @@ TEST_F(Formats, DebWithEachCompression) {
     auto l = archive::read_package(deb(z));
     ASSERT_TRUE(l.ok()) << z << ": " << l.error().message;
     expect_small_tree(*l, stage_, "xpatch-test-deb");
+    EXPECT_EQ(l->architecture, "arm64");
+    EXPECT_EQ(l->manager, resolve::Manager::Dpkg);
   }
 }
 
@@ -176,6 +178,14 @@ TEST_F(Formats, PacmanPackageWithPkginfo) {
   auto again = archive::read_package(renamed);
   ASSERT_TRUE(again.ok()) << again.error().message;
   EXPECT_EQ(again->package, "xpatch-test-pkg");
+  EXPECT_EQ(again->architecture, "aarch64");
+  EXPECT_EQ(again->manager, resolve::Manager::Pkginfo) << "no .MTREE, no signature: pacman's or apk's";
+  // makepkg's packages carry .MTREE: pacman's.
+  write_text(meta_ + "/.MTREE", "not read\n");
+  ASSERT_EQ(sh(fmt::format("bsdtar --zstd -cf '{}' -C '{}' .PKGINFO .MTREE -C '{}' usr", out + ".2", meta_, stage_)), 0);
+  auto mtree = archive::read_package(out + ".2");
+  ASSERT_TRUE(mtree.ok()) << mtree.error().message;
+  EXPECT_EQ(mtree->manager, resolve::Manager::Pacman);
 }
 
 TEST_F(Formats, AlpineConcatenatedGzipStreams) {
@@ -187,6 +197,7 @@ TEST_F(Formats, AlpineConcatenatedGzipStreams) {
   auto l = archive::read_package(out);
   ASSERT_TRUE(l.ok()) << l.error().message;
   expect_small_tree(*l, stage_, "xpatch-test-pkg");
+  EXPECT_EQ(l->manager, resolve::Manager::Apk) << "signed: apk's";
 }
 
 TEST_F(Formats, RpmPayload) {
@@ -212,6 +223,7 @@ TEST_F(Formats, RpmPayload) {
   auto l = archive::read_package(rpm);
   ASSERT_TRUE(l.ok()) << l.error().message;
   expect_small_tree(*l, stage_, "xpatch-test-rpm");
+  EXPECT_EQ(l->manager, resolve::Manager::Rpm);
 }
 
 // ---------------------------------------------------------------------------
@@ -392,6 +404,7 @@ void materialise(const resolve::Layer& l, const std::string& root) {
     switch (e.kind) {
       case LayerEntry::Kind::Dir: fs::create_directories(p); break;
       case LayerEntry::Kind::Symlink: fs::create_symlink(e.target, p); break;
+      case LayerEntry::Kind::Removed: break;  // never an entry (Layer::removed)
       case LayerEntry::Kind::File: {
         std::ofstream out(p, std::ios::binary | std::ios::trunc);
         if (e.bytes) out << file_bytes(e);

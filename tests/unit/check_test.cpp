@@ -14,6 +14,7 @@
 
 #include "elf_builder.h"
 #include "libpatch/check/check.h"
+#include "libpatch/archive/installed.h"
 #include "libpatch/check/package.h"
 #include "libpatch/resolve/finding.h"
 #include "libpatch/resolve/ld_so_cache.h"
@@ -999,21 +1000,184 @@ TEST(PackageCheck, ReplacedLibraryBreaksItsNeedersAndOnlyThem) {
   EXPECT_EQ(ig.introduced_errors, 0u);
 }
 
+// An upgrade's deletions (Layer::removed) are whiteouts in the layered
+// view: the root's file is gone for every lookup, unless the new version
+// ships a file at the same place (here through the /lib -> usr/lib link,
+// as dpkg keeps a file the new version unpacked over it), or it is a
+// directory, or a later layer puts it back.
+TEST(Root, AnUpgradesRemovedFilesAreWhiteouts) {
+  TempRoot r;
+  r.debian_base();  // /lib -> usr/lib
+  const std::string d = "/usr/lib/x86_64-linux-gnu";
+  r.text(d + "/libver.so.1", "old ver");
+  r.link(d + "/libver.so", "libver.so.1");
+  r.text(d + "/libfoo.so", "old foo");
+  r.text(d + "/keep", "root");
+  auto root = Root::open(r.dir());
+  ASSERT_TRUE(root.ok());
+  resolve::Layer l;
+  l.origin = "demo_2.deb";
+  l.package = "libdemo";
+  l.entries.push_back(layer_file("/lib/x86_64-linux-gnu/libfoo.so", "new foo"));
+  l.removed = {"/usr/lib/x86_64-linux-gnu/libfoo.so",  // shipped again, at the same place: stays
+               "/lib/x86_64-linux-gnu/libver.so.1",   // found through the link
+               d + "/libver.so",                      // a symlink: the link itself goes
+               d,                                     // a directory: stays
+               "/opt/none/x", "relative/x"};          // nothing there; not a path
+  ASSERT_TRUE((*root)->add_layer(l));
+  const Root& R = **root;
+  std::string text;
+  EXPECT_EQ(R.resolve(d + "/libver.so.1").status, resolve::Lookup::Status::Missing);
+  EXPECT_EQ(R.kind(d + "/libver.so.1"), Root::Kind::Absent);
+  EXPECT_EQ(R.kind(d + "/libver.so"), Root::Kind::Absent);
+  EXPECT_EQ(R.read_file(d + "/libver.so.1", text, 100), -ENOENT);
+  EXPECT_EQ(R.open_file(d + "/libver.so.1"), -ENOENT);
+  EXPECT_EQ(R.open_walked(d + "/libver.so.1"), -ENOENT);
+  ASSERT_EQ(R.read_file(d + "/libfoo.so", text, 100), 0);
+  EXPECT_EQ(text, "new foo");
+  ASSERT_EQ(R.read_file(d + "/keep", text, 100), 0);
+  EXPECT_EQ(R.kind(d), Root::Kind::Dir);
+  std::vector<std::string> names;
+  for (const auto& e : R.list_dir(d)) names.push_back(e.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"keep", "ld-linux-x86-64.so.2", "libc.so.6", "libfoo.so"}));
+  std::vector<std::string> removed;
+  for (const auto& p : R.layered_paths())
+    if (p.kind == resolve::LayerEntry::Kind::Removed) removed.push_back(p.path);
+  EXPECT_EQ(removed, (std::vector<std::string>{d + "/libver.so", d + "/libver.so.1"}));
+  EXPECT_EQ(R.removed_by(d + "/libver.so.1"), std::optional<std::size_t>(0));
+  EXPECT_FALSE(R.removed_by(d + "/libfoo.so"));
+  EXPECT_FALSE(R.layer_of(d + "/libver.so.1")) << "a whiteout provides nothing";
+  // Nothing was written.
+  EXPECT_TRUE(fs::exists(r.host(d + "/libver.so.1")));
+  // A later package puts it back.
+  resolve::Layer l2;
+  l2.origin = "other.deb";
+  l2.entries.push_back(layer_file(d + "/libver.so.1", "ver again"));
+  ASSERT_TRUE((*root)->add_layer(l2));
+  ASSERT_EQ(R.read_file(d + "/libver.so.1", text, 100), 0);
+  EXPECT_EQ(text, "ver again");
+  EXPECT_FALSE(R.removed_by(d + "/libver.so.1"));
+}
+
+// The issue's reproduction: an upgrade that drops libver.so.1 breaks the
+// program that needs it, and the verdict says the package did it.
+TEST(PackageCheck, AnUpgradeThatDropsALibraryBreaksItsNeeders) {
+  TempRoot r;
+  r.debian_base();
+  const std::string d = "/usr/lib/x86_64-linux-gnu";
+  r.library(d + "/libver.so.1", {"libc.so.6"}, {}, std::string("libver.so.1"));
+  r.library(d + "/libfoo.so", {"libc.so.6"}, {}, std::string("libfoo.so"));
+  r.program("/usr/bin/app-ver", {"libver.so.1", "libc.so.6"});
+  r.program("/usr/bin/unrelated", {"libc.so.6"});
+  r.text("/var/lib/dpkg/info/libdemo.list", "/.\n/usr\n/usr/lib\n" + d + "\n" + d + "/libfoo.so\n" + d +
+                                                  "/libver.so.1\n");
+  auto broot = Root::open(r.dir());
+  auto aroot = Root::open(r.dir());
+  resolve::Layer l;
+  l.origin = "libdemo_2.deb";
+  l.package = "libdemo";
+  l.architecture = "amd64";
+  l.manager = resolve::Manager::Dpkg;
+  l.entries.push_back(layer_file(d + "/libfoo.so", elf_bytes(library_spec({"libc.so.6"}, std::string("libfoo.so")))));
+  archive::Installed in = archive::installed_version(**broot, l);
+  EXPECT_EQ(in.record, "/var/lib/dpkg/info/libdemo.list");
+  EXPECT_EQ(in.removed, (std::vector<std::string>{"/usr", "/usr/lib", d, d + "/libver.so.1"}))
+      << "directories are the root's business: add_layer keeps them";
+  l.removed = in.removed;
+  ASSERT_TRUE((*aroot)->add_layer(l));
+  Resolver before(*broot), after(*aroot);
+  std::vector<std::string> aff;
+  for (const auto& i : check::package_targets(before, after).affected) aff.push_back(i.path);
+  EXPECT_EQ(aff, (std::vector<std::string>{"/usr/bin/app-ver"}));
+  check::Verdict v = check::judge_file(before, after, {"/usr/bin/app-ver", false}, nullptr, nullptr);
+  ASSERT_EQ(v.findings.size(), 1u);
+  EXPECT_EQ(v.findings[0].finding.code, "needed-missing");
+  EXPECT_EQ(v.findings[0].finding.subject, "libver.so.1");
+  EXPECT_TRUE(v.findings[0].introduced);
+  EXPECT_EQ(v.findings[0].layers, (std::vector<std::size_t>{0})) << "the package whose upgrade deletes it";
+  EXPECT_EQ(v.introduced_errors, 1u);
+}
+
+// Which database record is the installed version, per manager, and what
+// of it an upgrade keeps.
+TEST(Installed, FindsTheInstalledVersionsFileList) {
+  TempRoot r;
+  r.text("/var/lib/dpkg/info/ma:arm64.list", "/.\n/opt/ma/a\n/opt/ma/b\n/etc/ma.conf\n");
+  r.text("/var/lib/dpkg/info/ma:arm64.conffiles", "/etc/ma.conf remove-on-upgrade\n");
+  r.text("/var/lib/dpkg/info/ma:armhf.list", "/opt/ma/armhf\n");
+  r.text("/var/lib/dpkg/info/plain.list", "/opt/plain/x\n../../etc/passwd\n/opt/../../etc/shadow\nnot a path\n");
+  r.text("/var/lib/pacman/local/lib-demo-1.0-2/desc", "%NAME%\nlib-demo\n\n%VERSION%\n1.0-2\n");
+  r.text("/var/lib/pacman/local/lib-demo-1.0-2/files",
+         "%FILES%\nusr/\nusr/lib/\nusr/lib/libver.so.1\nusr/lib/libfoo.so\n\n%BACKUP%\netc/x\tabc\n");
+  r.text("/var/lib/pacman/local/lib-demo-extra-1-1/desc", "%NAME%\nlib-demo-extra\n");
+  r.text("/var/lib/pacman/local/lib-demo-extra-1-1/files", "%FILES%\nusr/lib/extra.so\n");
+  r.text("/lib/apk/db/installed", "C:Q1x\nP:other\nF:usr/lib\nR:libother.so\n\nP:demo\nV:1-r0\nF:usr/lib\n"
+                                  "R:libver.so.1\nR:libfoo.so\nF:etc\nR:demo.conf\nR:../x\n\nP:after\nR:y\n");
+  auto root = Root::open(r.dir());
+  ASSERT_TRUE(root.ok());
+  auto removed = [&](std::string name, std::string arch, resolve::Manager m, std::vector<std::string> ships = {}) {
+    resolve::Layer l;
+    l.package = std::move(name);
+    l.architecture = std::move(arch);
+    l.manager = m;
+    for (std::string& p : ships) l.entries.push_back(layer_file(p, "x"));
+    return archive::installed_version(**root, l);
+  };
+  // dpkg: NAME:ARCH.list for a Multi-Arch: same package, its conffiles kept.
+  archive::Installed ma = removed("ma", "arm64", resolve::Manager::Dpkg, {"/opt/ma/a"});
+  EXPECT_EQ(ma.record, "/var/lib/dpkg/info/ma:arm64.list");
+  EXPECT_EQ(ma.removed, (std::vector<std::string>{"/opt/ma/b"}));
+  EXPECT_TRUE(removed("ma", "riscv64", resolve::Manager::Dpkg).record.empty()) << "another instance is not ours";
+  archive::Installed plain = removed("plain", "arm64", resolve::Manager::Dpkg);
+  EXPECT_EQ(plain.record, "/var/lib/dpkg/info/plain.list");
+  EXPECT_EQ(plain.removed, (std::vector<std::string>{"/opt/plain/x"}));
+  EXPECT_EQ(plain.skipped_lines, 3u) << "a relative line, a path climbing out, a line that is not a path";
+  EXPECT_TRUE(removed("../info/plain", "", resolve::Manager::Dpkg).record.empty()) << "a name that is a path";
+  EXPECT_TRUE(removed("plain", "", resolve::Manager::Rpm).removed.empty()) << "rpm's database is not read";
+  // pacman: local/NAME-VER-REL, the name confirmed by desc; directories left out.
+  archive::Installed pac = removed("lib-demo", "aarch64", resolve::Manager::Pacman, {"/usr/lib/libfoo.so"});
+  EXPECT_EQ(pac.record, "/var/lib/pacman/local/lib-demo-1.0-2/files");
+  EXPECT_EQ(pac.removed, (std::vector<std::string>{"/usr/lib/libver.so.1"}));
+  // apk: the package's block of the one database.
+  archive::Installed apk = removed("demo", "aarch64", resolve::Manager::Apk, {"/usr/lib/libfoo.so"});
+  EXPECT_EQ(apk.record, "/lib/apk/db/installed");
+  EXPECT_EQ(apk.removed, (std::vector<std::string>{"/etc/demo.conf", "/usr/lib/libver.so.1"}));
+  EXPECT_EQ(apk.skipped_lines, 1u);
+  // A .PKGINFO that does not say which: pacman's database, then apk's.
+  EXPECT_EQ(removed("demo", "", resolve::Manager::Pkginfo).record, "/lib/apk/db/installed");
+  EXPECT_EQ(removed("lib-demo", "", resolve::Manager::Pkginfo).record, "/var/lib/pacman/local/lib-demo-1.0-2/files");
+  EXPECT_TRUE(removed("nothing", "", resolve::Manager::Pkginfo).record.empty());
+  // A list that cannot be read (a FIFO is never opened): no deletion, and why.
+  ASSERT_EQ(::mkfifo(r.host("/var/lib/dpkg/info/fifo.list").c_str(), 0644), 0);
+  archive::Installed fifo = removed("fifo", "", resolve::Manager::Dpkg);
+  EXPECT_EQ(fifo.record, "/var/lib/dpkg/info/fifo.list");
+  EXPECT_TRUE(fifo.removed.empty());
+  EXPECT_NE(fifo.note.find("fifo.list: cannot read"), std::string::npos) << fifo.note;
+}
+
 // The files of a Debian-like root with one program, /usr/bin/app (needing
 // libc.so.6), that installing a package of the one file `e` affects.
+std::vector<std::string> affected_in(const TempRoot& r, const std::vector<resolve::LayerEntry>& entries);
 std::vector<std::string> affected_by_one_file(const resolve::LayerEntry& e) {
   TempRoot r;
   r.debian_base();
   r.program("/usr/bin/app", {"libc.so.6"});
+  return affected_in(r, {e});
+}
+// The files of the root `r` that installing the package of `entries` affects.
+std::vector<std::string> affected_in(const TempRoot& r, const std::vector<resolve::LayerEntry>& entries) {
   auto broot = Root::open(r.dir());
   auto aroot = Root::open(r.dir());
   resolve::Layer l;
-  l.origin = "one-file.deb";
-  l.entries.push_back(e);
+  l.origin = "p.deb";
+  l.entries = entries;
   EXPECT_TRUE((*aroot)->add_layer(l));
   Resolver before(*broot), after(*aroot);
   std::vector<std::string> aff;
   for (const auto& i : check::package_targets(before, after).affected) aff.push_back(i.path);
+  // The same on four threads, with resolvers that have read nothing yet.
+  Resolver before4(*broot), after4(*aroot);
+  EXPECT_EQ(check::ReverseIndex::build(before4).affected(before4, after4, 4), aff) << "on four threads";
   return aff;
 }
 
@@ -1031,6 +1195,93 @@ TEST(PackageCheck, ALibraryNoProgramSearchesAffectsNothing) {
   auto aff = affected_by_one_file(
       layer_file("/usr/aarch64-linux-gnu/lib/libc.so.6", elf_bytes(library_spec({}, std::string("libc.so.6")))));
   EXPECT_TRUE(aff.empty()) << aff.front();
+}
+
+// A package's file is read from its layer by whichever resolver asks
+// first: check_file of a layered path (as the package check gives it: a
+// canonical path, not named by the user) on a resolver that has parsed
+// nothing yet (before: it was read only when an earlier lookup had
+// parsed it through the layer; without one, from the disk: "cannot open").
+TEST(PackageCheck, APackageFileIsReadFromItsLayerByAFreshResolver) {
+  TempRoot r;
+  r.debian_base();
+  auto aroot = Root::open(r.dir());
+  resolve::Layer l;
+  l.origin = "p.deb";
+  Spec s;
+  s.interp = kGlibcLd;
+  s.needed = {"libc.so.6"};
+  l.entries.push_back(layer_file("/usr/bin/newprog", elf_bytes(s)));
+  ASSERT_TRUE((*aroot)->add_layer(l));
+  Resolver after(*aroot);
+  check::FileReport rep = check::check_file(after, {"/usr/bin/newprog", false}, nullptr);
+  ASSERT_FALSE(rep.skipped);
+  ASSERT_TRUE(rep.tree.nodes.front().obj);
+  EXPECT_TRUE(rep.tree.nodes.front().obj->ok);
+  EXPECT_EQ(rep.errors, 0u);
+}
+
+// The names a search can now find a package's library by, beyond its
+// path's basename: a link of the root left dangling until the package
+// installs its target (named after the library's soname, as ldconfig
+// names links), and an ld.so.cache entry (keyed by the soname) naming the
+// path the package installs. The needers of those names are affected;
+// the soname alone does not make a file a candidate (a copy of libc.so.6
+// in a directory nobody searches changes nothing).
+TEST(PackageCheck, ADanglingLinkOfTheRootFilledByThePackageAffectsItsNeeders) {
+  TempRoot r;
+  r.debian_base();
+  r.link("/usr/lib/x86_64-linux-gnu/libdang.so.1", "libdang.so.1.0");  // dangling before
+  r.program("/usr/bin/app", {"libdang.so.1", "libc.so.6"});
+  auto aff = affected_in(r, {layer_file("/usr/lib/x86_64-linux-gnu/libdang.so.1.0",
+                                        elf_bytes(library_spec({"libc.so.6"}, std::string("libdang.so.1"))))});
+  EXPECT_EQ(aff, (std::vector<std::string>{"/usr/bin/app"}));
+}
+
+TEST(PackageCheck, ACacheEntryNamingAPathThePackageInstallsAffectsItsNeeders) {
+  for (bool compat : {false, true}) {  // the new layout, and the old one with the new inside
+    TempRoot r;
+    r.debian_base();
+    r.text("/etc/ld.so.conf", "/opt/c\n");
+    r.text("/etc/ld.so.cache", cache_bytes({{"libcached.so.1", "/opt/c/libcached.so.1.0"}}, compat));  // stale before
+    r.program("/usr/bin/app", {"libcached.so.1", "libc.so.6"});
+    auto aff = affected_in(r, {layer_file("/opt/c/libcached.so.1.0",
+                                          elf_bytes(library_spec({"libc.so.6"}, std::string("libcached.so.1"))))});
+    EXPECT_EQ(aff, (std::vector<std::string>{"/usr/bin/app"})) << (compat ? "old layout" : "new layout");
+  }
+}
+
+// A package that changes a loader's configuration (an ld.so.conf.d file)
+// changes the trees of every candidate that loader serves, though only
+// the first tree read the configuration through the layer: the second
+// program's tree meets no layer, and is still compared without them.
+TEST(PackageCheck, AConfigurationThePackageChangesAffectsEveryCandidateItServes) {
+  TempRoot r;
+  r.debian_base();
+  r.text("/etc/ld.so.conf", "include /etc/ld.so.conf.d/*.conf\n");
+  r.text("/etc/ld.so.cache", cache_bytes({{"libother.so", "/usr/lib/x86_64-linux-gnu/libother.so"}}));
+  r.library("/usr/lib/x86_64-linux-gnu/libother.so", {});
+  r.library("/opt/f/libfoo.so", {});
+  r.program("/usr/bin/a", {"libbar.so", "libfoo.so", "libc.so.6"});
+  r.program("/usr/bin/b", {"libbar.so", "libfoo.so", "libc.so.6"});
+  auto aff = affected_in(r, {layer_file("/etc/ld.so.conf.d/f.conf", "/opt/f\n"),
+                             // a candidate by name, found by no search
+                             layer_file("/opt/b/libbar.so", elf_bytes(library_spec({}, {})))});
+  EXPECT_EQ(aff, (std::vector<std::string>{"/usr/bin/a", "/usr/bin/b"}));
+}
+
+// A library of the package that a search meets and skips (another
+// architecture, in a directory searched first) loads nothing new, but
+// the program's findings change (wrong-arch-skipped): it is affected.
+TEST(PackageCheck, ALibraryASearchMeetsAndSkipsAffectsTheProgram) {
+  TempRoot r;
+  r.debian_base();
+  r.library("/opt/a/libfoo.so", {});
+  r.program("/usr/bin/app", {"libfoo.so", "libc.so.6"}, std::string("/opt/x:/opt/a"));
+  Spec arm = library_spec({}, {});
+  arm.machine = EM_AARCH64;
+  EXPECT_EQ(affected_in(r, {layer_file("/opt/x/libfoo.so", elf_bytes(arm))}),
+            (std::vector<std::string>{"/usr/bin/app"}));
 }
 
 // docs/check.md's table of finding codes shows libpatch's remedies: every

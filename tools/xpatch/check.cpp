@@ -20,6 +20,7 @@
 #include <set>
 #include <thread>
 
+#include "libpatch/archive/installed.h"
 #include "tools/xpatch/archive_reader.h"
 #include "libpatch/check/check.h"
 #include "libpatch/check/package.h"
@@ -404,6 +405,7 @@ int run_check_packages(const CheckOptions& opt) {
   auto build_index = [&] { return check::ReverseIndex::build(before, opt.walk); };
   std::future<check::ReverseIndex> index;
   if (opt.jobs != 1) index = std::async(std::launch::async, build_index);
+  std::vector<archive::Installed> installed;  // per package: the version it upgrades, from ROOT's database
   for (const std::string& p : opt.packages) {
     archive::Limits limits;
     limits.whole_elf = opt.retarget_preview;  // the planner reads whole files
@@ -412,6 +414,9 @@ int run_check_packages(const CheckOptions& opt) {
       print_error(layer.error().message);
       return kError;
     }
+    // An upgrade deletes the installed version's files that this one lacks.
+    installed.push_back(archive::installed_version(**before_root, *layer));
+    layer->removed = installed.back().removed;
     if (auto s = (*after_root)->add_layer(*layer); !s) {
       print_error(s.error().message);
       return kError;
@@ -419,8 +424,9 @@ int run_check_packages(const CheckOptions& opt) {
   }
   resolve::Resolver after(*after_root);
   resolve::SymbolChecker sym_before(**before_root), sym_after(**after_root);
+  const unsigned jobs = opt.jobs ? opt.jobs : std::max(1u, std::thread::hardware_concurrency());
   check::PackageTargets targets =
-      check::package_targets(before, after, index.valid() ? index.get() : build_index());
+      check::package_targets(before, after, index.valid() ? index.get() : build_index(), jobs);
   std::vector<check::Input> inputs = targets.package_files;
   inputs.insert(inputs.end(), targets.affected.begin(), targets.affected.end());
 
@@ -466,13 +472,22 @@ int run_check_packages(const CheckOptions& opt) {
       },
       [](std::size_t) {});
   const bool failed = new_errors || (opt.strict && old_errors);
+  // What each upgrade deletes, as the layered view hides it.
+  std::vector<std::vector<std::string>> removes(aroot.layer_count());
+  for (const resolve::Root::LayeredPath& p : aroot.layered_paths())
+    if (p.kind == resolve::LayerEntry::Kind::Removed) removes[p.layer].push_back(p.path);
   if (opt.json) {
     Json j = json_object();
     Json pkgs = Json::array();
-    for (std::size_t i = 0; i < aroot.layer_count(); ++i)
-      pkgs.push_back({{"origin", aroot.layer_origin(i)}, {"package", json_or_null(aroot.layer_package(i).empty()
-                                                                                       ? std::optional<std::string>()
-                                                                                       : aroot.layer_package(i))}});
+    for (std::size_t i = 0; i < aroot.layer_count(); ++i) {
+      const archive::Installed& in = installed[i];
+      pkgs.push_back({{"origin", aroot.layer_origin(i)},
+                      {"package", json_or_null(aroot.layer_package(i).empty() ? std::optional<std::string>()
+                                                                              : aroot.layer_package(i))},
+                      {"installed", json_or_null(in.record.empty() ? std::optional<std::string>() : in.record)},
+                      {"removes", removes[i]},
+                      {"installed_note", json_or_null(in.note.empty() ? std::optional<std::string>() : in.note)}});
+    }
     j["summary"] = {{"root", opt.root},
                     {"files", files},
                     {"files_with_errors", bad_files},
@@ -489,6 +504,12 @@ int run_check_packages(const CheckOptions& opt) {
     print_json(j);
     std::fflush(stdout);
     return failed ? kProblem : kOk;
+  }
+  for (std::size_t i = 0; i < aroot.layer_count(); ++i) {
+    if (!installed[i].note.empty()) fmt::print("note: {}: no files removed\n", installed[i].note);
+    if (!removes[i].empty() && !opt.quiet)
+      fmt::print("{} upgrades the version {} lists: the install removes {}\n", packages_text(aroot, {i}),
+                 installed[i].record, fmt::join(removes[i], ", "));
   }
   std::string out = introduced.text(st, opt.quiet, width);
   if (!out.empty()) fmt::print("{}\n{}", st(fmt::emphasis::bold, "broken by this install:"), out);
@@ -512,8 +533,13 @@ int run_check(const CheckOptions& opt) {
   if (!opt.packages.empty() && opt.explain.empty()) return run_check_packages(opt);
   if (!opt.explain.empty()) {  // --explain CODE: the remedy, without a root
     const std::string_view r = remedy(opt.explain);
+    if (r == remedy("")) {  // a word the user typed that names no code: a usage error
+      print_error(fmt::format("check --explain: no finding code \"{}\"; the codes are listed in docs/check.md",
+                              opt.explain));
+      return kError;
+    }
     fmt::print("{}: {}\n", opt.explain, r);
-    return r == remedy("") ? kProblem : kOk;
+    return kOk;
   }
   const Style st = style_for(stdout, opt.json ? ColorMode::Never : opt.color);
   const std::size_t width = opt.json ? 0 : terminal_width();

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <exception>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -112,6 +113,39 @@ std::vector<std::string> option_names(const CLI::App* app) {
   for (const CLI::Option* o : app->get_options()) {
     for (const auto& n : o->get_lnames()) out.push_back("--" + n);
     for (const auto& n : o->get_snames()) out.push_back("-" + n);
+  }
+  return out;
+}
+
+// `--name=` with nothing after the `=` means an empty value, as `--name ""`
+// does. CLI11 would instead take the next argument as the value, so
+// `xpatch --runpath= a b` set b's runpath to "a" and left a alone. Splits
+// each such argument of an option that takes a value (of `app` or any of
+// its subcommands) in two; after `--` nothing is an option.
+std::vector<std::string> split_empty_values(const CLI::App& app, int argc, char** argv) {
+  auto takes_value = [&](std::string_view name) {
+    auto in = [&](const CLI::App* a) {
+      for (const CLI::Option* o : a->get_options())
+        if (o->get_expected_min() > 0 && !o->get_positional())
+          for (const auto& n : o->get_lnames())
+            if (n == name) return true;
+      return false;
+    };
+    if (in(&app)) return true;
+    for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+      if (in(sub)) return true;
+    return false;
+  };
+  std::vector<std::string> out(argv, argv + argc);
+  for (std::size_t i = 1; i < out.size(); ++i) {
+    const std::string& a = out[i];
+    if (a == "--") break;
+    if (a.size() > 3 && a.starts_with("--") && a.back() == '=' && a.find('=') == a.size() - 1 &&
+        takes_value(std::string_view(a).substr(2, a.size() - 3))) {
+      out[i].pop_back();
+      out.insert(out.begin() + static_cast<std::ptrdiff_t>(i) + 1, std::string());
+      ++i;
+    }
   }
   return out;
 }
@@ -309,7 +343,7 @@ int run(int argc, char** argv) {
 ROOT is treated as /: absolute symlinks are re-rooted, '..' stops at ROOT,
 and no file outside ROOT is opened (openat2 RESOLVE_IN_ROOT). Each program is
 resolved the way its own loader would: glibc (DT_RPATH chain, DT_RUNPATH,
-ld.so.cache emulated from ROOT's ld.so.conf, the loader's built-in directories,
+ROOT's own /etc/ld.so.cache (none there: no cache step), the loader's built-in directories,
 DF_1_NODEFLIB, $ORIGIN/$LIB/$PLATFORM, wrong-architecture candidates skipped)
 or musl (reserved libc names, every ancestor's runpath, only $ORIGIN,
 <prefix>/etc/ld-musl-ARCH.path). Libraries are checked with their libc's rules.
@@ -374,8 +408,8 @@ Exit codes:
         ->type_name("CODE");
     add_color(check_cmd, check.color);
     check_cmd->add_option("-j,--jobs", check.jobs, "parallel workers (default: one per core)")->type_name("N");
-    check_cmd->add_flag("!--no-symbols", check.symbols,
-                        "only resolve DT_NEEDED: skip the symbol-version and undefined-symbol checks");
+    check_cmd->add_flag_callback("--no-symbols", [&check] { check.symbols = false; },
+                                 "only resolve DT_NEEDED: skip the symbol-version and undefined-symbol checks");
     check_cmd
         ->add_option("--package", check.packages,
                      "a package about to be installed (archive, or staged directory taken as /): check what "
@@ -509,8 +543,11 @@ Exit codes:
     add_color(su_cmd, su.color);
   }
 
+  std::vector<std::string> args = split_empty_values(app, argc, argv);
+  std::vector<char*> arg_ptrs;
+  for (std::string& a : args) arg_ptrs.push_back(a.data());
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
   } catch (const CLI::ParseError& err) {
     if (err.get_exit_code() == 0) return app.exit(err);  // --help, --version
     print_error(fmt::format("{} (xpatch --help)", err.what()));

@@ -81,6 +81,10 @@ int patch_one(const std::string& path, const PatchOptions& opt, const Style& st,
   }
   auto plan = rewrite::plan_rewrite(*f, map->bytes(), opt.edits);
   if (!plan) return fail(plan.error());
+  for (const std::string& lib : rewrite::removed_but_versioned(*f, map->bytes(), opt.edits))
+    print_warning(fmt::format("{}: DT_VERNEED still names {} (symbol versions from it): glibc's loader aborts the "
+                              "program unless another library it loads needs {} ('xpatch check ROOT FILE' tells)",
+                              path, lib, lib));
 
   if (opt.dry_run) {
     if (opt.json) {

@@ -155,8 +155,7 @@ std::string to_line(const ElfFile& f, const std::string& format) {
       case 'l': out += elf::libc_name(t.libc); break;
       case 'o': out += or_hex(elf::elf_type_name(f.header.type), f.header.type); break;
       case 'M': out += fmt::format("ELF{}", f.header.elf_class); break;
-      case '%': out += '%'; break;
-      default: out += '%'; out += format[i];
+      default: out += '%'; break;  // "%%"; run_show refused every other directive
     }
   }
   return out + "\n";
@@ -216,6 +215,13 @@ Outcome show_one(Job& job, const ShowOptions& opt, const Style& st) {
 int run_show(const ShowOptions& options) {
   ShowOptions opt = options;
   if (opt.oneline && opt.format.empty()) opt.format = "%F %t %i %r %n";
+  // A directive to_line does not know is a typo: said once, before any file.
+  for (std::size_t i = 0; i + 1 < opt.format.size(); ++i)
+    if (opt.format[i] == '%' && std::string_view("FfinrSatloM%").find(opt.format[++i]) == std::string_view::npos) {
+      print_error(fmt::format("show --format: unknown directive %{} in \"{}\" (known: %F %f %i %n %r %S %a %t %l %o %M %%)",
+                              opt.format[i], opt.format));
+      return kError;
+    }
   if (opt.from_stdin) {
     auto more = read_stdin_list(opt.null_sep);
     opt.paths.insert(opt.paths.end(), more.begin(), more.end());
