@@ -1,5 +1,5 @@
 # What `cmake --install` puts where (the .deb and the PKGBUILD use it too):
-#   bin/xpatch, lib/xpatch/xpatch-lief.so (shared builds; tools/xpatch)
+#   bin/xpatch, lib/xpatch/xpatch-{lief,archive}.so (shared builds; tools/xpatch)
 #   bin/xpatch-hook                       the hooks' one program
 #   share/xpatch/hooks/{apt,dpkg,pacman}  the managers' hook files, shipped
 #                                         but off until `xpatch-hook enable`

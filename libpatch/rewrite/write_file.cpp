@@ -54,6 +54,11 @@ Status copy_xattrs(int from, int to, const std::string& dest) {
 }  // namespace
 
 Expected<std::string> resolve_destination(const std::string& path) {
+  // Only a symlink needs resolving: any other name is renamed over as it
+  // is given, through the same directories. realpath costs a getcwd and a
+  // readlink per component (four system calls for /tmp/d/f), lstat one.
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0 && !S_ISLNK(st.st_mode)) return path;
   char buf[PATH_MAX];
   if (!::realpath(path.c_str(), buf)) return io(path, "cannot resolve path", errno);
   return std::string(buf);
@@ -143,10 +148,15 @@ int copy_range(int src, int fd, std::uint64_t from, std::uint64_t to);
 
 }  // namespace
 
-WriteBatch::WriteBatch(WriteOptions options) : opt_(options) {
-  // Room for the staged descriptors beside what the caller holds open.
+WriteBatch::WriteBatch(WriteOptions options) : opt_(options) {}
+
+// Room for the staged descriptors beside what the caller holds open. Asked
+// when a second file is staged: one file is always room (a one-file call
+// makes one system call fewer).
+void WriteBatch::size_by_descriptor_limit() {
+  max_staged_ = 256;
   struct rlimit nofile {};
-  if (::getrlimit(RLIMIT_NOFILE, &nofile) != 0) return;  // 256
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) != 0) return;
   if (nofile.rlim_cur == RLIM_INFINITY) max_staged_ = 4096;
   else if (nofile.rlim_cur > 64 + 16) max_staged_ = std::min<std::size_t>(static_cast<std::size_t>(nofile.rlim_cur - 64), 4096);
   else max_staged_ = std::max<std::size_t>(1, static_cast<std::size_t>(nofile.rlim_cur / 4));
@@ -162,6 +172,7 @@ WriteBatch::~WriteBatch() {
 template <typename Fill>
 Status WriteBatch::stage(const std::string& dest, const std::string& metadata_from, Fill&& fill) {
   if (auto ok = replaceable(dest); !ok) return ok;
+  if (staged_.size() == 1 && max_staged_ == kUnknown) size_by_descriptor_limit();
   struct stat st {};
   int src = ::open(metadata_from.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (src < 0 || ::fstat(src, &st) != 0) {
@@ -238,11 +249,10 @@ namespace {
 // ext4 says whether it has a journal in /sys/fs/ext4/DEV/journal_task
 // (the journal thread's pid, or "<none>"); DEV is the block device's name,
 // found from st_dev through /sys/dev/block/MAJOR:MINOR.
-bool ordered_journal(int fd) {
+bool ordered_journal(int fd, dev_t st_dev) {
   struct statfs fs {};
-  struct stat st {};
-  if (::fstatfs(fd, &fs) != 0 || fs.f_type != EXT4_SUPER_MAGIC || ::fstat(fd, &st) != 0) return false;
-  const std::string dev = "/sys/dev/block/" + std::to_string(major(st.st_dev)) + ":" + std::to_string(minor(st.st_dev));
+  if (::fstatfs(fd, &fs) != 0 || fs.f_type != EXT4_SUPER_MAGIC) return false;
+  const std::string dev = "/sys/dev/block/" + std::to_string(major(st_dev)) + ":" + std::to_string(minor(st_dev));
   char link[PATH_MAX];
   ssize_t n = ::readlink(dev.c_str(), link, sizeof link);
   if (n <= 0 || static_cast<std::size_t>(n) >= sizeof link) return false;
@@ -278,7 +288,7 @@ std::vector<std::pair<std::string, Error>> WriteBatch::commit() {
   std::vector<Fs> filesystems;
   auto fs_of = [&](const Staged& s) -> Fs& {
     auto it = std::find_if(filesystems.begin(), filesystems.end(), [&](const Fs& f) { return f.dev == s.dev; });
-    return it != filesystems.end() ? *it : filesystems.emplace_back(Fs{s.dev, ordered_journal(s.fd), {}});
+    return it != filesystems.end() ? *it : filesystems.emplace_back(Fs{s.dev, ordered_journal(s.fd, static_cast<dev_t>(s.dev)), {}});
   };
   // 1. The data on disk before any file is named. On an ordered journal
   //    each file's data is written out (writeback started for all, then
@@ -418,7 +428,9 @@ Status WriteBatch::add(const std::string& dest, const std::string& source, const
     struct stat now {};
     if (::fstat(src, &now) != 0) return errno;
     if (static_cast<std::uint64_t>(now.st_size) < keep) return EIO;  // the source shrank under us
-    if (::ftruncate(fd, static_cast<off_t>(plan.new_size)) != 0) return errno;
+    // Copied in one call, the file already has its size unless it grows.
+    if (!(keep <= kLookForHoles && plan.new_size == keep))
+      if (::ftruncate(fd, static_cast<off_t>(plan.new_size)) != 0) return errno;
     for (const Write& w : plan.writes)
       if (int err = write_all(fd, w.bytes.data(), w.bytes.size(), w.offset)) return err;
     // The complete new file, still unnamed, read back as a reader would

@@ -100,9 +100,11 @@ class WriteBatch {
   };
   template <typename Fill>
   Status stage(const std::string& dest, const std::string& metadata_from, Fill&& fill);
+  void size_by_descriptor_limit();
+  static constexpr std::size_t kUnknown = ~std::size_t{0};  // until a second file is staged
   WriteOptions opt_;
   std::vector<Staged> staged_;
-  std::size_t max_staged_ = 256;
+  std::size_t max_staged_ = kUnknown;
   std::uint64_t staged_bytes_ = 0;
 };
 

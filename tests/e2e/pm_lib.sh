@@ -32,12 +32,14 @@ install_xpatch() {
   xpatch_libs "$R"
 }
 # xpatch_libs ROOT: the host's copies of the libraries ROOT/usr/bin/xpatch
-# loads that ROOT lacks (an Arch package built here links Debian's libfmt).
+# and its modules (the archive reader's decompressors) load that ROOT lacks
+# (an Arch package built here links Debian's libfmt).
 xpatch_libs() {
   local R=$1 lib
   while read -r lib; do
     [ -e "$R$lib" ] || { mkdir -p "$R$(dirname "$lib")"; cp -L "$lib" "$R$lib"; }
-  done < <(ldd "$R/usr/bin/xpatch" | awk '/=> \//{print $3}')
+  done < <(for f in "$R/usr/bin/xpatch" "$R"/usr/lib/xpatch/*.so; do [ -e "$f" ] && ldd "$f"; done |
+           awk '/=> \//{print $3}' | sort -u)
 }
 
 # hook_tools ROOT: what xpatch-hook needs to run chrooted in ROOT, and qemu-aarch64.

@@ -21,7 +21,7 @@
 #include <thread>
 
 #include "libpatch/archive/installed.h"
-#include "libpatch/archive/package.h"
+#include "tools/xpatch/archive_reader.h"
 #include "libpatch/check/check.h"
 #include "libpatch/check/package.h"
 #include "tools/xpatch/retarget_report.h"
@@ -316,7 +316,7 @@ std::size_t terminal_width() {
 }
 
 // A package given to --package: a directory is a staged tree, anything
-// else a package archive (libpatch/archive).
+// else a package archive (libpatch/archive, through xpatch-archive.so).
 Expected<resolve::Layer> read_layer(const std::string& path, const archive::Limits& limits) {
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -328,7 +328,7 @@ Expected<resolve::Layer> read_layer(const std::string& path, const archive::Limi
     }
     return resolve::layer_from_directory(path);
   }
-  return archive::read_package(path, limits);
+  return read_package_archive(path, limits);
 }
 
 // --retarget-preview: per tuple, each package file as `retarget --dry-run`

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "tools/xpatch/cli.h"
+#include "tools/xpatch/out_of_memory.h"
 
 namespace {
 
@@ -177,21 +179,37 @@ bool report_unknown(const CLI::App* app, const std::string& where) {
 // provoked, std::system_error from a thread that could not start) is an
 // error like any other: exit 2 with a message, not std::terminate's abort.
 // No fmt here: formatting could allocate again.
-// The unwinding itself allocates: nlohmann::json's destructor flattens a
-// tree into a std::vector, and an allocation failing inside a destructor is
-// std::terminate (show --json under `ulimit -v 18500` aborted so). So a
-// reserve is set aside first, and the first allocation that fails frees it
-// and throws: what is destroyed on the way out has room.
+// Freeing memory allocates too: nlohmann::json's destructor flattens a tree
+// into a std::vector, and an allocation failing inside a destructor is
+// std::terminate (show --json under `ulimit -v 18000` aborted so, in a
+// worker, the first failure being there). So a reserve is set aside
+// first, in two halves (out_of_memory.h): the first failure frees one and
+// lets the allocation retry, and the work stops at its next safe point; a
+// second failure frees the other and throws, so what is destroyed on the
+// way out has room.
 namespace {
-std::atomic<void*> g_reserve{nullptr};
+// Each half is more than the 1 MiB glibc's malloc maps at least when it
+// cannot grow its heap (MMAP_AS_MORECORE_SIZE): a smaller one would not let
+// the retry succeed.
+constexpr std::size_t kHalf = (std::size_t{1} << 20) + (std::size_t{64} << 10);
+std::atomic<char*> g_reserve{nullptr};  // 2 * kHalf of address space, never touched
+std::atomic<int> g_halves_left{2};
 void out_of_memory() {
-  std::free(g_reserve.exchange(nullptr));  // once, whichever thread fails first
+  char* r = g_reserve.load();
+  const int left = g_halves_left.fetch_sub(1);  // whichever threads fail, each half is freed once
+  if (r && left == 2) {
+    xpatch::cli::g_memory_short = true;
+    ::munmap(r, kHalf);
+    return;  // operator new tries again
+  }
+  if (r && left == 1) ::munmap(r + kHalf, kHalf);
   throw std::bad_alloc();
 }
 }  // namespace
 
 int main(int argc, char** argv) {
-  g_reserve = std::malloc(std::size_t{1} << 20);  // address space only: never touched
+  if (void* r = ::mmap(nullptr, 2 * kHalf, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0); r != MAP_FAILED)
+    g_reserve = static_cast<char*>(r);
   std::set_new_handler(out_of_memory);
   try {
     return run(argc, argv);
@@ -278,16 +296,24 @@ int run(int argc, char** argv) {
   // line: building all of them cost a one-file patch call more CPU than the
   // patch itself (1.1 M of its 3.5 M instructions, callgrind; issue 16).
   // `xpatch --help` lists the subcommands without their options anyway.
+  // A subcommand that is not named is not built at all (null), unless help
+  // is asked for, which lists them: four Apps cost a patch call 78 k of
+  // its 2.6 M instructions.
   auto named = [&](std::string_view sub) { return std::find(argv + 1, argv + argc, sub) != argv + argc; };
+  const bool help = named("--help") || named("-h");
+  auto subcommand = [&](const char* name, const char* what) {
+    return named(name) || help ? app.add_subcommand(name, what) : nullptr;
+  };
+  auto ran = [](const CLI::App* sub) { return sub && *sub; };
   // Bound by options below, so they live as long as the parse.
   std::vector<std::string> check_args, su_args;
   bool rt_write = false, su_dry = false;  // the defaults; accepted so that retarget and setup take the same spellings
 
   // ---- show ----
   ShowOptions show;
-  CLI::App* show_cmd = app.add_subcommand(
+  CLI::App* show_cmd = subcommand(
       "show", "Print interpreter, needed libraries, runpath/rpath, soname, architecture and GNU tuple.");
-  if (named("show")) {
+  if (named("show")) {  // and so show_cmd is not null
     show_cmd->footer(std::string("\nDirectories are walked recursively; files in them that are not ELF are\n"
                                  "skipped. A file named explicitly that is not ELF is reported (exit 1).\n"
                                  "--json prints one object per file per line; see docs/json.md.\n\n") +
@@ -310,9 +336,9 @@ int run(int argc, char** argv) {
 
   // ---- check ----
   CheckOptions check;
-  CLI::App* check_cmd = app.add_subcommand(
+  CLI::App* check_cmd = subcommand(
       "check", "Prove that every dependency resolves inside ROOT, following each loader's own search rules.");
-  if (named("check")) {
+  if (named("check")) {  // and so check_cmd is not null
     check_cmd->footer(R"(
 ROOT is treated as /: absolute symlinks are re-rooted, '..' stops at ROOT,
 and no file outside ROOT is opened (openat2 RESOLVE_IN_ROOT). Each program is
@@ -400,9 +426,9 @@ Exit codes:
 
   // ---- retarget ----
   RetargetOptions rt;
-  CLI::App* rt_cmd = app.add_subcommand(
+  CLI::App* rt_cmd = subcommand(
       "retarget", "Move a package's binaries into the /usr/<tuple> layout: interpreter, runpath, then a check.");
-  if (named("retarget")) {
+  if (named("retarget")) {  // and so rt_cmd is not null
     rt_cmd->footer(R"(
 For every ELF file of TUPLE's architecture and libc under PATH:
   - PT_INTERP becomes PREFIX/lib/<the tuple's loader> (ld-musl-aarch64.so.1,
@@ -466,9 +492,9 @@ Exit codes:
 
   // ---- setup ----
   SetupOptions su;
-  CLI::App* su_cmd = app.add_subcommand(
+  CLI::App* su_cmd = subcommand(
       "setup", "Show, or with --write create, what ROOT needs to run TUPLE's programs: binfmt, search path, loader links.");
-  if (named("setup")) {
+  if (named("setup")) {  // and so su_cmd is not null
     su_cmd->footer(R"(
 Each item is one file or symlink in ROOT, printed with its state (missing,
 present, or differs: something else is there, which is never replaced) and
@@ -528,7 +554,7 @@ Exit codes:
     return kError;
   }
   for (const CLI::App* sub : {show_cmd, check_cmd, rt_cmd, su_cmd})
-    if (*sub && !report_unknown(sub, sub->get_name())) return kError;
+    if (ran(sub) && !report_unknown(sub, sub->get_name())) return kError;
   if (!report_unknown(&app, "")) return kError;
   // Options that exclude each other, said in words (CLI11's excludes() would
   // print "Excludes: ..." into every help line).
@@ -541,25 +567,25 @@ Exit codes:
     return false;
   };
   if (!exclusive({{rp, "--runpath"}, {arp, "--add-runpath"}, {rmrp, "--remove-runpath"}}) ||
-      (*rt_cmd &&
+      (ran(rt_cmd) &&
        !exclusive({{rt_cmd->get_option("--dry-run"), "--dry-run"}, {rt_cmd->get_option("--write"), "--write"}})) ||
-      (*su_cmd &&
+      (ran(su_cmd) &&
        (!exclusive({{su_cmd->get_option("--dry-run"), "--dry-run"}, {su_cmd->get_option("--write"), "--write"}}) ||
         !exclusive({{su_cmd->get_option("--remove"), "--remove"}, {su_cmd->get_option("--write"), "--write"}}))))
     return kError;
   for (const CLI::App* sub : {show_cmd, check_cmd, rt_cmd})
-    if (*sub && !exclusive({{sub->get_option("--cross-filesystems"), "--cross-filesystems"},
+    if (ran(sub) && !exclusive({{sub->get_option("--cross-filesystems"), "--cross-filesystems"},
                     {sub->get_option("--one-file-system"), "--one-file-system"}}))
       return kError;
-  rt.verify_lief_required = *rt_cmd && rt.verify && rt_cmd->get_option("--verify")->count() > 0;
-  if (*show_cmd) {
+  rt.verify_lief_required = ran(rt_cmd) && rt.verify && rt_cmd->get_option("--verify")->count() > 0;
+  if (ran(show_cmd)) {
     if (show.paths.empty() && !show.from_stdin) {
       print_error("show: no files given (FILE|DIR..., or --stdin)");
       return kError;
     }
     return run_show(show);
   }
-  if (*check_cmd) {
+  if (ran(check_cmd)) {
     // ROOT is --root, or else the first argument.
     if (check.root.empty() && !check_args.empty()) {
       check.root = check_args.front();
@@ -584,8 +610,8 @@ Exit codes:
     }
     return run_check(check);
   }
-  if (*rt_cmd) return run_retarget(rt);
-  if (*su_cmd) {
+  if (ran(rt_cmd)) return run_retarget(rt);
+  if (ran(su_cmd)) {
     if (su_args.size() > 1) {
       print_error(fmt::format("setup takes one ROOT, got {} ({})", su_args.size(), fmt::join(su_args, " ")));
       return kError;

@@ -27,6 +27,8 @@
 #include <utility>
 #include <vector>
 
+#include "tools/xpatch/out_of_memory.h"
+
 namespace xpatch::cli {
 
 // The window of a walk streamed into the workers: room for the workers to
@@ -139,6 +141,7 @@ class OrderedStream {
         ++emitted_;
         lk.unlock();
         emit_(work_(std::move(item)));
+        stop_if_out_of_memory();
         lk.lock();
       }
     }
@@ -168,7 +171,10 @@ class OrderedStream {
             queue_.pop_front();
           }
         }
-        for (auto& [i, item] : mine) results.push_back(work_(std::move(item)));
+        for (auto& [i, item] : mine) {
+          results.push_back(work_(std::move(item)));
+          stop_if_out_of_memory();
+        }
         std::lock_guard lk(mu_);
         bool oldest = false;
         for (std::size_t k = 0; k < mine.size(); ++k) {

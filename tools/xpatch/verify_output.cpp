@@ -5,12 +5,12 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
-#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
 
 #include "libpatch/elf/format.h"
+#include "tools/xpatch/module.h"
 
 namespace xpatch::cli {
 namespace {
@@ -22,17 +22,8 @@ using Describe = char* (*)(const unsigned char*, std::size_t);
 // The module's entry point, loaded once; null when it is not installed.
 Describe lief_describe() {
   static Describe describe = [] {
-#ifdef XPATCH_STATIC
-    return Describe{nullptr};  // a static program cannot dlopen the LIEF module
-#endif
-    char self[PATH_MAX] = {};
-    ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-    std::string dir = n > 0 ? std::string(self, static_cast<std::size_t>(n)) : std::string(".");
-    dir = dir.substr(0, dir.rfind('/'));
-    for (const std::string& p : {dir + "/xpatch-lief.so", dir + "/../lib/xpatch/xpatch-lief.so"})
-      if (void* h = ::dlopen(p.c_str(), RTLD_NOW | RTLD_LOCAL))
-        return reinterpret_cast<Describe>(::dlsym(h, "xpatch_lief_describe"));
-    return Describe{nullptr};
+    void* h = load_module("xpatch-lief.so");
+    return h ? reinterpret_cast<Describe>(::dlsym(h, "xpatch_lief_describe")) : Describe{nullptr};
   }();
   return describe;
 }
