@@ -113,8 +113,9 @@ TEST(Retarget, InterpreterIsTheTuplesLoaderAndDependenciesAddTheirDirectories) {
   auto plan = retarget::plan_file(p.f, "/usr/aarch64-linux-gnu/bin/app", config("aarch64-linux-gnu"), idx);
   EXPECT_EQ(plan.verdict, Verdict::Retarget) << plan.reason;
   EXPECT_EQ(plan.interp, "/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1");
-  // The prefix's lib dir, the $ORIGIN entry kept, the vendor dir found; /old dropped.
-  EXPECT_EQ(plan.runpath, "/usr/aarch64-linux-gnu/lib:$ORIGIN/../lib:/opt/vendor/lib");
+  // The $ORIGIN entry kept ahead (what is bundled keeps loading), the
+  // prefix's lib dir, the vendor dir found; /old dropped.
+  EXPECT_EQ(plan.runpath, "$ORIGIN/../lib:/usr/aarch64-linux-gnu/lib:/opt/vendor/lib");
   EXPECT_EQ(plan.found["libvendor.so.2"], "/opt/vendor/lib");
   EXPECT_EQ(plan.found["libc.so.6"], "/usr/aarch64-linux-gnu/lib");
   EXPECT_EQ(plan.found["ld-linux-aarch64.so.1"], "the loader");
@@ -128,7 +129,7 @@ TEST(Retarget, OriginEntriesThatFindADependencyAddNothing) {
   idx.add("/usr/aarch64-linux-gnu/lib/app/libpriv.so", parse(library("libpriv.so")).f);
   auto p = parse(program({"libpriv.so", "libc.so.6"}, std::string("$ORIGIN/../lib/app")));
   auto plan = retarget::plan_file(p.f, "/usr/aarch64-linux-gnu/bin/app", config("aarch64-linux-gnu"), idx);
-  EXPECT_EQ(plan.runpath, "/usr/aarch64-linux-gnu/lib:$ORIGIN/../lib/app");
+  EXPECT_EQ(plan.runpath, "$ORIGIN/../lib/app:/usr/aarch64-linux-gnu/lib");
   EXPECT_EQ(plan.found["libpriv.so"], "/usr/aarch64-linux-gnu/lib/app");
 }
 

@@ -244,6 +244,7 @@ TYPED_TEST(RewriteTest, AlternatingValuesStaysBounded) {
 TYPED_TEST(RewriteTest, EditsThatCannotApplyAreRefused) {
   Spec s;
   s.interp.reset();
+  s.flags_1 = 0;  // a library, not a static PIE (whose dynamic edits are refused first)
   auto img = test::build_elf<TypeParam>(s);
   auto f = elf::read_elf(img.bytes, "lib");
   ASSERT_TRUE(f.ok());
@@ -257,6 +258,52 @@ TYPED_TEST(RewriteTest, EditsThatCannotApplyAreRefused) {
   p = rewrite::plan_rewrite(*f, img.bytes, r);
   ASSERT_FALSE(p.ok());
   EXPECT_NE(p.error().message.find("libnope.so"), std::string::npos);
+}
+
+// A static PIE (no PT_INTERP, DF_1_PIE) relocates itself: no loader reads
+// a needed library or a search path written into it (one with a runpath
+// added crashed), so those edits are refused; a soname is harmless.
+TYPED_TEST(RewriteTest, AStaticPieGetsNoNeededLibraryOrSearchPath) {
+  Spec s;
+  s.interp.reset();
+  auto img = test::build_elf<TypeParam>(s);
+  auto f = elf::read_elf(img.bytes, "sp");
+  ASSERT_TRUE(f.ok());
+  EditSet runpath, rpath, needed;
+  runpath.runpath = "/x";
+  rpath.rpath = "/x";
+  needed.add_needed = {"libm.so.6"};
+  for (const EditSet& e : {runpath, rpath, needed}) {
+    auto p = rewrite::plan_rewrite(*f, img.bytes, e);
+    ASSERT_FALSE(p.ok());
+    EXPECT_EQ(p.error().kind, Error::Kind::Unsupported);
+    EXPECT_EQ(p.error().message.rfind("sp: PT_INTERP: there is none", 0), 0u) << p.error().message;
+  }
+  EditSet soname;
+  soname.soname = "libsp.so";
+  EXPECT_TRUE(rewrite::plan_rewrite(*f, img.bytes, soname).ok());
+}
+
+// A name left empty (`--add-needed=`) names nothing; an empty runpath is a
+// runpath (it clears the search path).
+TYPED_TEST(RewriteTest, AnEmptyNameIsRefusedAndAnEmptyRunpathIsNot) {
+  Spec s;
+  auto img = test::build_elf<TypeParam>(s);
+  auto f = elf::read_elf(img.bytes, "app");
+  ASSERT_TRUE(f.ok());
+  auto refused_at = [&](const EditSet& e, const std::string& where) {
+    auto p = rewrite::plan_rewrite(*f, img.bytes, e);
+    return !p.ok() && p.error().message.rfind(where, 0) == 0;
+  };
+  EditSet needed, soname, interp, path;
+  needed.add_needed = {""};
+  soname.soname = "";
+  interp.interpreter = "";
+  path.runpath = "";
+  EXPECT_TRUE(refused_at(needed, "app: DT_NEEDED: an empty"));
+  EXPECT_TRUE(refused_at(soname, "app: DT_SONAME: an empty"));
+  EXPECT_TRUE(refused_at(interp, "app: PT_INTERP: an empty"));
+  EXPECT_TRUE(rewrite::plan_rewrite(*f, img.bytes, path).ok());
 }
 
 TYPED_TEST(RewriteTest, RemoveAndReplaceNeeded) {
@@ -433,6 +480,7 @@ template <typename E>
 test::Image with_pt_null_after_the_dynamic() {
   Spec s;
   s.interp.reset();
+  s.flags_1 = 0;  // a library, not a static PIE (whose dynamic edits are refused first)
   s.null_phdr = true;
   return test::build_elf<E>(s);
 }
