@@ -114,6 +114,10 @@ StructureMap::StructureMap(const elf::ElfFile& f, std::span<const std::byte> byt
   clear_of_headers(tables->versym, "DT_VERSYM");
   for (const TableRange& t : tables->version_needs) clear_of_headers(t, "DT_VERNEED");
   for (const TableRange& t : tables->version_defs) clear_of_headers(t, "DT_VERDEF");
+  // The dynamic array itself, its DT_NULL included (the loader reads it and
+  // writes DT_DEBUG into it): a new program header would rewrite its entries.
+  if (f.find_segment(PT_DYNAMIC))
+    clear_of_headers({f.dynamic_offset, std::max<std::uint64_t>(f.dynamic_slots, 1) * z.dyn}, "PT_DYNAMIC");
   add(tables->symbols.offset, tables->symbols.size, StructureKind::DynamicSymbols);
   add(tables->hash.offset, tables->hash.size, StructureKind::SymbolHash);
   add(tables->gnu_hash.offset, tables->gnu_hash.size, StructureKind::GnuHash);
