@@ -25,7 +25,7 @@ std::optional<std::string> confined(std::string_view p, bool relative) {
   if (relative == p.starts_with('/')) return std::nullopt;
   for (std::string_view c : paths::split(p, "/", false))
     if (c == "..") return std::nullopt;
-  std::string n = paths::normalize(relative ? "/" + std::string(p) : std::string(p));
+  std::string n = paths::normalize(relative ? paths::join("/", p) : std::string(p));
   if (n == "/") return std::nullopt;
   return n;
 }
